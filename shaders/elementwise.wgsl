@@ -1,0 +1,93 @@
+// Elementwise kernels over f32 activations: one invocation per output element.
+// Every array is addressed as arr[off + i]: the Rust side binds aligned windows of big tensors
+// and passes the remaining element shift in the *_off fields.
+
+struct Params {
+    n: u32,        // elements in this dispatch
+    a_off: u32,
+    b_off: u32,
+    o_off: u32,
+    div: u32,      // broadcast: b index = (i / div + base) % modulo; geglu: the half width d
+    modulo: u32,
+    s: f32,        // scalar operand (scale) or fill bits (as u32 via bitcast)
+    base: u32,     // broadcast: block index of this chunk's first element
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read_write> o: array<f32>;
+@group(0) @binding(4) var<storage, read_write> o_bits: array<u32>;
+
+const WG: u32 = 256u;
+
+fn index(lid: u32, wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
+    return wg_linear(wid, nwg) * WG + lid;
+}
+
+@compute @workgroup_size(256)
+fn fill(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = index(lid, wid, nwg);
+    if (i < p.n) { o_bits[p.o_off + i] = bitcast<u32>(p.s); }
+}
+
+@compute @workgroup_size(256)
+fn add(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = index(lid, wid, nwg);
+    if (i < p.n) { o[p.o_off + i] = a[p.a_off + i] + b[p.b_off + i]; }
+}
+
+@compute @workgroup_size(256)
+fn mul(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = index(lid, wid, nwg);
+    if (i < p.n) { o[p.o_off + i] = a[p.a_off + i] * b[p.b_off + i]; }
+}
+
+@compute @workgroup_size(256)
+fn add_bcast(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = index(lid, wid, nwg);
+    if (i < p.n) { o[p.o_off + i] = a[p.a_off + i] + b[p.b_off + (i / p.div + p.base) % p.modulo]; }
+}
+
+@compute @workgroup_size(256)
+fn mul_bcast(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = index(lid, wid, nwg);
+    if (i < p.n) { o[p.o_off + i] = a[p.a_off + i] * b[p.b_off + (i / p.div + p.base) % p.modulo]; }
+}
+
+// o += a: residual adds without a third buffer.
+@compute @workgroup_size(256)
+fn add_inplace(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = index(lid, wid, nwg);
+    if (i < p.n) { o[p.o_off + i] = o[p.o_off + i] + a[p.a_off + i]; }
+}
+
+@compute @workgroup_size(256)
+fn scale(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = index(lid, wid, nwg);
+    if (i < p.n) { o[p.o_off + i] = a[p.a_off + i] * p.s; }
+}
+
+@compute @workgroup_size(256)
+fn silu_op(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = index(lid, wid, nwg);
+    if (i < p.n) { o[p.o_off + i] = silu(a[p.a_off + i]); }
+}
+
+@compute @workgroup_size(256)
+fn gelu(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = index(lid, wid, nwg);
+    if (i < p.n) { o[p.o_off + i] = gelu_erf(a[p.a_off + i]); }
+}
+
+// GEGLU as diffusers: proj output rows [h | gate] of width 2d -> h * gelu(gate), width d.
+@compute @workgroup_size(256)
+fn geglu(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = index(lid, wid, nwg);
+    if (i < p.n) {
+        let row = i / p.div;
+        let col = i - row * p.div;
+        let base = p.a_off + row * 2u * p.div + col;
+        o[p.o_off + i] = a[base] * gelu_erf(a[base + p.div]);
+    }
+}

@@ -1,0 +1,103 @@
+//! Choosing an adapter: by name substring and/or backend, preferring real GPUs.
+
+use crate::error::{Error, Result};
+
+/// Which adapter to open. Empty means "the best one": discrete > integrated > virtual > CPU.
+#[derive(Debug, Clone, Default)]
+pub struct AdapterSelector {
+    /// Case-insensitive substring of the adapter name, e.g. "llvmpipe" or "RTX".
+    pub name: Option<String>,
+    /// "vulkan", "metal", "dx12" or "gl".
+    pub backend: Option<String>,
+    /// Pretend the adapter lacks SHADER_F16 (exercises the `unpack2x16float` path).
+    pub disable_f16: bool,
+}
+
+impl AdapterSelector {
+    /// Reads `T2V_ADAPTER`, `T2V_BACKEND` and `T2V_NO_F16`.
+    pub fn from_env() -> Self {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        AdapterSelector {
+            name: var("T2V_ADAPTER"),
+            backend: var("T2V_BACKEND"),
+            disable_f16: var("T2V_NO_F16").is_some_and(|v| v != "0"),
+        }
+    }
+
+    fn backends(&self) -> Result<wgpu::Backends> {
+        Ok(match self.backend.as_deref().map(str::to_lowercase).as_deref() {
+            None => wgpu::Backends::all(),
+            Some("vulkan" | "vk") => wgpu::Backends::VULKAN,
+            Some("metal") => wgpu::Backends::METAL,
+            Some("dx12" | "d3d12") => wgpu::Backends::DX12,
+            Some("gl" | "gles") => wgpu::Backends::GL,
+            Some(other) => {
+                return Err(Error::Other(format!(
+                    "unknown backend '{other}': expected one of vulkan, metal, dx12, gl"
+                )))
+            }
+        })
+    }
+}
+
+fn instance() -> wgpu::Instance {
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
+    desc.backends = wgpu::Backends::all();
+    wgpu::Instance::new(desc)
+}
+
+fn rank(t: wgpu::DeviceType) -> u8 {
+    match t {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Other => 3,
+        wgpu::DeviceType::Cpu => 4,
+    }
+}
+
+/// Every adapter wgpu can see, best first.
+pub fn list_adapters() -> Vec<wgpu::AdapterInfo> {
+    let mut infos: Vec<_> = pollster::block_on(instance().enumerate_adapters(wgpu::Backends::all()))
+        .iter()
+        .map(|a| a.get_info())
+        .collect();
+    infos.sort_by_key(|i| rank(i.device_type));
+    infos
+}
+
+pub(super) fn pick(sel: &AdapterSelector) -> Result<(wgpu::Adapter, wgpu::AdapterInfo)> {
+    let backends = sel.backends()?;
+    let mut adapters: Vec<_> = pollster::block_on(instance().enumerate_adapters(backends))
+        .into_iter()
+        // GL compute lacks what the kernels need (storage limits, f16); use it only when asked.
+        .filter(|a| sel.backend.is_some() || a.get_info().backend != wgpu::Backend::Gl)
+        .collect();
+    if adapters.is_empty() {
+        let detail = match &sel.backend {
+            Some(b) => format!(" for backend '{b}'"),
+            None => String::new(),
+        };
+        return Err(Error::NoAdapter { detail });
+    }
+    adapters.sort_by_key(|a| rank(a.get_info().device_type));
+    if let Some(wanted) = &sel.name {
+        let w = wanted.to_lowercase();
+        let available = adapters
+            .iter()
+            .map(|a| format!("'{}' ({:?})", a.get_info().name, a.get_info().backend))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let found = adapters.into_iter().find(|a| a.get_info().name.to_lowercase().contains(&w));
+        return match found {
+            Some(a) => {
+                let info = a.get_info();
+                Ok((a, info))
+            }
+            None => Err(Error::AdapterNotFound { wanted: wanted.clone(), available }),
+        };
+    }
+    let a = adapters.remove(0);
+    let info = a.get_info();
+    Ok((a, info))
+}

@@ -1,0 +1,258 @@
+//! The GPU runtime: adapter and device, buffer pool, pipeline cache, dispatch recorder.
+//!
+//! Everything above this layer talks to a [`Gpu`]: ops record dispatches into its recorder and
+//! nothing reaches the device until [`Gpu::flush`] (or a download) submits them, so a whole
+//! model forward becomes a handful of submits with no readback in between.
+
+mod adapter;
+mod pipelines;
+mod pool;
+mod recorder;
+mod shader;
+
+pub use adapter::{list_adapters, AdapterSelector};
+pub use pipelines::Kernel;
+pub use pool::{MemoryStats, PooledBuffer};
+pub use recorder::Binding;
+pub use shader::preprocess;
+
+use crate::error::{Error, Result};
+use std::sync::{Arc, Mutex};
+
+/// Optional device capabilities that change which kernel variants run.
+#[derive(Debug, Clone, Copy)]
+pub struct Caps {
+    /// `enable f16;` in WGSL: f16 weights are read natively instead of through `unpack2x16float`.
+    pub shader_f16: bool,
+    pub subgroup: bool,
+    pub timestamp_query: bool,
+}
+
+/// An open device with its queue, memory pool, kernel cache and pending dispatches.
+pub struct Gpu {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+    pub limits: wgpu::Limits,
+    pub caps: Caps,
+    pool: pool::BufferPool,
+    pipelines: pipelines::PipelineCache,
+    recorder: Mutex<recorder::Recorder>,
+    /// First uncaptured wgpu error since the last check (wgpu's default handler would panic).
+    device_error: Arc<Mutex<Option<String>>>,
+    /// Tests set this so every freshly allocated output starts as NaN: an element a kernel
+    /// forgets to write then fails the comparison instead of passing by luck.
+    poison: std::sync::atomic::AtomicBool,
+    /// Bound to read-only slots a kernel variant never reads (every slot needs a buffer).
+    dummy: wgpu::Buffer,
+}
+
+impl Gpu {
+    /// Opens the adapter chosen by `sel` with its own limits and the optional features it has.
+    pub fn new(sel: &AdapterSelector) -> Result<Arc<Gpu>> {
+        let (adapter, info) = adapter::pick(sel)?;
+        let want = wgpu::Features::SHADER_F16 | wgpu::Features::SUBGROUP | wgpu::Features::TIMESTAMP_QUERY;
+        let mut features = adapter.features() & want;
+        if sel.disable_f16 {
+            features.remove(wgpu::Features::SHADER_F16);
+        }
+        let limits = adapter.limits();
+        let desc = wgpu::DeviceDescriptor {
+            label: Some("t2v"),
+            required_features: features,
+            required_limits: limits.clone(),
+            experimental_features: wgpu::ExperimentalFeatures::disabled(),
+            memory_hints: wgpu::MemoryHints::Performance,
+            trace: wgpu::Trace::Off,
+        };
+        let (device, queue) = pollster::block_on(adapter.request_device(&desc))
+            .map_err(|e| Error::DeviceRequest { adapter: info.name.clone(), reason: e.to_string() })?;
+        let device_error = Arc::new(Mutex::new(None::<String>));
+        let sink = device_error.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            let mut slot = sink.lock().unwrap_or_else(|p| p.into_inner());
+            if slot.is_none() {
+                *slot = Some(e.to_string());
+            }
+        }));
+        let caps = Caps {
+            shader_f16: features.contains(wgpu::Features::SHADER_F16),
+            subgroup: features.contains(wgpu::Features::SUBGROUP),
+            timestamp_query: features.contains(wgpu::Features::TIMESTAMP_QUERY),
+        };
+        let limits = device.limits();
+        let dummy = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("t2v unused slot"),
+            size: 256,
+            usage: wgpu::BufferUsages::STORAGE,
+            mapped_at_creation: false,
+        });
+        Ok(Arc::new(Gpu {
+            dummy,
+            pool: pool::BufferPool::new(device.clone()),
+            pipelines: pipelines::PipelineCache::default(),
+            recorder: Mutex::new(recorder::Recorder::new(&device)),
+            device,
+            queue,
+            info,
+            limits,
+            caps,
+            device_error,
+            poison: Default::default(),
+        }))
+    }
+
+    /// The default adapter, chosen by `T2V_ADAPTER` / `T2V_BACKEND` when set.
+    pub fn from_env() -> Result<Arc<Gpu>> {
+        Gpu::new(&AdapterSelector::from_env())
+    }
+
+    /// Largest byte range one storage binding may cover on this device.
+    pub fn max_binding(&self) -> u64 {
+        (self.limits.max_storage_buffer_binding_size as u64).min(self.limits.max_buffer_size)
+    }
+
+    /// A binding for a read-only slot the chosen kernel variant never reads.
+    pub fn unused_binding(&self) -> Binding {
+        Binding { buffer: self.dummy.clone(), offset: 0, size: 256 }
+    }
+
+    pub fn set_poison(&self, on: bool) {
+        self.poison.store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn poison(&self) -> bool {
+        self.poison.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn memory(&self) -> MemoryStats {
+        self.pool.stats()
+    }
+
+    /// Starts a new peak measurement from the current live bytes.
+    pub fn reset_peak(&self) {
+        self.pool.reset_peak()
+    }
+
+    /// Releases pooled buffers no tensor holds (they are kept for reuse otherwise).
+    pub fn trim(&self) {
+        self.pool.trim()
+    }
+
+    pub(crate) fn alloc(&self, bytes: u64, what: &str) -> Result<Arc<PooledBuffer>> {
+        self.pool.alloc(bytes, what)
+    }
+
+    /// A compiled kernel: `source` preprocessed with `defines`, pipeline for `entry`, cached.
+    pub fn kernel(&self, name: &str, source: &str, entry: &str, defines: &[(&str, String)]) -> Result<Arc<Kernel>> {
+        let mut all: Vec<(&str, String)> = defines.to_vec();
+        if self.caps.shader_f16 {
+            all.push(("SHADER_F16", "1".into()));
+        }
+        self.pipelines.get(&self.device, name, source, entry, &all)
+    }
+
+    /// Queues one dispatch; nothing runs until a flush.
+    pub fn dispatch(&self, kernel: &Arc<Kernel>, params: &[u32], bindings: Vec<(u32, Binding)>, groups: [u32; 3]) {
+        let mut rec = self.recorder.lock().unwrap_or_else(|p| p.into_inner());
+        rec.push(kernel.clone(), params, bindings, groups);
+    }
+
+    /// Submits every queued dispatch in one compute pass and one submit.
+    pub fn flush(&self) -> Result<()> {
+        let mut rec = self.recorder.lock().unwrap_or_else(|p| p.into_inner());
+        rec.submit(&self.device, &self.queue)?;
+        drop(rec);
+        self.check_error()
+    }
+
+    /// Like [`flush`](Self::flush) but also measures the pass with timestamp queries and waits
+    /// for it; returns GPU seconds, or `None` when the adapter has no timestamp queries.
+    pub fn flush_timed(&self) -> Result<Option<f64>> {
+        let mut rec = self.recorder.lock().unwrap_or_else(|p| p.into_inner());
+        let t = rec.submit_timed(&self.device, &self.queue, self.caps.timestamp_query)?;
+        drop(rec);
+        self.check_error()?;
+        Ok(t)
+    }
+
+    /// Blocks until the device has finished all submitted work.
+    pub fn sync(&self) -> Result<()> {
+        self.flush()?;
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Gpu(format!("waiting for the device: {e}")))?;
+        self.check_error()
+    }
+
+    pub(crate) fn check_error(&self) -> Result<()> {
+        let mut slot = self.device_error.lock().unwrap_or_else(|p| p.into_inner());
+        match slot.take() {
+            Some(msg) if msg.to_lowercase().contains("out of memory") => Err(Error::OutOfMemory {
+                what: "a device buffer".into(),
+                need: crate::error::Bytes(0),
+                reason: msg,
+            }),
+            Some(msg) => Err(Error::Gpu(msg)),
+            None => Ok(()),
+        }
+    }
+
+    /// Copies `size` bytes at `offset` of `buffer` back to the host (flushes first).
+    pub(crate) fn read_bytes(&self, buffer: &wgpu::Buffer, offset: u64, size: u64) -> Result<Vec<u8>> {
+        self.flush()?;
+        let padded = size.div_ceil(4) * 4;
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("t2v readback"),
+            size: padded.max(4),
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut enc = self.device.create_command_encoder(&Default::default());
+        enc.copy_buffer_to_buffer(buffer, offset, &staging, 0, padded);
+        self.queue.submit([enc.finish()]);
+        let (tx, rx) = std::sync::mpsc::channel();
+        staging.map_async(wgpu::MapMode::Read, .., move |r| {
+            let _ = tx.send(r);
+        });
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Gpu(format!("waiting for a readback: {e}")))?;
+        self.check_error()?;
+        rx.recv()
+            .map_err(|_| Error::Gpu("readback callback never ran".into()))?
+            .map_err(|e| Error::Gpu(format!("mapping the readback buffer: {e}")))?;
+        let view = staging
+            .get_mapped_range(..)
+            .map_err(|e| Error::Gpu(format!("reading the readback buffer: {e}")))?;
+        let out = view[..size as usize].to_vec();
+        drop(view);
+        staging.unmap();
+        Ok(out)
+    }
+
+    /// Writes bytes into a device buffer. Flushes first: a pooled buffer may still be read by a
+    /// queued dispatch of its previous owner, and queue writes land before the next submit.
+    pub(crate) fn write_bytes(&self, buffer: &wgpu::Buffer, offset: u64, data: &[u8]) -> Result<()> {
+        self.flush()?;
+        if data.len() % 4 == 0 {
+            self.queue.write_buffer(buffer, offset, data);
+        } else {
+            let mut padded = data.to_vec();
+            padded.resize(data.len().div_ceil(4) * 4, 0);
+            self.queue.write_buffer(buffer, offset, &padded);
+        }
+        self.check_error()
+    }
+}
+
+/// Splits `n` workgroups into a 2-D grid that respects the 65,535-per-dimension limit.
+/// Kernels rebuild the linear index as `wid.x + wid.y * nwg.x` and skip indices ≥ `n`.
+pub fn grid(n: u32, max_dim: u32) -> [u32; 3] {
+    let n = n.max(1);
+    if n <= max_dim {
+        return [n, 1, 1];
+    }
+    let y = n.div_ceil(max_dim);
+    [n.div_ceil(y), y, 1]
+}

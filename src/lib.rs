@@ -1,0 +1,14 @@
+//! t2v: text-to-video diffusion with hand-written WGSL kernels on wgpu.
+//!
+//! Layers, bottom up: [`gpu`] (device, pool, kernels cache, recorder) → [`tensor`] →
+//! [`ops`] (one wrapper per WGSL kernel family). See ARCHITECTURE.md.
+
+pub mod bench;
+pub mod error;
+pub mod gpu;
+pub mod ops;
+pub mod tensor;
+
+pub use error::{Error, Result};
+pub use gpu::Gpu;
+pub use tensor::{DType, Tensor};

@@ -1,0 +1,79 @@
+//! Linear layer `x · Wᵀ + b` (shaders/matmul.wgsl): x [.., K] f32, W [N, K] f32 or f16,
+//! bias [N] f32. Rows of x are split into chunks when x or the output exceeds one binding.
+
+use super::{chunk_ranges, groups, units_per_binding};
+use crate::error::{shape_err, Result};
+use crate::tensor::{DType, Tensor};
+
+const SRC: &str = include_str!("../../shaders/matmul.wgsl");
+const WG: usize = 64;
+
+/// Register tile per invocation (rows × columns); see the shader header and BENCHMARKS.md.
+pub const TILE_M: usize = 4;
+pub const TILE_N: usize = 16;
+
+pub fn linear(x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+    let op = "linear";
+    let k = *x.shape().last().unwrap_or(&0);
+    if w.shape().len() != 2 || w.dim(1) != k {
+        return shape_err(op, format!("input {:?} needs weight [N, {k}], got {:?}", x.shape(), w.shape()));
+    }
+    if x.dtype() != DType::F32 {
+        return shape_err(op, "input must be f32");
+    }
+    let n = w.dim(0);
+    if let Some(b) = bias {
+        if b.shape() != [n] || b.dtype() != DType::F32 {
+            return shape_err(op, format!("bias must be f32 [{n}], got {:?} {}", b.shape(), b.dtype().name()));
+        }
+    }
+    let m = x.numel() / k.max(1);
+    let mut shape = x.shape().to_vec();
+    *shape.last_mut().unwrap_or(&mut 0) = n;
+    let out = Tensor::empty(x.gpu(), &shape, DType::F32)?;
+    if m == 0 || n == 0 {
+        return Ok(out);
+    }
+    let gpu = x.gpu();
+    let ww = w.whole(op)?;
+    let vec4 = k % 4 == 0 && ww.shift % 4 == 0;
+    let defines = [
+        ("TM", TILE_M.to_string()),
+        ("TN", TILE_N.to_string()),
+        ("VEC4", (vec4 as u32).to_string()),
+        ("W_F16", ((w.dtype() == DType::F16) as u32).to_string()),
+    ];
+    let kern = gpu.kernel("matmul", SRC, "matmul", &defines)?;
+    let bw = match bias {
+        Some(b) => b.whole(op)?,
+        None => crate::tensor::Window { binding: gpu.unused_binding(), shift: 0 },
+    };
+    let rows_per_chunk = units_per_binding(gpu, 4 * k.max(n) as u64);
+    for (lo, hi) in chunk_ranges(m, rows_per_chunk) {
+        let aw = x.window(lo * k, hi * k, op)?;
+        let cw = out.window(lo * n, hi * n, op)?;
+        if vec4 && aw.shift % 4 != 0 {
+            return shape_err(op, "vec4 path needs a 16-byte aligned input view");
+        }
+        let rows = hi - lo;
+        let params = [
+            rows as u32,
+            n as u32,
+            k as u32,
+            aw.shift,
+            ww.shift,
+            bw.shift,
+            cw.shift,
+            bias.is_some() as u32,
+        ];
+        let tiles = n.div_ceil(TILE_N) * rows.div_ceil(WG * TILE_M);
+        gpu.dispatch(
+            &kern,
+            &params,
+            vec![(1, aw.binding), (2, ww.binding.clone()), (3, bw.binding.clone()), (4, cw.binding)],
+            groups(gpu, tiles),
+        );
+    }
+    Ok(out)
+}
+

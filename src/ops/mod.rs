@@ -1,0 +1,36 @@
+//! One wrapper per kernel family. Each checks its inputs, picks the kernel variant, splits the
+//! work when a tensor exceeds the device's storage-binding limit, and records dispatches.
+
+pub mod attention;
+pub mod conv2d;
+pub mod conv_temporal;
+pub mod elementwise;
+pub mod embedding;
+pub mod group_norm;
+pub mod layer_norm;
+pub mod layout;
+pub mod matmul;
+
+use crate::gpu::Gpu;
+
+/// Workgroup grid for `n` workgroups on this device (2-D beyond 65,535).
+pub(crate) fn groups(gpu: &Gpu, n: usize) -> [u32; 3] {
+    crate::gpu::grid(n as u32, gpu.limits.max_compute_workgroups_per_dimension)
+}
+
+/// Splits `0..n` units into chunks of at most `per_chunk` (at least one unit each).
+pub(crate) fn chunk_ranges(n: usize, per_chunk: usize) -> impl Iterator<Item = (usize, usize)> {
+    let step = per_chunk.max(1);
+    (0..n).step_by(step).map(move |lo| (lo, (lo + step).min(n)))
+}
+
+/// How many units of `unit_bytes` fit in one storage binding, leaving room for alignment slack.
+pub(crate) fn units_per_binding(gpu: &Gpu, unit_bytes: u64) -> usize {
+    let usable = gpu.max_binding().saturating_sub(512);
+    (usable / unit_bytes.max(1)).max(1) as usize
+}
+
+/// The f32 bits of a value, for params blocks that mix u32 and f32 fields.
+pub(crate) fn f(x: f32) -> u32 {
+    x.to_bits()
+}
