@@ -1,1 +1,102 @@
-//! TODO
+//! Kernel benchmarks at the shapes Zeroscope 576×320 uses (MODELS.md): each case is timed with
+//! timestamp queries where the adapter has them (wall clock after a device sync otherwise),
+//! after a warm-up dispatch (lavapipe compiles a shader on first use).
+
+use crate::error::Result;
+use crate::gpu::Gpu;
+use crate::tensor::{DType, Tensor};
+use std::sync::Arc;
+use std::time::Instant;
+
+pub struct Case {
+    pub kernel: &'static str,
+    pub shape: String,
+    pub flops: f64,
+    /// Bytes a perfect kernel must move (inputs once, outputs once).
+    pub bytes: f64,
+    run: Box<dyn Fn() -> Result<()>>,
+}
+
+pub struct Measurement {
+    pub kernel: &'static str,
+    pub shape: String,
+    pub seconds: f64,
+    pub gflops: f64,
+    pub gbps: f64,
+    pub timer: &'static str,
+}
+
+fn rand_tensor(gpu: &Arc<Gpu>, shape: &[usize], dtype: DType, seed: u64) -> Result<Tensor> {
+    let n: usize = shape.iter().product();
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let v: Vec<f32> = (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        })
+        .collect();
+    match dtype {
+        DType::F32 => Tensor::from_f32(gpu, shape, &v),
+        DType::F16 => Tensor::from_f32_as_f16(gpu, shape, &v),
+    }
+}
+
+fn linear_case(gpu: &Arc<Gpu>, label: &str, m: usize, k: usize, n: usize, wdt: DType) -> Result<Case> {
+    let x = rand_tensor(gpu, &[m, k], DType::F32, 1)?;
+    let w = rand_tensor(gpu, &[n, k], wdt, 2)?;
+    let b = rand_tensor(gpu, &[n], DType::F32, 3)?;
+    Ok(Case {
+        kernel: "linear",
+        shape: format!("{label} M={m} K={k} N={n} W={}", wdt.name()),
+        flops: 2.0 * (m * k * n) as f64,
+        bytes: ((m * k + m * n) * 4) as f64 + (n * k) as f64 * wdt.size() as f64,
+        run: Box::new(move || crate::ops::matmul::linear(&x, &w, Some(&b)).map(drop)),
+    })
+}
+
+/// Every benchmark case; `frames` scales the per-frame shapes (B·F folded into M).
+pub fn cases(gpu: &Arc<Gpu>, frames: usize) -> Result<Vec<Case>> {
+    let f = frames.max(1);
+    let px0 = 72 * 40; // latent pixels at level 0 for 576×320
+    let mut v = vec![
+        linear_case(gpu, "square", 1024, 1024, 1024, DType::F32)?,
+        linear_case(gpu, "issue shape", 4096, 320, 320, DType::F32)?,
+        linear_case(gpu, "attn proj L0", px0 * f, 320, 320, DType::F16)?,
+        linear_case(gpu, "ff geglu L0", px0 * f, 320, 2560, DType::F16)?,
+        linear_case(gpu, "ff out L2", 180 * f, 5120, 1280, DType::F16)?,
+    ];
+    v.extend(crate::ops::bench_cases(gpu, f)?);
+    Ok(v)
+}
+
+/// Times one case: a warm-up call, then enough repetitions in one submit to fill `budget` s.
+pub fn measure(gpu: &Gpu, case: &Case, budget: f64) -> Result<Measurement> {
+    (case.run)()?;
+    gpu.sync()?;
+    let time_reps = |reps: usize| -> Result<(f64, &'static str)> {
+        let t0 = Instant::now();
+        for _ in 0..reps {
+            (case.run)()?;
+        }
+        let gpu_t = gpu.flush_timed()?;
+        gpu.sync()?;
+        Ok(match gpu_t {
+            Some(t) => (t, "timestamp"),
+            None => (t0.elapsed().as_secs_f64(), "wall"),
+        })
+    };
+    let (t1, _) = time_reps(1)?;
+    let reps = ((budget / t1.max(1e-6)) as usize).clamp(1, 1000);
+    let (t, timer) = time_reps(reps)?;
+    let seconds = t / reps as f64;
+    Ok(Measurement {
+        kernel: case.kernel,
+        shape: case.shape.clone(),
+        seconds,
+        gflops: case.flops / seconds * 1e-9,
+        gbps: case.bytes / seconds * 1e-9,
+        timer,
+    })
+}

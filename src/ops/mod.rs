@@ -34,3 +34,8 @@ pub(crate) fn units_per_binding(gpu: &Gpu, unit_bytes: u64) -> usize {
 pub(crate) fn f(x: f32) -> u32 {
     x.to_bits()
 }
+
+/// Benchmark cases of the non-matmul kernels (see crate::bench).
+pub(crate) fn bench_cases(_gpu: &std::sync::Arc<Gpu>, _frames: usize) -> crate::error::Result<Vec<crate::bench::Case>> {
+    Ok(Vec::new())
+}

@@ -1,0 +1,42 @@
+//! Subcommands: `devices` lists adapters, `bench kernels` times the WGSL kernels.
+
+mod bench;
+mod devices;
+
+use clap::{Parser, Subcommand};
+use t2v::gpu::AdapterSelector;
+
+#[derive(Parser)]
+#[command(name = "t2v", version, about = "Text-to-video diffusion with WGSL kernels on any Vulkan, Metal or DX12 GPU")]
+struct Cli {
+    /// Adapter to use: a case-insensitive substring of its name (see `t2v devices`); env T2V_ADAPTER.
+    #[arg(long, global = true)]
+    adapter: Option<String>,
+    /// Backend to use: vulkan, metal, dx12 or gl; env T2V_BACKEND.
+    #[arg(long, global = true)]
+    backend: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List the GPU adapters wgpu can see, best first.
+    Devices,
+    /// Benchmark the engine.
+    Bench {
+        #[command(subcommand)]
+        what: bench::What,
+    },
+}
+
+pub fn run() -> t2v::Result<()> {
+    let cli = Cli::parse();
+    let mut sel = AdapterSelector::from_env();
+    sel.name = cli.adapter.or(sel.name);
+    sel.backend = cli.backend.or(sel.backend);
+    match cli.command {
+        Command::Devices => devices::run(&sel),
+        Command::Bench { what } => bench::run(&sel, what),
+    }
+}
