@@ -17,6 +17,12 @@ pub struct Case {
     run: Box<dyn Fn() -> Result<()>>,
 }
 
+impl Case {
+    pub fn new(kernel: &'static str, shape: String, flops: f64, bytes: f64, run: impl Fn() -> Result<()> + 'static) -> Case {
+        Case { kernel, shape, flops, bytes, run: Box::new(run) }
+    }
+}
+
 pub struct Measurement {
     pub kernel: &'static str,
     pub shape: String,
@@ -26,7 +32,8 @@ pub struct Measurement {
     pub timer: &'static str,
 }
 
-fn rand_tensor(gpu: &Arc<Gpu>, shape: &[usize], dtype: DType, seed: u64) -> Result<Tensor> {
+/// A tensor of uniform values in [-0.5, 0.5) (benchmarks only care about shapes).
+pub fn rand_tensor(gpu: &Arc<Gpu>, shape: &[usize], dtype: DType, seed: u64) -> Result<Tensor> {
     let n: usize = shape.iter().product();
     let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     let v: Vec<f32> = (0..n)
