@@ -1,1 +1,112 @@
-//! TODO
+//! Conv2d (shaders/conv2d.wgsl): x [N, Cin, H, W] f32, weight [Cout, Cin, KS, KS] f32/f16,
+//! bias [Cout] f32; KS 1 or 3, any stride and padding. Images are split into chunks when the
+//! input or output exceeds one storage binding.
+
+use super::{chunk_ranges, groups, units_per_binding};
+use crate::error::{shape_err, Result};
+use crate::tensor::{DType, Tensor, Window};
+
+const SRC: &str = include_str!("../../shaders/conv2d.wgsl");
+const WG: usize = 64;
+/// Output pixels × output channels per invocation; see BENCHMARKS.md for the measurements.
+pub const TILE_M: usize = 8;
+pub const TILE_N: usize = 8;
+
+pub fn conv2d(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, stride: usize, pad: usize) -> Result<Tensor> {
+    let op = "conv2d";
+    let (xs, ws) = (x.shape(), w.shape());
+    if xs.len() != 4 || ws.len() != 4 || ws[1] != xs[1] || ws[2] != ws[3] {
+        return shape_err(op, format!("input [N, Cin, H, W] and weight [Cout, Cin, k, k] expected, got {xs:?} and {ws:?}"));
+    }
+    if x.dtype() != DType::F32 {
+        return shape_err(op, "input must be f32");
+    }
+    let (n, cin, h, wd) = (xs[0], xs[1], xs[2], xs[3]);
+    let (cout, ks) = (ws[0], ws[2]);
+    if stride == 0 || h + 2 * pad < ks || wd + 2 * pad < ks {
+        return shape_err(op, format!("kernel {ks} with stride {stride}, padding {pad} does not fit a {h}×{wd} input"));
+    }
+    if let Some(b) = bias {
+        if b.shape() != [cout] || b.dtype() != DType::F32 {
+            return shape_err(op, format!("bias must be f32 [{cout}], got {:?}", b.shape()));
+        }
+    }
+    let oh = (h + 2 * pad - ks) / stride + 1;
+    let ow = (wd + 2 * pad - ks) / stride + 1;
+    let out = Tensor::empty(x.gpu(), &[n, cout, oh, ow], DType::F32)?;
+    let gpu = x.gpu();
+    let defines = [
+        ("TM", TILE_M.to_string()),
+        ("TN", TILE_N.to_string()),
+        ("KS", ks.to_string()),
+        ("W_F16", ((w.dtype() == DType::F16) as u32).to_string()),
+    ];
+    let kern = gpu.kernel("conv2d", SRC, "conv2d", &defines)?;
+    let ww = w.whole(op)?;
+    let bw = match bias {
+        Some(b) => b.whole(op)?,
+        None => Window { binding: gpu.unused_binding(), shift: 0 },
+    };
+    let (in_img, out_img) = (cin * h * wd, cout * oh * ow);
+    let per = units_per_binding(gpu, 4 * in_img.max(out_img) as u64);
+    for (lo, hi) in chunk_ranges(n, per) {
+        let xw = x.window(lo * in_img, hi * in_img, op)?;
+        let yw = out.window(lo * out_img, hi * out_img, op)?;
+        let imgs = hi - lo;
+        let params = [
+            imgs as u32,
+            cin as u32,
+            h as u32,
+            wd as u32,
+            cout as u32,
+            oh as u32,
+            ow as u32,
+            stride as u32,
+            pad as u32,
+            xw.shift,
+            ww.shift,
+            bw.shift,
+            yw.shift,
+            bias.is_some() as u32,
+        ];
+        let tiles = (imgs * oh * ow).div_ceil(WG * TILE_M) * cout.div_ceil(TILE_N);
+        gpu.dispatch(
+            &kern,
+            &params,
+            vec![(1, xw.binding), (2, ww.binding.clone()), (3, bw.binding.clone()), (4, yw.binding)],
+            groups(gpu, tiles),
+        );
+    }
+    Ok(out)
+}
+
+pub(crate) fn bench_cases(gpu: &std::sync::Arc<crate::gpu::Gpu>, frames: usize) -> Result<Vec<crate::bench::Case>> {
+    use crate::bench::{rand_tensor, Case};
+    // (label, cin, cout, h, w, k, stride): Zeroscope 576×320 latent sizes per level.
+    let shapes = [
+        ("conv_in", 4, 320, 40, 72, 3, 1),
+        ("resnet L0", 320, 320, 40, 72, 3, 1),
+        ("resnet L1", 640, 640, 20, 36, 3, 1),
+        ("resnet L2", 1280, 1280, 10, 18, 3, 1),
+        ("downsample L0", 320, 320, 40, 72, 3, 2),
+        ("shortcut 1x1 L1", 960, 640, 20, 36, 1, 1),
+    ];
+    let mut v = Vec::new();
+    for (label, cin, cout, h, w, k, s) in shapes {
+        let x = rand_tensor(gpu, &[frames, cin, h, w], DType::F32, 1)?;
+        let wt = rand_tensor(gpu, &[cout, cin, k, k], DType::F16, 2)?;
+        let b = rand_tensor(gpu, &[cout], DType::F32, 3)?;
+        let pad = k / 2;
+        let (oh, ow) = ((h + 2 * pad - k) / s + 1, (w + 2 * pad - k) / s + 1);
+        let flops = 2.0 * (frames * cout * oh * ow * cin * k * k) as f64;
+        let bytes = 4.0 * (frames * (cin * h * w + cout * oh * ow)) as f64 + 2.0 * (cout * cin * k * k) as f64;
+        v.push(Case::new(
+            "conv2d",
+            format!("{label} {frames}x{cin}x{h}x{w} -> {cout} k{k} s{s} W=f16"),
+            flops,
+            bytes,
+            move || conv2d(&x, &wt, Some(&b), s, pad).map(drop),
+        ));
+    }
+    Ok(v)
+}

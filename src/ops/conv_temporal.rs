@@ -1,1 +1,119 @@
-//! TODO
+//! Temporal convolution (shaders/conv_temporal.wgsl): ModelScope's Conv3d (3,1,1) over frames
+//! with zero padding in time, in either frame layout.
+
+use super::{chunk_ranges, groups, units_per_binding};
+use crate::error::{shape_err, Result};
+use crate::tensor::{DType, Tensor, Window};
+
+const SRC: &str = include_str!("../../shaders/conv_temporal.wgsl");
+const WG: usize = 64;
+const TILE_M: usize = 8;
+const TILE_N: usize = 8;
+
+/// How frames sit in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameLayout {
+    /// (B·F, C, H, W): frames folded into the batch as b·F+f — the engine's layout.
+    Folded,
+    /// (B, C, F, H, W): PyTorch's Conv3d layout.
+    ChannelsFirst,
+}
+
+/// `x`: (B·F, Cin, H, W) for `Folded` or (B, Cin, F, H, W) for `ChannelsFirst`; weight
+/// [Cout, Cin, 3, 1, 1]; returns the same layout with Cout channels.
+pub fn conv_temporal(x: &Tensor, frames: usize, layout: FrameLayout, w: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+    let op = "conv_temporal";
+    let xs = x.shape();
+    let (b, cin, s) = match layout {
+        FrameLayout::Folded if xs.len() == 4 && frames > 0 && xs[0] % frames == 0 => (xs[0] / frames, xs[1], xs[2] * xs[3]),
+        FrameLayout::ChannelsFirst if xs.len() == 5 && xs[2] == frames => (xs[0], xs[1], xs[3] * xs[4]),
+        _ => {
+            return shape_err(op, format!("input {xs:?} does not match {frames} frames in the {layout:?} layout"));
+        }
+    };
+    let ws = w.shape();
+    if ws.len() != 5 || ws[1] != cin || ws[2..] != [3, 1, 1] {
+        return shape_err(op, format!("weight must be [Cout, {cin}, 3, 1, 1], got {ws:?}"));
+    }
+    if x.dtype() != DType::F32 {
+        return shape_err(op, "input must be f32");
+    }
+    let cout = ws[0];
+    if let Some(bt) = bias {
+        if bt.shape() != [cout] || bt.dtype() != DType::F32 {
+            return shape_err(op, format!("bias must be f32 [{cout}], got {:?}", bt.shape()));
+        }
+    }
+    let f = frames;
+    let mut oshape = xs.to_vec();
+    oshape[1] = cout;
+    let out = Tensor::empty(x.gpu(), &oshape, DType::F32)?;
+    // (batch, frame, channel) strides of input and output.
+    let strides = |c: usize| match layout {
+        FrameLayout::Folded => [f * c * s, c * s, s],
+        FrameLayout::ChannelsFirst => [c * f * s, s, f * s],
+    };
+    let (xst, yst) = (strides(cin), strides(cout));
+    let gpu = x.gpu();
+    let defines = [
+        ("TM", TILE_M.to_string()),
+        ("TN", TILE_N.to_string()),
+        ("W_F16", ((w.dtype() == DType::F16) as u32).to_string()),
+    ];
+    let kern = gpu.kernel("conv_temporal", SRC, "conv_temporal", &defines)?;
+    let ww = w.whole(op)?;
+    let bw = match bias {
+        Some(bt) => bt.whole(op)?,
+        None => Window { binding: gpu.unused_binding(), shift: 0 },
+    };
+    let per = units_per_binding(gpu, 4 * (xst[0].max(yst[0])) as u64);
+    for (lo, hi) in chunk_ranges(b, per) {
+        let xw = x.window(lo * xst[0], hi * xst[0], op)?;
+        let yw = out.window(lo * yst[0], hi * yst[0], op)?;
+        let nb = hi - lo;
+        let params = [
+            nb as u32,
+            f as u32,
+            cin as u32,
+            cout as u32,
+            s as u32,
+            xst[0] as u32,
+            xst[1] as u32,
+            xst[2] as u32,
+            yst[0] as u32,
+            yst[1] as u32,
+            yst[2] as u32,
+            xw.shift,
+            ww.shift,
+            bw.shift,
+            yw.shift,
+            bias.is_some() as u32,
+        ];
+        let tiles = nb * f * s.div_ceil(WG * TILE_M) * cout.div_ceil(TILE_N);
+        gpu.dispatch(
+            &kern,
+            &params,
+            vec![(1, xw.binding), (2, ww.binding.clone()), (3, bw.binding.clone()), (4, yw.binding)],
+            groups(gpu, tiles),
+        );
+    }
+    Ok(out)
+}
+
+pub(crate) fn bench_cases(gpu: &std::sync::Arc<crate::gpu::Gpu>, frames: usize) -> Result<Vec<crate::bench::Case>> {
+    use crate::bench::{rand_tensor, Case};
+    // One clip of 24 frames at level 0 (and `frames`/24 clips when benchmarking more).
+    let clips = frames.div_ceil(24);
+    let (c, f, h, w) = (320usize, 24usize, 40usize, 72usize);
+    let x = rand_tensor(gpu, &[clips * f, c, h, w], DType::F32, 1)?;
+    let wt = rand_tensor(gpu, &[c, c, 3, 1, 1], DType::F16, 2)?;
+    let b = rand_tensor(gpu, &[c], DType::F32, 3)?;
+    let n = clips * f * c * h * w;
+    Ok(vec![Case::new(
+        "conv_temporal",
+        format!("L0 {clips}x{f} frames x{c}x{h}x{w} W=f16"),
+        2.0 * (n * c * 3) as f64,
+        8.0 * n as f64 + 2.0 * (c * c * 3) as f64,
+        move || conv_temporal(&x, f, FrameLayout::Folded, &wt, Some(&b)).map(drop),
+    )])
+}

@@ -36,6 +36,8 @@ pub(crate) fn f(x: f32) -> u32 {
 }
 
 /// Benchmark cases of the non-matmul kernels (see crate::bench).
-pub(crate) fn bench_cases(_gpu: &std::sync::Arc<Gpu>, _frames: usize) -> crate::error::Result<Vec<crate::bench::Case>> {
-    Ok(Vec::new())
+pub(crate) fn bench_cases(gpu: &std::sync::Arc<Gpu>, frames: usize) -> crate::error::Result<Vec<crate::bench::Case>> {
+    let mut v = conv2d::bench_cases(gpu, frames)?;
+    v.extend(conv_temporal::bench_cases(gpu, frames)?);
+    Ok(v)
 }

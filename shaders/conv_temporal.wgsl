@@ -1,0 +1,115 @@
+// Temporal convolution: Conv3d with kernel (3,1,1), padding (1,0,0) over frames — each pixel
+// mixes its own channels at frames f-1, f, f+1, zero outside the clip. Weight [Cout, Cin, 3,
+// 1, 1] (f32 or f16), f32 accumulation. Strides make it layout-agnostic: the engine's folded
+// (B·F, C, H·W) layout and diffusers' (B, C, F, H·W) both work without a permute.
+//
+// Tiling as conv2d.wgsl: TM pixels of one (batch, frame) × TN output channels per invocation,
+// channels shared by the workgroup so weight loads are uniform, and so is the frame-edge test.
+
+struct Params {
+    b: u32,
+    f: u32,
+    cin: u32,
+    cout: u32,
+    s: u32,        // pixels per frame
+    xs_b: u32,
+    xs_f: u32,
+    xs_c: u32,
+    ys_b: u32,
+    ys_f: u32,
+    ys_c: u32,
+    x_off: u32,
+    w_off: u32,
+    b_off: u32,
+    y_off: u32,
+    has_bias: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+#if W_F16
+#if SHADER_F16
+@group(0) @binding(2) var<storage, read> wt: array<f16>;
+#else
+@group(0) @binding(2) var<storage, read> wt: array<u32>;
+#endif
+#else
+@group(0) @binding(2) var<storage, read> wt: array<f32>;
+#endif
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+
+const TM: u32 = {{TM}}u;
+const TN: u32 = {{TN}}u;
+const WG: u32 = 64u;
+
+fn load_w(i: u32) -> f32 {
+#if W_F16
+#if SHADER_F16
+    return f32(wt[p.w_off + i]);
+#else
+    let e = p.w_off + i;
+    return unpack2x16float(wt[e >> 1u])[e & 1u];
+#endif
+#else
+    return wt[p.w_off + i];
+#endif
+}
+
+@compute @workgroup_size(64)
+fn conv_temporal(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let m_tiles = (p.s + WG * TM - 1u) / (WG * TM);
+    let n_tiles = (p.cout + TN - 1u) / TN;
+    let g = wg_linear(wid, nwg);
+    if (g >= p.b * p.f * m_tiles * n_tiles) {
+        return;
+    }
+    let co0 = (g % n_tiles) * TN;
+    let rest = g / n_tiles;
+    let mt = rest % m_tiles;
+    let bf = rest / m_tiles;
+    let fi = bf % p.f;
+    let bi = bf / p.f;
+    let s0 = mt * WG * TM + lid * TM;
+    var acc: array<f32, TM * TN>;
+    for (var t = 0u; t < TM * TN; t++) {
+        acc[t] = 0.0;
+    }
+    for (var dt = 0u; dt < 3u; dt++) {
+        let ff = i32(fi) + i32(dt) - 1;
+        if (ff < 0 || ff >= i32(p.f)) {
+            continue;
+        }
+        var xbase = p.x_off + bi * p.xs_b + u32(ff) * p.xs_f;
+        for (var ci = 0u; ci < p.cin; ci++) {
+            var xv: array<f32, TM>;
+            for (var i = 0u; i < TM; i++) {
+                xv[i] = x[xbase + min(s0 + i, p.s - 1u)];
+            }
+            for (var j = 0u; j < TN; j++) {
+                let wv = load_w((min(co0 + j, p.cout - 1u) * p.cin + ci) * 3u + dt);
+                for (var i = 0u; i < TM; i++) {
+                    acc[i * TN + j] = fma(xv[i], wv, acc[i * TN + j]);
+                }
+            }
+            xbase += p.xs_c;
+        }
+    }
+    let ybase = p.y_off + bi * p.ys_b + fi * p.ys_f;
+    for (var j = 0u; j < TN; j++) {
+        let co = co0 + j;
+        if (co >= p.cout) {
+            break;
+        }
+        var b = 0.0;
+        if (p.has_bias != 0u) {
+            b = bias[p.b_off + co];
+        }
+        for (var i = 0u; i < TM; i++) {
+            let s = s0 + i;
+            if (s < p.s) {
+                y[ybase + co * p.ys_c + s] = acc[i * TN + j] + b;
+            }
+        }
+    }
+}

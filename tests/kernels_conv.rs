@@ -1,0 +1,182 @@
+//! conv2d (3×3 / 1×1, stride 1 / 2) and temporal conv (Conv3d (3,1,1)) against CPU references.
+
+mod common;
+use common::*;
+use t2v::ops::conv2d::conv2d;
+use t2v::ops::conv_temporal::{conv_temporal, FrameLayout};
+use t2v::Tensor;
+
+#[allow(clippy::too_many_arguments)]
+fn cpu_conv2d(x: &[f32], w: &[f32], b: Option<&[f32]>, n: usize, cin: usize, h: usize, wd: usize, cout: usize, k: usize, s: usize, pad: usize) -> (Vec<f64>, usize, usize) {
+    let oh = (h + 2 * pad - k) / s + 1;
+    let ow = (wd + 2 * pad - k) / s + 1;
+    let mut y = vec![0.0f64; n * cout * oh * ow];
+    for img in 0..n {
+        for co in 0..cout {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let mut acc = b.map_or(0.0, |b| b[co] as f64);
+                    for ci in 0..cin {
+                        for ky in 0..k {
+                            for kx in 0..k {
+                                let iy = (oy * s + ky) as isize - pad as isize;
+                                let ix = (ox * s + kx) as isize - pad as isize;
+                                if iy < 0 || ix < 0 || iy >= h as isize || ix >= wd as isize {
+                                    continue;
+                                }
+                                let xv = x[((img * cin + ci) * h + iy as usize) * wd + ix as usize] as f64;
+                                acc += xv * w[((co * cin + ci) * k + ky) * k + kx] as f64;
+                            }
+                        }
+                    }
+                    y[((img * cout + co) * oh + oy) * ow + ox] = acc;
+                }
+            }
+        }
+    }
+    (y, oh, ow)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn check_conv2d(n: usize, cin: usize, h: usize, wd: usize, cout: usize, k: usize, s: usize, f16w: bool, seed: u64) {
+    let g = gpu();
+    let pad = k / 2;
+    let mut r = Rng::new(seed);
+    let x = r.normals(n * cin * h * wd, 1.0);
+    let mut w = r.normals(cout * cin * k * k, 1.0 / ((cin * k * k) as f32).sqrt());
+    let b = r.normals(cout, 0.3);
+    let wt = if f16w {
+        w = round_f16(&w);
+        Tensor::from_f32_as_f16(&g, &[cout, cin, k, k], &w).unwrap()
+    } else {
+        Tensor::from_f32(&g, &[cout, cin, k, k], &w).unwrap()
+    };
+    let y = conv2d(&upload(&[n, cin, h, wd], &x), &wt, Some(&upload(&[cout], &b)), s, pad).unwrap();
+    let (want, oh, ow) = cpu_conv2d(&x, &w, Some(&b), n, cin, h, wd, cout, k, s, pad);
+    assert_eq!(y.shape(), &[n, cout, oh, ow]);
+    // f32 accumulation over Cin·k² ≤ 2304 terms: error ~sqrt(K)·2^-24 relative, far under 1e-5.
+    assert_close(&format!("conv2d n{n} {cin}->{cout} {h}x{wd} k{k} s{s} f16w={f16w}"), &y.to_f32().unwrap(), &want, 1e-5);
+}
+
+#[test]
+fn conv2d_3x3_stride1() {
+    check_conv2d(1, 4, 8, 8, 32, 3, 1, false, 1); // conv_in-like: 4 latent channels
+    check_conv2d(2, 16, 5, 9, 24, 3, 1, false, 2); // non-square, 9×5 like level 3
+    check_conv2d(3, 7, 1, 1, 5, 3, 1, false, 3); // 1×1 image: only the centre tap
+    check_conv2d(1, 32, 10, 18, 13, 3, 1, true, 4); // f16 weights, Cout off the tile
+}
+
+#[test]
+fn conv2d_stride2_and_1x1() {
+    check_conv2d(2, 8, 10, 18, 8, 3, 2, false, 5); // Downsample2D: pad 1, stride 2
+    check_conv2d(1, 6, 7, 9, 6, 3, 2, true, 6); // odd sizes
+    check_conv2d(3, 24, 6, 11, 16, 1, 1, false, 7); // conv_shortcut
+    check_conv2d(2, 10, 4, 4, 3, 1, 1, true, 8);
+}
+
+#[test]
+fn conv2d_without_bias_and_bad_shapes() {
+    let g = gpu();
+    let mut r = Rng::new(9);
+    let x = r.normals(2 * 3 * 4 * 5, 1.0);
+    let w = r.normals(4 * 3 * 9, 0.3);
+    let y = conv2d(&upload(&[2, 3, 4, 5], &x), &upload(&[4, 3, 3, 3], &w), None, 1, 1).unwrap();
+    let (want, _, _) = cpu_conv2d(&x, &w, None, 2, 3, 4, 5, 4, 3, 1, 1);
+    assert_close("conv2d no bias", &y.to_f32().unwrap(), &want, 1e-5);
+    let bad = Tensor::from_f32(&g, &[4, 2, 3, 3], &[0.0; 72]).unwrap();
+    let e = conv2d(&upload(&[2, 3, 4, 5], &x), &bad, None, 1, 1).unwrap_err().to_string();
+    assert!(e.contains("[4, 2, 3, 3]"), "{e}");
+}
+
+/// Reference over PyTorch's (B, C, F, S) layout; `x`/`y` are in that layout.
+fn cpu_conv_temporal(x: &[f32], w: &[f32], b: &[f32], bs: usize, cin: usize, f: usize, s: usize, cout: usize) -> Vec<f64> {
+    let mut y = vec![0.0f64; bs * cout * f * s];
+    for bi in 0..bs {
+        for co in 0..cout {
+            for fi in 0..f {
+                for si in 0..s {
+                    let mut acc = b[co] as f64;
+                    for ci in 0..cin {
+                        for dt in 0..3 {
+                            let ff = fi as isize + dt as isize - 1;
+                            if ff < 0 || ff >= f as isize {
+                                continue;
+                            }
+                            acc += x[((bi * cin + ci) * f + ff as usize) * s + si] as f64 * w[(co * cin + ci) * 3 + dt] as f64;
+                        }
+                    }
+                    y[((bi * cout + co) * f + fi) * s + si] = acc;
+                }
+            }
+        }
+    }
+    y
+}
+
+/// (B, C, F, S) → (B, F, C, S) on the CPU, to feed the folded layout.
+fn fold<T: Copy>(v: &[T], bs: usize, c: usize, f: usize, s: usize) -> Vec<T> {
+    let mut out = Vec::with_capacity(v.len());
+    for bi in 0..bs {
+        for fi in 0..f {
+            for ci in 0..c {
+                out.extend_from_slice(&v[((bi * c + ci) * f + fi) * s..][..s]);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn conv_temporal_both_layouts() {
+    let g = gpu();
+    for (i, &(bs, cin, cout, f, h, w, f16w)) in
+        [(1, 8, 8, 5, 3, 4, false), (2, 12, 20, 3, 5, 9, true), (1, 16, 16, 1, 4, 4, false), (2, 9, 7, 24, 2, 3, false)]
+            .iter()
+            .enumerate()
+    {
+        let s = h * w;
+        let mut r = Rng::new(40 + i as u64);
+        let x = r.normals(bs * cin * f * s, 1.0);
+        let mut wv = r.normals(cout * cin * 3, 1.0 / ((cin * 3) as f32).sqrt());
+        let b = r.normals(cout, 0.2);
+        let wt = if f16w {
+            wv = round_f16(&wv);
+            Tensor::from_f32_as_f16(&g, &[cout, cin, 3, 1, 1], &wv).unwrap()
+        } else {
+            Tensor::from_f32(&g, &[cout, cin, 3, 1, 1], &wv).unwrap()
+        };
+        let bt = upload(&[cout], &b);
+        let want = cpu_conv_temporal(&x, &wv, &b, bs, cin, f, s, cout);
+        let name = format!("conv_temporal b{bs} {cin}->{cout} f{f} {h}x{w}");
+
+        let y = conv_temporal(&upload(&[bs, cin, f, h, w], &x), f, FrameLayout::ChannelsFirst, &wt, Some(&bt)).unwrap();
+        assert_eq!(y.shape(), &[bs, cout, f, h, w]);
+        assert_close(&format!("{name} (B,C,F,H,W)"), &y.to_f32().unwrap(), &want, 1e-5);
+
+        let xf = fold(&x, bs, cin, f, s);
+        let y = conv_temporal(&upload(&[bs * f, cin, h, w], &xf), f, FrameLayout::Folded, &wt, Some(&bt)).unwrap();
+        assert_eq!(y.shape(), &[bs * f, cout, h, w]);
+        assert_close(&format!("{name} (B·F,C,H,W)"), &y.to_f32().unwrap(), &fold(&want, bs, cout, f, s), 1e-5);
+    }
+}
+
+#[test]
+fn conv_temporal_rejects_frame_mismatch() {
+    let x = upload(&[5, 2, 2, 2], &[0.0; 40]);
+    let w = upload(&[2, 2, 3, 1, 1], &[0.0; 12]);
+    let e = conv_temporal(&x, 2, FrameLayout::Folded, &w, None).unwrap_err().to_string();
+    assert!(e.contains("2 frames"), "{e}");
+}
+
+#[test]
+fn conv2d_input_larger_than_a_binding() {
+    // 35 single-channel 1024×1024 images = 140 MiB: over lavapipe's 128 MiB binding, so the
+    // wrapper splits images into chunks. Also > 65,535 workgroups (35·2^20/512 = 71,680).
+    let (n, h, w) = (35usize, 1024usize, 1024usize);
+    let mut r = Rng::new(77);
+    let x = r.normals(n * h * w, 1.0);
+    let k = r.normals(9, 0.3);
+    let y = conv2d(&upload(&[n, 1, h, w], &x), &upload(&[1, 1, 3, 3], &k), None, 1, 1).unwrap().to_f32().unwrap();
+    let (want, _, _) = cpu_conv2d(&x, &k, None, n, 1, h, w, 1, 3, 1, 1);
+    assert_close("conv2d > binding", &y, &want, 1e-5);
+}
