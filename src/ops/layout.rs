@@ -1,1 +1,185 @@
-//! TODO
+//! Data movement (shaders/layout.wgsl, shaders/upsample.wgsl): permutes between the frame
+//! layouts, concat, and nearest upsampling. All permutes and concats are one strided-copy
+//! kernel; the wrappers only compute strides.
+
+use super::{chunk_ranges, f, groups, units_per_binding};
+use crate::error::{shape_err, Result};
+use crate::tensor::{DType, Tensor};
+
+const SRC: &str = include_str!("../../shaders/layout.wgsl");
+const UPSAMPLE: &str = include_str!("../../shaders/upsample.wgsl");
+
+/// Copies a 4-D box: element (i0..i3) goes from `x[x_at + Σ i·is]` to `y[y_at + Σ i·os]`.
+/// Splits along box dim 0 when a window would exceed one binding.
+fn copy_box(x: &Tensor, x_at: usize, is: [usize; 4], y: &Tensor, y_at: usize, os: [usize; 4], dims: [usize; 4]) -> Result<()> {
+    let op = "copy4d";
+    if x.dtype() != DType::F32 || y.dtype() != DType::F32 {
+        return shape_err(op, "layout ops move f32 activations only");
+    }
+    let n: usize = dims.iter().product();
+    if n == 0 {
+        return Ok(());
+    }
+    let gpu = x.gpu();
+    let k = gpu.kernel("layout", SRC, "copy4d", &[])?;
+    let ext = |s: &[usize; 4]| -> usize { (1..4).map(|d| (dims[d] - 1) * s[d]).sum::<usize>() + 1 };
+    let (ext_x, ext_y) = (ext(&is), ext(&os));
+    let per = units_per_binding(gpu, 4 * is[0].max(os[0]).max(1) as u64);
+    for (lo, hi) in chunk_ranges(dims[0], per) {
+        let xw = x.window(x_at + lo * is[0], x_at + (hi - 1) * is[0] + ext_x, op)?;
+        let yw = y.window(y_at + lo * os[0], y_at + (hi - 1) * os[0] + ext_y, op)?;
+        let cnt = (hi - lo) * dims[1] * dims[2] * dims[3];
+        let params = [
+            cnt as u32,
+            dims[1] as u32,
+            dims[2] as u32,
+            dims[3] as u32,
+            is[0] as u32,
+            is[1] as u32,
+            is[2] as u32,
+            is[3] as u32,
+            os[0] as u32,
+            os[1] as u32,
+            os[2] as u32,
+            os[3] as u32,
+            xw.shift,
+            yw.shift,
+        ];
+        gpu.dispatch(&k, &params, vec![(1, xw.binding), (2, yw.binding)], groups(gpu, cnt.div_ceil(256)));
+    }
+    Ok(())
+}
+
+fn contiguous_strides(shape: &[usize; 4]) -> [usize; 4] {
+    [shape[1] * shape[2] * shape[3], shape[2] * shape[3], shape[3], 1]
+}
+
+/// Generic permute of up to 4 dims: output dim i is input dim `perm[i]`.
+pub fn permute(x: &Tensor, perm: &[usize]) -> Result<Tensor> {
+    let r = x.shape().len();
+    let mut sorted = perm.to_vec();
+    sorted.sort_unstable();
+    if r > 4 || perm.len() != r || sorted != (0..r).collect::<Vec<_>>() {
+        return shape_err("permute", format!("{perm:?} is not a permutation of the {r} dims of {:?}", x.shape()));
+    }
+    // Pad to 4 dims with leading 1s.
+    let pad = 4 - r;
+    let mut shape4 = [1usize; 4];
+    shape4[pad..].copy_from_slice(x.shape());
+    let xs = contiguous_strides(&shape4);
+    let mut dims = [1usize; 4];
+    let mut is = [0usize; 4];
+    for (i, &pd) in perm.iter().enumerate() {
+        dims[pad + i] = shape4[pad + pd];
+        is[pad + i] = xs[pad + pd];
+    }
+    let out_shape: Vec<usize> = perm.iter().map(|&pd| x.shape()[pd]).collect();
+    let y = Tensor::empty(x.gpu(), &out_shape, DType::F32)?;
+    copy_box(x, 0, is, &y, 0, contiguous_strides(&dims), dims)?;
+    Ok(y)
+}
+
+/// Concatenates along `dim` (e.g. dim 1: the UNet's skip connections on channels).
+pub fn cat(xs: &[&Tensor], dim: usize) -> Result<Tensor> {
+    let first = xs.first().ok_or_else(|| crate::Error::Shape { op: "cat", msg: "nothing to concatenate".into() })?;
+    let shape = first.shape();
+    if dim >= shape.len() {
+        return shape_err("cat", format!("dim {dim} out of range for {shape:?}"));
+    }
+    let outer: usize = shape[..dim].iter().product();
+    let inner: usize = shape[dim + 1..].iter().product();
+    let mut total = 0;
+    for t in xs {
+        let s = t.shape();
+        if s.len() != shape.len() || s[..dim] != shape[..dim] || s[dim + 1..] != shape[dim + 1..] {
+            return shape_err("cat", format!("{s:?} does not match {shape:?} outside dim {dim}"));
+        }
+        total += s[dim];
+    }
+    let mut out_shape = shape.to_vec();
+    out_shape[dim] = total;
+    let y = Tensor::empty(first.gpu(), &out_shape, DType::F32)?;
+    let mut at = 0;
+    for t in xs {
+        let c = t.shape()[dim];
+        // Outer rows first so big tensors split into row chunks.
+        let dims = [outer, c, inner, 1];
+        copy_box(t, 0, [c * inner, inner, 1, 0], &y, at * inner, [total * inner, inner, 1, 0], dims)?;
+        at += c;
+    }
+    Ok(y)
+}
+
+/// (B·F, C, H, W) → (B, C, F, H, W): the engine's folded frames to PyTorch's Conv3d layout.
+pub fn frames_to_channels_first(x: &Tensor, frames: usize) -> Result<Tensor> {
+    let (b, c, h, w) = folded_dims("frames_to_channels_first", x, frames)?;
+    permute(&x.reshape(&[b, frames, c, h * w])?, &[0, 2, 1, 3])?.reshape(&[b, c, frames, h, w])
+}
+
+/// (B, C, F, H, W) → (B·F, C, H, W).
+pub fn channels_first_to_frames(x: &Tensor) -> Result<Tensor> {
+    let s = x.shape();
+    if s.len() != 5 {
+        return shape_err("channels_first_to_frames", format!("expected (B, C, F, H, W), got {s:?}"));
+    }
+    let (b, c, fr, h, w) = (s[0], s[1], s[2], s[3], s[4]);
+    permute(&x.reshape(&[b, c, fr, h * w])?, &[0, 2, 1, 3])?.reshape(&[b * fr, c, h, w])
+}
+
+/// (B·F, C, H, W) → (B·H·W, F, C): each pixel's frames become a sequence (temporal attention).
+pub fn frames_to_sequences(x: &Tensor, frames: usize) -> Result<Tensor> {
+    let (b, c, h, w) = folded_dims("frames_to_sequences", x, frames)?;
+    permute(&x.reshape(&[b, frames, c, h * w])?, &[0, 3, 1, 2])?.reshape(&[b * h * w, frames, c])
+}
+
+/// (B·H·W, F, C) → (B·F, C, H, W), the inverse of [`frames_to_sequences`].
+pub fn sequences_to_frames(x: &Tensor, h: usize, w: usize) -> Result<Tensor> {
+    let s = x.shape();
+    if s.len() != 3 || h * w == 0 || s[0] % (h * w) != 0 {
+        return shape_err("sequences_to_frames", format!("{s:?} is not (B·{h}·{w}, F, C)"));
+    }
+    let (b, fr, c) = (s[0] / (h * w), s[1], s[2]);
+    permute(&x.reshape(&[b, h * w, fr, c])?, &[0, 2, 3, 1])?.reshape(&[b * fr, c, h, w])
+}
+
+fn folded_dims(op: &'static str, x: &Tensor, frames: usize) -> Result<(usize, usize, usize, usize)> {
+    let s = x.shape();
+    if s.len() != 4 || frames == 0 || s[0] % frames != 0 {
+        return shape_err(op, format!("{s:?} is not (B·F, C, H, W) with F = {frames}"));
+    }
+    Ok((s[0] / frames, s[1], s[2], s[3]))
+}
+
+/// Nearest upsampling of (N, C, H, W) to (oh, ow): 2× in Upsample2D, or an explicit size
+/// when diffusers passes `upsample_size` (latents not divisible by 8).
+pub fn upsample_nearest(x: &Tensor, oh: usize, ow: usize) -> Result<Tensor> {
+    let op = "upsample_nearest";
+    let s = x.shape();
+    if s.len() != 4 || oh == 0 || ow == 0 || x.dtype() != DType::F32 {
+        return shape_err(op, format!("expected f32 (N, C, H, W) and a non-zero size, got {s:?} → {oh}×{ow}"));
+    }
+    let (n, c, h, w) = (s[0], s[1], s[2], s[3]);
+    let y = Tensor::empty(x.gpu(), &[n, c, oh, ow], DType::F32)?;
+    let gpu = x.gpu();
+    let k = gpu.kernel("upsample", UPSAMPLE, "upsample_nearest", &[])?;
+    let planes = n * c;
+    let per = units_per_binding(gpu, 4 * (oh * ow) as u64);
+    for (lo, hi) in chunk_ranges(planes, per) {
+        let xw = x.window(lo * h * w, hi * h * w, op)?;
+        let yw = y.window(lo * oh * ow, hi * oh * ow, op)?;
+        let cnt = (hi - lo) * oh * ow;
+        let params = [
+            cnt as u32,
+            h as u32,
+            w as u32,
+            oh as u32,
+            ow as u32,
+            f(h as f32 / oh as f32),
+            f(w as f32 / ow as f32),
+            xw.shift,
+            yw.shift,
+        ];
+        gpu.dispatch(&k, &params, vec![(1, xw.binding), (2, yw.binding)], groups(gpu, cnt.div_ceil(256)));
+    }
+    Ok(y)
+}
