@@ -169,3 +169,23 @@ pub fn geglu(x: &Tensor) -> Result<Tensor> {
     run("geglu", Operands { a: Some((x, 2)), b: None, b_whole: None, out: &out, out_slot: 3, div: d as u32, modulo: 1, s: 0 })?;
     Ok(out)
 }
+
+pub(crate) fn bench_cases(gpu: &std::sync::Arc<crate::gpu::Gpu>, frames: usize) -> Result<Vec<crate::bench::Case>> {
+    use crate::bench::{rand_tensor, Case};
+    let n = frames * 320 * 2880; // one level-0 activation
+    let a = rand_tensor(gpu, &[n], DType::F32, 1)?;
+    let b = rand_tensor(gpu, &[n], DType::F32, 2)?;
+    let h = rand_tensor(gpu, &[frames * 2880, 2560], DType::F32, 3)?;
+    let (a2, h2) = (a.clone(), h.clone());
+    Ok(vec![
+        Case::new("elementwise", format!("add L0 {frames}x320x40x72"), n as f64, 12.0 * n as f64, move || add(&a, &b).map(drop)),
+        Case::new("elementwise", format!("silu L0 {frames}x320x40x72"), 4.0 * n as f64, 8.0 * n as f64, move || silu(&a2).map(drop)),
+        Case::new(
+            "elementwise",
+            format!("geglu L0 {}x2560 -> 1280", frames * 2880),
+            (frames * 2880 * 1280 * 20) as f64,
+            (frames * 2880 * (2560 + 1280) * 4) as f64,
+            move || geglu(&h2).map(drop),
+        ),
+    ])
+}

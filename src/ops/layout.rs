@@ -183,3 +183,30 @@ pub fn upsample_nearest(x: &Tensor, oh: usize, ow: usize) -> Result<Tensor> {
     }
     Ok(y)
 }
+
+pub(crate) fn bench_cases(gpu: &std::sync::Arc<crate::gpu::Gpu>, frames: usize) -> Result<Vec<crate::bench::Case>> {
+    use crate::bench::{rand_tensor, Case};
+    let clips = frames.div_ceil(24);
+    let (f, c, h, w) = (24usize, 320usize, 40usize, 72usize);
+    let x = rand_tensor(gpu, &[clips * f, c, h, w], DType::F32, 1)?;
+    let skip = rand_tensor(gpu, &[frames, 640, 20, 36], DType::F32, 2)?;
+    let up = rand_tensor(gpu, &[frames, 1280, 10, 18], DType::F32, 3)?;
+    let n = clips * f * c * h * w;
+    let x2 = x.clone();
+    let nc = frames * 1280 * 20 * 36;
+    let nu = frames * 1280 * 20 * 36;
+    Ok(vec![
+        Case::new("layout", format!("frames->sequences L0 {clips}x24x320x40x72"), 0.0, 8.0 * n as f64, move || {
+            frames_to_sequences(&x, f).map(drop)
+        }),
+        Case::new("layout", format!("frames->(B,C,F,H,W) L0 {clips}x24x320x40x72"), 0.0, 8.0 * n as f64, move || {
+            frames_to_channels_first(&x2, f).map(drop)
+        }),
+        Case::new("layout", format!("cat skip L1 {frames}x(640+640)x20x36"), 0.0, 8.0 * nc as f64, move || {
+            cat(&[&skip, &skip], 1).map(drop)
+        }),
+        Case::new("upsample", format!("nearest 2x L2->L1 {frames}x1280x10x18"), 0.0, 4.0 * (nu + nu / 4) as f64, move || {
+            upsample_nearest(&up, 20, 36).map(drop)
+        }),
+    ])
+}

@@ -39,5 +39,7 @@ pub(crate) fn f(x: f32) -> u32 {
 pub(crate) fn bench_cases(gpu: &std::sync::Arc<Gpu>, frames: usize) -> crate::error::Result<Vec<crate::bench::Case>> {
     let mut v = conv2d::bench_cases(gpu, frames)?;
     v.extend(conv_temporal::bench_cases(gpu, frames)?);
+    v.extend(elementwise::bench_cases(gpu, frames)?);
+    v.extend(layout::bench_cases(gpu, frames)?);
     Ok(v)
 }
