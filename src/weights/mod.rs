@@ -1,0 +1,269 @@
+//! Checkpoint weights: safetensors files of one component (unet/, vae/, text_encoder/),
+//! parameters bound by their state-dict keys, uploaded in the device dtype the model asks for.
+//! Every key must be used exactly once: missing, mis-shaped and unexpected keys are errors that
+//! name the key and the file.
+
+mod safetensors;
+
+pub use safetensors::{SafeTensors, TensorInfo};
+
+use crate::error::Result;
+use crate::gpu::Gpu;
+use crate::tensor::{DType, Tensor};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoredDType {
+    F32,
+    F16,
+    BF16,
+    Other(String),
+}
+
+impl StoredDType {
+    pub fn parse(s: &str) -> StoredDType {
+        match s {
+            "F32" => StoredDType::F32,
+            "F16" => StoredDType::F16,
+            "BF16" => StoredDType::BF16,
+            o => StoredDType::Other(o.to_string()),
+        }
+    }
+    pub fn size(&self) -> Option<usize> {
+        match self {
+            StoredDType::F32 => Some(4),
+            StoredDType::F16 | StoredDType::BF16 => Some(2),
+            StoredDType::Other(_) => None,
+        }
+    }
+    pub fn name(&self) -> &str {
+        match self {
+            StoredDType::F32 => "f32",
+            StoredDType::F16 => "f16",
+            StoredDType::BF16 => "bf16",
+            StoredDType::Other(s) => s,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WeightError {
+    #[error("{path}: {msg}")]
+    Io { path: PathBuf, msg: String },
+    #[error("{path}: malformed weights: {msg}")]
+    Malformed { path: PathBuf, msg: String },
+    #[error("{component}: missing weight '{key}' (looked in {files})")]
+    Missing { component: String, key: String, files: String },
+    #[error("{path}: weight '{key}' has shape {found:?}, expected {expected:?}")]
+    Shape { path: PathBuf, key: String, expected: Vec<usize>, found: Vec<usize> },
+    #[error("{path}: weight '{key}' is stored as {dtype}; t2v reads f32, f16 and bf16")]
+    DType { path: PathBuf, key: String, dtype: String },
+    #[error("{component}: {count} unexpected weight(s) not used by the model, e.g. {examples} (wrong config.json for these weights?)")]
+    Unexpected { component: String, count: usize, examples: String },
+    #[error("{path}: no weights found: {msg}")]
+    NotFound { path: PathBuf, msg: String },
+}
+
+/// How a component's parameters live on the device: matrices (linear and conv weights) in
+/// `matrices`; vectors (biases, norm gains) always f32 — they are tiny and feed f32 math.
+#[derive(Debug, Clone, Copy)]
+pub struct Placement {
+    pub matrices: DType,
+}
+
+/// Alternative spellings of a key in older checkpoints (2023-era VAE attention).
+const LEGACY: [(&str, &str); 4] = [(".to_q.", ".query."), (".to_k.", ".key."), (".to_v.", ".value."), (".to_out.0.", ".proj_attn.")];
+
+pub struct Weights {
+    pub component: String,
+    gpu: Arc<Gpu>,
+    files: Vec<SafeTensors>,
+    index: BTreeMap<String, usize>,
+    used: Mutex<BTreeSet<String>>,
+    pub placement: Placement,
+}
+
+impl Weights {
+    /// Opens every tensor file of a component folder. Prefers `*.safetensors` without a variant
+    /// suffix, then the `.fp16` variant; a sharded `*.index.json` names its shards.
+    pub fn open_dir(gpu: &Arc<Gpu>, dir: &Path, placement: Placement) -> Result<Weights> {
+        let files = find_weight_files(dir)?;
+        Weights::open_files(gpu, &dir.display().to_string(), &files, placement)
+    }
+
+    pub fn open_files(gpu: &Arc<Gpu>, component: &str, paths: &[PathBuf], placement: Placement) -> Result<Weights> {
+        let mut files = Vec::new();
+        let mut index = BTreeMap::new();
+        for p in paths {
+            let st = SafeTensors::open(p)?;
+            for k in st.tensors.keys() {
+                index.insert(k.clone(), files.len());
+            }
+            files.push(st);
+        }
+        Ok(Weights { component: component.into(), gpu: gpu.clone(), files, index, used: Default::default(), placement })
+    }
+
+    pub fn gpu(&self) -> &Arc<Gpu> {
+        &self.gpu
+    }
+
+    /// Every stored key with its dtype and shape (for `t2v inspect`).
+    pub fn entries(&self) -> impl Iterator<Item = (&String, &TensorInfo)> {
+        self.files.iter().flat_map(|f| f.tensors.iter())
+    }
+
+    fn lookup(&self, key: &str) -> Option<(String, &SafeTensors, &TensorInfo)> {
+        let mut candidates = vec![key.to_string()];
+        for (new, old) in LEGACY {
+            if key.contains(new) {
+                candidates.push(key.replacen(new, old, 1));
+            }
+        }
+        candidates.into_iter().find_map(|k| {
+            let f = &self.files[*self.index.get(&k)?];
+            let info = f.tensors.get(&k)?;
+            Some((k, f, info))
+        })
+    }
+
+    /// The stored values of `key` as f32 on the host, checked against `shape`.
+    pub fn host_f32(&self, key: &str, shape: &[usize]) -> Result<Vec<f32>> {
+        let (stored, file, info) = self.find(key, shape)?;
+        let bytes = file.bytes(info);
+        let v = match &info.dtype {
+            StoredDType::F32 => bytemuck::pod_collect_to_vec::<u8, f32>(bytes),
+            StoredDType::F16 => bytemuck::pod_collect_to_vec::<u8, half::f16>(bytes).iter().map(|h| h.to_f32()).collect(),
+            StoredDType::BF16 => bytemuck::pod_collect_to_vec::<u8, half::bf16>(bytes).iter().map(|h| h.to_f32()).collect(),
+            StoredDType::Other(d) => {
+                return Err(WeightError::DType { path: file.path.clone(), key: stored, dtype: d.clone() }.into());
+            }
+        };
+        self.used.lock().unwrap_or_else(|p| p.into_inner()).insert(stored);
+        Ok(v)
+    }
+
+    fn find(&self, key: &str, shape: &[usize]) -> Result<(String, &SafeTensors, &TensorInfo)> {
+        let (stored, file, info) = self.lookup(key).ok_or_else(|| WeightError::Missing {
+            component: self.component.clone(),
+            key: key.into(),
+            files: self.files.iter().map(|f| f.path.display().to_string()).collect::<Vec<_>>().join(", "),
+        })?;
+        // Legacy attention projections were 1×1 convs: [C, C, 1, 1] stands for [C, C].
+        let squeezed: Vec<usize> = if stored != key { info.shape.iter().copied().filter(|&d| d != 1).collect() } else { info.shape.clone() };
+        let want: Vec<usize> = if stored != key { shape.iter().copied().filter(|&d| d != 1).collect() } else { shape.to_vec() };
+        if squeezed != want {
+            return Err(WeightError::Shape { path: file.path.clone(), key: stored, expected: shape.to_vec(), found: info.shape.clone() }.into());
+        }
+        Ok((stored, file, info))
+    }
+
+    /// A parameter on the device: matrices (≥ 2-D) in the placement's dtype, vectors in f32.
+    pub fn tensor(&self, key: &str, shape: &[usize]) -> Result<Tensor> {
+        let dtype = if shape.len() >= 2 { self.placement.matrices } else { DType::F32 };
+        self.tensor_as(key, shape, dtype)
+    }
+
+    pub fn tensor_as(&self, key: &str, shape: &[usize], dtype: DType) -> Result<Tensor> {
+        let (stored, file, info) = self.find(key, shape)?;
+        let bytes = file.bytes(info);
+        // Same dtype on both sides: upload the mapped bytes as they are.
+        let t = match (&info.dtype, dtype) {
+            (StoredDType::F16, DType::F16) => {
+                Tensor::from_f16(&self.gpu, shape, &bytemuck::pod_collect_to_vec::<u8, half::f16>(bytes))?
+            }
+            (StoredDType::F32, DType::F32) => Tensor::from_f32(&self.gpu, shape, &bytemuck::pod_collect_to_vec::<u8, f32>(bytes))?,
+            _ => {
+                let v = self.host_f32(key, shape)?;
+                match dtype {
+                    DType::F32 => Tensor::from_f32(&self.gpu, shape, &v)?,
+                    DType::F16 => Tensor::from_f32_as_f16(&self.gpu, shape, &v)?,
+                }
+            }
+        };
+        self.used.lock().unwrap_or_else(|p| p.into_inner()).insert(stored);
+        Ok(t)
+    }
+
+    /// Errors when the files hold keys the model never asked for.
+    pub fn finish(&self) -> Result<()> {
+        let used = self.used.lock().unwrap_or_else(|p| p.into_inner());
+        let unused: Vec<&String> = self.index.keys().filter(|k| !used.contains(*k)).collect();
+        if unused.is_empty() {
+            return Ok(());
+        }
+        Err(WeightError::Unexpected {
+            component: self.component.clone(),
+            count: unused.len(),
+            examples: unused.iter().take(5).map(|k| format!("'{k}'")).collect::<Vec<_>>().join(", "),
+        }
+        .into())
+    }
+
+    /// A view that prefixes keys: `w.at("down_blocks.0").at("resnets.1")`.
+    pub fn at(&self, prefix: impl std::fmt::Display) -> Scope<'_> {
+        Scope { w: self, prefix: prefix.to_string() }
+    }
+}
+
+/// Weights under a key prefix, so model code reads like the state dict.
+#[derive(Clone)]
+pub struct Scope<'a> {
+    pub w: &'a Weights,
+    pub prefix: String,
+}
+
+impl<'a> Scope<'a> {
+    pub fn at(&self, name: impl std::fmt::Display) -> Scope<'a> {
+        Scope { w: self.w, prefix: self.key(&name.to_string()) }
+    }
+    pub fn key(&self, name: &str) -> String {
+        if self.prefix.is_empty() {
+            name.to_string()
+        } else {
+            format!("{}.{name}", self.prefix)
+        }
+    }
+    pub fn tensor(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        self.w.tensor(&self.key(name), shape)
+    }
+    pub fn vector(&self, name: &str, len: usize) -> Result<Tensor> {
+        self.w.tensor_as(&self.key(name), &[len], DType::F32)
+    }
+    pub fn has(&self, name: &str) -> bool {
+        self.w.lookup(&self.key(name)).is_some()
+    }
+}
+
+/// The weight files of a diffusers/transformers component folder, in the order Python's
+/// loaders prefer them: full precision first, then the `fp16` variant; single file or shards.
+fn find_weight_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let not_found = |msg: String| WeightError::NotFound { path: dir.to_path_buf(), msg };
+    for variant in ["", ".fp16"] {
+        for stem in ["diffusion_pytorch_model", "model"] {
+            let single = dir.join(format!("{stem}{variant}.safetensors"));
+            if single.is_file() {
+                return Ok(vec![single]);
+            }
+            let index = dir.join(format!("{stem}{variant}.safetensors.index.json"));
+            if index.is_file() {
+                let text = std::fs::read_to_string(&index).map_err(|e| not_found(e.to_string()))?;
+                let json: serde_json::Value =
+                    serde_json::from_str(&text).map_err(|e| WeightError::Malformed { path: index.clone(), msg: e.to_string() })?;
+                let shards: BTreeSet<String> = json["weight_map"]
+                    .as_object()
+                    .map(|m| m.values().filter_map(|v| v.as_str().map(str::to_string)).collect())
+                    .unwrap_or_default();
+                return Ok(shards.into_iter().map(|s| dir.join(s)).collect());
+            }
+        }
+    }
+    let names: Vec<String> = std::fs::read_dir(dir)
+        .map_err(|e| not_found(e.to_string()))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    Err(not_found(format!("no (diffusion_pytorch_)model[.fp16].safetensors here (found: {})", names.join(", "))).into())
+}
