@@ -33,6 +33,9 @@ pub enum Error {
     #[error("shader {name}: {msg}")]
     Shader { name: String, msg: String },
 
+    #[error("{path}: {msg}")]
+    Config { path: String, msg: String },
+
     #[error(transparent)]
     Weights(#[from] crate::weights::WeightError),
 

@@ -4,10 +4,13 @@
 //! [`ops`] (one wrapper per WGSL kernel family). See ARCHITECTURE.md.
 
 pub mod bench;
+pub mod config;
 pub mod error;
 pub mod gpu;
+pub mod nn;
 pub mod ops;
 pub mod tensor;
+pub mod unet;
 pub mod weights;
 
 pub use error::{Error, Result};

@@ -13,6 +13,12 @@ pub const TILE_M: usize = 8;
 pub const TILE_N: usize = 8;
 
 pub fn conv2d(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, stride: usize, pad: usize) -> Result<Tensor> {
+    conv2d_padded(x, w, bias, stride, pad, pad)
+}
+
+/// [`conv2d`] with `pad` zeros before (top, left) and `pad_end` after (bottom, right) — the VAE
+/// encoder's downsampler pads (0, 1, 0, 1).
+pub fn conv2d_padded(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, stride: usize, pad: usize, pad_end: usize) -> Result<Tensor> {
     let op = "conv2d";
     let (xs, ws) = (x.shape(), w.shape());
     if xs.len() != 4 || ws.len() != 4 || ws[1] != xs[1] || ws[2] != ws[3] {
@@ -23,7 +29,7 @@ pub fn conv2d(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, stride: usize, pad:
     }
     let (n, cin, h, wd) = (xs[0], xs[1], xs[2], xs[3]);
     let (cout, ks) = (ws[0], ws[2]);
-    if stride == 0 || h + 2 * pad < ks || wd + 2 * pad < ks {
+    if stride == 0 || h + pad + pad_end < ks || wd + pad + pad_end < ks {
         return shape_err(op, format!("kernel {ks} with stride {stride}, padding {pad} does not fit a {h}×{wd} input"));
     }
     if let Some(b) = bias {
@@ -31,8 +37,8 @@ pub fn conv2d(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, stride: usize, pad:
             return shape_err(op, format!("bias must be f32 [{cout}], got {:?}", b.shape()));
         }
     }
-    let oh = (h + 2 * pad - ks) / stride + 1;
-    let ow = (wd + 2 * pad - ks) / stride + 1;
+    let oh = (h + pad + pad_end - ks) / stride + 1;
+    let ow = (wd + pad + pad_end - ks) / stride + 1;
     let out = Tensor::empty(x.gpu(), &[n, cout, oh, ow], DType::F32)?;
     let gpu = x.gpu();
     let defines = [

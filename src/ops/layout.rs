@@ -110,6 +110,21 @@ pub fn cat(xs: &[&Tensor], dim: usize) -> Result<Tensor> {
     Ok(y)
 }
 
+/// torch's `repeat_interleave(times, dim=0)`: every row of x [N, ...] repeated `times` times in
+/// place → [N·times, ...] (the UNet's per-frame copies of temb and the text embedding).
+pub fn repeat_interleave(x: &Tensor, times: usize) -> Result<Tensor> {
+    let s = x.shape();
+    if s.is_empty() || times == 0 {
+        return shape_err("repeat_interleave", format!("cannot repeat {s:?} {times} times"));
+    }
+    let inner: usize = s[1..].iter().product();
+    let mut out_shape = s.to_vec();
+    out_shape[0] *= times;
+    let y = Tensor::empty(x.gpu(), &out_shape, DType::F32)?;
+    copy_box(x, 0, [inner, 0, 1, 0], &y, 0, [times * inner, inner, 1, 0], [s[0], times, inner, 1])?;
+    Ok(y)
+}
+
 /// (B·F, C, H, W) → (B, C, F, H, W): the engine's folded frames to PyTorch's Conv3d layout.
 pub fn frames_to_channels_first(x: &Tensor, frames: usize) -> Result<Tensor> {
     let (b, c, h, w) = folded_dims("frames_to_channels_first", x, frames)?;

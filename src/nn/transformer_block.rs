@@ -1,0 +1,68 @@
+use super::{Attention, LayerNorm, Linear};
+use crate::error::Result;
+use crate::ops::elementwise::{add_inplace, geglu};
+use crate::tensor::Tensor;
+use crate::weights::Scope;
+
+/// diffusers' `FeedForward` with activation "geglu": `net.0.proj` (d → 8d), GEGLU, `net.2` (4d → d).
+pub struct FeedForward {
+    pub proj: Linear,
+    pub out: Linear,
+}
+
+impl FeedForward {
+    pub fn load(w: &Scope, dim: usize) -> Result<FeedForward> {
+        let inner = 4 * dim;
+        Ok(FeedForward { proj: Linear::load(&w.at("net.0.proj"), dim, 2 * inner, true)?, out: Linear::load(&w.at("net.2"), inner, dim, true)? })
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.out.forward(&geglu(&self.proj.forward(x)?)?)
+    }
+}
+
+/// `BasicTransformerBlock` (norm_type "layer_norm"): self-attention, then cross-attention (or a
+/// second self-attention when `double_self_attention`), then GEGLU feed-forward, each pre-norm
+/// with a residual add.
+pub struct BasicTransformerBlock {
+    pub norm1: LayerNorm,
+    pub attn1: Attention,
+    pub norm2: LayerNorm,
+    pub attn2: Attention,
+    pub norm3: LayerNorm,
+    pub ff: FeedForward,
+    pub cross: bool,
+}
+
+impl BasicTransformerBlock {
+    /// `cross_dim` None ⇒ attn2 is self-attention (double_self_attention in temporal blocks).
+    pub fn load(w: &Scope, dim: usize, heads: usize, dim_head: usize, cross_dim: Option<usize>) -> Result<BasicTransformerBlock> {
+        Ok(BasicTransformerBlock {
+            norm1: LayerNorm::load(&w.at("norm1"), dim, 1e-5)?,
+            attn1: Attention::load(&w.at("attn1"), dim, dim, heads, dim_head, false)?,
+            norm2: LayerNorm::load(&w.at("norm2"), dim, 1e-5)?,
+            attn2: Attention::load(&w.at("attn2"), dim, cross_dim.unwrap_or(dim), heads, dim_head, false)?,
+            norm3: LayerNorm::load(&w.at("norm3"), dim, 1e-5)?,
+            ff: FeedForward::load(&w.at("ff"), dim)?,
+            cross: cross_dim.is_some(),
+        })
+    }
+
+    /// x [B, L, dim]; `context` [B, 77, cross_dim] for cross-attention blocks.
+    pub fn forward(&self, x: &Tensor, context: Option<&Tensor>) -> Result<Tensor> {
+        let h = x.clone();
+        let a = self.attn1.forward(&self.norm1.forward(&h)?, None)?;
+        let h = add_owned(a, &h)?;
+        let ctx = if self.cross { context } else { None };
+        let a = self.attn2.forward(&self.norm2.forward(&h)?, ctx)?;
+        let h = add_owned(a, &h)?;
+        let f = self.ff.forward(&self.norm3.forward(&h)?)?;
+        add_owned(f, &h)
+    }
+}
+
+/// `a + b`, reusing `a`'s buffer.
+fn add_owned(a: Tensor, b: &Tensor) -> Result<Tensor> {
+    add_inplace(&a, b)?;
+    Ok(a)
+}

@@ -1,0 +1,162 @@
+//! `UNet3DConditionModel` (ModelScope / Zeroscope), nested like its state dict:
+//! `conv_in`, `time_embedding`, `transformer_in`, `down_blocks.i`, `mid_block`, `up_blocks.i`,
+//! `conv_norm_out`, `conv_out`. Frames are folded into the batch as b·F+f throughout.
+
+mod config;
+mod down_blocks;
+mod layer;
+mod mid_block;
+mod temporal_conv;
+mod transformer_2d;
+mod transformer_temporal;
+mod up_blocks;
+
+pub use config::{PerBlock, UNet3DConfig};
+pub use down_blocks::DownBlock3D;
+pub use layer::{Dims, Layer3D};
+pub use mid_block::UNetMidBlock3DCrossAttn;
+pub use temporal_conv::TemporalConvLayer;
+pub use transformer_2d::Transformer2DModel;
+pub use transformer_temporal::TransformerTemporalModel;
+pub use up_blocks::UpBlock3D;
+
+use crate::error::{shape_err, Result};
+use crate::nn::{Conv2d, GroupNorm, Linear};
+use crate::ops::elementwise::silu;
+use crate::ops::embedding::TimestepEmbedding as Timesteps;
+use crate::ops::layout::{channels_first_to_frames, frames_to_channels_first, repeat_interleave};
+use crate::tensor::Tensor;
+use crate::weights::Weights;
+
+/// diffusers' `TimestepEmbedding`: linear_1 → SiLU → linear_2.
+pub struct TimestepEmbedding {
+    pub linear_1: Linear,
+    pub linear_2: Linear,
+}
+
+impl TimestepEmbedding {
+    pub fn forward(&self, t: &Tensor) -> Result<Tensor> {
+        self.linear_2.forward(&silu(&self.linear_1.forward(t)?)?)
+    }
+}
+
+pub struct UNet3DConditionModel {
+    pub config: UNet3DConfig,
+    pub conv_in: Conv2d,
+    pub time_proj: Timesteps,
+    pub time_embedding: TimestepEmbedding,
+    pub transformer_in: TransformerTemporalModel,
+    pub down_blocks: Vec<DownBlock3D>,
+    pub mid_block: UNetMidBlock3DCrossAttn,
+    pub up_blocks: Vec<UpBlock3D>,
+    pub conv_norm_out: GroupNorm,
+    pub conv_out: Conv2d,
+}
+
+impl UNet3DConditionModel {
+    pub fn load(config: UNet3DConfig, w: &Weights) -> Result<UNet3DConditionModel> {
+        let root = w.at("");
+        let c = &config;
+        let ch = &c.block_out_channels;
+        let n = ch.len();
+        let temb = ch[0] * 4;
+        let dims = |head_dim| Dims { temb, groups: c.norm_num_groups, eps: c.norm_eps, head_dim, cross_dim: c.cross_attention_dim };
+        let mut down_blocks = Vec::new();
+        for i in 0..n {
+            let cin = if i == 0 { ch[0] } else { ch[i - 1] };
+            let cross = c.down_block_types[i] == "CrossAttnDownBlock3D";
+            let d = dims(c.attention_head_dim.get(i));
+            let b = DownBlock3D::load(&root.at(format!("down_blocks.{i}")), cin, ch[i], c.layers_per_block, d, cross, i + 1 < n, c.downsample_padding)?;
+            down_blocks.push(b);
+        }
+        let mut up_blocks = Vec::new();
+        let rev: Vec<usize> = ch.iter().rev().copied().collect();
+        let mut prev = rev[0];
+        for i in 0..n {
+            let out = rev[i];
+            let input = rev[(i + 1).min(n - 1)];
+            let layers = c.layers_per_block + 1;
+            let skips: Vec<usize> = (0..layers).map(|j| if j == layers - 1 { input } else { out }).collect();
+            let cross = c.up_block_types[i] == "CrossAttnUpBlock3D";
+            let d = dims(c.attention_head_dim.get(n - 1 - i));
+            up_blocks.push(UpBlock3D::load(&root.at(format!("up_blocks.{i}")), prev, out, &skips, d, cross, i + 1 < n)?);
+            prev = out;
+        }
+        let head0 = c.attention_head_dim.get(0);
+        let model = UNet3DConditionModel {
+            conv_in: Conv2d::load(&root.at("conv_in"), c.in_channels, ch[0], 3, 1, 1)?,
+            time_proj: Timesteps::new(w.gpu(), ch[0], true, 0.0)?,
+            time_embedding: TimestepEmbedding {
+                linear_1: Linear::load(&root.at("time_embedding.linear_1"), ch[0], temb, true)?,
+                linear_2: Linear::load(&root.at("time_embedding.linear_2"), temb, temb, true)?,
+            },
+            transformer_in: TransformerTemporalModel::load(&root.at("transformer_in"), ch[0], 8, head0, c.norm_num_groups)?,
+            down_blocks,
+            mid_block: UNetMidBlock3DCrossAttn::load(&root.at("mid_block"), ch[n - 1], dims(c.attention_head_dim.get(n - 1)))?,
+            up_blocks,
+            conv_norm_out: GroupNorm::load(&root.at("conv_norm_out"), c.norm_num_groups, ch[0], c.norm_eps)?,
+            conv_out: Conv2d::load(&root.at("conv_out"), ch[0], c.out_channels, 3, 1, 1)?,
+            config,
+        };
+        w.finish()?;
+        Ok(model)
+    }
+
+    /// Opens `dir` (a diffusers `unet/` folder: config.json + safetensors).
+    pub fn from_dir(gpu: &std::sync::Arc<crate::Gpu>, dir: &std::path::Path, placement: crate::weights::Placement) -> Result<Self> {
+        let config = UNet3DConfig::from_file(&dir.join("config.json"))?;
+        let w = Weights::open_dir(gpu, dir, placement)?;
+        UNet3DConditionModel::load(config, &w)
+    }
+
+    /// Time embedding (B, 4·C0) for timesteps [B].
+    pub fn time_embed(&self, timesteps: &[f32]) -> Result<Tensor> {
+        let gpu = self.conv_in.weight.gpu();
+        let t = Tensor::from_f32(gpu, &[timesteps.len()], timesteps)?;
+        self.time_embedding.forward(&self.time_proj.forward(&t)?)
+    }
+
+    /// Predicted noise for `sample` (B, C, F, h, w) at `timesteps` (one per batch item, or one
+    /// for all) given `context` (B, 77, cross_dim); returns (B, C, F, h, w).
+    pub fn forward(&self, sample: &Tensor, timesteps: &[f32], context: &Tensor) -> Result<Tensor> {
+        let s = sample.shape();
+        if s.len() != 5 || s[1] != self.config.in_channels {
+            return shape_err("unet", format!("sample must be (B, {}, F, h, w), got {s:?}", self.config.in_channels));
+        }
+        let (b, frames, h, w) = (s[0], s[2], s[3], s[4]);
+        if context.shape().len() != 3 || context.dim(0) != b || context.dim(2) != self.config.cross_attention_dim {
+            return shape_err("unet", format!("encoder_hidden_states must be ({b}, L, {}), got {:?}", self.config.cross_attention_dim, context.shape()));
+        }
+        let ts: Vec<f32> = match timesteps.len() {
+            1 => vec![timesteps[0]; b],
+            n if n == b => timesteps.to_vec(),
+            n => return shape_err("unet", format!("{n} timesteps for a batch of {b}")),
+        };
+        let temb = repeat_interleave(&self.time_embed(&ts)?, frames)?;
+        let ctx = repeat_interleave(context, frames)?;
+        let x = channels_first_to_frames(sample)?;
+
+        let up_factor = 1usize << (self.down_blocks.len() - 1);
+        let forward_size = h % up_factor != 0 || w % up_factor != 0;
+        let mut x = self.transformer_in.forward(&self.conv_in.forward(&x)?, frames)?;
+        let mut skips = vec![x.clone()];
+        for block in &self.down_blocks {
+            let (y, s) = block.forward(&x, &temb, &ctx, frames)?;
+            x = y;
+            skips.extend(s);
+        }
+        x = self.mid_block.forward(&x, &temb, &ctx, frames)?;
+        for block in &self.up_blocks {
+            let n = block.layers.len();
+            let size = if forward_size && skips.len() > n {
+                let s = &skips[skips.len() - n - 1];
+                Some((s.dim(2), s.dim(3)))
+            } else {
+                None
+            };
+            x = block.forward(&x, &mut skips, &temb, &ctx, frames, size)?;
+        }
+        let x = self.conv_out.forward(&self.conv_norm_out.forward(&x, true)?)?;
+        frames_to_channels_first(&x, frames)
+    }
+}
