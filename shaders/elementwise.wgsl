@@ -80,6 +80,16 @@ fn gelu(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     if (i < p.n) { o[p.o_off + i] = gelu_erf(a[p.a_off + i]); }
 }
 
+// OpenAI CLIP's activation: x · sigmoid(1.702 x).
+@compute @workgroup_size(256)
+fn quick_gelu(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = index(lid, wid, nwg);
+    if (i < p.n) {
+        let x = a[p.a_off + i];
+        o[p.o_off + i] = x / (1.0 + exp(-1.702 * x));
+    }
+}
+
 // GEGLU as diffusers: proj output rows [h | gate] of width 2d -> h * gelu(gate), width d.
 @compute @workgroup_size(256)
 fn geglu(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {

@@ -10,7 +10,9 @@ pub mod gpu;
 pub mod nn;
 pub mod ops;
 pub mod tensor;
+pub mod text_encoder;
 pub mod unet;
+pub mod vae;
 pub mod weights;
 
 pub use error::{Error, Result};

@@ -75,6 +75,8 @@ fn unary_and_binary_ops() {
     // exp/erf in f32 add a few ulp.
     assert_close("silu", &ew::silu(&at).unwrap().to_f32().unwrap(), &d(&|i| silu(a[i] as f64)), 1e-5);
     assert_close("gelu", &ew::gelu(&at).unwrap().to_f32().unwrap(), &d(&|i| gelu(a[i] as f64)), 1e-5);
+    let qg = |x: f64| x / (1.0 + (-1.702 * x).exp());
+    assert_close("quick_gelu", &ew::quick_gelu(&at).unwrap().to_f32().unwrap(), &d(&|i| qg(a[i] as f64)), 1e-5);
     let acc = upload(&[n], &a);
     ew::add_inplace(&acc, &bt).unwrap();
     assert_close("add_inplace", &acc.to_f32().unwrap(), &d(&|i| a[i] as f64 + b[i] as f64), 1e-6);

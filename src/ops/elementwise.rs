@@ -155,6 +155,11 @@ pub fn gelu(a: &Tensor) -> Result<Tensor> {
     unary("gelu", a, 0.0)
 }
 
+/// OpenAI CLIP's `quick_gelu`: x · sigmoid(1.702 x).
+pub fn quick_gelu(a: &Tensor) -> Result<Tensor> {
+    unary("quick_gelu", a, 0.0)
+}
+
 /// diffusers' GEGLU after its projection: rows `[h | gate]` (width 2d) → `h * gelu(gate)`.
 pub fn geglu(x: &Tensor) -> Result<Tensor> {
     f32_only("geglu", x)?;

@@ -187,6 +187,37 @@ impl Weights {
         Ok(t)
     }
 
+    /// Marks a stored key as known and unused (buffers like CLIP's `position_ids`).
+    pub fn ignore(&self, key: &str) {
+        self.used.lock().unwrap_or_else(|p| p.into_inner()).insert(key.to_string());
+    }
+
+    /// Checks that `key` exists with `shape` without loading it, and marks it used.
+    pub fn check(&self, key: &str, shape: &[usize]) -> Result<()> {
+        let (stored, _, _) = self.find(key, shape)?;
+        self.used.lock().unwrap_or_else(|p| p.into_inner()).insert(stored);
+        Ok(())
+    }
+
+    /// Selected rows of a 2-D parameter as f32 on the host (embedding lookups).
+    pub fn rows_f32(&self, key: &str, shape: &[usize], rows: &[usize]) -> Result<Vec<f32>> {
+        let (stored, file, info) = self.find(key, shape)?;
+        let width = shape[1];
+        let es = info.dtype.size().unwrap_or(0);
+        let bytes = file.bytes(info);
+        let mut out = Vec::with_capacity(rows.len() * width);
+        for &r in rows {
+            let row = &bytes[r * width * es..(r + 1) * width * es];
+            match &info.dtype {
+                StoredDType::F32 => out.extend(bytemuck::pod_collect_to_vec::<u8, f32>(row)),
+                StoredDType::F16 => out.extend(bytemuck::pod_collect_to_vec::<u8, half::f16>(row).iter().map(|h| h.to_f32())),
+                StoredDType::BF16 => out.extend(bytemuck::pod_collect_to_vec::<u8, half::bf16>(row).iter().map(|h| h.to_f32())),
+                StoredDType::Other(d) => return Err(WeightError::DType { path: file.path.clone(), key: stored, dtype: d.clone() }.into()),
+            }
+        }
+        Ok(out)
+    }
+
     /// Errors when the files hold keys the model never asked for.
     pub fn finish(&self) -> Result<()> {
         let used = self.used.lock().unwrap_or_else(|p| p.into_inner());
