@@ -2,6 +2,8 @@
 //! relative L2 error against plain CPU references that accumulate in f64.
 #![allow(dead_code)]
 
+pub mod fixtures;
+
 use std::sync::{Arc, OnceLock};
 use t2v::{Gpu, Tensor};
 

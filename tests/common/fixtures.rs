@@ -1,0 +1,63 @@
+//! Reading the diffusers dumps in tests/fixtures (made by tools/reference/make_fixtures.py).
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use t2v::weights::{SafeTensors, StoredDType};
+use t2v::Tensor;
+
+pub fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// One module call captured by a forward hook: inputs (`arg0`, `kw.<name>`), outputs (`out`,
+/// `out.0`, `out.<field>`), and non-tensor arguments in the metadata.
+pub struct Dump {
+    pub name: String,
+    pub tensors: BTreeMap<String, (Vec<usize>, Vec<f64>)>,
+    pub meta: BTreeMap<String, String>,
+}
+
+pub fn dump(file: &str) -> Dump {
+    let path = fixtures().join("modules").join(format!("{file}.safetensors"));
+    let st = SafeTensors::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut tensors = BTreeMap::new();
+    for (k, info) in &st.tensors {
+        let b = st.bytes(info);
+        let v: Vec<f64> = match &info.dtype {
+            StoredDType::F32 => bytemuck::pod_collect_to_vec::<u8, f32>(b).iter().map(|&x| x as f64).collect(),
+            StoredDType::Other(d) if d == "I64" => bytemuck::pod_collect_to_vec::<u8, i64>(b).iter().map(|&x| x as f64).collect(),
+            d => panic!("{file}: tensor {k} has unexpected dtype {d:?}"),
+        };
+        tensors.insert(k.clone(), (info.shape.clone(), v));
+    }
+    Dump { name: file.into(), tensors, meta: st.metadata.clone() }
+}
+
+impl Dump {
+    pub fn get(&self, k: &str) -> &(Vec<usize>, Vec<f64>) {
+        self.tensors.get(k).unwrap_or_else(|| panic!("{}: no tensor '{k}' (has {:?})", self.name, self.tensors.keys().collect::<Vec<_>>()))
+    }
+    pub fn host(&self, k: &str) -> Vec<f32> {
+        self.get(k).1.iter().map(|&x| x as f32).collect()
+    }
+    pub fn want(&self, k: &str) -> &[f64] {
+        &self.get(k).1
+    }
+    /// Uploads an f32 input to the test device.
+    pub fn input(&self, k: &str) -> Tensor {
+        let (shape, _) = self.get(k);
+        Tensor::from_f32(&super::gpu(), shape, &self.host(k)).expect("upload fixture")
+    }
+    pub fn meta_usize(&self, k: &str) -> usize {
+        let v = self.meta.get(k).unwrap_or_else(|| panic!("{}: no metadata '{k}'", self.name));
+        v.trim_matches('"').parse().unwrap_or_else(|_| panic!("{}: metadata {k}={v} is not a number", self.name))
+    }
+    /// Checks a device output against a dumped tensor.
+    #[track_caller]
+    pub fn check(&self, k: &str, got: &Tensor, tol: f64) {
+        let (shape, want) = self.get(k);
+        assert_eq!(got.shape(), &shape[..], "{}: shape of {k}", self.name);
+        super::assert_close(&format!("{} {k}", self.name), &got.to_f32().expect("download"), want, tol);
+    }
+}
