@@ -41,7 +41,7 @@ impl ClipEncoderLayer {
         })
     }
 
-    fn forward(&self, x: &Tensor, heads: usize, quick: bool) -> Result<Tensor> {
+    pub fn forward(&self, x: &Tensor, heads: usize, quick: bool) -> Result<Tensor> {
         let h = self.layer_norm1.forward(x)?;
         let (q, k, v) = (self.q_proj.forward(&h)?, self.k_proj.forward(&h)?, self.v_proj.forward(&h)?);
         let a = self.out_proj.forward(&attention(&q, &k, &v, heads, true)?)?;
