@@ -61,3 +61,56 @@ impl Dump {
         super::assert_close(&format!("{} {k}", self.name), &got.to_f32().expect("download"), want, tol);
     }
 }
+
+/// A tensor as stored: name, safetensors dtype string, shape, raw bytes.
+pub type Raw = (String, String, Vec<usize>, Vec<u8>);
+
+/// Every tensor of a safetensors file, raw.
+pub fn read_raw(path: &std::path::Path) -> Vec<Raw> {
+    let st = SafeTensors::open(path).unwrap();
+    st.tensors
+        .iter()
+        .map(|(k, i)| {
+            let dt = match &i.dtype {
+                StoredDType::F32 => "F32".to_string(),
+                StoredDType::F16 => "F16".to_string(),
+                StoredDType::BF16 => "BF16".to_string(),
+                StoredDType::Other(s) => s.clone(),
+            };
+            (k.clone(), dt, i.shape.clone(), st.bytes(i).to_vec())
+        })
+        .collect()
+}
+
+/// Writes a safetensors file (independent of the engine's reader, for corruption tests).
+pub fn write_raw(path: &std::path::Path, tensors: &[Raw]) {
+    let mut header = serde_json::Map::new();
+    let mut at = 0usize;
+    for (name, dt, shape, bytes) in tensors {
+        header.insert(name.clone(), serde_json::json!({"dtype": dt, "shape": shape, "data_offsets": [at, at + bytes.len()]}));
+        at += bytes.len();
+    }
+    let mut h = serde_json::to_vec(&header).unwrap();
+    while h.len() % 8 != 0 {
+        h.push(b' ');
+    }
+    let mut out = (h.len() as u64).to_le_bytes().to_vec();
+    out.extend(h);
+    for (_, _, _, b) in tensors {
+        out.extend(b);
+    }
+    std::fs::write(path, out).unwrap();
+}
+
+/// A scratch copy of a fixture component folder (config + weights) under target/.
+pub fn scratch_copy(component: &str, tag: &str) -> PathBuf {
+    let src = fixtures().join(component);
+    let dst = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{}-{tag}", component.replace('/', "-")));
+    let _ = std::fs::remove_dir_all(&dst);
+    std::fs::create_dir_all(&dst).unwrap();
+    for e in std::fs::read_dir(&src).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), dst.join(e.file_name())).unwrap();
+    }
+    dst
+}
