@@ -7,6 +7,7 @@ pub mod bench;
 pub mod config;
 pub mod error;
 pub mod gpu;
+pub mod inspect;
 pub mod nn;
 pub mod ops;
 pub mod tensor;

@@ -23,6 +23,11 @@ struct Cli {
 enum Command {
     /// List the GPU adapters wgpu can see, best first.
     Devices,
+    /// Show a model folder's components, parameter counts, dtypes and weight memory.
+    Inspect {
+        /// A diffusers pipeline folder (with model_index.json) or one component folder.
+        model: std::path::PathBuf,
+    },
     /// Benchmark the engine.
     Bench {
         #[command(subcommand)]
@@ -38,5 +43,9 @@ pub fn run() -> t2v::Result<()> {
     match cli.command {
         Command::Devices => devices::run(&sel),
         Command::Bench { what } => bench::run(&sel, what),
+        Command::Inspect { model } => {
+            print!("{}", t2v::inspect::inspect(&model)?);
+            Ok(())
+        }
     }
 }

@@ -9,8 +9,10 @@ use std::sync::{Arc, Mutex};
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct MemoryStats {
-    /// Bytes held by live tensors now.
+    /// Bytes held by live tensors now (in size classes, as allocated).
     pub live: u64,
+    /// Bytes live tensors asked for (without size-class rounding).
+    pub live_requested: u64,
     /// Most bytes held by live tensors since the last reset.
     pub peak_live: u64,
     /// Bytes of device buffers that exist now (live + pooled for reuse).
@@ -34,6 +36,7 @@ pub(super) struct BufferPool {
 pub struct PooledBuffer {
     pub buffer: wgpu::Buffer,
     class: u64,
+    requested: u64,
     state: Arc<Mutex<State>>,
 }
 
@@ -41,6 +44,7 @@ impl Drop for PooledBuffer {
     fn drop(&mut self) {
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
         s.stats.live -= self.class;
+        s.stats.live_requested -= self.requested;
         s.free.entry(self.class).or_default().push(self.buffer.clone());
     }
 }
@@ -93,8 +97,9 @@ impl BufferPool {
             }
         };
         s.stats.live += class;
+        s.stats.live_requested += bytes;
         s.stats.peak_live = s.stats.peak_live.max(s.stats.live);
-        Ok(Arc::new(PooledBuffer { buffer, class, state: self.state.clone() }))
+        Ok(Arc::new(PooledBuffer { buffer, class, requested: bytes, state: self.state.clone() }))
     }
 
     pub(super) fn stats(&self) -> MemoryStats {
