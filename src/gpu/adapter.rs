@@ -11,6 +11,8 @@ pub struct AdapterSelector {
     pub backend: Option<String>,
     /// Pretend the adapter lacks SHADER_F16 (exercises the `unpack2x16float` path).
     pub disable_f16: bool,
+    /// Pretend the adapter lacks subgroup operations (exercises the workgroup-memory paths).
+    pub disable_subgroup: bool,
 }
 
 impl AdapterSelector {
@@ -21,6 +23,7 @@ impl AdapterSelector {
             name: var("T2V_ADAPTER"),
             backend: var("T2V_BACKEND"),
             disable_f16: var("T2V_NO_F16").is_some_and(|v| v != "0"),
+            disable_subgroup: var("T2V_NO_SUBGROUP").is_some_and(|v| v != "0"),
         }
     }
 

@@ -56,6 +56,9 @@ impl Gpu {
         if sel.disable_f16 {
             features.remove(wgpu::Features::SHADER_F16);
         }
+        if sel.disable_subgroup {
+            features.remove(wgpu::Features::SUBGROUP);
+        }
         let limits = adapter.limits();
         let desc = wgpu::DeviceDescriptor {
             label: Some("t2v"),

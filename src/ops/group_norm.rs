@@ -20,7 +20,8 @@ const SRC: &str = include_str!("../../shaders/group_norm.wgsl");
 /// Threads per workgroup (the shader's WG).
 const WG: usize = 64;
 /// Elements one stats workgroup holds in registers (64 per thread). A 700k-element pooled group
-/// then needs ~170 partials. On lavapipe 8192 measured about the same and 16384 2× slower (spills).
+/// then needs ~170 partials. On lavapipe 8192 measured within noise of 4096, 16384 about 2× slower
+/// (register spills).
 const SEG: usize = 4096;
 /// Most plane elements one normalize workgroup writes (32 per thread).
 const BLOCK: usize = 2048;
@@ -59,7 +60,7 @@ impl Layout {
 /// `silu`. weight and bias are f32 [C].
 pub fn group_norm(x: &Tensor, weight: &Tensor, bias: &Tensor, groups: usize, eps: f32, silu: bool) -> Result<Tensor> {
     let op = "group_norm";
-    let (n, c, s) = nchw(op, x, 2)?;
+    let (n, c, s) = split_dims(op, x)?;
     let layout = Layout { batch: n, frames: 1, channels: c, spatial: s, frame_stride: c * s, channel_stride: s };
     run(op, x, layout, weight, bias, groups, eps, silu)
 }
@@ -77,7 +78,7 @@ pub fn group_norm_frames(
     silu: bool,
 ) -> Result<Tensor> {
     let op = "group_norm_frames";
-    let (rows, c, s) = nchw(op, x, 2)?;
+    let (rows, c, s) = split_dims(op, x)?;
     if frames == 0 || rows % frames != 0 {
         return shape_err(op, format!("{} rows of {:?} are not a whole number of {frames}-frame batch items", rows, x.shape()));
     }
@@ -92,16 +93,16 @@ pub fn group_norm_5d(x: &Tensor, weight: &Tensor, bias: &Tensor, groups: usize, 
     if x.shape().len() < 3 {
         return shape_err(op, format!("expects [B, C, F, *spatial], got {:?}", x.shape()));
     }
-    let (b, c, rest) = nchw(op, x, 2)?;
+    let (b, c, rest) = split_dims(op, x)?;
     let frames = x.dim(2);
-    let s = if frames == 0 { 0 } else { rest / frames };
+    let s = rest.checked_div(frames).unwrap_or(0);
     let layout = Layout { batch: b, frames, channels: c, spatial: s, frame_stride: s, channel_stride: frames * s };
     run(op, x, layout, weight, bias, groups, eps, silu)
 }
 
-/// (dim 0, dim 1, product of the rest) of an f32 tensor with at least `min_dims` dimensions.
-fn nchw(op: &'static str, x: &Tensor, min_dims: usize) -> Result<(usize, usize, usize)> {
-    if x.shape().len() < min_dims {
+/// (dim 0, dim 1, product of the rest) of an f32 tensor with at least two dimensions.
+fn split_dims(op: &'static str, x: &Tensor) -> Result<(usize, usize, usize)> {
+    if x.shape().len() < 2 {
         return shape_err(op, format!("expects [N, C, *spatial], got {:?}", x.shape()));
     }
     if x.dtype() != DType::F32 {
@@ -163,12 +164,13 @@ fn run(
     let stats = Tensor::empty(gpu, &[final_off + units_total * 2], DType::F32)?;
     let sw = stats.whole(op)?;
     if sw.shift != 0 {
-        return shape_err(op, "statistics buffer must start at a binding boundary");
+        // The kernels index `stats` from 0; a fresh pool tensor always starts a buffer.
+        return Err(Error::Other(format!("{op}: statistics buffer starts {} elements into its binding", sw.shift)));
     }
     let ww = weight.whole(op)?;
     let bw = bias.whole(op)?;
 
-    let subgroup = gpu.caps.subgroup && gpu.info.subgroup_min_size >= 1;
+    let subgroup = gpu.caps.subgroup;
     for (lo, hi) in chunk_ranges(l.batch, units_per_binding(gpu, item_bytes)) {
         let xw = x.window(lo * item, hi * item, op)?;
         let ow = out.window(lo * item, hi * item, op)?;

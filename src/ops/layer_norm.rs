@@ -1,15 +1,15 @@
 //! LayerNorm over the last dimension (shaders/layer_norm.wgsl), torch.nn.LayerNorm semantics:
-//! biased variance, eps inside the square root, affine weight and bias, f32 statistics from a
-//! two-pass over the row held in registers. Rows are split into chunks when x exceeds one
-//! storage binding.
+//! biased variance, eps inside the square root, affine weight and bias, f32 statistics from
+//! per-thread Welford/Chan summaries (never E[x²]−E[x]²). Rows are split into chunks when x
+//! exceeds one storage binding.
 
 use super::{chunk_ranges, f, groups, units_per_binding};
 use crate::error::{shape_err, Result};
 use crate::tensor::{DType, Tensor};
 
 const SRC: &str = include_str!("../../shaders/layer_norm.wgsl");
-/// Registers per thread for the row; past this a bigger workgroup takes the row.
-const MAX_ITER: usize = 32;
+/// Threads per workgroup (the shader's WG).
+const WG: usize = 64;
 
 /// torch.nn.LayerNorm(C) on x [.., C]; weight and bias are f32 [C].
 pub fn layer_norm(x: &Tensor, weight: &Tensor, bias: &Tensor, eps: f32) -> Result<Tensor> {
@@ -34,6 +34,10 @@ pub fn layer_norm(x: &Tensor, weight: &Tensor, bias: &Tensor, eps: f32) -> Resul
     }
     let ww = weight.whole(op)?;
     let bw = bias.whole(op)?;
+    // One subgroup per row (grid-stride, so sizing by the largest subgroup covers every row) or
+    // one 64-thread workgroup per row.
+    let (sg_min, sg_max) = (gpu.info.subgroup_min_size as usize, gpu.info.subgroup_max_size as usize);
+    let subgroup = gpu.caps.subgroup && sg_min >= 1 && sg_max <= WG;
     let aligned = c % 4 == 0 && ww.shift % 4 == 0 && bw.shift % 4 == 0;
     for (lo, hi) in chunk_ranges(rows, units_per_binding(gpu, 4 * c as u64)) {
         let xw = x.window(lo * c, hi * c, op)?;
@@ -41,19 +45,8 @@ pub fn layer_norm(x: &Tensor, weight: &Tensor, bias: &Tensor, eps: f32) -> Resul
         let vec4 = aligned && xw.shift % 4 == 0 && ow.shift % 4 == 0;
         let lanes = if vec4 { 4 } else { 1 };
         let cv = c / lanes;
-        let (entry, wg, iter, workgroups) = match plan(gpu, cv, hi - lo) {
-            Some(p) => p,
-            None => {
-                return shape_err(op, format!("rows of {c} elements exceed the {} this kernel holds per row", 256 * MAX_ITER * lanes))
-            }
-        };
-        let defines = [
-            ("VEC4", (vec4 as u32).to_string()),
-            ("WG", wg.to_string()),
-            ("ITER", iter.to_string()),
-            ("SUBGROUP", ((entry == "layer_norm_sg") as u32).to_string()),
-        ];
-        let kern = gpu.kernel("layer_norm", SRC, entry, &defines)?;
+        let defines = [("VEC4", (vec4 as u32).to_string()), ("SUBGROUP", (subgroup as u32).to_string())];
+        let kern = gpu.kernel("layer_norm", SRC, "layer_norm", &defines)?;
         let l = lanes as u32;
         let params = [
             (hi - lo) as u32,
@@ -69,23 +62,10 @@ pub fn layer_norm(x: &Tensor, weight: &Tensor, bias: &Tensor, eps: f32) -> Resul
             &kern,
             &params,
             vec![(1, xw.binding), (2, ww.binding.clone()), (3, bw.binding.clone()), (4, ow.binding)],
-            groups(gpu, workgroups),
+            groups(gpu, if subgroup { (hi - lo).div_ceil(WG / sg_max.max(sg_min)) } else { hi - lo }),
         );
     }
     Ok(out)
-}
-
-/// (entry point, workgroup size, values per thread, workgroups) for `rows` rows of `cv` loads.
-/// One subgroup per row where the row fits in 32 registers per lane: no workgroup barrier at all,
-/// which on lavapipe measured 12× faster than a 64-thread workgroup per row ([2880, 320]:
-/// 2.5 ms vs 31 ms). Otherwise a workgroup per row: 64 threads up to 32 values each, then 256.
-fn plan(gpu: &crate::gpu::Gpu, cv: usize, rows: usize) -> Option<(&'static str, usize, usize, usize)> {
-    let (sg_min, sg_max) = (gpu.info.subgroup_min_size as usize, gpu.info.subgroup_max_size as usize);
-    if gpu.caps.subgroup && sg_min >= 4 && sg_max <= 64 && cv.div_ceil(sg_min) <= MAX_ITER {
-        // Rows are taken in a grid-stride loop, so sizing by the largest subgroup covers all.
-        return Some(("layer_norm_sg", 64, cv.div_ceil(sg_min), rows.div_ceil(64 / sg_max.max(sg_min))));
-    }
-    [64, 256].into_iter().find(|wg| cv.div_ceil(*wg) <= MAX_ITER).map(|wg| ("layer_norm", wg, cv.div_ceil(wg), rows))
 }
 
 /// The transformer LayerNorms at Zeroscope 576×320 level 0: 2,880 tokens per frame × 320.

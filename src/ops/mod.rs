@@ -41,5 +41,9 @@ pub(crate) fn bench_cases(gpu: &std::sync::Arc<Gpu>, frames: usize) -> crate::er
     v.extend(conv_temporal::bench_cases(gpu, frames)?);
     v.extend(elementwise::bench_cases(gpu, frames)?);
     v.extend(layout::bench_cases(gpu, frames)?);
+    v.extend(group_norm::bench_cases(gpu, frames)?);
+    v.extend(layer_norm::bench_cases(gpu, frames)?);
+    v.extend(attention::bench_cases(gpu, frames)?);
+    v.extend(embedding::bench_cases(gpu, frames)?);
     Ok(v)
 }
