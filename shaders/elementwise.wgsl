@@ -11,6 +11,10 @@ struct Params {
     modulo: u32,
     s: f32,        // scalar operand (scale) or fill bits (as u32 via bitcast)
     base: u32,     // broadcast: block index of this chunk's first element
+    c_off: u32,
+    s2: f32,       // lincomb: coefficients of b and c
+    s3: f32,
+    _pad: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -18,6 +22,7 @@ struct Params {
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read_write> o: array<f32>;
 @group(0) @binding(4) var<storage, read_write> o_bits: array<u32>;
+@group(0) @binding(5) var<storage, read> c: array<f32>;
 
 const WG: u32 = 256u;
 
@@ -100,4 +105,18 @@ fn geglu(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: 
         let base = p.a_off + row * 2u * p.div + col;
         o[p.o_off + i] = a[base] * gelu_erf(a[base + p.div]);
     }
+}
+
+// Scheduler updates and guidance are linear combinations with per-step scalar coefficients
+// computed on the host: o = s·a + s2·b (+ s3·c).
+@compute @workgroup_size(256)
+fn lincomb2(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = index(lid, wid, nwg);
+    if (i < p.n) { o[p.o_off + i] = p.s * a[p.a_off + i] + p.s2 * b[p.b_off + i]; }
+}
+
+@compute @workgroup_size(256)
+fn lincomb3(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = index(lid, wid, nwg);
+    if (i < p.n) { o[p.o_off + i] = p.s * a[p.a_off + i] + p.s2 * b[p.b_off + i] + p.s3 * c[p.c_off + i]; }
 }

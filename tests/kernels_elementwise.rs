@@ -75,6 +75,12 @@ fn unary_and_binary_ops() {
     // exp/erf in f32 add a few ulp.
     assert_close("silu", &ew::silu(&at).unwrap().to_f32().unwrap(), &d(&|i| silu(a[i] as f64)), 1e-5);
     assert_close("gelu", &ew::gelu(&at).unwrap().to_f32().unwrap(), &d(&|i| gelu(a[i] as f64)), 1e-5);
+    let c: Vec<f32> = r.normals(n, 1.0);
+    let ct = upload(&[n], &c);
+    let y = ew::lincomb2(&at, 0.7, &bt, -1.3).unwrap().to_f32().unwrap();
+    assert_close("lincomb2", &y, &d(&|i| 0.7f32 as f64 * a[i] as f64 - 1.3f32 as f64 * b[i] as f64), 1e-6);
+    let y = ew::lincomb3(&at, 0.5, &bt, 2.0, &ct, -0.25).unwrap().to_f32().unwrap();
+    assert_close("lincomb3", &y, &d(&|i| 0.5 * a[i] as f64 + 2.0 * b[i] as f64 - 0.25 * c[i] as f64), 1e-6);
     let qg = |x: f64| x / (1.0 + (-1.702 * x).exp());
     assert_close("quick_gelu", &ew::quick_gelu(&at).unwrap().to_f32().unwrap(), &d(&|i| qg(a[i] as f64)), 1e-5);
     let acc = upload(&[n], &a);

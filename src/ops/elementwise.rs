@@ -12,6 +12,8 @@ struct Operands<'a> {
     a: Option<(&'a Tensor, usize)>, // tensor, elements of `a` per output element
     b: Option<&'a Tensor>,          // same-length second operand
     b_whole: Option<&'a Tensor>,    // broadcast operand, bound whole
+    c: Option<&'a Tensor>,          // same-length third operand
+    coef: [u32; 2],                 // f32 bits of s2, s3
     out: &'a Tensor,
     out_slot: u32,
     div: u32,
@@ -33,7 +35,7 @@ fn run(entry: &'static str, ops: Operands) -> Result<()> {
         per = (per / ops.div as usize).max(1) * ops.div as usize;
     }
     for (lo, hi) in chunk_ranges(n, per) {
-        let mut params = [(hi - lo) as u32, 0, 0, 0, ops.div, ops.modulo, ops.s, 0];
+        let mut params = [(hi - lo) as u32, 0, 0, 0, ops.div, ops.modulo, ops.s, 0, 0, ops.coef[0], ops.coef[1], 0];
         let mut binds = Vec::new();
         if let Some((a, r)) = ops.a {
             let w = a.window(lo * r, hi * r, entry)?;
@@ -44,6 +46,11 @@ fn run(entry: &'static str, ops: Operands) -> Result<()> {
             let w = b.window(lo, hi, entry)?;
             params[2] = w.shift;
             binds.push((2, w.binding));
+        }
+        if let Some(c) = ops.c {
+            let w = c.window(lo, hi, entry)?;
+            params[8] = w.shift;
+            binds.push((5, w.binding));
         }
         if let Some(b) = ops.b_whole {
             let w = b.whole(entry)?;
@@ -78,20 +85,39 @@ fn f32_only(op: &'static str, t: &Tensor) -> Result<()> {
 fn unary(entry: &'static str, a: &Tensor, s: f32) -> Result<Tensor> {
     f32_only(entry, a)?;
     let out = Tensor::empty(a.gpu(), a.shape(), DType::F32)?;
-    run(entry, Operands { a: Some((a, 1)), b: None, b_whole: None, out: &out, out_slot: 3, div: 0, modulo: 1, s: f(s) })?;
+    run(entry, Operands { a: Some((a, 1)), b: None, b_whole: None, c: None, coef: [0, 0], out: &out, out_slot: 3, div: 0, modulo: 1, s: f(s) })?;
     Ok(out)
 }
 
 fn binary(entry: &'static str, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     same_shape(entry, a, b)?;
     let out = Tensor::empty(a.gpu(), a.shape(), DType::F32)?;
-    run(entry, Operands { a: Some((a, 1)), b: Some(b), b_whole: None, out: &out, out_slot: 3, div: 0, modulo: 1, s: 0 })?;
+    run(entry, Operands { a: Some((a, 1)), b: Some(b), b_whole: None, c: None, coef: [0, 0], out: &out, out_slot: 3, div: 0, modulo: 1, s: 0 })?;
+    Ok(out)
+}
+
+/// `a·x + b·y`: scheduler updates and classifier-free guidance.
+pub fn lincomb2(x: &Tensor, a: f32, y: &Tensor, b: f32) -> Result<Tensor> {
+    same_shape("lincomb2", x, y)?;
+    let out = Tensor::empty(x.gpu(), x.shape(), DType::F32)?;
+    let ops = Operands { a: Some((x, 1)), b: Some(y), b_whole: None, c: None, coef: [f(b), 0], out: &out, out_slot: 3, div: 0, modulo: 1, s: f(a) };
+    run("lincomb2", ops)?;
+    Ok(out)
+}
+
+/// `a·x + b·y + c·z` (multistep schedulers).
+pub fn lincomb3(x: &Tensor, a: f32, y: &Tensor, b: f32, z: &Tensor, c: f32) -> Result<Tensor> {
+    same_shape("lincomb3", x, y)?;
+    same_shape("lincomb3", x, z)?;
+    let out = Tensor::empty(x.gpu(), x.shape(), DType::F32)?;
+    let ops = Operands { a: Some((x, 1)), b: Some(y), b_whole: None, c: Some(z), coef: [f(b), f(c)], out: &out, out_slot: 3, div: 0, modulo: 1, s: f(a) };
+    run("lincomb3", ops)?;
     Ok(out)
 }
 
 /// Fills every 32-bit word of `t` with `bits` (used for zeros and for test poisoning).
 pub fn fill_bits(t: &Tensor, bits: u32) -> Result<()> {
-    run("fill", Operands { a: None, b: None, b_whole: None, out: t, out_slot: 4, div: 0, modulo: 1, s: bits })
+    run("fill", Operands { a: None, b: None, b_whole: None, c: None, coef: [0, 0], out: t, out_slot: 4, div: 0, modulo: 1, s: bits })
 }
 
 pub fn add(a: &Tensor, b: &Tensor) -> Result<Tensor> {
@@ -105,7 +131,7 @@ pub fn mul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
 /// `acc += x` in place (residual connections).
 pub fn add_inplace(acc: &Tensor, x: &Tensor) -> Result<()> {
     same_shape("add_inplace", acc, x)?;
-    run("add_inplace", Operands { a: Some((x, 1)), b: None, b_whole: None, out: acc, out_slot: 3, div: 0, modulo: 1, s: 0 })
+    run("add_inplace", Operands { a: Some((x, 1)), b: None, b_whole: None, c: None, coef: [0, 0], out: acc, out_slot: 3, div: 0, modulo: 1, s: 0 })
 }
 
 fn bcast(entry: &'static str, a: &Tensor, b: &Tensor, inner: usize) -> Result<Tensor> {
@@ -122,6 +148,8 @@ fn bcast(entry: &'static str, a: &Tensor, b: &Tensor, inner: usize) -> Result<Te
         a: Some((a, 1)),
         b: None,
         b_whole: Some(b),
+        c: None,
+        coef: [0, 0],
         out: &out,
         out_slot: 3,
         div: inner as u32,
@@ -171,7 +199,7 @@ pub fn geglu(x: &Tensor) -> Result<Tensor> {
     let mut shape = x.shape().to_vec();
     *shape.last_mut().unwrap_or(&mut 0) = d;
     let out = Tensor::empty(x.gpu(), &shape, DType::F32)?;
-    run("geglu", Operands { a: Some((x, 2)), b: None, b_whole: None, out: &out, out_slot: 3, div: d as u32, modulo: 1, s: 0 })?;
+    run("geglu", Operands { a: Some((x, 2)), b: None, b_whole: None, c: None, coef: [0, 0], out: &out, out_slot: 3, div: d as u32, modulo: 1, s: 0 })?;
     Ok(out)
 }
 
