@@ -3,9 +3,11 @@
 //! Every key must be used exactly once: missing, mis-shaped and unexpected keys are errors that
 //! name the key and the file.
 
+pub mod hub;
 mod safetensors;
+pub mod tiny_random;
 
-pub use safetensors::{SafeTensors, TensorInfo};
+pub use safetensors::{write_f32, SafeTensors, TensorInfo};
 
 use crate::error::Result;
 use crate::gpu::Gpu;
@@ -79,6 +81,9 @@ const LEGACY: [(&str, &str); 4] = [(".to_q.", ".query."), (".to_k.", ".key."), (
 pub struct Weights {
     pub component: String,
     gpu: Arc<Gpu>,
+    /// Instead of files: every requested key gets deterministic random values, recorded so they
+    /// can be written out (how `tiny-random` is made: the model code is the key list).
+    synthetic: Option<Mutex<BTreeMap<String, (Vec<usize>, Vec<f32>)>>>,
     files: Vec<SafeTensors>,
     index: BTreeMap<String, usize>,
     used: Mutex<BTreeSet<String>>,
@@ -103,7 +108,31 @@ impl Weights {
             }
             files.push(st);
         }
-        Ok(Weights { component: component.into(), gpu: gpu.clone(), files, index, used: Default::default(), placement })
+        Ok(Weights { component: component.into(), gpu: gpu.clone(), synthetic: None, files, index, used: Default::default(), placement })
+    }
+
+    /// Random weights for whatever the model asks for (see `synthetic` above).
+    pub fn synthetic(gpu: &Arc<Gpu>, component: &str, placement: Placement) -> Weights {
+        Weights {
+            component: component.into(),
+            gpu: gpu.clone(),
+            synthetic: Some(Mutex::new(BTreeMap::new())),
+            files: Vec::new(),
+            index: BTreeMap::new(),
+            used: Default::default(),
+            placement,
+        }
+    }
+
+    /// The synthetic parameters handed out so far (empty for file-backed weights).
+    pub fn synthesized(&self) -> BTreeMap<String, (Vec<usize>, Vec<f32>)> {
+        self.synthetic.as_ref().map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).clone()).unwrap_or_default()
+    }
+
+    fn synth(&self, key: &str, shape: &[usize]) -> Option<Vec<f32>> {
+        let mut map = self.synthetic.as_ref()?.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = map.entry(key.to_string()).or_insert_with(|| (shape.to_vec(), random_init(key, shape)));
+        Some(entry.1.clone())
     }
 
     pub fn gpu(&self) -> &Arc<Gpu> {
@@ -113,6 +142,11 @@ impl Weights {
     /// Every stored key with its dtype and shape (for `t2v inspect`).
     pub fn entries(&self) -> impl Iterator<Item = (&String, &TensorInfo)> {
         self.files.iter().flat_map(|f| f.tensors.iter())
+    }
+
+    /// Whether `key` can be provided (always, for synthetic weights).
+    pub fn contains(&self, key: &str) -> bool {
+        self.synthetic.is_some() || self.lookup(key).is_some()
     }
 
     fn lookup(&self, key: &str) -> Option<(String, &SafeTensors, &TensorInfo)> {
@@ -131,6 +165,9 @@ impl Weights {
 
     /// The stored values of `key` as f32 on the host, checked against `shape`.
     pub fn host_f32(&self, key: &str, shape: &[usize]) -> Result<Vec<f32>> {
+        if let Some(v) = self.synth(key, shape) {
+            return Ok(v);
+        }
         let (stored, file, info) = self.find(key, shape)?;
         let bytes = file.bytes(info);
         let v = match &info.dtype {
@@ -167,6 +204,12 @@ impl Weights {
     }
 
     pub fn tensor_as(&self, key: &str, shape: &[usize], dtype: DType) -> Result<Tensor> {
+        if let Some(v) = self.synth(key, shape) {
+            return match dtype {
+                DType::F32 => Tensor::from_f32(&self.gpu, shape, &v),
+                DType::F16 => Tensor::from_f32_as_f16(&self.gpu, shape, &v),
+            };
+        }
         let (stored, file, info) = self.find(key, shape)?;
         let bytes = file.bytes(info);
         // Same dtype on both sides: upload the mapped bytes as they are.
@@ -194,6 +237,9 @@ impl Weights {
 
     /// Checks that `key` exists with `shape` without loading it, and marks it used.
     pub fn check(&self, key: &str, shape: &[usize]) -> Result<()> {
+        if self.synth(key, shape).is_some() {
+            return Ok(());
+        }
         let (stored, _, _) = self.find(key, shape)?;
         self.used.lock().unwrap_or_else(|p| p.into_inner()).insert(stored);
         Ok(())
@@ -201,6 +247,10 @@ impl Weights {
 
     /// Selected rows of a 2-D parameter as f32 on the host (embedding lookups).
     pub fn rows_f32(&self, key: &str, shape: &[usize], rows: &[usize]) -> Result<Vec<f32>> {
+        if let Some(v) = self.synth(key, shape) {
+            let w = shape[1];
+            return Ok(rows.iter().flat_map(|&r| v[r * w..(r + 1) * w].to_vec()).collect());
+        }
         let (stored, file, info) = self.find(key, shape)?;
         let width = shape[1];
         let es = info.dtype.size().unwrap_or(0);
@@ -239,6 +289,35 @@ impl Weights {
     }
 }
 
+/// Deterministic initial values for a synthetic parameter, seeded by its key: matrices
+/// N(0, 1/fan_in), norm gains 1 + N(0, 0.1²), biases N(0, 0.05²), embeddings N(0, 0.5²) — so
+/// activations stay O(1) through a random network, as in tools/reference's fixtures.
+fn random_init(key: &str, shape: &[usize]) -> Vec<f32> {
+    let mut state = key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3));
+    let mut normal = move || {
+        let mut next = || {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let (u1, u2) = (next().max(1e-300), next());
+        ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
+    };
+    let n: usize = shape.iter().product();
+    let (mean, sd) = if key.contains("embedding") {
+        (0.0, 0.5)
+    } else if shape.len() >= 2 {
+        (0.0, 1.0 / (shape[1..].iter().product::<usize>() as f32).sqrt())
+    } else if key.ends_with("weight") {
+        (1.0, 0.1)
+    } else {
+        (0.0, 0.05)
+    };
+    (0..n).map(|_| mean + sd * normal()).collect()
+}
+
 /// Weights under a key prefix, so model code reads like the state dict.
 #[derive(Clone)]
 pub struct Scope<'a> {
@@ -264,7 +343,7 @@ impl<'a> Scope<'a> {
         self.w.tensor_as(&self.key(name), &[len], DType::F32)
     }
     pub fn has(&self, name: &str) -> bool {
-        self.w.lookup(&self.key(name)).is_some()
+        self.w.contains(&self.key(name))
     }
 }
 

@@ -90,3 +90,28 @@ impl SafeTensors {
         &self.mmap[info.start..info.end]
     }
 }
+
+/// Writes f32 tensors as a safetensors file (sorted keys, 8-byte aligned header), through a
+/// temporary file renamed into place.
+pub fn write_f32(path: &Path, tensors: &BTreeMap<String, (Vec<usize>, Vec<f32>)>) -> std::io::Result<()> {
+    let mut header = serde_json::Map::new();
+    let mut at = 0usize;
+    for (name, (shape, data)) in tensors {
+        let len = data.len() * 4;
+        header.insert(name.clone(), serde_json::json!({"dtype": "F32", "shape": shape, "data_offsets": [at, at + len]}));
+        at += len;
+    }
+    let mut h = serde_json::to_vec(&header).map_err(std::io::Error::other)?;
+    while h.len() % 8 != 0 {
+        h.push(b' ');
+    }
+    let mut out = Vec::with_capacity(8 + h.len() + at);
+    out.extend((h.len() as u64).to_le_bytes());
+    out.extend(h);
+    for (_, data) in tensors.values() {
+        out.extend(bytemuck::cast_slice::<f32, u8>(data));
+    }
+    let tmp = path.with_extension("safetensors.partial");
+    std::fs::write(&tmp, out)?;
+    std::fs::rename(tmp, path)
+}

@@ -1,0 +1,191 @@
+//! diffusers' `TextToVideoSDPipeline.__call__`, step for step: classifier-free guidance with
+//! [negative, positive] prompt embeddings, torch-identical initial noise, the scheduler loop on
+//! the device, and a frame-by-frame VAE decode.
+
+use super::Progress;
+use crate::error::{Error, Result};
+use crate::latents::randn::TorchGenerator;
+use crate::ops::elementwise::{lincomb2, scale};
+use crate::ops::layout::{cat, channels_first_to_frames};
+use crate::schedulers::{self, Scheduler, SchedulerKind};
+use crate::tensor::Tensor;
+use crate::text_encoder::ClipTextModel;
+use crate::tokenizer::ClipTokenizer;
+use crate::unet::UNet3DConditionModel;
+use crate::vae::AutoencoderKL;
+use crate::weights::Placement;
+use crate::Gpu;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+#[derive(Debug, Clone)]
+pub struct GenerateParams {
+    pub prompt: String,
+    pub negative_prompt: String,
+    pub num_frames: usize,
+    pub height: usize,
+    pub width: usize,
+    pub num_inference_steps: usize,
+    pub guidance_scale: f32,
+    pub seed: u64,
+    /// None keeps the scheduler the model ships with.
+    pub scheduler: Option<SchedulerKind>,
+    pub clip_skip: usize,
+}
+
+/// Decoded video: (F, H, W, 3) floats in [0, 1], as diffusers' `output_type="np"` (batch 1).
+pub struct Frames {
+    pub data: Vec<f32>,
+    pub frames: usize,
+    pub height: usize,
+    pub width: usize,
+}
+
+pub struct TextToVideo {
+    pub gpu: Arc<Gpu>,
+    pub dir: PathBuf,
+    pub tokenizer: ClipTokenizer,
+    pub text_encoder: ClipTextModel,
+    pub unet: UNet3DConditionModel,
+    pub vae: AutoencoderKL,
+}
+
+impl TextToVideo {
+    /// Loads a diffusers pipeline folder (model_index.json, tokenizer/, text_encoder/, unet/,
+    /// vae/, scheduler/).
+    pub fn from_dir(gpu: &Arc<Gpu>, dir: &Path, placement: Placement) -> Result<TextToVideo> {
+        for sub in ["tokenizer", "text_encoder", "unet", "vae", "scheduler"] {
+            if !dir.join(sub).is_dir() {
+                return Err(Error::Other(format!("{}: not a text-to-video pipeline folder (no {sub}/)", dir.display())));
+            }
+        }
+        Ok(TextToVideo {
+            gpu: gpu.clone(),
+            dir: dir.to_path_buf(),
+            tokenizer: ClipTokenizer::from_dir(&dir.join("tokenizer"))?,
+            text_encoder: ClipTextModel::from_dir(gpu, &dir.join("text_encoder"), placement)?,
+            unet: UNet3DConditionModel::from_dir(gpu, &dir.join("unet"), placement)?,
+            vae: AutoencoderKL::from_dir(gpu, &dir.join("vae"), placement)?,
+        })
+    }
+
+    pub fn scheduler(&self, kind: Option<SchedulerKind>) -> Result<Box<dyn Scheduler>> {
+        schedulers::from_config_file(&self.dir.join("scheduler/scheduler_config.json"), kind)
+    }
+
+    /// (1 or 2, 77, D) prompt embeddings: [negative, positive] when guidance is on.
+    pub fn encode_prompt(&self, p: &GenerateParams, progress: &mut dyn Progress) -> Result<Tensor> {
+        let cfg = p.guidance_scale > 1.0;
+        let mut rows = Vec::new();
+        let texts: Vec<&str> = if cfg { vec![&p.negative_prompt, &p.prompt] } else { vec![&p.prompt] };
+        for t in texts {
+            let e = self.tokenizer.encode(t)?;
+            if e.truncated {
+                progress.note(&format!(
+                    "warning: the prompt is longer than CLIP's 77 tokens ({} tokens); the end was cut off",
+                    e.num_tokens
+                ));
+            }
+            rows.push(e.ids);
+        }
+        self.text_encoder.forward(&rows, p.clip_skip)
+    }
+
+    /// Initial latents (1, 4, F, H/8, W/8): torch.randn on a CPU generator seeded with `seed`,
+    /// times the scheduler's init_noise_sigma — diffusers' own latents for the same seed.
+    pub fn initial_latents(&self, p: &GenerateParams, init_noise_sigma: f32) -> Result<Tensor> {
+        let c = self.unet.config.in_channels;
+        let shape = [1, c, p.num_frames, p.height / 8, p.width / 8];
+        let n: usize = shape.iter().product();
+        let mut noise = TorchGenerator::new(p.seed).randn(n);
+        if init_noise_sigma != 1.0 {
+            noise.iter_mut().for_each(|v| *v *= init_noise_sigma);
+        }
+        Tensor::from_f32(&self.gpu, &shape, &noise)
+    }
+
+    pub fn check(&self, p: &GenerateParams) -> Result<()> {
+        let bad = |field: &str, msg: String| Err(Error::Other(format!("{field}: {msg}")));
+        if p.height == 0 || p.width == 0 || p.height % 8 != 0 || p.width % 8 != 0 {
+            return bad("height/width", format!("{}×{} must be non-zero multiples of 8 (the VAE downsamples by 8)", p.width, p.height));
+        }
+        if p.num_frames == 0 {
+            return bad("num_frames", "must be at least 1".into());
+        }
+        if p.num_inference_steps == 0 {
+            return bad("num_inference_steps", "must be at least 1".into());
+        }
+        Ok(())
+    }
+
+    /// Runs the denoising loop and returns the final latents (1, 4, F, h, w).
+    pub fn denoise(&self, p: &GenerateParams, embeds: &Tensor, progress: &mut dyn Progress) -> Result<Tensor> {
+        self.denoise_observed(p, embeds, progress, &mut |_, _| Ok(()))
+    }
+
+    /// [`denoise`](Self::denoise), handing the latents after every step to `observe` (tests
+    /// compare them with diffusers'; reading them back is the observer's choice, not the loop's).
+    pub fn denoise_observed(
+        &self,
+        p: &GenerateParams,
+        embeds: &Tensor,
+        progress: &mut dyn Progress,
+        observe: &mut dyn FnMut(usize, &Tensor) -> Result<()>,
+    ) -> Result<Tensor> {
+        let mut sched = self.scheduler(p.scheduler)?;
+        sched.set_timesteps(p.num_inference_steps)?;
+        let cfg = p.guidance_scale > 1.0;
+        let mut latents = self.initial_latents(p, sched.init_noise_sigma())?;
+        let steps: Vec<i64> = sched.timesteps().to_vec();
+        progress.stage("denoising", steps.len());
+        for (i, &t) in steps.iter().enumerate() {
+            let input = if cfg { cat(&[&latents, &latents], 0)? } else { latents.clone() };
+            let input = sched.scale_model_input(&input, i)?;
+            let noise = self.unet.forward(&input, &[t as f32], embeds)?;
+            let noise = if cfg {
+                // uncond + g·(text − uncond) = (1−g)·uncond + g·text
+                lincomb2(&noise.narrow0(0, 1)?, 1.0 - p.guidance_scale, &noise.narrow0(1, 1)?, p.guidance_scale)?
+            } else {
+                noise
+            };
+            latents = sched.step(&noise, i, &latents)?;
+            self.gpu.flush()?;
+            observe(i, &latents)?;
+            progress.tick();
+        }
+        Ok(latents)
+    }
+
+    /// Latents (1, 4, F, h, w) → frames, one frame through the VAE at a time so the decoder's
+    /// full-resolution activations exist for a single frame only.
+    pub fn decode(&self, latents: &Tensor, progress: &mut dyn Progress) -> Result<Frames> {
+        let f = latents.dim(2);
+        let z = scale(&channels_first_to_frames(latents)?, 1.0 / self.vae.config.scaling_factor)?;
+        progress.stage("decoding", f);
+        let mut data = Vec::new();
+        let (mut h, mut w) = (0, 0);
+        for i in 0..f {
+            let img = self.vae.decode(&z.narrow0(i, 1)?)?;
+            (h, w) = (img.dim(2), img.dim(3));
+            let v = img.to_f32()?;
+            let plane = h * w;
+            // (1, 3, H, W) → (H, W, 3), then diffusers' postprocess: (x/2 + 0.5).clamp(0, 1).
+            for px in 0..plane {
+                for ch in 0..3 {
+                    data.push((v[ch * plane + px] / 2.0 + 0.5).clamp(0.0, 1.0));
+                }
+            }
+            progress.tick();
+        }
+        Ok(Frames { data, frames: f, height: h, width: w })
+    }
+
+    pub fn generate(&self, p: &GenerateParams, progress: &mut dyn Progress) -> Result<Frames> {
+        self.check(p)?;
+        progress.stage("encoding prompt", 1);
+        let embeds = self.encode_prompt(p, progress)?;
+        progress.tick();
+        let latents = self.denoise(p, &embeds, progress)?;
+        self.decode(&latents, progress)
+    }
+}

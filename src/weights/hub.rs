@@ -1,0 +1,118 @@
+//! Models by name, downloaded from the Hugging Face hub into its standard cache (shared with
+//! Python users; HF_HOME and HF_HUB_OFFLINE respected), or a local folder.
+
+use crate::error::{Error, Result};
+use std::path::{Path, PathBuf};
+
+/// A published text-to-video model t2v knows by a short name.
+pub struct KnownModel {
+    pub name: &'static str,
+    pub repo: &'static str,
+    /// Weight files to fetch per component (safetensors variants or PyTorch .bin).
+    pub weights: [&'static str; 3],
+    /// diffusers' recommended size for this model (height, width).
+    pub size: (usize, usize),
+    pub about: &'static str,
+}
+
+pub const MODELS: [KnownModel; 3] = [
+    KnownModel {
+        name: "zeroscope-576w",
+        repo: "cerspense/zeroscope_v2_576w",
+        weights: ["text_encoder/pytorch_model.bin", "unet/diffusion_pytorch_model.bin", "vae/diffusion_pytorch_model.bin"],
+        size: (320, 576),
+        about: "Zeroscope v2 576w (fp16 .bin), 576×320",
+    },
+    KnownModel {
+        name: "zeroscope-xl",
+        repo: "cerspense/zeroscope_v2_XL",
+        weights: ["text_encoder/pytorch_model.bin", "unet/diffusion_pytorch_model.bin", "vae/diffusion_pytorch_model.bin"],
+        size: (576, 1024),
+        about: "Zeroscope v2 XL (fp16 .bin), 1024×576 (made for upscaling 576w output)",
+    },
+    KnownModel {
+        name: "modelscope-1.7b",
+        repo: "ali-vilab/text-to-video-ms-1.7b",
+        weights: [
+            "text_encoder/model.fp16.safetensors",
+            "unet/diffusion_pytorch_model.fp16.safetensors",
+            "vae/diffusion_pytorch_model.fp16.safetensors",
+        ],
+        size: (256, 256),
+        about: "ModelScope text-to-video 1.7B (fp16 variant), 256×256",
+    },
+];
+
+const COMMON_FILES: [&str; 9] = [
+    "model_index.json",
+    "scheduler/scheduler_config.json",
+    "text_encoder/config.json",
+    "tokenizer/merges.txt",
+    "tokenizer/vocab.json",
+    "tokenizer/special_tokens_map.json",
+    "tokenizer/tokenizer_config.json",
+    "unet/config.json",
+    "vae/config.json",
+];
+
+pub fn known(name: &str) -> Option<&'static KnownModel> {
+    MODELS.iter().find(|m| m.name == name)
+}
+
+fn offline() -> bool {
+    std::env::var("HF_HUB_OFFLINE").is_ok_and(|v| !v.is_empty() && v != "0")
+}
+
+/// The local folder of `model`: an existing directory as is, `tiny-random` generated on first
+/// use, or a known model fetched into the Hugging Face cache (only missing files download).
+pub fn resolve(model: &str, gpu: &std::sync::Arc<crate::Gpu>) -> Result<PathBuf> {
+    let path = Path::new(model);
+    if path.is_dir() {
+        return Ok(path.to_path_buf());
+    }
+    if model == super::tiny_random::NAME {
+        return super::tiny_random::ensure(gpu);
+    }
+    let Some(m) = known(model) else {
+        let names: Vec<&str> = MODELS.iter().map(|m| m.name).chain([super::tiny_random::NAME]).collect();
+        return Err(Error::Other(format!(
+            "model '{model}' is neither a folder nor a known model name ({})",
+            names.join(", ")
+        )));
+    };
+    let files: Vec<&str> = COMMON_FILES.iter().chain(m.weights.iter()).copied().collect();
+    let cache = hf_hub::Cache::from_env();
+    let cached = cache.model(m.repo.to_string());
+    if let Some(paths) = files.iter().map(|f| cached.get(f)).collect::<Option<Vec<_>>>() {
+        return snapshot_dir(&paths[0]);
+    }
+    let fallback = "run offline with `--model tiny-random`, or pass a local diffusers folder with `--model PATH`";
+    if offline() {
+        return Err(Error::Other(format!(
+            "{} is not fully in the Hugging Face cache ({}) and HF_HUB_OFFLINE is set; {fallback}",
+            m.repo,
+            cache.path().display()
+        )));
+    }
+    let api = hf_hub::api::sync::ApiBuilder::from_env()
+        .with_progress(true)
+        .build()
+        .map_err(|e| Error::Other(format!("cannot reach the Hugging Face hub: {e}; {fallback}")))?;
+    let repo = api.model(m.repo.to_string());
+    let mut first = None;
+    for f in files {
+        let p = repo
+            .get(f)
+            .map_err(|e| Error::Other(format!("downloading {f} of {} failed: {e}; {fallback}", m.repo)))?;
+        first.get_or_insert(p);
+    }
+    snapshot_dir(&first.unwrap_or_default())
+}
+
+/// `…/snapshots/<commit>/model_index.json` → `…/snapshots/<commit>`.
+fn snapshot_dir(model_index: &Path) -> Result<PathBuf> {
+    model_index
+        .parent()
+        .map(Path::to_path_buf)
+        .ok_or_else(|| Error::Other(format!("unexpected cache path {}", model_index.display())))
+}
