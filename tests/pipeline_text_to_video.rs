@@ -29,7 +29,7 @@ fn matches_diffusers_end_to_end() {
     };
     let mut sched = pipe.scheduler(None).unwrap();
     sched.set_timesteps(p.num_inference_steps).unwrap();
-    let want_t: Vec<i64> = serde_json::from_str(&d.meta["timesteps"]).unwrap();
+    let want_t: Vec<f32> = serde_json::from_str::<Vec<i64>>(&d.meta["timesteps"]).unwrap().iter().map(|&t| t as f32).collect();
     assert_eq!(sched.timesteps(), &want_t[..]);
 
     let embeds = pipe.encode_prompt(&p, &mut NoProgress).unwrap();

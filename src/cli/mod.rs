@@ -2,6 +2,8 @@
 
 mod bench;
 mod devices;
+mod generate;
+mod settings;
 
 use clap::{Parser, Subcommand};
 use t2v::gpu::AdapterSelector;
@@ -21,6 +23,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Generate a video from a prompt (settings from config.yaml, overridden by flags).
+    Generate(Box<generate::GenerateArgs>),
     /// List the GPU adapters wgpu can see, best first.
     Devices,
     /// Show a model folder's components, parameter counts, dtypes and weight memory.
@@ -42,6 +46,7 @@ pub fn run() -> t2v::Result<()> {
     sel.backend = cli.backend.or(sel.backend);
     match cli.command {
         Command::Devices => devices::run(&sel),
+        Command::Generate(args) => generate::run(&sel, *args),
         Command::Bench { what } => bench::run(&sel, what),
         Command::Inspect { model } => {
             print!("{}", t2v::inspect::inspect(&model)?);

@@ -13,6 +13,8 @@ const SRC: &str = include_str!("../../shaders/attention.wgsl");
 /// Most keys staged per K/V tile; fewer when 2·TK·D floats would not fit the device's
 /// workgroup memory.
 const TK_MAX: usize = 32;
+/// Keys per online-softmax step: one accumulator rescale and one pair of exp2 per KB keys.
+const KB: usize = 8;
 /// Invocations per workgroup for long query sequences (one or more query rows each).
 const WG_MAX: usize = 64;
 
@@ -59,16 +61,21 @@ pub fn attention_scaled(q: &Tensor, k: &Tensor, v: &Tensor, heads: usize, causal
     let d = hd / heads;
     let d4 = d.div_ceil(4);
     let smem = gpu.limits.max_compute_workgroup_storage_size as usize;
-    let tk_max = TK_MAX.min(smem / (2 * 16 * d4));
-    if tk_max == 0 {
-        return shape_err(op, format!("head dim {d} is too large for {smem} B of workgroup memory"));
+    let tk = TK_MAX.min(smem / (2 * 16 * d4)) / KB * KB;
+    if tk == 0 {
+        return shape_err(op, format!("head dim {d} is too large: {KB} keys of K and V need more than {smem} B of workgroup memory"));
     }
-    // Fewest tiles, then the smallest tile that covers Lk: 77 keys → 3 × 26, not 3 × 32.
-    let tk = lk.div_ceil(lk.div_ceil(tk_max));
     // Short query sequences (temporal attention: Lq = frames) get a workgroup just big enough,
     // in whole 8-lane groups, instead of idling most of a 64-wide one.
     let (wg, qb) = if lq >= WG_MAX { (WG_MAX, 1) } else { (lq.div_ceil(8) * 8, 1) };
-    let defines = [("D", d.to_string()), ("WG", wg.to_string()), ("QB", qb.to_string()), ("TK", tk.to_string())];
+    let defines = [
+        ("D", d.to_string()),
+        ("WG", wg.to_string()),
+        ("QB", qb.to_string()),
+        ("TK", tk.to_string()),
+        ("KB", KB.to_string()),
+        ("STAGE", std::env::var("T2V_ATTN_STAGE").unwrap_or("1".into())),
+    ];
     let kern = gpu.kernel("attention", SRC, "attention", &defines)?;
     let q_tiles = lq.div_ceil(wg * qb);
     let per_batch = 4 * (lq.max(lk) * hd) as u64;

@@ -136,12 +136,12 @@ impl TextToVideo {
         sched.set_timesteps(p.num_inference_steps)?;
         let cfg = p.guidance_scale > 1.0;
         let mut latents = self.initial_latents(p, sched.init_noise_sigma())?;
-        let steps: Vec<i64> = sched.timesteps().to_vec();
+        let steps: Vec<f32> = sched.timesteps().to_vec();
         progress.stage("denoising", steps.len());
         for (i, &t) in steps.iter().enumerate() {
             let input = if cfg { cat(&[&latents, &latents], 0)? } else { latents.clone() };
             let input = sched.scale_model_input(&input, i)?;
-            let noise = self.unet.forward(&input, &[t as f32], embeds)?;
+            let noise = self.unet.forward(&input, &[t], embeds)?;
             let noise = if cfg {
                 // uncond + g·(text − uncond) = (1−g)·uncond + g·text
                 lincomb2(&noise.narrow0(0, 1)?, 1.0 - p.guidance_scale, &noise.narrow0(1, 1)?, p.guidance_scale)?

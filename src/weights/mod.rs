@@ -4,10 +4,13 @@
 //! name the key and the file.
 
 pub mod hub;
+mod pickle;
 mod safetensors;
 pub mod tiny_random;
+mod torch_bin;
 
 pub use safetensors::{write_f32, SafeTensors, TensorInfo};
+pub use torch_bin::TorchBin;
 
 use crate::error::Result;
 use crate::gpu::Gpu;

@@ -1,0 +1,173 @@
+//! `t2v generate`: config.yaml + flags → a video file.
+
+use super::settings::{parse_scheduler, Settings};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::PathBuf;
+use std::time::Instant;
+use t2v::gpu::AdapterSelector;
+use t2v::pipelines::{GenerateParams, Progress, TextToVideo};
+use t2v::weights::{hub, Placement};
+use t2v::{DType, Error, Gpu};
+
+#[derive(Args, Debug, Default)]
+pub struct GenerateArgs {
+    /// YAML settings file; flags override its keys.
+    #[arg(long, default_value = "config.yaml")]
+    pub config: PathBuf,
+    #[arg(long)]
+    pub prompt: Option<String>,
+    #[arg(long)]
+    pub negative_prompt: Option<String>,
+    #[arg(long)]
+    pub seed: Option<u64>,
+    #[arg(long)]
+    pub randomize_seed: Option<bool>,
+    #[arg(long)]
+    pub num_frames: Option<usize>,
+    #[arg(long)]
+    pub num_inference_steps: Option<usize>,
+    /// zeroscope-576w, zeroscope-xl, modelscope-1.7b, tiny-random, or a local diffusers folder.
+    #[arg(long)]
+    pub model: Option<String>,
+    #[arg(long)]
+    pub height: Option<usize>,
+    #[arg(long)]
+    pub width: Option<usize>,
+    #[arg(long)]
+    pub guidance_scale: Option<f32>,
+    /// ddim, dpm++ or euler.
+    #[arg(long)]
+    pub scheduler: Option<String>,
+    #[arg(long)]
+    pub fps: Option<u32>,
+    /// Output: .mp4, .gif, or a folder for PNG frames.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+    #[arg(long)]
+    pub clip_skip: Option<usize>,
+    /// Keep weights in f32 on the device (default: f16 when the checkpoint is f16).
+    #[arg(long)]
+    pub f32_weights: bool,
+}
+
+impl GenerateArgs {
+    fn merge(&self, mut s: Settings) -> Settings {
+        macro_rules! take {
+            ($($f:ident),*) => { $( if let Some(v) = &self.$f { s.$f = v.clone(); } )* };
+        }
+        take!(prompt, negative_prompt, seed, randomize_seed, num_frames, num_inference_steps, model, guidance_scale, fps, output, clip_skip);
+        if self.height.is_some() {
+            s.height = self.height;
+        }
+        if self.width.is_some() {
+            s.width = self.width;
+        }
+        if self.scheduler.is_some() {
+            s.scheduler = self.scheduler.clone();
+        }
+        if self.seed.is_some() && self.randomize_seed.is_none() {
+            // An explicit --seed means "this seed".
+            s.randomize_seed = false;
+        }
+        s
+    }
+}
+
+/// Progress bars on stderr: one per stage, with s/step and ETA while denoising.
+struct Bars {
+    bar: Option<ProgressBar>,
+    started: Instant,
+}
+
+impl Progress for Bars {
+    fn stage(&mut self, name: &str, total: usize) {
+        if let Some(b) = self.bar.take() {
+            b.finish();
+        }
+        let style = ProgressStyle::with_template("{prefix:>16} [{bar:30}] {pos}/{len} {msg} ({elapsed}, ETA {eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> ");
+        let b = ProgressBar::new(total as u64).with_style(style).with_prefix(name.to_string());
+        self.started = Instant::now();
+        self.bar = Some(b);
+    }
+    fn tick(&mut self) {
+        if let Some(b) = &self.bar {
+            b.inc(1);
+            let per = self.started.elapsed().as_secs_f64() / b.position().max(1) as f64;
+            b.set_message(format!("{per:.2} s/step"));
+        }
+    }
+    fn note(&mut self, msg: &str) {
+        match &self.bar {
+            Some(b) => b.println(msg),
+            None => eprintln!("{msg}"),
+        }
+    }
+}
+
+fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
+    // Keep seeds in 32 bits: easy to type back, same stream as numpy's RandomState.
+    h.finish() & 0xffff_ffff
+}
+
+pub fn run(sel: &AdapterSelector, args: GenerateArgs) -> t2v::Result<()> {
+    let explicit = args.config != PathBuf::from("config.yaml");
+    let s = args.merge(Settings::load(&args.config, explicit)?);
+    s.validate()?;
+    let seed = if s.randomize_seed { random_seed() } else { s.seed };
+    if s.randomize_seed {
+        eprintln!("seed: {seed} (randomize_seed is on; pass --seed {seed} to repeat this video)");
+    }
+    let gpu = Gpu::new(sel)?;
+    eprintln!("adapter: {} ({:?})", gpu.info.name, gpu.info.backend);
+    let dir = hub::resolve(&s.model, &gpu)?;
+    if s.model == hub_tiny() {
+        eprintln!("note: tiny-random has random weights — its video is noise; it exercises the whole path offline");
+    }
+    let placement = Placement { matrices: if args.f32_weights { DType::F32 } else { DType::F16 } };
+    let t0 = Instant::now();
+    let pipe = TextToVideo::from_dir(&gpu, &dir, placement)?;
+    eprintln!("loaded {} in {:.1} s", dir.display(), t0.elapsed().as_secs_f64());
+    // Named models get their recommended size (Zeroscope's config says 256² but it was trained
+    // at 576×320); other folders diffusers' default: sample_size × 8.
+    let native = pipe.unet.config.sample_size.unwrap_or(32) * 8;
+    let (h0, w0) = hub::known(&s.model).map(|m| m.size).unwrap_or((native, native));
+    let params = GenerateParams {
+        prompt: s.prompt.clone(),
+        negative_prompt: s.negative_prompt.clone(),
+        num_frames: s.num_frames,
+        height: s.height.unwrap_or(h0),
+        width: s.width.unwrap_or(w0),
+        num_inference_steps: s.num_inference_steps,
+        guidance_scale: s.guidance_scale,
+        seed,
+        scheduler: s.scheduler.as_deref().and_then(parse_scheduler),
+        clip_skip: s.clip_skip,
+    };
+    let mut bars = Bars { bar: None, started: Instant::now() };
+    let frames = pipe.generate(&params, &mut bars)?;
+    if let Some(b) = bars.bar.take() {
+        b.finish();
+    }
+    t2v::video::write(&s.output, &frames.data, frames.frames, frames.height, frames.width, s.fps)
+        .map_err(|e| Error::Other(format!("writing {}: {e}", s.output.display())))?;
+    eprintln!(
+        "wrote {} ({} frames, {}×{}, {} fps) in {:.1} s",
+        s.output.display(),
+        frames.frames,
+        frames.width,
+        frames.height,
+        s.fps,
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn hub_tiny() -> &'static str {
+    t2v::weights::tiny_random::NAME
+}

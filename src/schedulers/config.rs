@@ -1,0 +1,258 @@
+//! `scheduler/scheduler_config.json`, read the way diffusers reads it.
+//!
+//! Every field is an `Option` because the defaults belong to the class, not to the file:
+//! `timestep_spacing` defaults to "leading" for DDIM but "linspace" for DPM-Solver and Euler,
+//! `clip_sample` exists only for DDIM, and so on. diffusers' `from_config` also passes on only
+//! the keys that were *in the file* (it drops the defaults it filled in, via
+//! `_use_default_values`), so `DPMSolverMultistepScheduler.from_config(ddim.config)` sees
+//! exactly the file's keys that DPM-Solver has and its own defaults for the rest. Keeping the
+//! raw file values and resolving defaults per class reproduces both rules. Keys a class does
+//! not know are ignored, as diffusers ignores them (`skip_prk_steps` in the ms-1.7b file).
+
+use crate::error::{Error, Result};
+use serde::{Deserialize, Deserializer};
+use std::path::Path;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct SchedulerConfig {
+    /// Where the values came from, for error messages (the file path).
+    #[serde(skip)]
+    pub source: String,
+    #[serde(rename = "_class_name")]
+    pub class_name: Option<String>,
+
+    // Shared by DDIM, DPM-Solver and Euler (same defaults in all three unless noted).
+    pub num_train_timesteps: Option<usize>,
+    pub beta_start: Option<f64>,
+    pub beta_end: Option<f64>,
+    pub beta_schedule: Option<String>,
+    pub trained_betas: Option<serde_json::Value>,
+    pub prediction_type: Option<String>,
+    pub timestep_spacing: Option<String>,
+    pub steps_offset: Option<i64>,
+    pub rescale_betas_zero_snr: Option<bool>,
+    /// DDIM and DPM-Solver.
+    pub thresholding: Option<bool>,
+    /// DPM-Solver and Euler.
+    pub final_sigmas_type: Option<String>,
+    pub use_karras_sigmas: Option<bool>,
+    pub use_exponential_sigmas: Option<bool>,
+    pub use_beta_sigmas: Option<bool>,
+
+    // DDIM only.
+    pub clip_sample: Option<bool>,
+    pub set_alpha_to_one: Option<bool>,
+
+    // DPMSolverMultistepScheduler only.
+    pub solver_order: Option<usize>,
+    pub algorithm_type: Option<String>,
+    pub solver_type: Option<String>,
+    pub lower_order_final: Option<bool>,
+    pub euler_at_final: Option<bool>,
+    pub use_lu_lambdas: Option<bool>,
+    pub use_flow_sigmas: Option<bool>,
+    pub use_dynamic_shifting: Option<bool>,
+    #[serde(default, deserialize_with = "python_float")]
+    pub lambda_min_clipped: Option<f64>,
+    pub variance_type: Option<String>,
+
+    // EulerDiscreteScheduler only.
+    pub interpolation_type: Option<String>,
+    pub timestep_type: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PredictionType {
+    Epsilon,
+    Sample,
+    VPrediction,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimestepSpacing {
+    Leading,
+    Linspace,
+    Trailing,
+}
+
+/// The last sigma of DPM-Solver's and Euler's schedules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FinalSigmas {
+    Zero,
+    SigmaMin,
+}
+
+impl SchedulerConfig {
+    pub fn from_file(path: &Path) -> Result<SchedulerConfig> {
+        let source = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| Error::Config { path: source.clone(), msg: e.to_string() })?;
+        let mut cfg = SchedulerConfig::from_json(&text).map_err(|e| match e {
+            Error::Config { msg, .. } => Error::Config { path: source.clone(), msg },
+            e => e,
+        })?;
+        cfg.source = source;
+        Ok(cfg)
+    }
+
+    pub fn from_json(text: &str) -> Result<SchedulerConfig> {
+        let mut cfg: SchedulerConfig = serde_json::from_str(&quote_nonfinite(text))
+            .map_err(|e| Error::Config { path: "<scheduler config>".into(), msg: e.to_string() })?;
+        cfg.source = "<scheduler config>".into();
+        Ok(cfg)
+    }
+
+    /// An error naming the file and the field.
+    pub(crate) fn bad(&self, field: &str, msg: impl std::fmt::Display) -> Error {
+        Error::Config { path: self.source.clone(), msg: format!("{field}: {msg}") }
+    }
+
+    pub(crate) fn num_train_timesteps(&self) -> Result<usize> {
+        match self.num_train_timesteps.unwrap_or(1000) {
+            0 => Err(self.bad("num_train_timesteps", "must be at least 1")),
+            n => Ok(n),
+        }
+    }
+
+    pub(crate) fn prediction_type(&self, class: &str) -> Result<PredictionType> {
+        match self.prediction_type.as_deref().unwrap_or("epsilon") {
+            "epsilon" => Ok(PredictionType::Epsilon),
+            "sample" => Ok(PredictionType::Sample),
+            "v_prediction" => Ok(PredictionType::VPrediction),
+            // Euler's backwards-compatible spelling of "sample".
+            "original_sample" if class == "EulerDiscreteScheduler" => Ok(PredictionType::Sample),
+            o => Err(self.bad("prediction_type", format!("\"{o}\" is not supported by {class} here (epsilon, v_prediction, sample)"))),
+        }
+    }
+
+    pub(crate) fn timestep_spacing(&self, default: TimestepSpacing) -> Result<TimestepSpacing> {
+        match self.timestep_spacing.as_deref() {
+            None => Ok(default),
+            Some("leading") => Ok(TimestepSpacing::Leading),
+            Some("linspace") => Ok(TimestepSpacing::Linspace),
+            Some("trailing") => Ok(TimestepSpacing::Trailing),
+            Some(o) => Err(self.bad("timestep_spacing", format!("\"{o}\" is not one of \"leading\", \"linspace\", \"trailing\""))),
+        }
+    }
+
+    pub(crate) fn final_sigmas(&self) -> Result<FinalSigmas> {
+        match self.final_sigmas_type.as_deref().unwrap_or("zero") {
+            "zero" => Ok(FinalSigmas::Zero),
+            "sigma_min" => Ok(FinalSigmas::SigmaMin),
+            o => Err(self.bad("final_sigmas_type", format!("\"{o}\" is not one of \"zero\", \"sigma_min\""))),
+        }
+    }
+
+    /// Rejects a flag this crate does not implement when it is on (default off).
+    pub(crate) fn require_off(&self, field: &str, value: Option<bool>, class: &str) -> Result<()> {
+        if value == Some(true) {
+            return Err(self.bad(field, format!("true is not supported for {class}; remove the key or set it to false")));
+        }
+        Ok(())
+    }
+
+    /// ᾱ_t for t = 0..num_train_timesteps, as diffusers' `alphas_cumprod` (float32).
+    ///
+    /// torch builds it in float32: `linspace` (which rounds each element once from exact
+    /// double arithmetic, computing from the start in the first half and from the end in
+    /// the second), `betas**2`, `1 - betas`; `cumprod` then accumulates in double on the CPU
+    /// and rounds each partial product to float32. Repeating those roundings here gives the
+    /// same bits, so sigmas match exactly too; an all-f64 schedule would be off by up to
+    /// 9e-7 relative (at t ≈ 999), an avoidable tenth of the step tolerance.
+    pub fn alphas_cumprod(&self) -> Result<Vec<f32>> {
+        if self.trained_betas.as_ref().is_some_and(|v| !v.is_null()) {
+            return Err(self.bad("trained_betas", "explicit betas are not supported; use beta_start/beta_end/beta_schedule"));
+        }
+        self.require_off("rescale_betas_zero_snr", self.rescale_betas_zero_snr, "this engine")?;
+        let n = self.num_train_timesteps()?;
+        let (start, end) = (self.beta_start.unwrap_or(0.0001), self.beta_end.unwrap_or(0.02));
+        let betas: Vec<f32> = match self.beta_schedule.as_deref().unwrap_or("linear") {
+            "linear" => torch_linspace_f32(start, end, n),
+            "scaled_linear" => torch_linspace_f32(start.sqrt(), end.sqrt(), n).iter().map(|b| b * b).collect(),
+            o => return Err(self.bad("beta_schedule", format!("\"{o}\" is not supported (linear, scaled_linear)"))),
+        };
+        let mut acc = 1.0f64;
+        Ok(betas
+            .iter()
+            .map(|&b| {
+                acc *= (1.0f32 - b) as f64;
+                acc as f32
+            })
+            .collect())
+    }
+}
+
+/// `torch.linspace(start, end, n, dtype=torch.float32)` on the CPU, bit for bit.
+fn torch_linspace_f32(start: f64, end: f64, n: usize) -> Vec<f32> {
+    let (s, e) = (start as f32, end as f32);
+    if n == 1 {
+        return vec![s];
+    }
+    let step = (e - s) / (n - 1) as f32;
+    let half = n / 2;
+    (0..n)
+        .map(|i| {
+            if i < half {
+                (s as f64 + step as f64 * i as f64) as f32
+            } else {
+                (e as f64 - step as f64 * (n - 1 - i) as f64) as f32
+            }
+        })
+        .collect()
+}
+
+/// Python's `json` writes float("inf") as the bare token `Infinity` (diffusers saves
+/// `"lambda_min_clipped": -Infinity`), which is not JSON; quote such tokens outside strings.
+fn quote_nonfinite(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let (mut in_str, mut escaped) = (false, false);
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if in_str {
+            in_str = escaped || c != '"';
+            escaped = !escaped && c == '\\';
+        } else if c == '"' {
+            in_str = true;
+        } else if let Some(tok) = ["-Infinity", "Infinity", "NaN"].into_iter().find(|t| rest.starts_with(t)) {
+            out.push('"');
+            out.push_str(tok);
+            out.push('"');
+            rest = &rest[tok.len()..];
+            continue;
+        }
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    out
+}
+
+/// A float that may also be one of Python's non-finite tokens (quoted by `quote_nonfinite`).
+fn python_float<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<f64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum F {
+        Num(f64),
+        Text(String),
+    }
+    match Option::<F>::deserialize(d)? {
+        None => Ok(None),
+        Some(F::Num(x)) => Ok(Some(x)),
+        Some(F::Text(s)) => match s.as_str() {
+            "Infinity" => Ok(Some(f64::INFINITY)),
+            "-Infinity" => Ok(Some(f64::NEG_INFINITY)),
+            "NaN" => Ok(Some(f64::NAN)),
+            o => Err(serde::de::Error::custom(format!("expected a number, got \"{o}\""))),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn python_infinity_parses() {
+        let c = SchedulerConfig::from_json(r#"{"lambda_min_clipped": -Infinity, "_class_name": "X \"NaN\" Infinity"}"#).unwrap();
+        assert_eq!(c.lambda_min_clipped, Some(f64::NEG_INFINITY));
+        assert_eq!(c.class_name.as_deref(), Some("X \"NaN\" Infinity"));
+    }
+}

@@ -1,0 +1,126 @@
+//! diffusers' `DDIMScheduler` with eta = 0 (deterministic), as ModelScope and Zeroscope ship it.
+
+use super::config::{PredictionType, SchedulerConfig, TimestepSpacing};
+use super::{check_num_steps, check_step, spacing, Scheduler, SchedulerKind};
+use crate::error::{Error, Result};
+use crate::ops::elementwise::lincomb2;
+use crate::tensor::Tensor;
+
+const CLASS: &str = "DDIMScheduler";
+
+pub struct DdimScheduler {
+    alphas_cumprod: Vec<f32>,
+    /// ᾱ used when the previous timestep falls below 0 (1, or ᾱ_0 with set_alpha_to_one=false).
+    final_alpha_cumprod: f32,
+    prediction: PredictionType,
+    spacing: TimestepSpacing,
+    steps_offset: i64,
+    /// The requested step count: DDIM's previous timestep is always `t - train / n`, even
+    /// for linspace and trailing spacings whose timesteps are not that far apart (a diffusers
+    /// quirk kept for equality).
+    num_inference_steps: usize,
+    timesteps: Vec<i64>,
+    timesteps_f32: Vec<f32>,
+}
+
+impl DdimScheduler {
+    pub fn new(cfg: &SchedulerConfig) -> Result<DdimScheduler> {
+        // diffusers' DDIM default is clip_sample=true, so a file without the key clips.
+        if cfg.clip_sample.unwrap_or(true) {
+            return Err(cfg.bad(
+                "clip_sample",
+                "true (DDIM's default when the key is absent) is not supported: clipping x̂₀ to [-1, 1] is meant for pixel-space models; set \"clip_sample\": false",
+            ));
+        }
+        cfg.require_off("thresholding", cfg.thresholding, CLASS)?;
+        let alphas_cumprod = cfg.alphas_cumprod()?;
+        let final_alpha_cumprod = if cfg.set_alpha_to_one.unwrap_or(true) { 1.0 } else { alphas_cumprod[0] };
+        Ok(DdimScheduler {
+            final_alpha_cumprod,
+            prediction: cfg.prediction_type(CLASS)?,
+            spacing: cfg.timestep_spacing(TimestepSpacing::Leading)?,
+            steps_offset: cfg.steps_offset.unwrap_or(0),
+            alphas_cumprod,
+            num_inference_steps: 0,
+            timesteps: Vec::new(),
+            timesteps_f32: Vec::new(),
+        })
+    }
+
+    /// ᾱ at a timestep; negative timesteps (past the end of the schedule) use the final ᾱ.
+    fn alpha_cumprod(&self, t: i64) -> f32 {
+        if t < 0 {
+            self.final_alpha_cumprod
+        } else {
+            self.alphas_cumprod[t as usize]
+        }
+    }
+}
+
+impl Scheduler for DdimScheduler {
+    fn kind(&self) -> SchedulerKind {
+        SchedulerKind::Ddim
+    }
+
+    fn set_timesteps(&mut self, n: usize) -> Result<()> {
+        let train = self.alphas_cumprod.len();
+        check_num_steps(n, train)?;
+        let ts = spacing::ddim(self.spacing, train, n, self.steps_offset);
+        // diffusers indexes ᾱ with these: past the end it raises, and at -1 (trailing spacing
+        // where np.arange yields one step too many, e.g. 61 steps) it silently takes the
+        // noisiest ᾱ for the final step. Neither is a usable schedule.
+        if let Some(&t) = ts.iter().find(|&&t| t < 0 || t as usize >= train) {
+            return Err(Error::Other(format!(
+                "DDIM with {:?} spacing, {n} steps and steps_offset {} yields timestep {t}, outside 0..{train} (diffusers would index ᾱ out of range); choose another number of steps",
+                self.spacing, self.steps_offset
+            )));
+        }
+        self.num_inference_steps = n;
+        self.timesteps_f32 = ts.iter().map(|&t| t as f32).collect();
+        self.timesteps = ts;
+        Ok(())
+    }
+
+    fn timesteps(&self) -> &[f32] {
+        &self.timesteps_f32
+    }
+
+    fn init_noise_sigma(&self) -> f32 {
+        1.0
+    }
+
+    fn scale_model_input(&self, sample: &Tensor, step: usize) -> Result<Tensor> {
+        check_step("scale_model_input", step, self.timesteps.len())?;
+        Ok(sample.clone())
+    }
+
+    fn step(&mut self, model_output: &Tensor, step: usize, sample: &Tensor) -> Result<Tensor> {
+        check_step("step", step, self.timesteps.len())?;
+        let t = self.timesteps[step];
+        let prev_t = t - (self.alphas_cumprod.len() / self.num_inference_steps) as i64;
+        let a = self.alpha_cumprod(t);
+        let a_prev = self.alpha_cumprod(prev_t);
+        // The float32 scalars torch forms (`alpha_prod_t ** 0.5`, `(1 - alpha_prod_t_prev) ** 0.5`, …);
+        // std_dev_t is 0 with eta = 0.
+        let sa = a.sqrt() as f64;
+        let sb = (1.0 - a).sqrt() as f64;
+        let sa_prev = a_prev.sqrt() as f64;
+        let sd_prev = (1.0 - a_prev).sqrt() as f64;
+        // prev = √ᾱ_prev·x̂₀ + √(1−ᾱ_prev)·ε̂, with x̂₀ and ε̂ both linear in (sample, model_output).
+        let (cx, cm) = match self.prediction {
+            // x̂₀ = (x − √(1−ᾱ)·ε)/√ᾱ, ε̂ = ε
+            PredictionType::Epsilon => (sa_prev / sa, sd_prev - sa_prev * sb / sa),
+            // x̂₀ = √ᾱ·x − √(1−ᾱ)·v, ε̂ = √ᾱ·v + √(1−ᾱ)·x
+            PredictionType::VPrediction => (sa_prev * sa + sd_prev * sb, sd_prev * sa - sa_prev * sb),
+            // x̂₀ = m, ε̂ = (x − √ᾱ·m)/√(1−ᾱ)
+            PredictionType::Sample => (sd_prev / sb, sa_prev - sd_prev * sa / sb),
+        };
+        lincomb2(sample, cx as f32, model_output, cm as f32)
+    }
+
+    fn add_noise(&self, original: &Tensor, noise: &Tensor, step: usize) -> Result<Tensor> {
+        check_step("add_noise", step, self.timesteps.len())?;
+        let a = self.alpha_cumprod(self.timesteps[step]);
+        lincomb2(original, a.sqrt(), noise, (1.0 - a).sqrt())
+    }
+}

@@ -1,0 +1,214 @@
+//! diffusers' `DPMSolverMultistepScheduler`: DPM-Solver++ (data prediction), order 1 or 2,
+//! midpoint or heun second-order weights, lower-order steps at the start and end as diffusers
+//! takes them.
+
+use super::config::{FinalSigmas, PredictionType, SchedulerConfig, TimestepSpacing};
+use super::{check_num_steps, check_step, spacing, Scheduler, SchedulerKind};
+use crate::error::{Error, Result};
+use crate::ops::elementwise::{lincomb2, lincomb3};
+use crate::tensor::Tensor;
+
+const CLASS: &str = "DPMSolverMultistepScheduler";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SolverType {
+    Midpoint,
+    Heun,
+}
+
+pub struct DpmSolverMultistepScheduler {
+    alphas_cumprod: Vec<f32>,
+    /// √((1−ᾱ)/ᾱ) for every training timestep, in torch's float32.
+    train_sigmas: Vec<f32>,
+    prediction: PredictionType,
+    spacing: TimestepSpacing,
+    steps_offset: i64,
+    solver_order: usize,
+    solver_type: SolverType,
+    lower_order_final: bool,
+    euler_at_final: bool,
+    final_sigmas: FinalSigmas,
+    lambda_min_clipped: f64,
+    timesteps: Vec<f32>,
+    /// One more than the timesteps: the sigma each step lands on.
+    sigmas: Vec<f32>,
+    /// The data prediction of the previous step, kept on the device, with its step index.
+    previous: Option<(usize, Tensor)>,
+}
+
+impl DpmSolverMultistepScheduler {
+    pub fn new(cfg: &SchedulerConfig) -> Result<DpmSolverMultistepScheduler> {
+        // diffusers re-registers "deis" as dpmsolver++ and the UniPC/DEIS solver types as midpoint.
+        match cfg.algorithm_type.as_deref().unwrap_or("dpmsolver++") {
+            "dpmsolver++" | "deis" => {}
+            o => return Err(cfg.bad("algorithm_type", format!("\"{o}\" is not supported (dpmsolver++)"))),
+        }
+        let solver_type = match cfg.solver_type.as_deref().unwrap_or("midpoint") {
+            "midpoint" | "logrho" | "bh1" | "bh2" => SolverType::Midpoint,
+            "heun" => SolverType::Heun,
+            o => return Err(cfg.bad("solver_type", format!("\"{o}\" is not one of \"midpoint\", \"heun\""))),
+        };
+        let solver_order = cfg.solver_order.unwrap_or(2);
+        if !(1..=2).contains(&solver_order) {
+            return Err(cfg.bad("solver_order", format!("{solver_order} is not supported (1 or 2; 2 is the default)")));
+        }
+        for (field, v) in [
+            ("thresholding", cfg.thresholding),
+            ("use_karras_sigmas", cfg.use_karras_sigmas),
+            ("use_exponential_sigmas", cfg.use_exponential_sigmas),
+            ("use_beta_sigmas", cfg.use_beta_sigmas),
+            ("use_lu_lambdas", cfg.use_lu_lambdas),
+            ("use_flow_sigmas", cfg.use_flow_sigmas),
+            ("use_dynamic_shifting", cfg.use_dynamic_shifting),
+        ] {
+            cfg.require_off(field, v, CLASS)?;
+        }
+        if let Some(v) = &cfg.variance_type {
+            return Err(cfg.bad("variance_type", format!("\"{v}\" (learned variance) is not supported; remove the key")));
+        }
+        let alphas_cumprod = cfg.alphas_cumprod()?;
+        let train_sigmas = alphas_cumprod.iter().map(|&a| ((1.0 - a) / a).sqrt()).collect();
+        Ok(DpmSolverMultistepScheduler {
+            prediction: cfg.prediction_type(CLASS)?,
+            spacing: cfg.timestep_spacing(TimestepSpacing::Linspace)?,
+            steps_offset: cfg.steps_offset.unwrap_or(0),
+            solver_order,
+            solver_type,
+            lower_order_final: cfg.lower_order_final.unwrap_or(true),
+            euler_at_final: cfg.euler_at_final.unwrap_or(false),
+            final_sigmas: cfg.final_sigmas()?,
+            lambda_min_clipped: cfg.lambda_min_clipped.unwrap_or(f64::NEG_INFINITY),
+            alphas_cumprod,
+            train_sigmas,
+            timesteps: Vec::new(),
+            sigmas: Vec::new(),
+            previous: None,
+        })
+    }
+
+    /// The sigmas of the current schedule (`scheduler.sigmas`), last one included.
+    pub fn sigmas(&self) -> &[f32] {
+        &self.sigmas
+    }
+
+    /// Where the schedule starts once lambda_min_clipped cuts off the noisy timesteps whose
+    /// λ(t) = log α_t − log σ_t lies below it (diffusers' `last_timestep`,
+    /// `num_train_timesteps - searchsorted(flip(lambda_t), lambda_min_clipped)`).
+    fn last_timestep(&self) -> usize {
+        let below = self
+            .alphas_cumprod
+            .iter()
+            .filter(|&&a| ((a.sqrt().ln() - (1.0 - a).sqrt().ln()) as f64) < self.lambda_min_clipped)
+            .count();
+        self.alphas_cumprod.len() - below
+    }
+}
+
+/// diffusers' `_sigma_to_alpha_sigma_t` and λ = log α − log σ, in float32 as torch does them
+/// on 0-dim tensors (glibc's logf/expf in both).
+fn alpha_sigma_lambda(sigma: f32) -> (f32, f32, f32) {
+    let alpha = 1.0 / (sigma * sigma + 1.0).sqrt();
+    let sigma_t = sigma * alpha;
+    (alpha, sigma_t, alpha.ln() - sigma_t.ln())
+}
+
+impl Scheduler for DpmSolverMultistepScheduler {
+    fn kind(&self) -> SchedulerKind {
+        SchedulerKind::DpmSolverMultistep
+    }
+
+    fn set_timesteps(&mut self, n: usize) -> Result<()> {
+        let train = self.alphas_cumprod.len();
+        check_num_steps(n, train)?;
+        // Timesteps may leave 0..train (trailing spacing can end at -1, leading with an offset
+        // can reach train): diffusers' np.interp then clamps to the end sigmas, and so does this.
+        let ts = spacing::dpm(self.spacing, train, self.last_timestep(), n, self.steps_offset);
+        // diffusers starts a fresh schedule at the *second* occurrence of a repeated first
+        // timestep; steps here are plain indices, so refuse rather than differ.
+        match ts.first() {
+            None => return Err(Error::Other(format!("DPM-Solver with {n} steps: lambda_min_clipped leaves no timesteps"))),
+            Some(&t0) if ts.iter().filter(|&&t| t == t0).count() > 1 => {
+                return Err(Error::Other(format!("DPM-Solver with {n} steps repeats timestep {t0}; use fewer steps")));
+            }
+            Some(_) => {}
+        }
+        let last = match self.final_sigmas {
+            FinalSigmas::Zero => 0.0,
+            FinalSigmas::SigmaMin => self.train_sigmas[0],
+        };
+        self.sigmas = ts.iter().map(|&t| spacing::interp(t as f64, &self.train_sigmas) as f32).chain([last]).collect();
+        self.timesteps = ts.iter().map(|&t| t as f32).collect();
+        self.previous = None;
+        Ok(())
+    }
+
+    fn timesteps(&self) -> &[f32] {
+        &self.timesteps
+    }
+
+    fn init_noise_sigma(&self) -> f32 {
+        1.0
+    }
+
+    fn scale_model_input(&self, sample: &Tensor, step: usize) -> Result<Tensor> {
+        check_step("scale_model_input", step, self.timesteps.len())?;
+        Ok(sample.clone())
+    }
+
+    fn step(&mut self, model_output: &Tensor, step: usize, sample: &Tensor) -> Result<Tensor> {
+        let len = self.timesteps.len();
+        check_step("step", step, len)?;
+        // The history belongs to the step just before; anything else starts afresh (diffusers
+        // would silently pair outputs of unrelated steps).
+        let previous = match self.previous.take() {
+            Some((i, m)) if i + 1 == step => Some(m),
+            _ => None,
+        };
+        let (alpha_s, sigma_s, lambda_s) = alpha_sigma_lambda(self.sigmas[step]);
+        let (alpha_t, sigma_t, lambda_t) = alpha_sigma_lambda(self.sigmas[step + 1]);
+
+        // convert_model_output: the data prediction x̂₀.
+        let m0 = match self.prediction {
+            PredictionType::Epsilon => {
+                lincomb2(sample, (1.0 / alpha_s as f64) as f32, model_output, (-(sigma_s as f64) / alpha_s as f64) as f32)?
+            }
+            PredictionType::VPrediction => lincomb2(sample, alpha_s, model_output, -sigma_s)?,
+            PredictionType::Sample => model_output.clone(),
+        };
+
+        let h = lambda_t - lambda_s;
+        let a = alpha_t * ((-h).exp() - 1.0); // alpha_t * (exp(-h) - 1), float32 as in torch
+        let cx = (sigma_t / sigma_s) as f64;
+        let final_step = step + 1 == len;
+        let lower_order_final = final_step
+            && (self.euler_at_final || (self.lower_order_final && len < 15) || self.final_sigmas == FinalSigmas::Zero);
+        let out = match previous {
+            Some(m1) if self.solver_order == 2 && !lower_order_final => {
+                let (_, _, lambda_s1) = alpha_sigma_lambda(self.sigmas[step - 1]);
+                let r0 = (lambda_s - lambda_s1) / h;
+                let inv_r0 = (1.0 / r0) as f64; // D1 = (1/r0)·(m0 − m1)
+                let a = a as f64;
+                let (c0, c1) = match self.solver_type {
+                    // x = (σ_t/σ_s)·x − A·D0 − ½A·D1
+                    SolverType::Midpoint => (-a - 0.5 * a * inv_r0, 0.5 * a * inv_r0),
+                    // x = (σ_t/σ_s)·x − A·D0 + B·D1, B = α_t((e^{−h} − 1)/h + 1)
+                    SolverType::Heun => {
+                        let b = (alpha_t * (((-h).exp() - 1.0) / h + 1.0)) as f64;
+                        (-a + b * inv_r0, -b * inv_r0)
+                    }
+                };
+                lincomb3(sample, cx as f32, &m0, c0 as f32, &m1, c1 as f32)?
+            }
+            // First order: x = (σ_t/σ_s)·x − A·x̂₀ (at σ_t = 0 this is x̂₀ itself).
+            _ => lincomb2(sample, cx as f32, &m0, -a)?,
+        };
+        self.previous = Some((step, m0));
+        Ok(out)
+    }
+
+    fn add_noise(&self, original: &Tensor, noise: &Tensor, step: usize) -> Result<Tensor> {
+        check_step("add_noise", step, self.timesteps.len())?;
+        let (alpha, sigma, _) = alpha_sigma_lambda(self.sigmas[step]);
+        lincomb2(original, alpha, noise, sigma)
+    }
+}

@@ -1,0 +1,134 @@
+//! diffusers' `EulerDiscreteScheduler` (k-diffusion's Euler sampler, no churn: s_churn = 0).
+
+use super::config::{FinalSigmas, PredictionType, SchedulerConfig, TimestepSpacing};
+use super::{check_num_steps, check_step, spacing, Scheduler, SchedulerKind};
+use crate::error::Result;
+use crate::ops::elementwise::{lincomb2, scale};
+use crate::tensor::Tensor;
+
+const CLASS: &str = "EulerDiscreteScheduler";
+
+pub struct EulerDiscreteScheduler {
+    /// √((1−ᾱ)/ᾱ) for every training timestep, in torch's float32.
+    train_sigmas: Vec<f32>,
+    prediction: PredictionType,
+    spacing: TimestepSpacing,
+    steps_offset: i64,
+    final_sigmas: FinalSigmas,
+    timesteps: Vec<f32>,
+    /// One more than the timesteps: the sigma each step lands on.
+    sigmas: Vec<f32>,
+    init_noise_sigma: f32,
+}
+
+impl EulerDiscreteScheduler {
+    pub fn new(cfg: &SchedulerConfig) -> Result<EulerDiscreteScheduler> {
+        match cfg.interpolation_type.as_deref().unwrap_or("linear") {
+            "linear" => {}
+            o => return Err(cfg.bad("interpolation_type", format!("\"{o}\" is not supported (linear)"))),
+        }
+        for (field, v) in [
+            ("use_karras_sigmas", cfg.use_karras_sigmas),
+            ("use_exponential_sigmas", cfg.use_exponential_sigmas),
+            ("use_beta_sigmas", cfg.use_beta_sigmas),
+        ] {
+            cfg.require_off(field, v, CLASS)?;
+        }
+        let prediction = cfg.prediction_type(CLASS)?;
+        // "continuous" changes the timesteps only together with v_prediction (EDM-style 0.25·ln σ).
+        match cfg.timestep_type.as_deref().unwrap_or("discrete") {
+            "discrete" => {}
+            "continuous" if prediction != PredictionType::VPrediction => {}
+            o => return Err(cfg.bad("timestep_type", format!("\"{o}\" is not supported with this prediction_type (discrete)"))),
+        }
+        let train_sigmas: Vec<f32> = cfg.alphas_cumprod()?.iter().map(|&a| ((1.0 - a) / a).sqrt()).collect();
+        let spacing = cfg.timestep_spacing(TimestepSpacing::Linspace)?;
+        let mut s = EulerDiscreteScheduler {
+            prediction,
+            spacing,
+            steps_offset: cfg.steps_offset.unwrap_or(0),
+            final_sigmas: cfg.final_sigmas()?,
+            timesteps: Vec::new(),
+            sigmas: Vec::new(),
+            init_noise_sigma: 1.0,
+            train_sigmas,
+        };
+        s.init_noise_sigma = s.noise_sigma_of(&s.train_sigmas);
+        Ok(s)
+    }
+
+    /// The sigmas of the current schedule (`scheduler.sigmas`), last one included.
+    pub fn sigmas(&self) -> &[f32] {
+        &self.sigmas
+    }
+
+    /// diffusers' `init_noise_sigma` property: max σ, or √(max σ² + 1) for leading spacing.
+    fn noise_sigma_of(&self, sigmas: &[f32]) -> f32 {
+        let max = sigmas.iter().copied().fold(0.0f32, f32::max);
+        match self.spacing {
+            TimestepSpacing::Linspace | TimestepSpacing::Trailing => max,
+            TimestepSpacing::Leading => (max * max + 1.0).sqrt(),
+        }
+    }
+}
+
+impl Scheduler for EulerDiscreteScheduler {
+    fn kind(&self) -> SchedulerKind {
+        SchedulerKind::EulerDiscrete
+    }
+
+    fn set_timesteps(&mut self, n: usize) -> Result<()> {
+        let train = self.train_sigmas.len();
+        check_num_steps(n, train)?;
+        let ts = spacing::euler(self.spacing, train, n, self.steps_offset);
+        let last = match self.final_sigmas {
+            FinalSigmas::Zero => 0.0,
+            FinalSigmas::SigmaMin => self.train_sigmas[0],
+        };
+        self.sigmas = ts.iter().map(|&t| spacing::interp(t as f64, &self.train_sigmas) as f32).chain([last]).collect();
+        self.timesteps = ts;
+        self.init_noise_sigma = self.noise_sigma_of(&self.sigmas);
+        Ok(())
+    }
+
+    fn timesteps(&self) -> &[f32] {
+        &self.timesteps
+    }
+
+    fn init_noise_sigma(&self) -> f32 {
+        self.init_noise_sigma
+    }
+
+    fn scale_model_input(&self, sample: &Tensor, step: usize) -> Result<Tensor> {
+        check_step("scale_model_input", step, self.timesteps.len())?;
+        let s = self.sigmas[step];
+        let c = (s * s + 1.0).sqrt(); // torch divides by this float32 scalar
+        scale(sample, (1.0 / c as f64) as f32)
+    }
+
+    fn step(&mut self, model_output: &Tensor, step: usize, sample: &Tensor) -> Result<Tensor> {
+        check_step("step", step, self.timesteps.len())?;
+        let sigma = self.sigmas[step];
+        let dt = self.sigmas[step + 1] - sigma; // float32, as torch
+        // x̂₀ from the prediction, d = (x − x̂₀)/σ, prev = x + d·dt: linear in (x, model_output).
+        let (s, d) = (sigma as f64, dt as f64);
+        let (cx, cm) = match self.prediction {
+            // x̂₀ = x − σ·ε  ⇒  prev = x + dt·ε
+            PredictionType::Epsilon => (1.0, d),
+            // x̂₀ = v·(−σ/√q) + x/q with q = σ² + 1
+            PredictionType::VPrediction => {
+                let q = sigma * sigma + 1.0;
+                let c_out = (-sigma / q.sqrt()) as f64;
+                (1.0 + d / s * (1.0 - 1.0 / q as f64), -c_out * d / s)
+            }
+            // x̂₀ = m
+            PredictionType::Sample => (1.0 + d / s, -d / s),
+        };
+        lincomb2(sample, cx as f32, model_output, cm as f32)
+    }
+
+    fn add_noise(&self, original: &Tensor, noise: &Tensor, step: usize) -> Result<Tensor> {
+        check_step("add_noise", step, self.timesteps.len())?;
+        lincomb2(original, 1.0, noise, self.sigmas[step])
+    }
+}

@@ -1,0 +1,225 @@
+#!/usr/bin/env python3
+"""Scheduler reference chains: tests/fixtures/schedulers.safetensors + schedulers.json.
+
+    tools/reference/.venv/bin/python tools/reference/scheduler_fixtures.py
+
+(or main(FIX) from make_fixtures.py; about 5 s). For every case a scheduler_config.json is
+written to disk and loaded the way diffusers loads a pipeline's scheduler
+(`<_class_name>.from_pretrained(dir)`); "load_as" cases then convert it the way users swap
+schedulers (`DPMSolverMultistepScheduler.from_config(pipe.scheduler.config)`), so the Rust side
+must reproduce from_config's key filtering too. Recorded per case:
+
+  <case>.timesteps            scheduler.timesteps after set_timesteps(n) (int64, or float32 for Euler)
+  <case>.sigmas               scheduler.sigmas (DPM-Solver, Euler; float32)
+  <case>.sample               the chain's first sample: randn(SHAPE) * init_noise_sigma
+  <case>.model_output         [n, *shape]: row i is a random "UNet output" for step i
+  <case>.scaled               [n, *shape]: scale_model_input(sample_i, t_i) (Euler only; the
+                              others return their input, which the script checks)
+  <case>.prev                 [n, *shape]: step(model_output_i, t_i, sample_i).prev_sample,
+                              which is sample_{i+1}
+  <case>.add_noise.{original,noise,out}
+                              add_noise(original, noise, timesteps[k:k+1]) on a fresh
+                              set_timesteps(n) scheduler, with set_begin_index(k) where the class
+                              has it (as VideoToVideoSDPipeline does); k in the JSON
+  alphas_cumprod.<schedule>   the training schedule (float32), one per beta schedule
+
+  spacing.<class>.<spacing>.<n>
+                              timesteps only, for many step counts n
+
+schedulers.json lists the cases (name, the config as written to scheduler_config.json, load_as,
+num_inference_steps, init_noise_sigma, add_noise_step, shape) and the spacing groups (prefix,
+config, steps). DDIM runs with eta = 0.
+Deterministic: fixed generator seeds, one thread, float32 throughout (as the pipelines run).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+sys.dont_write_bytecode = True
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+for k, v in {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "AVX2", "OMP_NUM_THREADS": "1"}.items():
+    os.environ.setdefault(k, v)
+
+import json
+import pathlib
+import tempfile
+from collections import OrderedDict
+
+import torch
+
+HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from dumping import write_safetensors  # noqa: E402
+
+SHAPE = (1, 4, 2, 2, 3)  # (B, C, F, h, w): small, but a real 5-D latent
+
+# scheduler/scheduler_config.json of ali-vilab/text-to-video-ms-1.7b and cerspense/zeroscope_v2_576w
+# (MODELS.md §2b), key for key: timestep_spacing is absent ("leading" for DDIM, "linspace" once
+# converted to DPM-Solver or Euler), and skip_prk_steps is not a DDIM argument (ignored).
+MS_CONFIG = OrderedDict(
+    [
+        ("_class_name", "DDIMScheduler"),
+        ("_diffusers_version", "0.15.0.dev0"),
+        ("beta_end", 0.012),
+        ("beta_schedule", "scaled_linear"),
+        ("beta_start", 0.00085),
+        ("clip_sample", False),
+        ("num_train_timesteps", 1000),
+        ("prediction_type", "epsilon"),
+        ("set_alpha_to_one", False),
+        ("skip_prk_steps", True),
+        ("steps_offset", 1),
+        ("thresholding", False),
+    ]
+)
+
+DDIM, DPM, EULER = "DDIMScheduler", "DPMSolverMultistepScheduler", "EulerDiscreteScheduler"
+
+
+def ms(**over) -> OrderedDict:
+    c = OrderedDict(MS_CONFIG)
+    c.update(over)
+    return c
+
+
+def own(cls: str, **over) -> OrderedDict:
+    """A config file of class `cls` itself with the ms-1.7b betas (as a user's own file would be)."""
+    c = OrderedDict([("_class_name", cls), ("beta_end", 0.012), ("beta_schedule", "scaled_linear"), ("beta_start", 0.00085),
+                     ("num_train_timesteps", 1000)])
+    c.update(over)
+    return c
+
+
+# (name, config file, load_as, num_inference_steps, add_noise step)
+CASES = [
+    # the shipped scheduler, as the pipeline runs it
+    ("ddim_ms_50", ms(), None, 50, 10),
+    ("ddim_ms_5", ms(), None, 5, 2),
+    ("ddim_ms_2", ms(), None, 2, 1),
+    ("ddim_linspace_5", ms(timestep_spacing="linspace"), None, 5, 1),
+    ("ddim_trailing_5", ms(timestep_spacing="trailing"), None, 5, 1),
+    ("ddim_trailing_vpred_7", ms(timestep_spacing="trailing", prediction_type="v_prediction"), None, 7, 3),
+    ("ddim_sample_pred_4", ms(prediction_type="sample"), None, 4, 1),
+    ("ddim_alpha_one_linear_3", ms(set_alpha_to_one=True, beta_schedule="linear", beta_start=0.0001, beta_end=0.02), None, 3, 0),
+    # `scheduler: dpm++` on the shipped DDIM config (from_config keeps only DPM's own keys)
+    ("dpm_ms_50", ms(), DPM, 50, 10),
+    ("dpm_ms_25", ms(), DPM, 25, 5),
+    ("dpm_ms_14", ms(), DPM, 14, 3),
+    ("dpm_ms_5", ms(), DPM, 5, 2),
+    ("dpm_ms_2", ms(), DPM, 2, 1),
+    ("dpm_ms_1", ms(), DPM, 1, 0),
+    ("dpm_leading_6", ms(timestep_spacing="leading"), DPM, 6, 2),
+    ("dpm_trailing_6", ms(timestep_spacing="trailing"), DPM, 6, 2),
+    ("dpm_vpred_6", ms(prediction_type="v_prediction"), DPM, 6, 2),
+    # DPM-Solver's own config file, with non-default solver settings
+    ("dpm_heun_sigma_min_20", own(DPM, solver_type="heun", final_sigmas_type="sigma_min"), None, 20, 4),
+    ("dpm_order1_euler_final_4", own(DPM, solver_order=1, euler_at_final=True), None, 4, 1),
+    ("dpm_no_lower_final_sample_5", own(DPM, lower_order_final=False, final_sigmas_type="sigma_min", prediction_type="sample"), None, 5, 1),
+    ("dpm_linear_8", own(DPM, beta_schedule="linear", beta_start=0.0001, beta_end=0.02), None, 8, 2),
+    ("dpm_lambda_clipped_6", own(DPM, lambda_min_clipped=-2.6), None, 6, 2),  # drops the noisiest timesteps
+    # `scheduler: euler`
+    ("euler_ms_25", ms(), EULER, 25, 5),
+    ("euler_ms_5", ms(), EULER, 5, 2),
+    ("euler_ms_2", ms(), EULER, 2, 1),
+    ("euler_leading_6", ms(timestep_spacing="leading"), EULER, 6, 2),
+    ("euler_trailing_6", ms(timestep_spacing="trailing"), EULER, 6, 2),
+    ("euler_vpred_6", ms(prediction_type="v_prediction"), EULER, 6, 2),
+    ("euler_sigma_min_sample_4", own(EULER, final_sigmas_type="sigma_min", prediction_type="sample"), None, 4, 1),
+]
+
+# timestep lists only (cheap): every class × spacing × awkward step counts
+SPACING_STEPS = [1, 2, 3, 7, 10, 13, 20, 30, 33, 49, 50, 61, 99, 100, 333]  # 61: trailing gives 62 steps
+
+
+def load(config: dict, load_as: str | None):
+    import diffusers
+
+    with tempfile.TemporaryDirectory() as td:
+        (pathlib.Path(td) / "scheduler_config.json").write_text(json.dumps(config, indent=2))
+        base = getattr(diffusers, config["_class_name"]).from_pretrained(td)
+    return getattr(diffusers, load_as).from_config(base.config) if load_as else base
+
+
+def run_case(name, config, load_as, n, k, tensors, seed) -> dict:
+    s = load(config, load_as)
+    s.set_timesteps(n)
+    cls = type(s).__name__
+    gen = torch.Generator().manual_seed(seed)
+    tensors[f"{name}.timesteps"] = s.timesteps.clone()
+    if hasattr(s, "sigmas"):
+        tensors[f"{name}.sigmas"] = s.sigmas.clone()
+    sigma0 = float(s.init_noise_sigma)
+    x = torch.randn(SHAPE, generator=gen) * s.init_noise_sigma
+    tensors[f"{name}.sample"] = x
+    outs, scaled, prev = [], [], []
+    for t in s.timesteps:
+        mo = torch.randn(SHAPE, generator=gen)
+        scaled.append(s.scale_model_input(x, t))
+        if cls != EULER:
+            assert torch.equal(scaled[-1], x)
+        kw = {"eta": 0.0} if cls == DDIM else {}
+        x = s.step(mo, t, x, **kw).prev_sample
+        assert x.dtype == torch.float32 and torch.isfinite(x).all(), (name, len(prev))
+        outs.append(mo)
+        prev.append(x)
+    tensors[f"{name}.model_output"] = torch.stack(outs)
+    tensors[f"{name}.prev"] = torch.stack(prev)
+    if cls == EULER:
+        tensors[f"{name}.scaled"] = torch.stack(scaled)
+    # add_noise on a fresh schedule, as an img2img pipeline calls it before its first step
+    s = load(config, load_as)
+    s.set_timesteps(n)
+    orig, noise = torch.randn(SHAPE, generator=gen), torch.randn(SHAPE, generator=gen)
+    plain = s.add_noise(orig, noise, s.timesteps[k : k + 1])
+    if hasattr(s, "set_begin_index"):
+        s.set_begin_index(k)
+    out = s.add_noise(orig, noise, s.timesteps[k : k + 1])
+    assert torch.equal(out, plain), f"{name}: add_noise depends on begin_index"
+    tensors[f"{name}.add_noise.original"] = orig
+    tensors[f"{name}.add_noise.noise"] = noise
+    tensors[f"{name}.add_noise.out"] = out
+    return OrderedDict(
+        [("name", name), ("class", cls), ("config", config), ("load_as", load_as), ("num_inference_steps", n),
+         ("init_noise_sigma", sigma0), ("add_noise_step", k), ("shape", list(SHAPE))]
+    )
+
+
+def main(out_dir: pathlib.Path) -> None:
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
+    torch.set_grad_enabled(False)
+    from diffusers.utils import logging as dlog
+
+    dlog.set_verbosity_error()
+    tensors: OrderedDict = OrderedDict()
+    cases = [run_case(*c, tensors, seed=100 + i) for i, c in enumerate(CASES)]
+
+    spacing = []
+    for cls in (DDIM, DPM, EULER):
+        for sp in ("leading", "linspace", "trailing"):
+            cfg = ms(timestep_spacing=sp) if cls == DDIM else own(cls, timestep_spacing=sp, steps_offset=1)
+            s = load(cfg, None)
+            prefix = f"spacing.{cls}.{sp}"
+            for n in SPACING_STEPS:
+                s.set_timesteps(n)
+                tensors[f"{prefix}.{n}"] = s.timesteps.clone()
+            spacing.append(OrderedDict([("prefix", prefix), ("config", cfg), ("steps", SPACING_STEPS)]))
+
+    for sched in ("scaled_linear", "linear"):
+        cfg = ms() if sched == "scaled_linear" else ms(beta_schedule="linear", beta_start=0.0001, beta_end=0.02)
+        tensors[f"alphas_cumprod.{sched}"] = load(cfg, None).alphas_cumprod.clone()
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    st = out_dir / "schedulers.safetensors"
+    write_safetensors(st, tensors, {"source": "tools/reference/scheduler_fixtures.py"})
+    side = OrderedDict([("shape", list(SHAPE)), ("cases", cases), ("spacing", spacing)])
+    (out_dir / "schedulers.json").write_text(json.dumps(side, indent=1) + "\n")
+    print(f"schedulers: {len(cases)} chains, {len(spacing)} timestep lists; {st.stat().st_size} + "
+          f"{(out_dir / 'schedulers.json').stat().st_size} bytes")
+
+
+if __name__ == "__main__":
+    main(HERE.parent.parent / "tests" / "fixtures")
