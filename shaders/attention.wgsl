@@ -38,6 +38,8 @@ const D4: u32 = (D + 3u) / 4u;
 const WG: u32 = {{WG}}u;
 const QB: u32 = {{QB}}u;
 const TK: u32 = {{TK}}u;
+// Keys per online-softmax step (TK is a multiple of it).
+const KB: u32 = {{KB}}u;
 // Below any real score but finite: exp2(MASKED - m) is exactly 0 and never NaN, and a row whose
 // keys are all masked so far keeps m = M_INIT (alpha stays 1, sums stay 0).
 const MASKED: f32 = -3.0e38;
@@ -65,6 +67,24 @@ fn load4(src: u32, base: u32, c4: u32) -> vec4<f32> {
         r[t] = x;
     }
     return r;
+}
+
+var<private> kv_base: u32;
+var<private> kv_hd: u32;
+var<private> kv_head: u32;
+fn key4(key: u32, at: u32, c: u32) -> vec4<f32> {
+#if STAGE
+    return ks[at];
+#else
+    return load4(1u, p.k_off + (kv_base + min(key, p.lk - 1u)) * kv_hd + kv_head, c);
+#endif
+}
+fn value4(key: u32, at: u32, c: u32) -> vec4<f32> {
+#if STAGE
+    return vs[at];
+#else
+    return load4(2u, p.v_off + (kv_base + min(key, p.lk - 1u)) * kv_hd + kv_head, c);
+#endif
 }
 
 @compute @workgroup_size({{WG}})
@@ -105,58 +125,70 @@ fn attention(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) w
         kend = min(p.lk, min(q0 + WG * QB, p.lq));
     }
     let kv_row0 = b * p.lk;
+    kv_base = kv_row0;
+    kv_hd = hd;
+    kv_head = h * D;
     for (var k0 = 0u; k0 < kend; k0 += TK) {
+        // Staged rows: the keys left, rounded up to whole KB blocks so every key a block reads
+        // holds finite data (rows past Lk re-read key Lk-1 and are masked out of the softmax).
+        let n = min(TK, kend - k0);
+        let rows = (n + KB - 1u) / KB * KB;
+#if STAGE
         workgroupBarrier();
-        for (var e = lid; e < TK * D4; e += WG) {
+        for (var e = lid; e < rows * D4; e += WG) {
             let j = e / D4;
             let c = e % D4;
-            // Keys past the end re-read the last key: finite, and masked out of the softmax.
             let row = (kv_row0 + min(k0 + j, p.lk - 1u)) * hd + h * D;
             ks[e] = load4(1u, p.k_off + row, c);
             vs[e] = load4(2u, p.v_off + row, c);
         }
         workgroupBarrier();
-
-        var s: array<array<f32, TK>, QB>;
-        for (var j = 0u; j < TK; j++) {
-            var dv: array<vec4<f32>, QB>;
-            for (var r = 0u; r < QB; r++) {
-                dv[r] = vec4<f32>(0.0);
-            }
-            for (var c = 0u; c < D4; c++) {
-                let kk = ks[j * D4 + c];
+#endif
+        // A runtime loop over blocks of KB keys: the block body is unrolled (scores stay in
+        // registers) but the whole tile is not, which would bloat the shader and its compile.
+        for (var j0 = 0u; j0 < rows; j0 += KB) {
+            var s: array<array<f32, KB>, QB>;
+            for (var jj = 0u; jj < KB; jj++) {
+                var dv: array<vec4<f32>, QB>;
                 for (var r = 0u; r < QB; r++) {
-                    dv[r] = fma(qr[r][c], kk, dv[r]);
+                    dv[r] = vec4<f32>(0.0);
+                }
+                for (var c = 0u; c < D4; c++) {
+                    let kk = key4(k0 + j0 + jj, (j0 + jj) * D4 + c, c);
+                    for (var r = 0u; r < QB; r++) {
+                        dv[r] = fma(qr[r][c], kk, dv[r]);
+                    }
+                }
+                for (var r = 0u; r < QB; r++) {
+                    let x = (dv[r].x + dv[r].y) + (dv[r].z + dv[r].w);
+                    s[r][jj] = select(x, MASKED, k0 + j0 + jj >= lim[r]);
                 }
             }
+            // One rescale of the accumulator per KB keys, not per key.
             for (var r = 0u; r < QB; r++) {
-                let x = (dv[r].x + dv[r].y) + (dv[r].z + dv[r].w);
-                s[r][j] = select(x, MASKED, k0 + j >= lim[r]);
+                var mt = m[r];
+                for (var jj = 0u; jj < KB; jj++) {
+                    mt = max(mt, s[r][jj]);
+                }
+                let alpha = exp2(m[r] - mt);
+                m[r] = mt;
+                var ls = 0.0;
+                for (var jj = 0u; jj < KB; jj++) {
+                    let e = exp2(s[r][jj] - mt);
+                    s[r][jj] = e;
+                    ls += e;
+                }
+                l[r] = l[r] * alpha + ls;
+                for (var c = 0u; c < D4; c++) {
+                    acc[r][c] *= alpha;
+                }
             }
-        }
-        for (var r = 0u; r < QB; r++) {
-            var mt = m[r];
-            for (var j = 0u; j < TK; j++) {
-                mt = max(mt, s[r][j]);
-            }
-            let alpha = exp2(m[r] - mt);
-            m[r] = mt;
-            var ls = 0.0;
-            for (var j = 0u; j < TK; j++) {
-                let e = exp2(s[r][j] - mt);
-                s[r][j] = e;
-                ls += e;
-            }
-            l[r] = l[r] * alpha + ls;
-            for (var c = 0u; c < D4; c++) {
-                acc[r][c] *= alpha;
-            }
-        }
-        for (var j = 0u; j < TK; j++) {
-            for (var c = 0u; c < D4; c++) {
-                let vv = vs[j * D4 + c];
-                for (var r = 0u; r < QB; r++) {
-                    acc[r][c] = fma(vec4<f32>(s[r][j]), vv, acc[r][c]);
+            for (var jj = 0u; jj < KB; jj++) {
+                for (var c = 0u; c < D4; c++) {
+                    let vv = value4(k0 + j0 + jj, (j0 + jj) * D4 + c, c);
+                    for (var r = 0u; r < QB; r++) {
+                        acc[r][c] = fma(vec4<f32>(s[r][jj]), vv, acc[r][c]);
+                    }
                 }
             }
         }
