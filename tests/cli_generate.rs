@@ -1,0 +1,95 @@
+//! `t2v generate` as a user runs it: config.yaml plus flag overrides, clear errors for bad
+//! settings, offline behaviour for hub models, and a real MP4 from the offline tiny model.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn scratch(name: &str) -> PathBuf {
+    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("cli-generate-{name}"));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Runs t2v in `dir` with a private tiny-random cache and no hub access.
+fn t2v(dir: &Path, args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_t2v"))
+        .args(args)
+        .current_dir(dir)
+        .env("T2V_CACHE", PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("t2v-cache"))
+        .env("HF_HOME", dir.join("hf"))
+        .env("HF_HUB_OFFLINE", "1")
+        .output()
+        .expect("run t2v");
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+#[test]
+fn tiny_random_writes_an_mp4() {
+    let d = scratch("mp4");
+    std::fs::write(d.join("config.yaml"), "prompt: a red fox in the snow\nnum_frames: 3\nnum_inference_steps: 2\nmodel: tiny-random\nrandomize_seed: true\n").unwrap();
+    let (ok, log) = t2v(&d, &["generate", "--output", "fox.mp4", "--height", "32", "--width", "48"]);
+    assert!(ok, "{log}");
+    assert!(log.contains("seed: ") && log.contains("--seed"), "randomize_seed must print the seed: {log}");
+    assert!(log.contains("noise"), "tiny-random must say its output is noise: {log}");
+    let mp4 = std::fs::read(d.join("fox.mp4")).unwrap();
+    assert_eq!(&mp4[4..8], b"ftyp");
+    // No temporary files left beside the output.
+    let names: Vec<_> = std::fs::read_dir(&d).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    assert!(names.iter().all(|n| n == "config.yaml" || n == "fox.mp4" || n == "hf"), "{names:?}");
+}
+
+#[test]
+fn the_same_seed_gives_the_same_video() {
+    let d = scratch("seed");
+    for out in ["a.gif", "b.gif"] {
+        let (ok, log) = t2v(&d, &["generate", "--model", "tiny-random", "--seed", "7", "--num-frames", "2", "--num-inference-steps", "2", "--height", "32", "--width", "32", "-o", out]);
+        assert!(ok, "{log}");
+        assert!(!log.contains("randomize_seed is on"), "an explicit --seed is used as given: {log}");
+    }
+    assert_eq!(std::fs::read(d.join("a.gif")).unwrap(), std::fs::read(d.join("b.gif")).unwrap());
+}
+
+#[test]
+fn bad_settings_name_the_key() {
+    let d = scratch("bad");
+    let cases: [(&str, &[&str], &str); 7] = [
+        ("num_framez: 3\n", &[], "num_framez"),
+        ("num_frames: lots\n", &[], "num_frames"),
+        ("height: 100\n", &[], "height"),
+        ("num_frames: 0\n", &[], "num_frames"),
+        ("scheduler: heun\n", &[], "scheduler"),
+        ("guidance_scale: -2\n", &[], "guidance_scale"),
+        ("model: tiny-random\n", &["--width", "30"], "width"),
+    ];
+    for (yaml, flags, key) in cases {
+        std::fs::write(d.join("config.yaml"), yaml).unwrap();
+        let mut args = vec!["generate"];
+        args.extend_from_slice(flags);
+        let (ok, log) = t2v(&d, &args);
+        assert!(!ok, "{yaml} should fail");
+        assert!(log.contains(key), "error for {yaml:?} must name '{key}': {log}");
+        assert!(!log.contains("panicked"), "{log}");
+    }
+    let (ok, log) = t2v(&d, &["generate", "--config", "missing.yaml"]);
+    assert!(!ok && log.contains("missing.yaml"), "{log}");
+}
+
+#[test]
+fn hub_models_offline_point_to_tiny_random() {
+    let d = scratch("offline");
+    let (ok, log) = t2v(&d, &["generate", "--model", "zeroscope-576w", "--prompt", "x"]);
+    assert!(!ok);
+    assert!(log.contains("cerspense/zeroscope_v2_576w") && log.contains("--model tiny-random"), "{log}");
+    let (ok, log) = t2v(&d, &["generate", "--model", "no-such-model", "--prompt", "x"]);
+    assert!(!ok && log.contains("no-such-model") && log.contains("zeroscope-576w"), "{log}");
+}
+
+#[test]
+fn unwritable_output_leaves_nothing() {
+    let d = scratch("unwritable");
+    let (ok, log) = t2v(&d, &["generate", "--model", "tiny-random", "--num-frames", "1", "--num-inference-steps", "1", "--height", "32", "--width", "32", "-o", "no/such/dir/x.mp4"]);
+    assert!(!ok, "{log}");
+    assert!(log.contains("x.mp4"), "{log}");
+    assert!(!d.join("no").exists());
+}
