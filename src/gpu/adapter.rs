@@ -104,3 +104,23 @@ pub(super) fn pick(sel: &AdapterSelector) -> Result<(wgpu::Adapter, wgpu::Adapte
     let info = a.get_info();
     Ok((a, info))
 }
+
+/// Device-local memory of the adapter in bytes: the largest DEVICE_LOCAL Vulkan heap (wgpu has
+/// no portable query). `T2V_DEVICE_MEMORY_GIB` overrides, and is the only source on Metal/DX12.
+pub(super) fn device_memory(adapter: &wgpu::Adapter) -> Option<u64> {
+    if let Some(gib) = std::env::var("T2V_DEVICE_MEMORY_GIB").ok().and_then(|v| v.parse::<f64>().ok()) {
+        return Some((gib * (1u64 << 30) as f64) as u64);
+    }
+    // SAFETY: read-only queries of the physical device wgpu opened; nothing is kept.
+    unsafe {
+        let hal = adapter.as_hal::<wgpu::hal::api::Vulkan>()?;
+        let instance = hal.shared_instance().raw_instance();
+        let props = instance.get_physical_device_memory_properties(hal.raw_physical_device());
+        const DEVICE_LOCAL: u32 = 0x1;
+        props.memory_heaps[..props.memory_heap_count as usize]
+            .iter()
+            .filter(|h| h.flags.as_raw() & DEVICE_LOCAL != 0)
+            .map(|h| h.size)
+            .max()
+    }
+}

@@ -45,12 +45,33 @@ pub struct Gpu {
     poison: std::sync::atomic::AtomicBool,
     /// Bound to read-only slots a kernel variant never reads (every slot needs a buffer).
     dummy: wgpu::Buffer,
+    /// Planning mode: allocations are only counted, dispatches and transfers are skipped, so
+    /// the real model code runs shape-only and the pool's counters become the memory plan.
+    planning: bool,
+    /// Bytes of device-local memory, where the backend tells (Vulkan); `T2V_DEVICE_MEMORY_GIB`
+    /// overrides.
+    pub memory_capacity: Option<u64>,
 }
 
 impl Gpu {
     /// Opens the adapter chosen by `sel` with its own limits and the optional features it has.
     pub fn new(sel: &AdapterSelector) -> Result<Arc<Gpu>> {
+        Gpu::open(sel, false)
+    }
+
+    /// A device that only plans: it compiles kernels but allocates, runs and copies nothing,
+    /// while counting every allocation exactly as a real run would.
+    pub fn planner(sel: &AdapterSelector) -> Result<Arc<Gpu>> {
+        Gpu::open(sel, true)
+    }
+
+    pub fn is_planning(&self) -> bool {
+        self.planning
+    }
+
+    fn open(sel: &AdapterSelector, planning: bool) -> Result<Arc<Gpu>> {
         let (adapter, info) = adapter::pick(sel)?;
+        let memory_capacity = adapter::device_memory(&adapter);
         let want = wgpu::Features::SHADER_F16 | wgpu::Features::SUBGROUP | wgpu::Features::TIMESTAMP_QUERY;
         let mut features = adapter.features() & want;
         if sel.disable_f16 {
@@ -92,7 +113,9 @@ impl Gpu {
         });
         Ok(Arc::new(Gpu {
             dummy,
-            pool: pool::BufferPool::new(device.clone()),
+            planning,
+            memory_capacity,
+            pool: pool::BufferPool::new(device.clone(), planning),
             pipelines: pipelines::PipelineCache::default(),
             recorder: Mutex::new(recorder::Recorder::new(&device)),
             device,
@@ -157,6 +180,9 @@ impl Gpu {
 
     /// Queues one dispatch; nothing runs until a flush.
     pub fn dispatch(&self, kernel: &Arc<Kernel>, params: &[u32], bindings: Vec<(u32, Binding)>, groups: [u32; 3]) {
+        if self.planning {
+            return;
+        }
         let mut rec = self.recorder.lock().unwrap_or_else(|p| p.into_inner());
         rec.push(kernel.clone(), params, bindings, groups);
     }
@@ -203,6 +229,9 @@ impl Gpu {
 
     /// Copies `size` bytes at `offset` of `buffer` back to the host (flushes first).
     pub(crate) fn read_bytes(&self, buffer: &wgpu::Buffer, offset: u64, size: u64) -> Result<Vec<u8>> {
+        if self.planning {
+            return Ok(vec![0; size as usize]);
+        }
         self.flush()?;
         let padded = size.div_ceil(4) * 4;
         let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
@@ -237,6 +266,9 @@ impl Gpu {
     /// Writes bytes into a device buffer. Flushes first: a pooled buffer may still be read by a
     /// queued dispatch of its previous owner, and queue writes land before the next submit.
     pub(crate) fn write_bytes(&self, buffer: &wgpu::Buffer, offset: u64, data: &[u8]) -> Result<()> {
+        if self.planning {
+            return Ok(());
+        }
         self.flush()?;
         if data.len() % 4 == 0 {
             self.queue.write_buffer(buffer, offset, data);

@@ -30,6 +30,8 @@ struct State {
 pub(super) struct BufferPool {
     device: wgpu::Device,
     state: Arc<Mutex<State>>,
+    /// Planning: every "allocation" is this one small buffer; only the counters are real.
+    stand_in: Option<wgpu::Buffer>,
 }
 
 /// A pooled device buffer; dropping the last handle returns it to the pool.
@@ -60,8 +62,16 @@ fn size_class(bytes: u64) -> u64 {
 }
 
 impl BufferPool {
-    pub(super) fn new(device: wgpu::Device) -> Self {
-        BufferPool { device, state: Default::default() }
+    pub(super) fn new(device: wgpu::Device, planning: bool) -> Self {
+        let stand_in = planning.then(|| {
+            device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("t2v planning stand-in"),
+                size: 256,
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            })
+        });
+        BufferPool { device, state: Default::default(), stand_in }
     }
 
     pub(super) fn alloc(&self, bytes: u64, what: &str) -> Result<Arc<PooledBuffer>> {
@@ -78,6 +88,11 @@ impl BufferPool {
         let reused = s.free.get_mut(&class).and_then(|v| v.pop());
         let buffer = match reused {
             Some(b) => b,
+            None if self.stand_in.is_some() => {
+                s.stats.allocated += class;
+                s.stats.peak_allocated = s.stats.peak_allocated.max(s.stats.allocated);
+                self.stand_in.clone().unwrap_or_else(|| unreachable!())
+            }
             None => {
                 drop(s);
                 let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);

@@ -1,7 +1,9 @@
 //! Pipelines: prompt → tokens → text embedding → denoising loop → latents → VAE → frames.
 
+mod plan;
 mod progress;
 mod text_to_video;
 
+pub use plan::{folder_configs, modelscope_configs, plan, MemoryPlan, ModelConfigs};
 pub use progress::{NoProgress, Progress};
 pub use text_to_video::{Frames, GenerateParams, TextToVideo};

@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::latents::randn::TorchGenerator;
 use crate::ops::elementwise::{lincomb2, scale};
 use crate::ops::layout::{cat, channels_first_to_frames};
-use crate::schedulers::{self, Scheduler, SchedulerKind};
+use crate::schedulers::{self, Scheduler, SchedulerConfig, SchedulerKind};
 use crate::tensor::Tensor;
 use crate::text_encoder::ClipTextModel;
 use crate::tokenizer::ClipTokenizer;
@@ -16,6 +16,8 @@ use crate::vae::AutoencoderKL;
 use crate::weights::Placement;
 use crate::Gpu;
 use std::path::{Path, PathBuf};
+
+use crate::weights::Weights;
 use std::sync::Arc;
 
 #[derive(Debug, Clone)]
@@ -44,7 +46,9 @@ pub struct Frames {
 pub struct TextToVideo {
     pub gpu: Arc<Gpu>,
     pub dir: PathBuf,
-    pub tokenizer: ClipTokenizer,
+    /// None only for memory plans, which feed placeholder token ids.
+    pub tokenizer: Option<ClipTokenizer>,
+    pub scheduler_config: SchedulerConfig,
     pub text_encoder: ClipTextModel,
     pub unet: UNet3DConditionModel,
     pub vae: AutoencoderKL,
@@ -62,15 +66,31 @@ impl TextToVideo {
         Ok(TextToVideo {
             gpu: gpu.clone(),
             dir: dir.to_path_buf(),
-            tokenizer: ClipTokenizer::from_dir(&dir.join("tokenizer"))?,
+            tokenizer: Some(ClipTokenizer::from_dir(&dir.join("tokenizer"))?),
+            scheduler_config: SchedulerConfig::from_file(&dir.join("scheduler/scheduler_config.json"))?,
             text_encoder: ClipTextModel::from_dir(gpu, &dir.join("text_encoder"), placement)?,
             unet: UNet3DConditionModel::from_dir(gpu, &dir.join("unet"), placement)?,
             vae: AutoencoderKL::from_dir(gpu, &dir.join("vae"), placement)?,
         })
     }
 
+    /// The pipeline with synthetic weights for the given configs — on a planning device this
+    /// allocates nothing real, which is how [`super::plan`] measures a run before it happens.
+    pub fn synthetic(gpu: &Arc<Gpu>, configs: &super::ModelConfigs, placement: Placement) -> Result<TextToVideo> {
+        let text = Arc::new(Weights::synthetic(gpu, "text_encoder", placement));
+        Ok(TextToVideo {
+            gpu: gpu.clone(),
+            dir: PathBuf::new(),
+            tokenizer: None,
+            scheduler_config: configs.scheduler.clone(),
+            text_encoder: ClipTextModel::load(configs.text_encoder.clone(), text)?,
+            unet: UNet3DConditionModel::load(configs.unet.clone(), &Weights::synthetic(gpu, "unet", placement))?,
+            vae: AutoencoderKL::load(configs.vae.clone(), &Weights::synthetic(gpu, "vae", placement))?,
+        })
+    }
+
     pub fn scheduler(&self, kind: Option<SchedulerKind>) -> Result<Box<dyn Scheduler>> {
-        schedulers::from_config_file(&self.dir.join("scheduler/scheduler_config.json"), kind)
+        schedulers::from_config(&self.scheduler_config, kind)
     }
 
     /// (1 or 2, 77, D) prompt embeddings: [negative, positive] when guidance is on.
@@ -78,8 +98,9 @@ impl TextToVideo {
         let cfg = p.guidance_scale > 1.0;
         let mut rows = Vec::new();
         let texts: Vec<&str> = if cfg { vec![&p.negative_prompt, &p.prompt] } else { vec![&p.prompt] };
+        let tokenizer = self.tokenizer.as_ref().ok_or_else(|| Error::Other("this pipeline has no tokenizer".into()))?;
         for t in texts {
-            let e = self.tokenizer.encode(t)?;
+            let e = tokenizer.encode(t)?;
             if e.truncated {
                 progress.note(&format!(
                     "warning: the prompt is longer than CLIP's 77 tokens ({} tokens); the end was cut off",

@@ -39,17 +39,16 @@ pub enum Format {
 }
 
 impl Format {
-    /// `.mp4` → MP4, `.gif` → GIF (case-insensitive); an existing directory or a path without an
-    /// extension → a directory of PNG frames. Anything else is an error naming what is supported,
+    /// `.mp4` → MP4, `.gif` → GIF (case-insensitive; the name decides even if a directory has
+    /// it, and writing then fails); an existing directory or a path without an extension → a
+    /// directory of PNG frames. Anything else is an error naming what is supported,
     /// rather than a guess that would write, say, H.264 into a file called `out.webm`.
     pub fn from_path(path: &Path) -> Result<Format> {
-        if path.is_dir() {
-            return Ok(Format::PngFrames);
-        }
         match path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()) {
-            None => Ok(Format::PngFrames),
             Some(ext) if ext == "mp4" => Ok(Format::Mp4),
             Some(ext) if ext == "gif" => Ok(Format::Gif),
+            None => Ok(Format::PngFrames),
+            Some(_) if path.is_dir() => Ok(Format::PngFrames),
             Some(ext) => Err(Error::Other(format!(
                 "{}: cannot write video as '.{ext}'; use a .mp4 or .gif path, or a directory (no extension) for \
                  PNG frames",
@@ -57,6 +56,18 @@ impl Format {
             ))),
         }
     }
+}
+
+/// Checks that `path` can take an output: a known format, an existing parent directory, and
+/// for a file no directory in its place. The writers check this before encoding; a caller that
+/// generates for minutes should check it before generating, so a typo costs nothing.
+pub fn check_output_path(path: &Path) -> Result<Format> {
+    let format = Format::from_path(path)?;
+    check_parent(path)?;
+    if format != Format::PngFrames && path.is_dir() {
+        return Err(Error::Other(format!("{}: is a directory; give a file path", path.display())));
+    }
+    Ok(format)
 }
 
 /// Writes `frames` (F, H, W, 3) in [0, 1] to `path` in the format its extension names (see
@@ -79,7 +90,8 @@ pub fn write(path: &Path, frames: &[f32], f: usize, h: usize, w: usize, fps: u32
 pub fn write_mp4(path: &Path, frames: &[f32], f: usize, h: usize, w: usize, fps: u32) -> Result<()> {
     check_frames(path, frames, f, h, w)?;
     check_fps(path, fps)?;
-    if w % 2 != 0 || h % 2 != 0 {
+    check_parent(path)?;
+    if !w.is_multiple_of(2) || !h.is_multiple_of(2) {
         return Err(Error::Other(format!(
             "{}: H.264 4:2:0 needs an even width and height, got {w}x{h}; write a .gif or PNG frames instead, \
              or generate at an even size (the pipeline's sizes are multiples of 8)",
@@ -100,6 +112,7 @@ pub fn write_mp4(path: &Path, frames: &[f32], f: usize, h: usize, w: usize, fps:
 pub fn write_gif(path: &Path, frames: &[f32], f: usize, h: usize, w: usize, fps: u32) -> Result<()> {
     check_frames(path, frames, f, h, w)?;
     check_fps(path, fps)?;
+    check_parent(path)?;
     if fps > gif::MAX_FPS {
         return Err(Error::Other(format!(
             "{}: GIF frame delays are whole 1/100 s and browsers stretch delays under 2/100 s, so at most {} fps \
@@ -110,12 +123,7 @@ pub fn write_gif(path: &Path, frames: &[f32], f: usize, h: usize, w: usize, fps:
     }
     let (w16, h16) = match (u16::try_from(w), u16::try_from(h)) {
         (Ok(w16), Ok(h16)) => (w16, h16),
-        _ => {
-            return Err(Error::Other(format!(
-                "{}: GIF sizes are at most 65535x65535, got {w}x{h}",
-                path.display()
-            )))
-        }
+        _ => return Err(Error::Other(format!("{}: GIF sizes are at most 65535x65535, got {w}x{h}", path.display()))),
     };
     let rgb = to_u8_round(frames);
     write_atomic(path, |out| {
@@ -130,6 +138,7 @@ pub fn write_gif(path: &Path, frames: &[f32], f: usize, h: usize, w: usize, fps:
 /// the user's files, and deleting files we did not write is worse than leaving them.
 pub fn write_png_frames(dir: &Path, frames: &[f32], f: usize, h: usize, w: usize) -> Result<Vec<PathBuf>> {
     check_frames(dir, frames, f, h, w)?;
+    check_parent(dir)?;
     let (w32, h32) = match (u32::try_from(w), u32::try_from(h)) {
         (Ok(w32), Ok(h32)) => (w32, h32),
         _ => return Err(Error::Other(format!("{}: PNG size {w}x{h} does not fit in 32 bits", dir.display()))),
@@ -178,17 +187,7 @@ pub fn write_atomic(path: &Path, write: impl FnOnce(&mut dyn Write) -> Result<()
     if path.is_dir() {
         return Err(Error::Other(format!("{}: is a directory; give a file path", path.display())));
     }
-    let parent = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    if !parent.is_dir() {
-        return Err(Error::Other(format!(
-            "{}: directory {} does not exist; create it first",
-            path.display(),
-            parent.display()
-        )));
-    }
+    let parent = check_parent(path)?;
 
     // pid + counter: two processes (or threads) writing the same output never share a temp file.
     static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -221,6 +220,22 @@ impl Drop for RemoveOnDrop {
             let _ = fs::remove_file(p);
         }
     }
+}
+
+/// The directory `path` goes into, which must exist ("." for a bare file name).
+fn check_parent(path: &Path) -> Result<&Path> {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !parent.is_dir() {
+        return Err(Error::Other(format!(
+            "{}: directory {} does not exist; create it first",
+            path.display(),
+            parent.display()
+        )));
+    }
+    Ok(parent)
 }
 
 fn io_err(path: &Path, what: &str, e: std::io::Error) -> Error {

@@ -128,7 +128,15 @@ fn version_for(duration: u64) -> u8 {
     }
 }
 
-fn moov(stream: &Stream, samples: &[Vec<u8>], timescale: u32, delta: u32, fps: u32, chunk_offset: u64, co64: bool) -> Vec<u8> {
+fn moov(
+    stream: &Stream,
+    samples: &[Vec<u8>],
+    timescale: u32,
+    delta: u32,
+    fps: u32,
+    chunk_offset: u64,
+    co64: bool,
+) -> Vec<u8> {
     let n = samples.len() as u64;
     let media_duration = n * delta as u64;
     let movie_duration = (n * MOVIE_TIMESCALE as u64).div_ceil(fps as u64);

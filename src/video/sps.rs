@@ -73,7 +73,7 @@ pub fn with_crop(sps: &[u8], right: u32, bottom: u32) -> Result<Vec<u8>, String>
         .ok_or("SPS has no stop bit")?;
 
     let unit_y = 2 * (2 - frame_mbs_only);
-    if right % 2 != 0 || bottom % unit_y != 0 {
+    if !right.is_multiple_of(2) || !bottom.is_multiple_of(unit_y) {
         return Err(format!("cannot crop {right}x{bottom} pixels in 4:2:0 units"));
     }
     let mut w = BitWriter::default();
@@ -89,7 +89,7 @@ pub fn with_crop(sps: &[u8], right: u32, bottom: u32) -> Result<Vec<u8>, String>
         w.bit(bit_at(&rbsp, i));
     }
     w.bit(1);
-    while w.len % 8 != 0 {
+    while !w.len.is_multiple_of(8) {
         w.bit(0);
     }
     let mut out = vec![header];
@@ -141,7 +141,7 @@ struct BitWriter {
 
 impl BitWriter {
     fn bit(&mut self, b: u32) {
-        if self.len % 8 == 0 {
+        if self.len.is_multiple_of(8) {
             self.bytes.push(0);
         }
         if b != 0 {

@@ -132,6 +132,13 @@ impl Weights {
         self.synthetic.as_ref().map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).clone()).unwrap_or_default()
     }
 
+    /// Records a synthetic parameter's shape without making values (planning).
+    fn synthetic_shape(&self, key: &str, shape: &[usize]) {
+        if let Some(m) = &self.synthetic {
+            m.lock().unwrap_or_else(|p| p.into_inner()).entry(key.to_string()).or_insert_with(|| (shape.to_vec(), Vec::new()));
+        }
+    }
+
     fn synth(&self, key: &str, shape: &[usize]) -> Option<Vec<f32>> {
         let mut map = self.synthetic.as_ref()?.lock().unwrap_or_else(|p| p.into_inner());
         let entry = map.entry(key.to_string()).or_insert_with(|| (shape.to_vec(), random_init(key, shape)));
@@ -207,6 +214,11 @@ impl Weights {
     }
 
     pub fn tensor_as(&self, key: &str, shape: &[usize], dtype: DType) -> Result<Tensor> {
+        if self.synthetic.is_some() && self.gpu.is_planning() {
+            // A plan needs shapes only: no values, not even on the host.
+            self.synthetic_shape(key, shape);
+            return Tensor::empty(&self.gpu, shape, dtype);
+        }
         if let Some(v) = self.synth(key, shape) {
             return match dtype {
                 DType::F32 => Tensor::from_f32(&self.gpu, shape, &v),
@@ -240,7 +252,12 @@ impl Weights {
 
     /// Checks that `key` exists with `shape` without loading it, and marks it used.
     pub fn check(&self, key: &str, shape: &[usize]) -> Result<()> {
-        if self.synth(key, shape).is_some() {
+        if self.synthetic.is_some() {
+            if self.gpu.is_planning() {
+                self.synthetic_shape(key, shape);
+            } else {
+                self.synth(key, shape);
+            }
             return Ok(());
         }
         let (stored, _, _) = self.find(key, shape)?;
@@ -250,6 +267,9 @@ impl Weights {
 
     /// Selected rows of a 2-D parameter as f32 on the host (embedding lookups).
     pub fn rows_f32(&self, key: &str, shape: &[usize], rows: &[usize]) -> Result<Vec<f32>> {
+        if self.synthetic.is_some() && self.gpu.is_planning() {
+            return Ok(vec![0.0; rows.len() * shape[1]]);
+        }
         if let Some(v) = self.synth(key, shape) {
             let w = shape[1];
             return Ok(rows.iter().flat_map(|&r| v[r * w..(r + 1) * w].to_vec()).collect());

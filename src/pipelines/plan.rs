@@ -1,0 +1,107 @@
+//! Memory plans. A plan runs the real pipeline code on a *planning* device (see
+//! `Gpu::planner`): every tensor is allocated through the same pool with the same sizes and
+//! lifetimes, but nothing is dispatched or copied and weights are never read. The pool's peak
+//! is therefore the peak a real run reaches — known before the run, without the weights.
+
+use super::{GenerateParams, NoProgress, TextToVideo};
+use crate::error::{Bytes, Error, Result};
+use crate::schedulers::SchedulerConfig;
+use crate::text_encoder::ClipTextConfig;
+use crate::unet::UNet3DConfig;
+use crate::vae::AutoencoderKLConfig;
+use crate::weights::Placement;
+use crate::Gpu;
+use std::path::Path;
+use std::sync::Arc;
+
+/// The configs a plan needs (no weights).
+#[derive(Clone)]
+pub struct ModelConfigs {
+    pub unet: UNet3DConfig,
+    pub vae: AutoencoderKLConfig,
+    pub text_encoder: ClipTextConfig,
+    pub scheduler: SchedulerConfig,
+}
+
+/// The published ModelScope / Zeroscope architecture (configs/modelscope-t2v, shipped in the
+/// binary so plans work before anything is downloaded).
+pub fn modelscope_configs() -> Result<ModelConfigs> {
+    let json = |name: &str, text: &str| Error::Config { path: format!("built-in {name}"), msg: text.to_string() };
+    Ok(ModelConfigs {
+        unet: serde_json::from_str(include_str!("../../configs/modelscope-t2v/unet/config.json")).map_err(|e| json("unet", &e.to_string()))?,
+        vae: serde_json::from_str(include_str!("../../configs/modelscope-t2v/vae/config.json")).map_err(|e| json("vae", &e.to_string()))?,
+        text_encoder: serde_json::from_str(include_str!("../../configs/modelscope-t2v/text_encoder/config.json"))
+            .map_err(|e| json("text_encoder", &e.to_string()))?,
+        scheduler: SchedulerConfig::from_json(include_str!("../../configs/modelscope-t2v/scheduler/scheduler_config.json"))?,
+    })
+}
+
+/// The configs of a diffusers pipeline folder.
+pub fn folder_configs(dir: &Path) -> Result<ModelConfigs> {
+    Ok(ModelConfigs {
+        unet: UNet3DConfig::from_file(&dir.join("unet/config.json"))?,
+        vae: AutoencoderKLConfig::from_file(&dir.join("vae/config.json"))?,
+        text_encoder: ClipTextConfig::from_file(&dir.join("text_encoder/config.json"))?,
+        scheduler: SchedulerConfig::from_file(&dir.join("scheduler/scheduler_config.json"))?,
+    })
+}
+
+#[derive(Debug, Clone)]
+pub struct MemoryPlan {
+    /// Device bytes of the weights (as allocated: pool size classes).
+    pub weights: u64,
+    /// Most bytes held by tensors at once (weights included).
+    pub peak_live: u64,
+    /// Most bytes of device buffers at once (live + pooled for reuse): what the run needs.
+    pub peak: u64,
+    /// Peak after each stage: prompt encoding, denoising, decoding.
+    pub stages: Vec<(&'static str, u64)>,
+    /// Device-local memory of the adapter, when known.
+    pub capacity: Option<u64>,
+}
+
+impl MemoryPlan {
+    pub fn fits(&self) -> bool {
+        self.capacity.is_none_or(|c| self.peak <= c)
+    }
+
+    pub fn report(&self) -> String {
+        let mut s = format!(
+            "weights {}; peak {} ({} in live tensors)",
+            Bytes(self.weights),
+            Bytes(self.peak),
+            Bytes(self.peak_live)
+        );
+        for (name, b) in &self.stages {
+            s += &format!("\n  after {name}: peak {}", Bytes(*b));
+        }
+        match self.capacity {
+            Some(c) => s += &format!("\n  adapter memory: {} → {}", Bytes(c), if self.fits() { "fits" } else { "does NOT fit" }),
+            None => s += "\n  adapter memory: unknown (set T2V_DEVICE_MEMORY_GIB to check)",
+        }
+        s
+    }
+}
+
+/// Plans a generation. `gpu` must be a planning device (`Gpu::planner`).
+pub fn plan(gpu: &Arc<Gpu>, configs: &ModelConfigs, p: &GenerateParams, placement: Placement) -> Result<MemoryPlan> {
+    if !gpu.is_planning() {
+        return Err(Error::Other("memory plans run on a planning device (Gpu::planner)".into()));
+    }
+    gpu.trim();
+    gpu.reset_peak();
+    let pipe = TextToVideo::synthetic(gpu, configs, placement)?;
+    pipe.check(p)?;
+    let weights = gpu.memory().live;
+    let mut stages = Vec::new();
+    let rows = if p.guidance_scale > 1.0 { 2 } else { 1 };
+    let ids = vec![vec![0u32; pipe.text_encoder.config.max_position_embeddings]; rows];
+    let embeds = pipe.text_encoder.forward(&ids, p.clip_skip)?;
+    stages.push(("prompt encoding", gpu.memory().peak_allocated));
+    let latents = pipe.denoise(p, &embeds, &mut NoProgress)?;
+    stages.push(("denoising", gpu.memory().peak_allocated));
+    pipe.decode(&latents, &mut NoProgress)?;
+    stages.push(("decoding", gpu.memory().peak_allocated));
+    let m = gpu.memory();
+    Ok(MemoryPlan { weights, peak_live: m.peak_live, peak: m.peak_allocated, stages, capacity: gpu.memory_capacity })
+}
