@@ -144,9 +144,13 @@ impl Tensor {
         let byte_lo = self.offset + lo as u64 * es;
         let start = byte_lo / align * align;
         let end = (self.offset + hi.max(lo + 1) as u64 * es).div_ceil(16) * 16;
-        let end = end.min(self.buf.buffer.size());
+        // Planning tensors share one small stand-in buffer: keep the real extent for the checks.
+        let end = if self.gpu.is_planning() { end } else { end.min(self.buf.buffer.size()) };
         let size = end - start;
-        if size > self.gpu.max_binding() {
+        if self.gpu.is_planning() {
+            // A plan reports the largest binding instead of stopping at the first too big.
+            self.gpu.note_binding(size);
+        } else if size > self.gpu.max_binding() {
             return Err(Error::BindingTooLarge {
                 op,
                 what: format!("{:?} elements {lo}..{hi}", self.shape),

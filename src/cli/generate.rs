@@ -6,7 +6,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 use std::time::Instant;
 use t2v::gpu::AdapterSelector;
-use t2v::pipelines::{GenerateParams, Progress, TextToVideo};
+use t2v::pipelines::{folder_configs, modelscope_configs, plan, GenerateParams, Progress, TextToVideo};
 use t2v::weights::{hub, Placement};
 use t2v::{DType, Error, Gpu};
 
@@ -46,9 +46,13 @@ pub struct GenerateArgs {
     pub output: Option<PathBuf>,
     #[arg(long)]
     pub clip_skip: Option<usize>,
-    /// Keep weights in f32 on the device (default: f16 when the checkpoint is f16).
+    /// Keep weights in f32 on the device (default: f16).
     #[arg(long)]
     pub f32_weights: bool,
+    /// Print the memory plan (weights + peak activations) and stop; needs no weights for the
+    /// named models.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 impl GenerateArgs {
@@ -127,18 +131,21 @@ pub fn run(sel: &AdapterSelector, args: GenerateArgs) -> t2v::Result<()> {
     t2v::video::check_output_path(&s.output)?;
     let gpu = Gpu::new(sel)?;
     eprintln!("adapter: {} ({:?})", gpu.info.name, gpu.info.backend);
-    let dir = hub::resolve(&s.model, &gpu)?;
+    let known = hub::known(&s.model);
+    // Named models plan from the configs t2v ships: a dry run downloads nothing.
+    let dir = if known.is_some() && args.dry_run { None } else { Some(hub::resolve(&s.model, &gpu)?) };
+    let configs = match (&dir, known) {
+        (Some(d), _) => folder_configs(d)?,
+        (None, _) => modelscope_configs()?,
+    };
     if s.model == hub_tiny() {
         eprintln!("note: tiny-random has random weights — its video is noise; it exercises the whole path offline");
     }
     let placement = Placement { matrices: if args.f32_weights { DType::F32 } else { DType::F16 } };
-    let t0 = Instant::now();
-    let pipe = TextToVideo::from_dir(&gpu, &dir, placement)?;
-    eprintln!("loaded {} in {:.1} s", dir.display(), t0.elapsed().as_secs_f64());
     // Named models get their recommended size (Zeroscope's config says 256² but it was trained
     // at 576×320); other folders diffusers' default: sample_size × 8.
-    let native = pipe.unet.config.sample_size.unwrap_or(32) * 8;
-    let (h0, w0) = hub::known(&s.model).map(|m| m.size).unwrap_or((native, native));
+    let native = configs.unet.sample_size.unwrap_or(32) * 8;
+    let (h0, w0) = known.map(|m| m.size).unwrap_or((native, native));
     let params = GenerateParams {
         prompt: s.prompt.clone(),
         negative_prompt: s.negative_prompt.clone(),
@@ -151,6 +158,23 @@ pub fn run(sel: &AdapterSelector, args: GenerateArgs) -> t2v::Result<()> {
         scheduler: s.scheduler.as_deref().and_then(parse_scheduler),
         clip_skip: s.clip_skip,
     };
+    let memory = plan(&Gpu::planner(sel)?, &configs, &params, placement)?;
+    eprintln!("memory plan: {}", memory.report().replace('\n', "\n  "));
+    if args.dry_run {
+        println!("{}", memory.report());
+        return Ok(());
+    }
+    if !memory.fits() {
+        return Err(Error::Other(format!(
+            "{} cannot run this: {}\n  use fewer frames (--num-frames), a smaller size (--height/--width), or --guidance-scale 1",
+            gpu.info.name,
+            memory.report()
+        )));
+    }
+    let dir = dir.ok_or_else(|| Error::Other("no model folder".into()))?;
+    let t0 = Instant::now();
+    let pipe = TextToVideo::from_dir(&gpu, &dir, placement)?;
+    eprintln!("loaded {} in {:.1} s", dir.display(), t0.elapsed().as_secs_f64());
     let mut bars = Bars { bar: None, started: Instant::now() };
     let frames = pipe.generate(&params, &mut bars)?;
     if let Some(b) = bars.bar.take() {

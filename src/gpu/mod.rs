@@ -48,6 +48,8 @@ pub struct Gpu {
     /// Planning mode: allocations are only counted, dispatches and transfers are skipped, so
     /// the real model code runs shape-only and the pool's counters become the memory plan.
     planning: bool,
+    /// Planning: the largest storage binding any op asked for.
+    largest_binding: std::sync::atomic::AtomicU64,
     /// Bytes of device-local memory, where the backend tells (Vulkan); `T2V_DEVICE_MEMORY_GIB`
     /// overrides.
     pub memory_capacity: Option<u64>,
@@ -67,6 +69,15 @@ impl Gpu {
 
     pub fn is_planning(&self) -> bool {
         self.planning
+    }
+
+    pub(crate) fn note_binding(&self, bytes: u64) {
+        self.largest_binding.fetch_max(bytes, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Planning: the largest storage binding the planned work asked for so far.
+    pub fn largest_binding(&self) -> u64 {
+        self.largest_binding.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn open(sel: &AdapterSelector, planning: bool) -> Result<Arc<Gpu>> {
@@ -114,6 +125,7 @@ impl Gpu {
         Ok(Arc::new(Gpu {
             dummy,
             planning,
+            largest_binding: Default::default(),
             memory_capacity,
             pool: pool::BufferPool::new(device.clone(), planning),
             pipelines: pipelines::PipelineCache::default(),
@@ -171,6 +183,11 @@ impl Gpu {
 
     /// A compiled kernel: `source` preprocessed with `defines`, pipeline for `entry`, cached.
     pub fn kernel(&self, name: &str, source: &str, entry: &str, defines: &[(&str, String)]) -> Result<Arc<Kernel>> {
+        if self.planning {
+            // Nothing is dispatched while planning: one trivial kernel stands in for all, so a
+            // plan never waits for shader compilation.
+            return self.pipelines.get(&self.device, "plan", PLAN_STAND_IN, "main", &[]);
+        }
         let mut all: Vec<(&str, String)> = defines.to_vec();
         if self.caps.shader_f16 {
             all.push(("SHADER_F16", "1".into()));
@@ -280,6 +297,8 @@ impl Gpu {
         self.check_error()
     }
 }
+
+const PLAN_STAND_IN: &str = "@compute @workgroup_size(1) fn main() {}";
 
 /// Splits `n` workgroups into a 2-D grid that respects the 65,535-per-dimension limit.
 /// Kernels rebuild the linear index as `wid.x + wid.y * nwg.x` and skip indices ≥ `n`.

@@ -135,7 +135,9 @@ fn run(
     let item = l.item();
     let item_bytes = item as u64 * 4;
     // A group's statistics need every frame of its item in one binding.
-    if item_bytes + 512 > gpu.max_binding() {
+    if gpu.is_planning() {
+        gpu.note_binding(item_bytes);
+    } else if item_bytes + 512 > gpu.max_binding() {
         return Err(Error::BindingTooLarge {
             op,
             what: format!("one batch item of {:?} ({} frame(s) × {c} channels × {} pixels)", x.shape(), l.frames, l.spatial),

@@ -62,16 +62,17 @@ pub fn permute(x: &Tensor, perm: &[usize]) -> Result<Tensor> {
     if r > 4 || perm.len() != r || sorted != (0..r).collect::<Vec<_>>() {
         return shape_err("permute", format!("{perm:?} is not a permutation of the {r} dims of {:?}", x.shape()));
     }
-    // Pad to 4 dims with leading 1s.
-    let pad = 4 - r;
-    let mut shape4 = [1usize; 4];
-    shape4[pad..].copy_from_slice(x.shape());
-    let xs = contiguous_strides(&shape4);
+    // Input strides, then the box in output order, padded with trailing unit dims so box dim 0
+    // is the output's outermost dim (the one big tensors are split along).
+    let mut xs = vec![1usize; r];
+    for d in (0..r.saturating_sub(1)).rev() {
+        xs[d] = xs[d + 1] * x.shape()[d + 1];
+    }
     let mut dims = [1usize; 4];
     let mut is = [0usize; 4];
     for (i, &pd) in perm.iter().enumerate() {
-        dims[pad + i] = shape4[pad + pd];
-        is[pad + i] = xs[pad + pd];
+        dims[i] = x.shape()[pd];
+        is[i] = xs[pd];
     }
     let out_shape: Vec<usize> = perm.iter().map(|&pd| x.shape()[pd]).collect();
     let y = Tensor::empty(x.gpu(), &out_shape, DType::F32)?;

@@ -29,12 +29,25 @@ pub fn linear(x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
             return shape_err(op, format!("bias must be f32 [{n}], got {:?} {}", b.shape(), b.dtype().name()));
         }
     }
-    let m = x.numel() / k.max(1);
     let mut shape = x.shape().to_vec();
     *shape.last_mut().unwrap_or(&mut 0) = n;
     let out = Tensor::empty(x.gpu(), &shape, DType::F32)?;
+    linear_into(x, w, bias, &out)?;
+    Ok(out)
+}
+
+/// [`linear`] writing into `out` (any tensor with M·N elements, e.g. a row range of a bigger
+/// one): lets callers assemble a result from chunks without a copy.
+pub fn linear_into(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, out: &Tensor) -> Result<()> {
+    let op = "linear";
+    let k = *x.shape().last().unwrap_or(&0);
+    let n = w.dim(0);
+    let m = x.numel() / k.max(1);
+    if out.numel() != m * n || out.dtype() != DType::F32 {
+        return shape_err(op, format!("output {:?} cannot hold {m}×{n} f32 results", out.shape()));
+    }
     if m == 0 || n == 0 {
-        return Ok(out);
+        return Ok(());
     }
     let gpu = x.gpu();
     let ww = w.whole(op)?;
@@ -77,6 +90,6 @@ pub fn linear(x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
             groups(gpu, tiles),
         );
     }
-    Ok(out)
+    Ok(())
 }
 

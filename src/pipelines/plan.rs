@@ -58,11 +58,15 @@ pub struct MemoryPlan {
     pub stages: Vec<(&'static str, u64)>,
     /// Device-local memory of the adapter, when known.
     pub capacity: Option<u64>,
+    /// Largest storage binding an op needs, and the adapter's limit: ops split work along
+    /// batches, frames and rows, but a single image's activation must fit one binding.
+    pub largest_binding: u64,
+    pub binding_limit: u64,
 }
 
 impl MemoryPlan {
     pub fn fits(&self) -> bool {
-        self.capacity.is_none_or(|c| self.peak <= c)
+        self.capacity.is_none_or(|c| self.peak <= c) && self.largest_binding <= self.binding_limit
     }
 
     pub fn report(&self) -> String {
@@ -75,6 +79,12 @@ impl MemoryPlan {
         for (name, b) in &self.stages {
             s += &format!("\n  after {name}: peak {}", Bytes(*b));
         }
+        s += &format!(
+            "\n  largest storage binding: {} (adapter limit {}{})",
+            Bytes(self.largest_binding),
+            Bytes(self.binding_limit),
+            if self.largest_binding > self.binding_limit { " → too large for this adapter" } else { "" }
+        );
         match self.capacity {
             Some(c) => s += &format!("\n  adapter memory: {} → {}", Bytes(c), if self.fits() { "fits" } else { "does NOT fit" }),
             None => s += "\n  adapter memory: unknown (set T2V_DEVICE_MEMORY_GIB to check)",
@@ -103,5 +113,13 @@ pub fn plan(gpu: &Arc<Gpu>, configs: &ModelConfigs, p: &GenerateParams, placemen
     pipe.decode(&latents, &mut NoProgress)?;
     stages.push(("decoding", gpu.memory().peak_allocated));
     let m = gpu.memory();
-    Ok(MemoryPlan { weights, peak_live: m.peak_live, peak: m.peak_allocated, stages, capacity: gpu.memory_capacity })
+    Ok(MemoryPlan {
+        weights,
+        peak_live: m.peak_live,
+        peak: m.peak_allocated,
+        stages,
+        capacity: gpu.memory_capacity,
+        largest_binding: gpu.largest_binding(),
+        binding_limit: gpu.max_binding(),
+    })
 }
