@@ -1,5 +1,6 @@
-//! `torch.randn(n, generator=torch.Generator().manual_seed(seed))` on the CPU, float32, bit for
-//! bit — so a seed given to t2v gives the same video as the same seed given to diffusers.
+//! `torch.randn(n, generator=torch.Generator().manual_seed(seed))` on the CPU, bit for bit in
+//! float32, float16 and bfloat16 — so a seed given to t2v gives the same initial latents as the
+//! same seed given to diffusers with a CPU generator.
 //!
 //! What torch 2.x does (ATen `normal_kernel`, `DistributionTemplates.h`, `avx_mathfun.h`,
 //! `DistributionsHelper.h`, `MT19937RNGEngine.h`; checked against torch 2.15):
@@ -12,7 +13,9 @@
 //!   AVX2 (what torch picks on any CPU of the last decade, AVX-512 ones included) the log and
 //!   sin/cos are Pommier's `avx_mathfun` polynomials, reproduced below operation by operation;
 //!   they differ from correctly rounded libm by up to tens of ulps, so a libm version would not
-//!   match. (torch's non-SIMD build, `ATEN_CPU_CAPABILITY=default`, uses libm `logf/cosf/sinf`
+//!   match. torch's build (GCC, `-mfma`, default `-ffp-contract=fast`) fuses each multiply
+//!   feeding an add into an FMA, so the polynomials below use `mul_add` in exactly those places
+//!   (plain mul-then-add differs from torch in ~1 % of elements by 1–2 ulps). (torch's non-SIMD build, `ATEN_CPU_CAPABILITY=default`, uses libm `logf/cosf/sinf`
 //!   and gives slightly different numbers; not reproduced.)
 //! - n < 16: one `normal_distribution<double>` draw per element: two 53-bit uniforms from
 //!   64-bit draws (two u32, first one high), `r = sqrt(-2·log1p(-u2))`, `θ = 2π·u1`, return
@@ -80,13 +83,13 @@ impl TorchGenerator {
     /// block of 16 at a time and never draws the n % 16 leftovers. Both then redraw the last
     /// 16, so when 16 ∤ n the tails come from different stream positions.
     fn normal_fill(&mut self, n: usize, reduced: bool) -> Vec<f32> {
-        let upfront = if reduced { n - n % 16 } else { n };
+        let upfront = if reduced { n / 16 * 16 } else { n };
         let mut data: Vec<f32> = (0..upfront).map(|_| self.uniform_f32()).collect();
         data.resize(n, 0.0);
         for block in data.chunks_exact_mut(16) {
             box_muller_16(block);
         }
-        if n % 16 != 0 {
+        if !n.is_multiple_of(16) {
             let tail = &mut data[n - 16..];
             for v in tail.iter_mut() {
                 *v = self.uniform_f32();
@@ -123,8 +126,9 @@ fn box_muller_16(d: &mut [f32]) {
     }
 }
 
-// Constants exactly as avx_mathfun.h spells them: C double literals rounded to float.
-const SQRTHF: f32 = 0.707106781186547524_f64 as f32;
+// Constants exactly as avx_mathfun.h spells them: C double literals rounded to float (the
+// double step matters for bit-exactness, hence `_f64 as f32` and the long literals).
+const SQRTHF: f32 = std::f64::consts::FRAC_1_SQRT_2 as f32; // "0.707106781186547524"
 const LOG_P: [f32; 9] = [
     7.0376836292E-2_f64 as f32,
     -1.1514610310E-1_f64 as f32,
@@ -139,7 +143,9 @@ const LOG_P: [f32; 9] = [
 const LOG_Q1: f32 = -2.12194440e-4_f64 as f32;
 const LOG_Q2: f32 = 0.693359375_f64 as f32;
 const MINUS_DP1: f32 = -0.78515625_f64 as f32;
+#[allow(clippy::excessive_precision)]
 const MINUS_DP2: f32 = -2.4187564849853515625e-4_f64 as f32;
+#[allow(clippy::excessive_precision)]
 const MINUS_DP3: f32 = -3.77489497744594108e-8_f64 as f32;
 const SINCOF: [f32; 3] = [-1.9515295891E-4_f64 as f32, 8.3321608736E-3_f64 as f32, -1.6666654611E-1_f64 as f32];
 const COSCOF: [f32; 3] = [2.443315711809948E-005_f64 as f32, -1.388731625493765E-003_f64 as f32, 4.166664568298827E-002_f64 as f32];
@@ -212,7 +218,7 @@ fn sincos_ps(x: f32) -> (f32, f32) {
 
 /// `_mm256_cvttps_epi32`: truncation; out-of-range and NaN give i32::MIN ("integer indefinite").
 fn cvtt(v: f32) -> i32 {
-    if v.is_nan() || v >= 2_147_483_648.0 || v < -2_147_483_648.0 {
+    if !(-2_147_483_648.0..2_147_483_648.0).contains(&v) {
         i32::MIN
     } else {
         v as i32

@@ -14,7 +14,7 @@ pub struct Special {
 pub struct Spec {
     /// token → id, as in vocab.json.
     pub vocab: Map<String, Value>,
-    pub merges: Vec<(String, String)>,
+    pub merges: Merges,
     /// `added_tokens` entries of tokenizer.json, kept as written (their flags win).
     pub added: Vec<Value>,
     pub bos: Special,
@@ -23,6 +23,8 @@ pub struct Spec {
     pub pad: Special,
     pub max_length: usize,
 }
+
+type Merges = Vec<(String, String)>;
 
 /// CLIP's own context length; also what these repos' tokenizer_config.json says.
 const DEFAULT_MAX_LENGTH: usize = 77;
@@ -129,7 +131,7 @@ fn check_vocab(vocab: &Map<String, Value>, path: &Path) -> Result<()> {
 
 /// merges.txt as the `tokenizers` BPE reader takes it: `#version` lines skipped, every other
 /// line exactly two space-separated symbols.
-fn parse_merges_txt(text: &str, path: &Path) -> Result<Vec<(String, String)>> {
+fn parse_merges_txt(text: &str, path: &Path) -> Result<Merges> {
     let mut merges = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.starts_with("#version") {
@@ -147,7 +149,7 @@ fn parse_merges_txt(text: &str, path: &Path) -> Result<Vec<(String, String)>> {
 /// The vocabulary, merges and added tokens of a `tokenizer.json`. Its normaliser and
 /// pre-tokeniser are not used: transformers 5's CLIPTokenizer rebuilds its own pipeline from
 /// these, and so does t2v.
-fn read_tokenizer_json(path: &Path) -> Result<(Map<String, Value>, Vec<(String, String)>, Vec<Value>)> {
+fn read_tokenizer_json(path: &Path) -> Result<(Map<String, Value>, Merges, Vec<Value>)> {
     let Some(json) = read_json(path)? else {
         return Err(cfg_err(path, "not found"));
     };

@@ -431,7 +431,7 @@ fn resolve_global(module: &str, name: &str) -> Result<Global, String> {
 }
 
 fn pairs(items: Vec<Value>) -> Result<Vec<(Value, Value)>, String> {
-    if items.len() % 2 != 0 {
+    if !items.len().is_multiple_of(2) {
         return Err("odd number of items for a dict".into());
     }
     let mut it = items.into_iter();
