@@ -3,7 +3,7 @@
 //! safetensors headers alone (no GPU, nothing loaded).
 
 use crate::error::{Bytes, Error, Result};
-use crate::weights::{SafeTensors, StoredDType};
+use crate::weights::{StoredDType, WeightFile};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::Path;
@@ -41,17 +41,21 @@ pub fn inspect_component(name: &str, class: &str, dir: &Path) -> Result<Componen
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .map_err(|e| Error::Other(format!("{}: {e}", dir.display())))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "safetensors"))
+        .filter(|p| p.extension().is_some_and(|x| x == "safetensors" || x == "bin"))
         .collect();
     files.sort();
     // Variant files (name.fp16.safetensors) duplicate the main ones: count one set, preferring
     // full precision as the loader does.
     let main: Vec<_> = files.iter().filter(|p| !p.file_stem().is_some_and(|s| s.to_string_lossy().contains('.'))).cloned().collect();
-    let chosen = if main.is_empty() { files } else { main };
+    let mut chosen = if main.is_empty() { files } else { main };
+    // Folders with both formats hold the same weights twice; count the safetensors.
+    if chosen.iter().any(|p| p.extension().is_some_and(|x| x == "safetensors")) {
+        chosen.retain(|p| p.extension().is_some_and(|x| x == "safetensors"));
+    }
     for path in &chosen {
-        let st = SafeTensors::open(path)?;
+        let st = WeightFile::open(path)?;
         r.file_bytes += std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-        for (key, info) in &st.tensors {
+        for (key, info) in st.tensors() {
             let n: u64 = info.shape.iter().product::<usize>() as u64;
             r.params += n;
             r.tensors += 1;

@@ -1,6 +1,7 @@
 //! PyTorch .bin checkpoints (torch.save zip + restricted unpickler) against the fixtures of
 //! tools/reference/bin_fixtures.py.
 
+mod common;
 use half::f16;
 use std::path::{Path, PathBuf};
 use t2v::weights::{SafeTensors, StoredDType, TorchBin};
@@ -89,4 +90,22 @@ fn truncated_and_foreign_files_give_clear_errors() {
     let err = open_err(&dir.join("missing.bin"));
     assert!(err.contains("missing.bin"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_bin_checkpoint_loads_as_a_model() {
+    // Zeroscope's repos ship only .bin files: the same loader reads them. The .bin VAE holds the
+    // fp16-rounded weights of the tiny VAE, so it must decode exactly like the safetensors VAE
+    // loaded with f16 matrices (vectors: rounded to f16 in the .bin, kept f32 from safetensors,
+    // hence the small bound).
+    use t2v::vae::AutoencoderKL;
+    use t2v::weights::Placement;
+    let g = common::gpu();
+    let fx = common::fixtures::fixtures();
+    let bin = AutoencoderKL::from_dir(&g, &fx.join("bin/vae"), Placement { matrices: t2v::DType::F16 }).unwrap();
+    let st = AutoencoderKL::from_dir(&g, &fx.join("tiny-t2v/vae"), Placement { matrices: t2v::DType::F16 }).unwrap();
+    let d = common::fixtures::dump("vae.decode.small");
+    let a = bin.decode(&d.input("arg0")).unwrap().to_f32().unwrap();
+    let b: Vec<f64> = st.decode(&d.input("arg0")).unwrap().to_f32().unwrap().iter().map(|&v| v as f64).collect();
+    common::assert_close("bin vs safetensors VAE", &a, &b, 5e-3);
 }

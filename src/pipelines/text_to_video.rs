@@ -101,11 +101,8 @@ impl TextToVideo {
         let tokenizer = self.tokenizer.as_ref().ok_or_else(|| Error::Other("this pipeline has no tokenizer".into()))?;
         for t in texts {
             let e = tokenizer.encode(t)?;
-            if e.truncated {
-                progress.note(&format!(
-                    "warning: the prompt is longer than CLIP's 77 tokens ({} tokens); the end was cut off",
-                    e.num_tokens
-                ));
+            if let Some(w) = tokenizer.truncation_warning(&e) {
+                progress.note(&format!("warning: {w}"));
             }
             rows.push(e.ids);
         }
@@ -113,12 +110,18 @@ impl TextToVideo {
     }
 
     /// Initial latents (1, 4, F, H/8, W/8): torch.randn on a CPU generator seeded with `seed`,
-    /// times the scheduler's init_noise_sigma — diffusers' own latents for the same seed.
+    /// times the scheduler's init_noise_sigma — diffusers' own latents for the same seed. Like
+    /// diffusers, the noise is drawn in the model's dtype: f16 weights ⇒ torch's f16 stream
+    /// (which is not the f32 one rounded), as `pipe.to(torch.float16)` users get.
     pub fn initial_latents(&self, p: &GenerateParams, init_noise_sigma: f32) -> Result<Tensor> {
         let c = self.unet.config.in_channels;
         let shape = [1, c, p.num_frames, p.height / 8, p.width / 8];
         let n: usize = shape.iter().product();
-        let mut noise = TorchGenerator::new(p.seed).randn(n);
+        let mut gen = TorchGenerator::new(p.seed);
+        let mut noise = match self.unet.conv_in.weight.dtype() {
+            crate::DType::F16 => gen.randn_f16(n).iter().map(|h| h.to_f32()).collect(),
+            crate::DType::F32 => gen.randn(n),
+        };
         if init_noise_sigma != 1.0 {
             noise.iter_mut().for_each(|v| *v *= init_noise_sigma);
         }

@@ -78,6 +78,42 @@ pub struct Placement {
     pub matrices: DType,
 }
 
+/// One checkpoint file: safetensors, or a PyTorch `.bin` (zip + pickle, read without running
+/// anything).
+pub enum WeightFile {
+    Safe(SafeTensors),
+    Bin(TorchBin),
+}
+
+impl WeightFile {
+    pub fn open(path: &Path) -> Result<WeightFile> {
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+        Ok(if ext == "bin" || ext == "pt" || ext == "pth" {
+            WeightFile::Bin(TorchBin::open(path)?)
+        } else {
+            WeightFile::Safe(SafeTensors::open(path)?)
+        })
+    }
+    pub fn path(&self) -> &Path {
+        match self {
+            WeightFile::Safe(f) => &f.path,
+            WeightFile::Bin(f) => &f.path,
+        }
+    }
+    pub fn tensors(&self) -> &BTreeMap<String, TensorInfo> {
+        match self {
+            WeightFile::Safe(f) => &f.tensors,
+            WeightFile::Bin(f) => &f.tensors,
+        }
+    }
+    pub fn bytes(&self, info: &TensorInfo) -> &[u8] {
+        match self {
+            WeightFile::Safe(f) => f.bytes(info),
+            WeightFile::Bin(f) => f.bytes(info),
+        }
+    }
+}
+
 /// Alternative spellings of a key in older checkpoints (2023-era VAE attention).
 const LEGACY: [(&str, &str); 4] = [(".to_q.", ".query."), (".to_k.", ".key."), (".to_v.", ".value."), (".to_out.0.", ".proj_attn.")];
 
@@ -87,7 +123,7 @@ pub struct Weights {
     /// Instead of files: every requested key gets deterministic random values, recorded so they
     /// can be written out (how `tiny-random` is made: the model code is the key list).
     synthetic: Option<Mutex<BTreeMap<String, (Vec<usize>, Vec<f32>)>>>,
-    files: Vec<SafeTensors>,
+    files: Vec<WeightFile>,
     index: BTreeMap<String, usize>,
     used: Mutex<BTreeSet<String>>,
     pub placement: Placement,
@@ -105,8 +141,8 @@ impl Weights {
         let mut files = Vec::new();
         let mut index = BTreeMap::new();
         for p in paths {
-            let st = SafeTensors::open(p)?;
-            for k in st.tensors.keys() {
+            let st = WeightFile::open(p)?;
+            for k in st.tensors().keys() {
                 index.insert(k.clone(), files.len());
             }
             files.push(st);
@@ -151,7 +187,7 @@ impl Weights {
 
     /// Every stored key with its dtype and shape (for `t2v inspect`).
     pub fn entries(&self) -> impl Iterator<Item = (&String, &TensorInfo)> {
-        self.files.iter().flat_map(|f| f.tensors.iter())
+        self.files.iter().flat_map(|f| f.tensors().iter())
     }
 
     /// Whether `key` can be provided (always, for synthetic weights).
@@ -159,7 +195,7 @@ impl Weights {
         self.synthetic.is_some() || self.lookup(key).is_some()
     }
 
-    fn lookup(&self, key: &str) -> Option<(String, &SafeTensors, &TensorInfo)> {
+    fn lookup(&self, key: &str) -> Option<(String, &WeightFile, &TensorInfo)> {
         let mut candidates = vec![key.to_string()];
         for (new, old) in LEGACY {
             if key.contains(new) {
@@ -168,7 +204,7 @@ impl Weights {
         }
         candidates.into_iter().find_map(|k| {
             let f = &self.files[*self.index.get(&k)?];
-            let info = f.tensors.get(&k)?;
+            let info = f.tensors().get(&k)?;
             Some((k, f, info))
         })
     }
@@ -185,24 +221,24 @@ impl Weights {
             StoredDType::F16 => bytemuck::pod_collect_to_vec::<u8, half::f16>(bytes).iter().map(|h| h.to_f32()).collect(),
             StoredDType::BF16 => bytemuck::pod_collect_to_vec::<u8, half::bf16>(bytes).iter().map(|h| h.to_f32()).collect(),
             StoredDType::Other(d) => {
-                return Err(WeightError::DType { path: file.path.clone(), key: stored, dtype: d.clone() }.into());
+                return Err(WeightError::DType { path: file.path().to_path_buf(), key: stored, dtype: d.clone() }.into());
             }
         };
         self.used.lock().unwrap_or_else(|p| p.into_inner()).insert(stored);
         Ok(v)
     }
 
-    fn find(&self, key: &str, shape: &[usize]) -> Result<(String, &SafeTensors, &TensorInfo)> {
+    fn find(&self, key: &str, shape: &[usize]) -> Result<(String, &WeightFile, &TensorInfo)> {
         let (stored, file, info) = self.lookup(key).ok_or_else(|| WeightError::Missing {
             component: self.component.clone(),
             key: key.into(),
-            files: self.files.iter().map(|f| f.path.display().to_string()).collect::<Vec<_>>().join(", "),
+            files: self.files.iter().map(|f| f.path().display().to_string()).collect::<Vec<_>>().join(", "),
         })?;
         // Legacy attention projections were 1×1 convs: [C, C, 1, 1] stands for [C, C].
         let squeezed: Vec<usize> = if stored != key { info.shape.iter().copied().filter(|&d| d != 1).collect() } else { info.shape.clone() };
         let want: Vec<usize> = if stored != key { shape.iter().copied().filter(|&d| d != 1).collect() } else { shape.to_vec() };
         if squeezed != want {
-            return Err(WeightError::Shape { path: file.path.clone(), key: stored, expected: shape.to_vec(), found: info.shape.clone() }.into());
+            return Err(WeightError::Shape { path: file.path().to_path_buf(), key: stored, expected: shape.to_vec(), found: info.shape.clone() }.into());
         }
         Ok((stored, file, info))
     }
@@ -285,7 +321,7 @@ impl Weights {
                 StoredDType::F32 => out.extend(bytemuck::pod_collect_to_vec::<u8, f32>(row)),
                 StoredDType::F16 => out.extend(bytemuck::pod_collect_to_vec::<u8, half::f16>(row).iter().map(|h| h.to_f32())),
                 StoredDType::BF16 => out.extend(bytemuck::pod_collect_to_vec::<u8, half::bf16>(row).iter().map(|h| h.to_f32())),
-                StoredDType::Other(d) => return Err(WeightError::DType { path: file.path.clone(), key: stored, dtype: d.clone() }.into()),
+                StoredDType::Other(d) => return Err(WeightError::DType { path: file.path().to_path_buf(), key: stored, dtype: d.clone() }.into()),
             }
         }
         Ok(out)
@@ -382,14 +418,20 @@ fn find_weight_files(dir: &Path) -> Result<Vec<PathBuf>> {
             }
             let index = dir.join(format!("{stem}{variant}.safetensors.index.json"));
             if index.is_file() {
-                let text = std::fs::read_to_string(&index).map_err(|e| not_found(e.to_string()))?;
-                let json: serde_json::Value =
-                    serde_json::from_str(&text).map_err(|e| WeightError::Malformed { path: index.clone(), msg: e.to_string() })?;
-                let shards: BTreeSet<String> = json["weight_map"]
-                    .as_object()
-                    .map(|m| m.values().filter_map(|v| v.as_str().map(str::to_string)).collect())
-                    .unwrap_or_default();
-                return Ok(shards.into_iter().map(|s| dir.join(s)).collect());
+                return shards(&index);
+            }
+        }
+    }
+    // PyTorch pickles last, as diffusers prefers safetensors (Zeroscope ships only these).
+    for variant in ["", ".fp16"] {
+        for stem in ["diffusion_pytorch_model", "pytorch_model"] {
+            let single = dir.join(format!("{stem}{variant}.bin"));
+            if single.is_file() {
+                return Ok(vec![single]);
+            }
+            let index = dir.join(format!("{stem}{variant}.bin.index.json"));
+            if index.is_file() {
+                return shards(&index);
             }
         }
     }
@@ -398,5 +440,21 @@ fn find_weight_files(dir: &Path) -> Result<Vec<PathBuf>> {
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
-    Err(not_found(format!("no (diffusion_pytorch_)model[.fp16].safetensors here (found: {})", names.join(", "))).into())
+    Err(not_found(format!("no (diffusion_pytorch_)model[.fp16].safetensors or .bin here (found: {})", names.join(", "))).into())
+}
+
+/// The shard files a `*.index.json` names in its weight_map.
+fn shards(index: &Path) -> Result<Vec<PathBuf>> {
+    let text = std::fs::read_to_string(index).map_err(|e| WeightError::Io { path: index.to_path_buf(), msg: e.to_string() })?;
+    let json: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| WeightError::Malformed { path: index.to_path_buf(), msg: e.to_string() })?;
+    let files: BTreeSet<String> = json["weight_map"]
+        .as_object()
+        .map(|m| m.values().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        .unwrap_or_default();
+    if files.is_empty() {
+        return Err(WeightError::Malformed { path: index.to_path_buf(), msg: "weight_map names no files".into() }.into());
+    }
+    let dir = index.parent().unwrap_or(Path::new("."));
+    Ok(files.into_iter().map(|s| dir.join(s)).collect())
 }
