@@ -47,7 +47,11 @@ from dumping import Dumper, replay  # noqa: E402
 
 REPO = HERE.parent.parent
 FIX = REPO / "tests" / "fixtures"
-OWNED = ["tiny-t2v", "tiny-t2v-f16", "vae-legacy", "modules", "tokenizer_cases.json"]
+OWNED = ["tiny-t2v", "tiny-t2v-f16", "vae-legacy", "modules", "tokenizer_cases.json",
+         "schedulers.safetensors", "schedulers.json", "randn.safetensors", "bin"]
+# Companion generators beside this script, each `main(out_dir)`; bin_fixtures reads tiny-t2v/vae,
+# so they run after the tiny pipeline exists.
+COMPANIONS = ["scheduler_fixtures", "randn_fixtures", "bin_fixtures"]
 
 # transformers 5 save_pretrained writes tokenizer.json (3.6 MB here: vocab + merges again).
 # The published repos do not have it, and it would take more than half of the fixture budget,
@@ -434,6 +438,13 @@ def main() -> None:
             n += 1
     log(f"replayed {n} module dumps from their files (inputs + metadata -> module): outputs bit-identical")
     (FIX / "modules" / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+    import importlib
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    for name in COMPANIONS:
+        log(f"{name} ...")
+        importlib.import_module(name).main(FIX)
 
     summary()
     log(f"done in {time.time() - t0:.1f} s")
