@@ -4,7 +4,7 @@
 //! run in recording order (wgpu inserts the barriers) and uploads flush the queue first.
 
 use crate::error::{Bytes, Error, Result};
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -23,7 +23,7 @@ pub struct MemoryStats {
 
 #[derive(Default)]
 struct State {
-    free: HashMap<u64, Vec<wgpu::Buffer>>,
+    free: BTreeMap<u64, Vec<wgpu::Buffer>>,
     stats: MemoryStats,
 }
 
@@ -85,7 +85,13 @@ impl BufferPool {
             });
         }
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let reused = s.free.get_mut(&class).and_then(|v| v.pop());
+        // Best fit among free buffers up to twice the size: video activations come in many
+        // sizes, and exact-class reuse alone lets freed buffers pile up unused.
+        let fit = s.free.range(class..=class.saturating_mul(2)).find(|(_, v)| !v.is_empty()).map(|(c, _)| *c);
+        let (class, reused) = match fit {
+            Some(c) => (c, s.free.get_mut(&c).and_then(|v| v.pop())),
+            None => (class, None),
+        };
         let buffer = match reused {
             Some(b) => b,
             None if self.stand_in.is_some() => {
