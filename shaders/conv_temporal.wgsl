@@ -27,15 +27,6 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
-#if W_F16
-#if SHADER_F16
-@group(0) @binding(2) var<storage, read> wt: array<f16>;
-#else
-@group(0) @binding(2) var<storage, read> wt: array<u32>;
-#endif
-#else
-@group(0) @binding(2) var<storage, read> wt: array<f32>;
-#endif
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 
@@ -43,18 +34,6 @@ const TM: u32 = {{TM}}u;
 const TN: u32 = {{TN}}u;
 const WG: u32 = 64u;
 
-fn load_w(i: u32) -> f32 {
-#if W_F16
-#if SHADER_F16
-    return f32(wt[p.w_off + i]);
-#else
-    let e = p.w_off + i;
-    return unpack2x16float(wt[e >> 1u])[e & 1u];
-#endif
-#else
-    return wt[p.w_off + i];
-#endif
-}
 
 @compute @workgroup_size(64)
 fn conv_temporal(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {

@@ -6,7 +6,7 @@ use super::{chunk_ranges, groups, units_per_binding};
 use crate::error::{shape_err, Result};
 use crate::tensor::{DType, Tensor, Window};
 
-const SRC: &str = include_str!("../../shaders/conv2d.wgsl");
+const SRC: &str = concat!(include_str!("../../shaders/conv2d.wgsl"), "\n", include_str!("../../shaders/conv_weights.wgsl"));
 const WG: usize = 64;
 /// Output pixels × output channels per invocation; see BENCHMARKS.md for the measurements.
 pub const TILE_M: usize = 8;

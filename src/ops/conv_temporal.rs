@@ -5,7 +5,7 @@ use super::{chunk_ranges, groups, units_per_binding};
 use crate::error::{shape_err, Result};
 use crate::tensor::{DType, Tensor, Window};
 
-const SRC: &str = include_str!("../../shaders/conv_temporal.wgsl");
+const SRC: &str = concat!(include_str!("../../shaders/conv_temporal.wgsl"), "\n", include_str!("../../shaders/conv_weights.wgsl"));
 const WG: usize = 64;
 const TILE_M: usize = 8;
 const TILE_N: usize = 8;
