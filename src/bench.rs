@@ -107,3 +107,87 @@ pub fn measure(gpu: &Gpu, case: &Case, budget: f64) -> Result<Measurement> {
         timer,
     })
 }
+
+/// Timings of the whole model (see `t2v bench pipeline`).
+pub struct PipelineTimes {
+    pub adapter: String,
+    pub model: String,
+    pub shape: String,
+    pub load_s: f64,
+    /// Mean wall seconds of one UNet call with guidance (batch 2), after a warm-up call.
+    pub unet_step_s: f64,
+    /// One generation: prompt encoding, every denoising step, VAE decode.
+    pub generate_s: f64,
+    pub steps: usize,
+    pub peak_bytes: u64,
+}
+
+impl PipelineTimes {
+    pub fn table(&self) -> String {
+        format!(
+            "adapter: {}\nmodel: {}\n| what | seconds |\n|---|---:|\n| load weights | {:.2} |\n| UNet step (guidance, batch 2), {} | {:.3} |\n| generation, {} steps + decode | {:.2} |\n\npeak device buffers: {}",
+            self.adapter,
+            self.model,
+            self.load_s,
+            self.shape,
+            self.unet_step_s,
+            self.steps,
+            self.generate_s,
+            crate::error::Bytes(self.peak_bytes)
+        )
+    }
+}
+
+/// Loads `model` (or synthesises the shipped full-size configs), times `unet_steps` UNet calls
+/// after a warm-up one and then one whole generation. Wall clock with a device sync after each
+/// timed part: this is what a user waits for.
+pub fn pipeline(
+    gpu: &Arc<Gpu>,
+    model: Option<&std::path::Path>,
+    p: &crate::pipelines::GenerateParams,
+    unet_steps: usize,
+) -> Result<PipelineTimes> {
+    use crate::pipelines::{modelscope_configs, NoProgress, TextToVideo};
+    use crate::weights::Placement;
+    let placement = Placement { matrices: DType::F16 };
+    let t0 = Instant::now();
+    let (pipe, name) = match model {
+        Some(dir) => (TextToVideo::from_dir(gpu, dir, placement)?, dir.display().to_string()),
+        None => (
+            TextToVideo::synthetic(gpu, &modelscope_configs()?, placement)?,
+            "ModelScope/Zeroscope architecture, synthetic random weights (configs/modelscope-t2v)".into(),
+        ),
+    };
+    gpu.sync()?;
+    let load_s = t0.elapsed().as_secs_f64();
+    pipe.check(p)?;
+    let (c, h, w) = (pipe.unet.config.in_channels, p.height / 8, p.width / 8);
+    let n = 2 * c * p.num_frames * h * w;
+    let sample = Tensor::from_f32(gpu, &[2, c, p.num_frames, h, w], &vec![0.1; n])?;
+    let d = pipe.unet.config.cross_attention_dim;
+    let ctx = Tensor::from_f32(gpu, &[2, 77, d], &vec![0.01; 2 * 77 * d])?;
+    pipe.unet.forward(&sample, &[981.0], &ctx)?;
+    gpu.sync()?;
+    let t1 = Instant::now();
+    for _ in 0..unet_steps.max(1) {
+        pipe.unet.forward(&sample, &[981.0], &ctx)?;
+    }
+    gpu.sync()?;
+    let unet_step_s = t1.elapsed().as_secs_f64() / unet_steps.max(1) as f64;
+    let ids = vec![vec![0u32; 77]; 2];
+    let t2 = Instant::now();
+    let embeds = pipe.text_encoder.forward(&ids, 0)?;
+    let latents = pipe.denoise(p, &embeds, &mut NoProgress)?;
+    pipe.decode(&latents, &mut NoProgress)?;
+    let generate_s = t2.elapsed().as_secs_f64();
+    Ok(PipelineTimes {
+        adapter: format!("{} ({:?})", gpu.info.name, gpu.info.backend),
+        model: name,
+        shape: format!("{} frames × {}×{} (latent {}×{})", p.num_frames, p.width, p.height, w, h),
+        load_s,
+        unet_step_s,
+        generate_s,
+        steps: p.num_inference_steps,
+        peak_bytes: gpu.memory().peak_allocated,
+    })
+}

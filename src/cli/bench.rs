@@ -16,10 +16,47 @@ pub enum What {
         #[arg(long, default_value_t = 0.5)]
         budget: f64,
     },
+    /// Time UNet steps and a whole generation of a full-size (or any) model at a chosen size.
+    Pipeline {
+        /// A diffusers folder (e.g. a replica from tools/reference/make_replica.py); without it,
+        /// the shipped ModelScope/Zeroscope configs with synthetic random weights.
+        #[arg(long)]
+        model: Option<std::path::PathBuf>,
+        #[arg(long, default_value_t = 2)]
+        frames: usize,
+        #[arg(long, default_value_t = 64)]
+        height: usize,
+        #[arg(long, default_value_t = 64)]
+        width: usize,
+        /// Denoising steps of the timed generation (UNet steps are timed separately).
+        #[arg(long, default_value_t = 2)]
+        steps: usize,
+        /// Timed UNet steps (after one warm-up).
+        #[arg(long, default_value_t = 2)]
+        unet_steps: usize,
+    },
 }
 
 pub fn run(sel: &AdapterSelector, what: What) -> t2v::Result<()> {
     match what {
+        What::Pipeline { model, frames, height, width, steps, unet_steps } => {
+            let gpu = Gpu::new(sel)?;
+            let p = t2v::pipelines::GenerateParams {
+                prompt: "a lion walking in the jungle".into(),
+                negative_prompt: String::new(),
+                num_frames: frames,
+                height,
+                width,
+                num_inference_steps: steps,
+                guidance_scale: 9.0,
+                seed: 0,
+                scheduler: None,
+                clip_skip: 0,
+            };
+            let r = t2v::bench::pipeline(&gpu, model.as_deref(), &p, unet_steps)?;
+            println!("{}", r.table());
+            Ok(())
+        }
         What::Kernels { filter, frames, budget } => {
             let gpu = Gpu::new(sel)?;
             println!("adapter: {} ({:?}), frames folded: {frames}", gpu.info.name, gpu.info.backend);
