@@ -1,10 +1,13 @@
 //! Attention against a CPU reference: self, cross, causal (CLIP), short temporal sequences,
 //! awkward head dims and lengths, more than 65,535 workgroups, inputs larger than lavapipe's
-//! 128 MiB binding, and bad shapes.
+//! 128 MiB binding, and bad shapes. On lavapipe the subgroup kernel (attention_rows4) runs;
+//! one test opens a device without subgroups to cover the GPU kernel (workgroup-memory tiles).
 
 mod common;
 use common::*;
+use std::sync::Arc;
 use t2v::ops::attention::{attention, attention_scaled};
+use t2v::{Gpu, Tensor};
 
 /// torch's `F.scaled_dot_product_attention` on [B, L, H·D] tensors, for batches `bs` only;
 /// f64 throughout, softmax by the textbook (max-subtracted) formula.
@@ -55,7 +58,18 @@ fn cpu_attention(
 
 /// Runs one shape on seeded random inputs and compares batches `check` (all when `None`).
 #[allow(clippy::too_many_arguments)]
-fn check_sampled(name: &str, b: usize, lq: usize, lk: usize, h: usize, d: usize, causal: bool, check: Option<Vec<usize>>, seed: u64) {
+fn check_on(
+    g: &Arc<Gpu>,
+    name: &str,
+    b: usize,
+    lq: usize,
+    lk: usize,
+    h: usize,
+    d: usize,
+    causal: bool,
+    check: Option<Vec<usize>>,
+    seed: u64,
+) {
     let mut r = Rng::new(seed);
     // q and k at D^-1/4 each make q·k·D^-1/2 ~ N(0, 1)·2: scores of a few units, so softmax is
     // neither flat nor one-hot and both the max and the sum matter.
@@ -63,30 +77,60 @@ fn check_sampled(name: &str, b: usize, lq: usize, lk: usize, h: usize, d: usize,
     let q = r.normals(b * lq * h * d, qk_scale);
     let k = r.normals(b * lk * h * d, qk_scale);
     let v = r.normals(b * lk * h * d, 1.0);
-    let y = attention(&upload(&[b, lq, h * d], &q), &upload(&[b, lk, h * d], &k), &upload(&[b, lk, h * d], &v), h, causal)
-        .unwrap();
+    let t = |shape: &[usize], x: &[f32]| Tensor::from_f32(g, shape, x).unwrap();
+    let y = attention(
+        &t(&[b, lq, h * d], &q),
+        &t(&[b, lk, h * d], &k),
+        &t(&[b, lk, h * d], &v),
+        h,
+        causal,
+    )
+    .unwrap();
     assert_eq!(y.shape(), &[b, lq, h * d]);
     let y = y.to_f32().unwrap();
     let bs = check.unwrap_or_else(|| (0..b).collect());
     let row = lq * h * d;
-    let got: Vec<f32> = bs.iter().flat_map(|&i| y[i * row..(i + 1) * row].iter().copied()).collect();
+    let got: Vec<f32> = bs
+        .iter()
+        .flat_map(|&i| y[i * row..(i + 1) * row].iter().copied())
+        .collect();
     let want = cpu_attention(&q, &k, &v, &bs, lq, lk, h, d, causal, 1.0 / (d as f64).sqrt());
     // f32 scores, exp2 and running sums over ≤ a few hundred keys: rounding is ~1e-6 relative
-    // at most (score error ~ε·|s|·√D, sum error ~ε·√Lk); 1e-5 leaves margin for the driver's
-    // exp2 (Vulkan allows 3 ULP) yet fails any indexing, masking or rescaling mistake.
+    // at most (score error ~ε·|s|·√D, sum error ~ε·√Lk; measured 1e-7..4e-7 on lavapipe), so
+    // 1e-5 leaves margin for a driver's exp2 (Vulkan allows 3 ULP) yet fails any indexing,
+    // masking or rescaling mistake, each of which costs O(1e-2) or more.
     assert_close(name, &got, &want, 1e-5);
     if bs.len() < b {
-        assert!(y.iter().all(|x| x.is_finite()), "{name}: some outputs were never written");
+        assert!(
+            y.iter().all(|x| x.is_finite()),
+            "{name}: some outputs were never written"
+        );
     }
 }
 
+#[allow(clippy::too_many_arguments)]
+fn check_sampled(
+    name: &str,
+    b: usize,
+    lq: usize,
+    lk: usize,
+    h: usize,
+    d: usize,
+    causal: bool,
+    check: Option<Vec<usize>>,
+    seed: u64,
+) {
+    check_on(&gpu(), name, b, lq, lk, h, d, causal, check, seed);
+}
+
+#[allow(clippy::too_many_arguments)]
 fn check(name: &str, b: usize, lq: usize, lk: usize, h: usize, d: usize, causal: bool, seed: u64) {
     check_sampled(name, b, lq, lk, h, d, causal, None, seed);
 }
 
 #[test]
 fn self_attention_one_head() {
-    check("self 1 head", 2, 70, 70, 1, 16, false, 1);
+    check("self 1 head", 2, 70, 70, 1, 40, false, 1);
 }
 
 #[test]
@@ -116,7 +160,7 @@ fn temporal_attention_short_sequences() {
 
 #[test]
 fn head_dims() {
-    for (i, &d) in [8usize, 24, 40, 80, 3, 128].iter().enumerate() {
+    for (i, &d) in [8usize, 24, 40, 80, 3, 160].iter().enumerate() {
         check(&format!("D={d}"), 2, 45, 33, 2, d, false, 10 + i as u64);
     }
 }
@@ -139,12 +183,30 @@ fn more_than_65535_workgroups() {
 
 #[test]
 fn k_and_v_larger_than_a_binding() {
-    // k and v are 1,100 × 160 × 200 f32 = 141 MB each, over lavapipe's 128 MiB binding: the
+    // k and v are 2,100 × 256 × 64 f32 = 138 MB each, over lavapipe's 128 MiB binding: the
     // wrapper must split batches. A single query keeps the GPU work and the reference cheap.
-    let (b, lq, lk, h, d) = (1100, 1, 160, 1, 200);
+    let (b, lq, lk, h, d) = (2100, 1, 256, 1, 64);
     assert!((b * lk * h * d * 4) as u64 > 128 << 20);
     let bs: Vec<usize> = (0..b).step_by(97).chain([b - 1]).collect();
     check_sampled("k, v > binding", b, lq, lk, h, d, false, Some(bs), 31);
+}
+
+#[test]
+fn gpu_kernel_without_subgroups() {
+    // The workgroup-memory kernel that real GPUs run: 64-row query tiles, 32-key K/V tiles
+    // (70 and 77 keys end mid-tile), 8-wide workgroups for short sequences. Small head dims
+    // keep lavapipe's compile of its unrolled loops short.
+    let sel = t2v::gpu::AdapterSelector {
+        disable_subgroup: true,
+        ..t2v::gpu::AdapterSelector::from_env()
+    };
+    let g = Gpu::new(&sel).unwrap();
+    g.set_poison(true);
+    assert!(!g.caps.subgroup);
+    check_on(&g, "no-subgroup self L=70", 2, 70, 70, 2, 16, false, None, 50);
+    check_on(&g, "no-subgroup cross Lq=130 Lk=77", 1, 130, 77, 1, 16, false, None, 51);
+    check_on(&g, "no-subgroup causal L=77", 1, 77, 77, 2, 16, true, None, 52);
+    check_on(&g, "no-subgroup temporal B=40 L=5 D=3", 40, 5, 5, 2, 3, false, None, 53);
 }
 
 #[test]
@@ -155,8 +217,16 @@ fn explicit_scale() {
     let k = r.normals(b * l * h * d, 1.0);
     let v = r.normals(b * l * h * d, 1.0);
     let t = |x: &[f32]| upload(&[b, l, h * d], x);
-    let y = attention_scaled(&t(&q), &t(&k), &t(&v), h, false, 0.7).unwrap().to_f32().unwrap();
-    assert_close("scale=0.7", &y, &cpu_attention(&q, &k, &v, &[0], l, l, h, d, false, 0.7), 1e-5);
+    let y = attention_scaled(&t(&q), &t(&k), &t(&v), h, false, 0.7)
+        .unwrap()
+        .to_f32()
+        .unwrap();
+    assert_close(
+        "scale=0.7",
+        &y,
+        &cpu_attention(&q, &k, &v, &[0], l, l, h, d, false, 0.7),
+        1e-5,
+    );
 }
 
 #[test]

@@ -3,25 +3,40 @@
 //! (heads interleaved as H blocks of D channels, as right after to_q / to_k / to_v), output
 //! [B, Lq, H·D]. Online softmax: the Lq×Lk scores never exist in memory. Batches are split into
 //! chunks when a tensor exceeds one storage binding.
+//!
+//! Two kernel variants (the shader header says why):
+//! - `attention` (GPUs): one query row per invocation, K/V tiles staged in workgroup memory.
+//! - `attention_rows4` (CPU drivers with a fixed subgroup size, D ≤ 256): four query rows per
+//!   invocation, K/V rows shared through subgroup shuffles.
+//!
+//! Measured on lavapipe (Mesa 25.0.7, LLVM 15, 2 cores shared with other builds, so ±30%),
+//! release build, `crate::bench` timing, GFLOP/s at the bench shapes for `attention_rows4`
+//! [`attention`, forced with T2V_NO_SUBGROUP=1]: spatial self L0 (B=1, L=2880, 5×64) 18.6
+//! [2.1]; cross L0 (Lk=77) 13.8 [1.9]; temporal (B=2880, L=24) 7.5–11.5 [1.8]; CLIP causal
+//! (L=77, 16×64) 7.4–9.6 [0.6]. How rows4 got there (self L0): one row per invocation reading
+//! workgroup memory 1.3–2.4; K/V through subgroup shuffles with 4 rows per invocation ~9;
+//! rows as vec4 lanes with one unrollable nest per 4 channels and 4 keys 17–19.
 
 use super::{chunk_ranges, f, groups, units_per_binding};
 use crate::error::{shape_err, Result};
+use crate::gpu::Gpu;
 use crate::tensor::{DType, Tensor};
 
 const SRC: &str = include_str!("../../shaders/attention.wgsl");
 
-/// Most keys staged per K/V tile; fewer when 2·TK·D floats would not fit the device's
-/// workgroup memory.
+/// `attention`: keys staged per K/V tile, fewer when 2·TK·D floats would not fit the
+/// device's workgroup memory (D = 128 fits 32 keys in lavapipe's 32 KiB).
 const TK_MAX: usize = 32;
-/// Keys per online-softmax step: one accumulator rescale and one pair of exp2 per KB keys.
-const KB: usize = 8;
-/// Invocations per workgroup for long query sequences (one or more query rows each).
+/// `attention`: invocations (= query rows) per workgroup for long query sequences.
 const WG_MAX: usize = 64;
+/// `attention_rows4` is written out for at most 64 vec4 channels (D ≤ 256); larger heads
+/// (the VAE's single 512-channel head) use `attention`.
+const ROWS4_MAX_D4: usize = 64;
 
 /// `softmax(q·kᵀ / √D [+ causal mask]) · v` per head; causal lets query i see keys j ≤ i.
 pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, heads: usize, causal: bool) -> Result<Tensor> {
     let hd = q.shape().last().copied().unwrap_or(0);
-    let d = if heads > 0 { hd / heads } else { 0 };
+    let d = hd.checked_div(heads).unwrap_or(0);
     attention_scaled(q, k, v, heads, causal, 1.0 / (d.max(1) as f32).sqrt())
 }
 
@@ -39,47 +54,47 @@ pub fn attention_scaled(q: &Tensor, k: &Tensor, v: &Tensor, heads: usize, causal
     let (b, lq, hd) = (q.dim(0), q.dim(1), q.dim(2));
     let lk = k.dim(1);
     if k.shape() != v.shape() {
-        return shape_err(op, format!("k {:?} and v {:?} must have the same shape", k.shape(), v.shape()));
+        return shape_err(
+            op,
+            format!("k {:?} and v {:?} must have the same shape", k.shape(), v.shape()),
+        );
     }
     if k.dim(0) != b || k.dim(2) != hd {
-        return shape_err(op, format!("q {:?} needs k and v [{b}, Lk, {hd}], got {:?}", q.shape(), k.shape()));
+        return shape_err(
+            op,
+            format!("q {:?} needs k and v [{b}, Lk, {hd}], got {:?}", q.shape(), k.shape()),
+        );
     }
-    if heads == 0 || hd % heads != 0 || hd == 0 {
-        return shape_err(op, format!("{hd} channels of q {:?} do not split into {heads} heads", q.shape()));
+    if heads == 0 || hd == 0 || !hd.is_multiple_of(heads) {
+        return shape_err(
+            op,
+            format!("{hd} channels of q {:?} do not split into {heads} heads", q.shape()),
+        );
     }
     if !scale.is_finite() {
         return shape_err(op, format!("softmax scale must be finite, got {scale}"));
+    }
+    if lk == 0 && b > 0 && lq > 0 {
+        return shape_err(
+            op,
+            format!(
+                "softmax over zero keys: k {:?} has no tokens for q {:?}",
+                k.shape(),
+                q.shape()
+            ),
+        );
     }
     let out = Tensor::empty(q.gpu(), q.shape(), DType::F32)?;
     if b == 0 || lq == 0 {
         return Ok(out);
     }
-    if lk == 0 {
-        return shape_err(op, format!("softmax over zero keys: k {:?} has no tokens for q {:?}", k.shape(), q.shape()));
-    }
     let gpu = q.gpu();
-    let d = hd / heads;
-    let d4 = d.div_ceil(4);
-    let smem = gpu.limits.max_compute_workgroup_storage_size as usize;
-    let tk = TK_MAX.min(smem / (2 * 16 * d4)) / KB * KB;
-    if tk == 0 {
-        return shape_err(op, format!("head dim {d} is too large: {KB} keys of K and V need more than {smem} B of workgroup memory"));
-    }
-    // Short query sequences (temporal attention: Lq = frames) get a workgroup just big enough,
-    // in whole 8-lane groups, instead of idling most of a 64-wide one.
-    let (wg, qb) = if lq >= WG_MAX { (WG_MAX, 1) } else { (lq.div_ceil(8) * 8, 1) };
-    let defines = [
-        ("D", d.to_string()),
-        ("WG", wg.to_string()),
-        ("QB", qb.to_string()),
-        ("TK", tk.to_string()),
-        ("KB", KB.to_string()),
-        ("STAGE", std::env::var("T2V_ATTN_STAGE").unwrap_or("1".into())),
-    ];
-    let kern = gpu.kernel("attention", SRC, "attention", &defines)?;
-    let q_tiles = lq.div_ceil(wg * qb);
+    let var = Variant::pick(gpu, hd / heads, lq)?;
+    let kern = gpu.kernel("attention", SRC, var.entry, &var.defines)?;
+    let rows_per_group = var.wg * var.rows;
+    let q_tiles = lq.div_ceil(rows_per_group);
     let per_batch = 4 * (lq.max(lk) * hd) as u64;
-    // One pass over the whole grid must also index within u32 workgroups.
+    // The grid index is a u32 in the kernel.
     let max_batches = (u32::MAX as usize / (heads * q_tiles)).max(1);
     for (lo, hi) in chunk_ranges(b, units_per_binding(gpu, per_batch).min(max_batches)) {
         let qw = q.window(lo * lq * hd, hi * lq * hd, op)?;
@@ -99,6 +114,7 @@ pub fn attention_scaled(q: &Tensor, k: &Tensor, v: &Tensor, heads: usize, causal
             ow.shift,
             f(scale * std::f32::consts::LOG2_E),
             causal as u32,
+            (hd / heads).div_ceil(4) as u32,
         ];
         gpu.dispatch(
             &kern,
@@ -110,14 +126,70 @@ pub fn attention_scaled(q: &Tensor, k: &Tensor, v: &Tensor, heads: usize, causal
     Ok(out)
 }
 
+/// A kernel entry point with its specialisation.
+struct Variant {
+    entry: &'static str,
+    /// Invocations per workgroup.
+    wg: usize,
+    /// Query rows per invocation.
+    rows: usize,
+    defines: Vec<(&'static str, String)>,
+}
+
+impl Variant {
+    fn pick(gpu: &Gpu, d: usize, lq: usize) -> Result<Variant> {
+        let d4 = d.div_ceil(4);
+        let sg = gpu.info.subgroup_min_size as usize;
+        let smem = gpu.limits.max_compute_workgroup_storage_size as usize;
+        // Four rows per invocation would spill on a GPU (4·2·D registers), and the shuffles
+        // only beat workgroup-memory broadcasts where those cost a load per lane.
+        let rows4 = gpu.info.device_type == wgpu::DeviceType::Cpu
+            && gpu.caps.subgroup
+            && sg == gpu.info.subgroup_max_size as usize
+            && (4..=64).contains(&sg)
+            && sg.is_multiple_of(4)
+            && d4 <= ROWS4_MAX_D4
+            // The module's K/V tiles (TK = SG keys) must fit even where rows4 leaves them unused.
+            && 2 * 16 * sg * d4 <= smem;
+        let (entry, wg, rows, tk) = if rows4 {
+            // One subgroup per workgroup, each lane holding one of the SG keys of a step.
+            ("attention_rows4", sg, 4, sg)
+        } else {
+            let tk = TK_MAX.min(smem / (2 * 16 * d4)) / 4 * 4;
+            if tk == 0 {
+                return shape_err(
+                    "attention",
+                    format!("head dim {d} is too large: 4 keys of K and V need more than {smem} B of workgroup memory"),
+                );
+            }
+            // Short query sequences (temporal attention: Lq = frames) get a workgroup just big
+            // enough, in whole 8-lane groups, instead of idling most of a 64-wide one.
+            ("attention", lq.div_ceil(8).clamp(1, WG_MAX / 8) * 8, 1, tk)
+        };
+        let defines = vec![
+            ("D", d.to_string()),
+            ("WG", wg.to_string()),
+            ("TK", tk.to_string()),
+            ("SUBGROUP", (rows4 as u32).to_string()),
+        ];
+        Ok(Variant {
+            entry,
+            wg,
+            rows,
+            defines,
+        })
+    }
+}
+
 /// Benchmark cases at Zeroscope 576×320 shapes (latent 72×40 = 2,880 tokens at level 0).
-pub(crate) fn bench_cases(gpu: &std::sync::Arc<crate::gpu::Gpu>, frames: usize) -> Result<Vec<crate::bench::Case>> {
+pub(crate) fn bench_cases(gpu: &std::sync::Arc<Gpu>, frames: usize) -> Result<Vec<crate::bench::Case>> {
     use crate::bench::{rand_tensor, Case};
     let f = frames.max(1);
     // (label, B, Lq, Lk, heads, D, causal)
     let shapes = [
         ("spatial self L0", f, 2880, 2880, 5, 64, false),
         ("cross L0", f, 2880, 77, 5, 64, false),
+        // B·H·W sequences of F frames: not scaled by frames.
         ("temporal", 2880, 24, 24, 5, 64, false),
         ("clip causal", 1, 77, 77, 16, 64, true),
     ];
@@ -127,13 +199,16 @@ pub(crate) fn bench_cases(gpu: &std::sync::Arc<crate::gpu::Gpu>, frames: usize) 
         let q = rand_tensor(gpu, &[b, lq, h * d], DType::F32, seed + 1)?;
         let k = rand_tensor(gpu, &[b, lk, h * d], DType::F32, seed + 2)?;
         let v = rand_tensor(gpu, &[b, lk, h * d], DType::F32, seed + 3)?;
-        let pairs = (b * h * lq * lk) as f64;
-        let flops = 4.0 * pairs * d as f64 * if causal { 0.5 } else { 1.0 };
+        // q·kᵀ and p·v: 2 FLOPs each per (query, key, channel); causal computes half the pairs.
+        let pairs = (b * h * lq * lk) as f64 * if causal { 0.5 } else { 1.0 };
         let bytes = 4.0 * (2 * b * lq * h * d + 2 * b * lk * h * d) as f64;
         cases.push(Case::new(
             "attention",
-            format!("{label} B={b} Lq={lq} Lk={lk} H={h} D={d}{}", if causal { " causal" } else { "" }),
-            flops,
+            format!(
+                "{label} B={b} Lq={lq} Lk={lk} H={h} D={d}{}",
+                if causal { " causal" } else { "" }
+            ),
+            4.0 * pairs * d as f64,
             bytes,
             move || attention(&q, &k, &v, h, causal).map(drop),
         ));
