@@ -31,10 +31,10 @@ struct Params {
 const TM: u32 = {{TM}}u;
 const TN: u32 = {{TN}}u;
 const KS: u32 = {{KS}}u;
-const WG: u32 = 64u;
+const WG: u32 = {{WG}}u;
 
 
-@compute @workgroup_size(64)
+@compute @workgroup_size({{WG}})
 fn conv2d(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     // GEMM rows run over all pixels of all images, so small late-UNet images (9×5 latents)
     // still fill whole tiles.

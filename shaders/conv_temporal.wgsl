@@ -32,10 +32,10 @@ struct Params {
 
 const TM: u32 = {{TM}}u;
 const TN: u32 = {{TN}}u;
-const WG: u32 = 64u;
+const WG: u32 = {{WG}}u;
 
 
-@compute @workgroup_size(64)
+@compute @workgroup_size({{WG}})
 fn conv_temporal(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let m_tiles = (p.s + WG * TM - 1u) / (WG * TM);
     let n_tiles = (p.cout + TN - 1u) / TN;

@@ -51,7 +51,7 @@ struct Params {
 
 const TM: u32 = {{TM}}u;
 const TN: u32 = {{TN}}u;
-const WG: u32 = 64u;
+const WG: u32 = {{WG}}u;
 
 #if VEC4
 // i indexes vec4 groups of W (w_off is in elements and a multiple of 4 here).
@@ -82,7 +82,7 @@ fn load_w(i: u32) -> f32 {
 }
 #endif
 
-@compute @workgroup_size(64)
+@compute @workgroup_size({{WG}})
 fn matmul(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let n_tiles = (p.n + TN - 1u) / TN;
     let m_tiles = (p.m + WG * TM - 1u) / (WG * TM);

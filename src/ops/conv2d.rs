@@ -2,14 +2,12 @@
 //! bias [Cout] f32; KS 1 or 3, any stride and padding. Images are split into chunks when the
 //! input or output exceeds one storage binding.
 
-use super::{chunk_ranges, groups, units_per_binding};
+use super::{chunk_ranges, groups, row_tile, units_per_binding};
 use crate::error::{shape_err, Result};
 use crate::tensor::{DType, Tensor, Window};
 
 const SRC: &str = concat!(include_str!("../../shaders/conv2d.wgsl"), "\n", include_str!("../../shaders/conv_weights.wgsl"));
-const WG: usize = 64;
-/// Output pixels × output channels per invocation; see BENCHMARKS.md for the measurements.
-pub const TILE_M: usize = 8;
+/// Output channels per invocation (pixels per invocation come from `row_tile`).
 pub const TILE_N: usize = 8;
 
 pub fn conv2d(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, stride: usize, pad: usize) -> Result<Tensor> {
@@ -41,13 +39,6 @@ pub fn conv2d_padded(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, stride: usiz
     let ow = (wd + pad + pad_end - ks) / stride + 1;
     let out = Tensor::empty(x.gpu(), &[n, cout, oh, ow], DType::F32)?;
     let gpu = x.gpu();
-    let defines = [
-        ("TM", TILE_M.to_string()),
-        ("TN", TILE_N.to_string()),
-        ("KS", ks.to_string()),
-        ("W_F16", ((w.dtype() == DType::F16) as u32).to_string()),
-    ];
-    let kern = gpu.kernel("conv2d", SRC, "conv2d", &defines)?;
     let ww = w.whole(op)?;
     let bw = match bias {
         Some(b) => b.whole(op)?,
@@ -59,6 +50,15 @@ pub fn conv2d_padded(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, stride: usiz
         let xw = x.window(lo * in_img, hi * in_img, op)?;
         let yw = out.window(lo * out_img, hi * out_img, op)?;
         let imgs = hi - lo;
+        let (wg, tm) = row_tile(imgs * oh * ow);
+        let defines = [
+            ("WG", wg.to_string()),
+            ("TM", tm.to_string()),
+            ("TN", TILE_N.to_string()),
+            ("KS", ks.to_string()),
+            ("W_F16", ((w.dtype() == DType::F16) as u32).to_string()),
+        ];
+        let kern = gpu.kernel("conv2d", SRC, "conv2d", &defines)?;
         let params = [
             imgs as u32,
             cin as u32,
@@ -75,7 +75,7 @@ pub fn conv2d_padded(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, stride: usiz
             yw.shift,
             bias.is_some() as u32,
         ];
-        let tiles = (imgs * oh * ow).div_ceil(WG * TILE_M) * cout.div_ceil(TILE_N);
+        let tiles = (imgs * oh * ow).div_ceil(wg * tm) * cout.div_ceil(TILE_N);
         gpu.dispatch(
             &kern,
             &params,

@@ -1,13 +1,11 @@
 //! Temporal convolution (shaders/conv_temporal.wgsl): ModelScope's Conv3d (3,1,1) over frames
 //! with zero padding in time, in either frame layout.
 
-use super::{chunk_ranges, groups, units_per_binding};
+use super::{chunk_ranges, groups, row_tile, units_per_binding};
 use crate::error::{shape_err, Result};
 use crate::tensor::{DType, Tensor, Window};
 
 const SRC: &str = concat!(include_str!("../../shaders/conv_temporal.wgsl"), "\n", include_str!("../../shaders/conv_weights.wgsl"));
-const WG: usize = 64;
-const TILE_M: usize = 8;
 const TILE_N: usize = 8;
 
 /// How frames sit in memory.
@@ -55,8 +53,10 @@ pub fn conv_temporal(x: &Tensor, frames: usize, layout: FrameLayout, w: &Tensor,
     };
     let (xst, yst) = (strides(cin), strides(cout));
     let gpu = x.gpu();
+    let (wg, tm) = row_tile(s);
     let defines = [
-        ("TM", TILE_M.to_string()),
+        ("WG", wg.to_string()),
+        ("TM", tm.to_string()),
         ("TN", TILE_N.to_string()),
         ("W_F16", ((w.dtype() == DType::F16) as u32).to_string()),
     ];
@@ -89,7 +89,7 @@ pub fn conv_temporal(x: &Tensor, frames: usize, layout: FrameLayout, w: &Tensor,
             yw.shift,
             bias.is_some() as u32,
         ];
-        let tiles = nb * f * s.div_ceil(WG * TILE_M) * cout.div_ceil(TILE_N);
+        let tiles = nb * f * s.div_ceil(wg * tm) * cout.div_ceil(TILE_N);
         gpu.dispatch(
             &kern,
             &params,

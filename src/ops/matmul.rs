@@ -1,17 +1,15 @@
 //! Linear layer `x · Wᵀ + b` (shaders/matmul.wgsl): x [.., K] f32, W [N, K] f32 or f16,
 //! bias [N] f32. Rows of x are split into chunks when x or the output exceeds one binding.
 
-use super::{chunk_ranges, groups, units_per_binding};
+use super::{chunk_ranges, groups, row_tile, units_per_binding};
 use crate::error::{shape_err, Result};
 use crate::tensor::{DType, Tensor};
 
 const SRC: &str = include_str!("../../shaders/matmul.wgsl");
-const WG: usize = 64;
 
-/// Register tile per invocation (rows × columns). Measured on lavapipe at 1024³ (f32 GFLOP/s):
-/// 8×8 21.7, 6×8 19.1, 4×16 18.7, 8×4 13.9, 16×4 13.8, 8×16 13.6, 4×32 10.7, 12×8 7.8 —
-/// bigger tiles spill; see BENCHMARKS.md.
-pub const TILE_M: usize = 8;
+/// Columns per invocation; rows per invocation come from `row_tile` (8 for big M). Register
+/// tiles measured on lavapipe at 1024³ (rows×cols, f32 GFLOP/s): 8×8 21.7, 6×8 19.1, 4×16 18.7,
+/// 8×4 13.9, 16×4 13.8, 8×16 13.6, 4×32 10.7, 12×8 7.8 — bigger tiles spill; BENCHMARKS.md.
 pub const TILE_N: usize = 8;
 
 pub fn linear(x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
@@ -51,15 +49,7 @@ pub fn linear_into(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, out: &Tensor) 
     }
     let gpu = x.gpu();
     let ww = w.whole(op)?;
-    let (tm, tn) = (TILE_M, TILE_N);
     let vec4 = k % 4 == 0 && ww.shift % 4 == 0;
-    let defines = [
-        ("TM", tm.to_string()),
-        ("TN", tn.to_string()),
-        ("VEC4", (vec4 as u32).to_string()),
-        ("W_F16", ((w.dtype() == DType::F16) as u32).to_string()),
-    ];
-    let kern = gpu.kernel("matmul", SRC, "matmul", &defines)?;
     let bw = match bias {
         Some(b) => b.whole(op)?,
         None => crate::tensor::Window { binding: gpu.unused_binding(), shift: 0 },
@@ -72,6 +62,15 @@ pub fn linear_into(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, out: &Tensor) 
             return shape_err(op, "vec4 path needs a 16-byte aligned input view");
         }
         let rows = hi - lo;
+        let (wg, tm) = row_tile(rows);
+        let defines = [
+            ("WG", wg.to_string()),
+            ("TM", tm.to_string()),
+            ("TN", TILE_N.to_string()),
+            ("VEC4", (vec4 as u32).to_string()),
+            ("W_F16", ((w.dtype() == DType::F16) as u32).to_string()),
+        ];
+        let kern = gpu.kernel("matmul", SRC, "matmul", &defines)?;
         let params = [
             rows as u32,
             n as u32,
@@ -82,7 +81,7 @@ pub fn linear_into(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, out: &Tensor) 
             cw.shift,
             bias.is_some() as u32,
         ];
-        let tiles = n.div_ceil(tn) * rows.div_ceil(WG * tm);
+        let tiles = n.div_ceil(TILE_N) * rows.div_ceil(wg * tm);
         gpu.dispatch(
             &kern,
             &params,

@@ -30,6 +30,19 @@ pub(crate) fn units_per_binding(gpu: &Gpu, unit_bytes: u64) -> usize {
     (usable / unit_bytes.max(1)).max(1) as usize
 }
 
+/// Workgroup size and rows per invocation for a GEMM-like kernel over `rows` output rows:
+/// 64 invocations × 8 rows is the measured best for big M (BENCHMARKS.md), but a late-UNet
+/// level has few rows (2 frames of a 1×1 latent: 4), where most of a 512-row tile would run
+/// on clamped, discarded rows.
+pub(crate) fn row_tile(rows: usize) -> (usize, usize) {
+    match rows {
+        r if r >= 512 => (64, 8),
+        r if r >= 256 => (64, 4),
+        r if r >= 128 => (64, 2),
+        r => (r.div_ceil(8).clamp(1, 8) * 8, 1),
+    }
+}
+
 /// The f32 bits of a value, for params blocks that mix u32 and f32 fields.
 pub(crate) fn f(x: f32) -> u32 {
     x.to_bits()
