@@ -167,6 +167,11 @@ impl Gpu {
         self.pool.stats()
     }
 
+    /// Planning: the live allocations at the peak, largest first (bytes, what).
+    pub fn live_at_peak(&self) -> Vec<(u64, String)> {
+        self.pool.live_at_peak()
+    }
+
     /// Starts a new peak measurement from the current live bytes.
     pub fn reset_peak(&self) {
         self.pool.reset_peak()

@@ -62,6 +62,8 @@ pub struct MemoryPlan {
     /// batches, frames and rows, but a single image's activation must fit one binding.
     pub largest_binding: u64,
     pub binding_limit: u64,
+    /// What is live at the peak, grouped: (count, bytes each, what), largest total first.
+    pub at_peak: Vec<(usize, u64, String)>,
 }
 
 impl MemoryPlan {
@@ -85,6 +87,9 @@ impl MemoryPlan {
             Bytes(self.binding_limit),
             if self.largest_binding > self.binding_limit { " → too large for this adapter" } else { "" }
         );
+        for (n, b, what) in self.at_peak.iter().take(8) {
+            s += &format!("\n  live at peak: {n} × {what} ({} each)", Bytes(*b));
+        }
         match self.capacity {
             Some(c) => s += &format!("\n  adapter memory: {} → {}", Bytes(c), if self.fits() { "fits" } else { "does NOT fit" }),
             None => s += "\n  adapter memory: unknown (set T2V_DEVICE_MEMORY_GIB to check)",
@@ -121,5 +126,17 @@ pub fn plan(gpu: &Arc<Gpu>, configs: &ModelConfigs, p: &GenerateParams, placemen
         capacity: gpu.memory_capacity,
         largest_binding: gpu.largest_binding(),
         binding_limit: gpu.max_binding(),
+        at_peak: group(gpu.live_at_peak()),
     })
+}
+
+/// Groups equal allocations: (count, bytes each, label), largest total first.
+fn group(live: Vec<(u64, String)>) -> Vec<(usize, u64, String)> {
+    let mut m: std::collections::BTreeMap<(u64, String), usize> = Default::default();
+    for (b, what) in live {
+        *m.entry((b, what)).or_default() += 1;
+    }
+    let mut v: Vec<(usize, u64, String)> = m.into_iter().map(|((b, w), n)| (n, b, w)).collect();
+    v.sort_by(|a, b| (b.0 as u64 * b.1).cmp(&(a.0 as u64 * a.1)));
+    v
 }
