@@ -161,11 +161,16 @@ impl TextToVideo {
         let cfg = p.guidance_scale > 1.0;
         let mut latents = self.initial_latents(p, sched.init_noise_sigma())?;
         let steps: Vec<f32> = sched.timesteps().to_vec();
+        // Everything a step needs besides the latents is prepared here, so the loop body
+        // neither uploads nor repeats anything.
+        let batch = embeds.dim(0);
+        let ctx = self.unet.frame_context(embeds, p.num_frames)?;
+        let tembs = steps.iter().map(|&t| self.unet.frame_time_embedding(t, batch, p.num_frames)).collect::<Result<Vec<_>>>()?;
         progress.stage("denoising", steps.len());
-        for (i, &t) in steps.iter().enumerate() {
+        for (i, temb) in tembs.iter().enumerate() {
             let input = if cfg { cat(&[&latents, &latents], 0)? } else { latents.clone() };
             let input = sched.scale_model_input(&input, i)?;
-            let noise = self.unet.forward(&input, &[t], embeds)?;
+            let noise = self.unet.forward_prepared(&input, temb, &ctx)?;
             let noise = if cfg {
                 // uncond + g·(text − uncond) = (1−g)·uncond + g·text
                 lincomb2(&noise.narrow0(0, 1)?, 1.0 - p.guidance_scale, &noise.narrow0(1, 1)?, p.guidance_scale)?

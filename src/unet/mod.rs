@@ -116,16 +116,29 @@ impl UNet3DConditionModel {
         self.time_embedding.forward(&self.time_proj.forward(&t)?)
     }
 
+    /// Conditioning that stays the same for every denoising step, prepared once: the text
+    /// context repeated per frame, (B·F, L, cross_dim), as diffusers' `repeat_interleave`.
+    pub fn frame_context(&self, context: &Tensor, frames: usize) -> Result<Tensor> {
+        if context.shape().len() != 3 || context.dim(2) != self.config.cross_attention_dim {
+            return shape_err(
+                "unet",
+                format!("encoder_hidden_states must be (B, L, {}), got {:?}", self.config.cross_attention_dim, context.shape()),
+            );
+        }
+        repeat_interleave(context, frames)
+    }
+
+    /// Time embeddings repeated per frame, (B·F, 4·C0), for one timestep shared by the batch.
+    pub fn frame_time_embedding(&self, t: f32, batch: usize, frames: usize) -> Result<Tensor> {
+        repeat_interleave(&self.time_embed(&vec![t; batch])?, frames)
+    }
+
     /// Predicted noise for `sample` (B, C, F, h, w) at `timesteps` (one per batch item, or one
     /// for all) given `context` (B, 77, cross_dim); returns (B, C, F, h, w).
     pub fn forward(&self, sample: &Tensor, timesteps: &[f32], context: &Tensor) -> Result<Tensor> {
-        let s = sample.shape();
-        if s.len() != 5 || s[1] != self.config.in_channels {
-            return shape_err("unet", format!("sample must be (B, {}, F, h, w), got {s:?}", self.config.in_channels));
-        }
-        let (b, frames, h, w) = (s[0], s[2], s[3], s[4]);
-        if context.shape().len() != 3 || context.dim(0) != b || context.dim(2) != self.config.cross_attention_dim {
-            return shape_err("unet", format!("encoder_hidden_states must be ({b}, L, {}), got {:?}", self.config.cross_attention_dim, context.shape()));
+        let (b, frames) = self.check_sample(sample)?;
+        if context.shape().len() != 3 || context.dim(0) != b {
+            return shape_err("unet", format!("encoder_hidden_states must have batch {b}, got {:?}", context.shape()));
         }
         let ts: Vec<f32> = match timesteps.len() {
             1 => vec![timesteps[0]; b],
@@ -133,7 +146,29 @@ impl UNet3DConditionModel {
             n => return shape_err("unet", format!("{n} timesteps for a batch of {b}")),
         };
         let temb = repeat_interleave(&self.time_embed(&ts)?, frames)?;
-        let ctx = repeat_interleave(context, frames)?;
+        self.forward_prepared(sample, &temb, &self.frame_context(context, frames)?)
+    }
+
+    fn check_sample(&self, sample: &Tensor) -> Result<(usize, usize)> {
+        let s = sample.shape();
+        if s.len() != 5 || s[1] != self.config.in_channels {
+            return shape_err("unet", format!("sample must be (B, {}, F, h, w), got {s:?}", self.config.in_channels));
+        }
+        Ok((s[0], s[2]))
+    }
+
+    /// [`forward`](Self::forward) with per-frame conditioning already prepared
+    /// ([`frame_time_embedding`](Self::frame_time_embedding), [`frame_context`](Self::frame_context)):
+    /// the denoising loop prepares it before the loop, so a step uploads and repeats nothing.
+    pub fn forward_prepared(&self, sample: &Tensor, temb: &Tensor, ctx: &Tensor) -> Result<Tensor> {
+        let (b, frames) = self.check_sample(sample)?;
+        let (h, w) = (sample.dim(3), sample.dim(4));
+        if temb.dim(0) != b * frames || ctx.dim(0) != b * frames {
+            return shape_err(
+                "unet",
+                format!("conditioning for {} rows ({:?}, {:?}) does not match {b}×{frames} frames", b * frames, temb.shape(), ctx.shape()),
+            );
+        }
         let x = channels_first_to_frames(sample)?;
 
         let up_factor = 1usize << (self.down_blocks.len() - 1);
