@@ -79,7 +79,7 @@ fn spatial_transformer() {
     let d = dump("unet.down_blocks.0.attentions.0.f3");
     d.check("out.0", &spatial.forward(&d.input("arg0"), &d.input("kw.encoder_hidden_states")).unwrap(), TOL);
     let d = dump("unet.down_blocks.0.attentions.0.transformer_blocks.0.f3");
-    d.check("out", &spatial.block.forward(&d.input("arg0"), Some(&d.input("kw.encoder_hidden_states"))).unwrap(), TOL);
+    d.check("out", &spatial.block.forward(d.input("arg0"), Some(&d.input("kw.encoder_hidden_states"))).unwrap(), TOL);
 }
 
 #[test]
@@ -91,7 +91,7 @@ fn temporal_transformers() {
         d.check("out.0", &temporal.forward(&d.input("arg0"), frames(&d)).unwrap(), TOL);
     }
     let d = dump("unet.down_blocks.0.temp_attentions.0.transformer_blocks.0.f3");
-    d.check("out", &temporal.block.forward(&d.input("arg0"), None).unwrap(), TOL);
+    d.check("out", &temporal.block.forward(d.input("arg0"), None).unwrap(), TOL);
     // transformer_in: 8 heads × head_dim, an inner width different from its channels.
     for name in ["unet.transformer_in.f3", "unet.transformer_in.f1"] {
         let d = dump(name);
@@ -131,7 +131,7 @@ fn up_blocks() {
         let mut skips: Vec<_> = (0..3).map(|j| d.input(&format!("kw.res_hidden_states_tuple.{j}"))).collect();
         let ctx = if d.tensors.contains_key("kw.encoder_hidden_states") { d.input("kw.encoder_hidden_states") } else { d.input("kw.temb") };
         let size = d.meta.get("kw.upsample_size").and_then(|s| serde_json::from_str::<Vec<usize>>(s).ok()).map(|v| (v[0], v[1]));
-        let y = unet().up_blocks[i].forward(&d.input("kw.hidden_states"), &mut skips, &d.input("kw.temb"), &ctx, frames(&d), size).unwrap();
+        let y = unet().up_blocks[i].forward(d.input("kw.hidden_states"), &mut skips, &d.input("kw.temb"), &ctx, frames(&d), size).unwrap();
         d.check("out", &y, TOL);
     }
 }

@@ -32,7 +32,9 @@ fn plan_equals_the_measured_peak() {
         let planned = plan(&Gpu::planner(&sel).unwrap(), &folder_configs(&dir).unwrap(), &p, placement).unwrap();
         let gpu = Gpu::new(&sel).unwrap();
         let pipe = TextToVideo::from_dir(&gpu, &dir, placement).unwrap();
+        gpu.install_schedule(&planned.schedule).unwrap();
         pipe.generate(&p, &mut NoProgress).unwrap();
+        assert_eq!(gpu.schedule_divergence(), None, "the real run allocated differently from the plan");
         let m = gpu.memory();
         assert_eq!(planned.peak, m.peak_allocated, "{p:?}: planned {} vs measured", planned.report());
         assert_eq!(planned.peak_live, m.peak_live, "{p:?}");

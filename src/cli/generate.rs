@@ -175,10 +175,16 @@ pub fn run(sel: &AdapterSelector, args: GenerateArgs) -> t2v::Result<()> {
     let t0 = Instant::now();
     let pipe = TextToVideo::from_dir(&gpu, &dir, placement)?;
     eprintln!("loaded {} in {:.1} s", dir.display(), t0.elapsed().as_secs_f64());
+    // Activations come from the plan's buffers, made now: a device that cannot give them fails
+    // here, before any work, and the run never allocates again.
+    gpu.install_schedule(&memory.schedule)?;
     let mut bars = Bars { bar: None, started: Instant::now() };
     let frames = pipe.generate(&params, &mut bars)?;
     if let Some(b) = bars.bar.take() {
         b.finish();
+    }
+    if let Some(d) = gpu.schedule_divergence() {
+        eprintln!("note: the run left the memory plan ({d}); the rest was allocated on demand");
     }
     t2v::video::write(&s.output, &frames.data, frames.frames, frames.height, frames.width, s.fps)
         .map_err(|e| Error::Other(format!("writing {}: {e}", s.output.display())))?;

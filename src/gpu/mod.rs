@@ -8,6 +8,7 @@ mod adapter;
 mod pipelines;
 mod pool;
 mod recorder;
+pub mod schedule;
 mod shader;
 
 pub use adapter::{list_adapters, AdapterSelector};
@@ -180,6 +181,31 @@ impl Gpu {
     /// Releases pooled buffers no tensor holds (they are kept for reuse otherwise).
     pub fn trim(&self) {
         self.pool.trim()
+    }
+
+    /// Starts recording allocation lifetimes; [`finish_trace`](Self::finish_trace) turns them
+    /// into a liveness-based [`schedule::Schedule`].
+    pub fn start_trace(&self) {
+        self.pool.start_trace()
+    }
+
+    pub fn finish_trace(&self) -> schedule::Schedule {
+        self.pool.finish_trace()
+    }
+
+    /// Serves the following allocations from the schedule's buffers, created now. A run that
+    /// allocates differently from the one traced falls back to the pool from that point on
+    /// (see [`schedule_divergence`](Self::schedule_divergence)); results are never affected.
+    pub fn install_schedule(&self, s: &schedule::Schedule) -> Result<()> {
+        self.pool.install(s)
+    }
+
+    pub fn clear_schedule(&self) {
+        self.pool.uninstall()
+    }
+
+    pub fn schedule_divergence(&self) -> Option<String> {
+        self.pool.divergence()
     }
 
     pub(crate) fn alloc(&self, bytes: u64, what: &str) -> Result<Arc<PooledBuffer>> {

@@ -3,8 +3,9 @@
 //! queued dispatch still reads it may be handed to a later op, which is safe because dispatches
 //! run in recording order (wgpu inserts the barriers) and uploads flush the queue first.
 
+use super::schedule::{slot_bytes, Lifetime, Schedule};
 use crate::error::{Bytes, Error, Result};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -29,6 +30,29 @@ struct State {
     live_now: BTreeMap<u64, (u64, String)>,
     at_peak: Vec<(u64, String)>,
     next_id: u64,
+    /// Recording allocation lifetimes (planning).
+    trace: Option<Trace>,
+    /// Serving allocations from a schedule's slots (see `schedule`).
+    replay: Option<Replay>,
+    replay_gen: u64,
+}
+
+#[derive(Default)]
+struct Trace {
+    events: u64,
+    lives: Vec<Lifetime>,
+    index: HashMap<u64, usize>,
+}
+
+struct Replay {
+    gen: u64,
+    /// Slot buffers and whether a live tensor holds each.
+    slots: Vec<(wgpu::Buffer, bool)>,
+    assign: Vec<(u64, u32)>,
+    total: u64,
+    next: usize,
+    /// Set at the first allocation the schedule did not foresee; the pool serves the rest.
+    diverged: Option<String>,
 }
 
 pub(super) struct BufferPool {
@@ -44,6 +68,8 @@ pub struct PooledBuffer {
     id: u64,
     class: u64,
     requested: u64,
+    /// (schedule generation, slot) when served from a schedule.
+    slot: Option<(u64, u32)>,
     state: Arc<Mutex<State>>,
 }
 
@@ -53,7 +79,20 @@ impl Drop for PooledBuffer {
         s.stats.live -= self.class;
         s.stats.live_requested -= self.requested;
         s.live_now.remove(&self.id);
-        s.free.entry(self.class).or_default().push(self.buffer.clone());
+        if let Some(t) = s.trace.as_mut() {
+            t.events += 1;
+            if let Some(i) = t.index.remove(&self.id) {
+                t.lives[i].end = t.events;
+            }
+        }
+        match self.slot {
+            Some((gen, slot)) => {
+                if let Some(r) = s.replay.as_mut().filter(|r| r.gen == gen) {
+                    r.slots[slot as usize].1 = false;
+                }
+            }
+            None => s.free.entry(self.class).or_default().push(self.buffer.clone()),
+        }
     }
 }
 
@@ -95,6 +134,9 @@ impl BufferPool {
             });
         }
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(slot) = Self::from_schedule(&mut s, bytes, what) {
+            return Ok(self.hand_out(&mut s, slot.0, slot_bytes(bytes), bytes, Some((slot.1, slot.2)), what));
+        }
         // Best fit among slightly larger free buffers: video activations come in many
         // sizes, and exact-class reuse alone lets freed buffers pile up unused.
         let fit = s.free.range(class..=class + class / REUSE_SLACK).find(|(_, v)| !v.is_empty()).map(|(c, _)| *c);
@@ -111,22 +153,37 @@ impl BufferPool {
             }
             None => {
                 drop(s);
-                let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-                let b = self.device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some(what),
-                    size: class,
-                    usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
-                    mapped_at_creation: false,
-                });
-                if let Some(e) = pollster::block_on(scope.pop()) {
-                    return Err(Error::OutOfMemory { what: what.into(), need: Bytes(bytes), reason: e.to_string() });
-                }
+                let b = self.create(class, what)?;
                 s = self.state.lock().unwrap_or_else(|p| p.into_inner());
                 s.stats.allocated += class;
                 s.stats.peak_allocated = s.stats.peak_allocated.max(s.stats.allocated);
                 b
             }
         };
+        Ok(self.hand_out(&mut s, buffer, class, bytes, None, what))
+    }
+
+    /// The next allocation's slot, if a schedule is being replayed and foresaw it.
+    fn from_schedule(s: &mut State, bytes: u64, what: &str) -> Option<(wgpu::Buffer, u64, u32)> {
+        let r = s.replay.as_mut().filter(|r| r.diverged.is_none())?;
+        match r.assign.get(r.next) {
+            Some(&(b, slot)) if b == bytes && !r.slots[slot as usize].1 => {
+                r.next += 1;
+                r.slots[slot as usize].1 = true;
+                Some((r.slots[slot as usize].0.clone(), r.gen, slot))
+            }
+            planned => {
+                r.diverged = Some(match planned {
+                    None => format!("allocation {} ({what}) came after the planned {}", r.next, r.assign.len()),
+                    Some((b, _)) if *b != bytes => format!("allocation {} ({what}) is {} where the plan had {}", r.next, Bytes(bytes), Bytes(*b)),
+                    Some(_) => format!("allocation {} ({what}): its planned buffer is still in use", r.next),
+                });
+                None
+            }
+        }
+    }
+
+    fn hand_out(&self, s: &mut State, buffer: wgpu::Buffer, class: u64, bytes: u64, slot: Option<(u64, u32)>, what: &str) -> Arc<PooledBuffer> {
         s.stats.live += class;
         s.stats.live_requested += bytes;
         let id = s.next_id;
@@ -138,7 +195,76 @@ impl BufferPool {
             }
         }
         s.stats.peak_live = s.stats.peak_live.max(s.stats.live);
-        Ok(Arc::new(PooledBuffer { buffer, id, class, requested: bytes, state: self.state.clone() }))
+        if let Some(t) = s.trace.as_mut() {
+            t.events += 1;
+            t.index.insert(id, t.lives.len());
+            t.lives.push(Lifetime { bytes, start: t.events, end: u64::MAX });
+        }
+        Arc::new(PooledBuffer { buffer, id, class, requested: bytes, slot, state: self.state.clone() })
+    }
+
+    /// Starts recording allocation lifetimes (replaces any recording in progress).
+    pub(super) fn start_trace(&self) {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).trace = Some(Trace::default());
+    }
+
+    /// Stops recording and assigns the recorded allocations to slots.
+    pub(super) fn finish_trace(&self) -> Schedule {
+        let t = self.state.lock().unwrap_or_else(|p| p.into_inner()).trace.take().unwrap_or_default();
+        Schedule::assign(&t.lives)
+    }
+
+    /// Creates the schedule's slot buffers now (so a run that cannot get them fails before it
+    /// starts) and serves the following allocations from them, in order.
+    pub(super) fn install(&self, schedule: &Schedule) -> Result<()> {
+        self.uninstall();
+        let max = self.device.limits().max_buffer_size;
+        let mut slots = Vec::with_capacity(schedule.slots.len());
+        for &bytes in &schedule.slots {
+            let what = format!("activation slot of {}", Bytes(bytes));
+            if bytes > max {
+                return Err(Error::OutOfMemory { what, need: Bytes(bytes), reason: format!("the adapter's largest buffer is {}", Bytes(max)) });
+            }
+            let buffer = match &self.stand_in {
+                Some(b) => b.clone(),
+                None => self.create(bytes, &what)?,
+            };
+            slots.push((buffer, false));
+        }
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        s.replay_gen += 1;
+        let total = schedule.total();
+        s.stats.allocated += total;
+        s.stats.peak_allocated = s.stats.peak_allocated.max(s.stats.allocated);
+        s.replay = Some(Replay { gen: s.replay_gen, slots, assign: schedule.assign.clone(), total, next: 0, diverged: None });
+        Ok(())
+    }
+
+    /// Drops the schedule; its slots are freed as the tensors holding them go.
+    pub(super) fn uninstall(&self) {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(r) = s.replay.take() {
+            s.stats.allocated -= r.total;
+        }
+    }
+
+    /// Where the run left the installed schedule, if it did.
+    pub(super) fn divergence(&self) -> Option<String> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).replay.as_ref().and_then(|r| r.diverged.clone())
+    }
+
+    fn create(&self, bytes: u64, what: &str) -> Result<wgpu::Buffer> {
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let b = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(what),
+            size: bytes,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(Error::OutOfMemory { what: what.into(), need: Bytes(bytes), reason: e.to_string() });
+        }
+        Ok(b)
     }
 
     /// Planning: the live allocations at the peak, largest first (label, bytes).

@@ -36,7 +36,8 @@ impl ResnetBlock2D {
             let t = proj.forward(&silu(t)?)?;
             h = add_bcast(&h, &t, h.dim(2) * h.dim(3))?;
         }
-        let h = self.conv2.forward(&self.norm2.forward(&h, true)?)?;
+        h = self.norm2.forward(&h, true)?;
+        h = self.conv2.forward(&h)?;
         match &self.conv_shortcut {
             Some(sc) => add_inplace(&h, &sc.forward(x)?)?,
             None => add_inplace(&h, x)?,

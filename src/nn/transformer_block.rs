@@ -70,14 +70,15 @@ impl BasicTransformerBlock {
         })
     }
 
-    /// x [B, L, dim]; `context` [B, 77, cross_dim] for cross-attention blocks.
-    pub fn forward(&self, x: &Tensor, context: Option<&Tensor>) -> Result<Tensor> {
-        let h = x.clone();
-        let a = self.attn1.forward(&self.norm1.forward(&h)?, None)?;
-        let h = add_owned(a, &h)?;
+    /// x [B, L, dim]; `context` [B, 77, cross_dim] for cross-attention blocks. Takes `x` so it
+    /// is freed after the first residual add rather than held through the whole block.
+    pub fn forward(&self, x: Tensor, context: Option<&Tensor>) -> Result<Tensor> {
+        let a = self.attn1.forward(self.norm1.forward(&x)?, None)?;
+        let mut h = add_owned(a, &x)?;
+        drop(x);
         let ctx = if self.cross { context } else { None };
-        let a = self.attn2.forward(&self.norm2.forward(&h)?, ctx)?;
-        let h = add_owned(a, &h)?;
+        let a = self.attn2.forward(self.norm2.forward(&h)?, ctx)?;
+        h = add_owned(a, &h)?;
         let f = self.ff.forward(&self.norm3.forward(&h)?)?;
         add_owned(f, &h)
     }

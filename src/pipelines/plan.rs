@@ -54,7 +54,8 @@ pub struct MemoryPlan {
     pub peak_live: u64,
     /// Most bytes of device buffers at once (live + pooled for reuse): what the run needs.
     pub peak: u64,
-    /// Peak after each stage: prompt encoding, denoising, decoding.
+    /// Most bytes held by tensors up to the end of each stage: prompt encoding, denoising,
+    /// decoding (the buffers themselves are all made before the run).
     pub stages: Vec<(&'static str, u64)>,
     /// Device-local memory of the adapter, when known.
     pub capacity: Option<u64>,
@@ -64,6 +65,9 @@ pub struct MemoryPlan {
     pub binding_limit: u64,
     /// What is live at the peak, grouped: (count, bytes each, what), largest total first.
     pub at_peak: Vec<(usize, u64, String)>,
+    /// Which buffer each activation of the run takes: install it on the device that runs the
+    /// generation (`Gpu::install_schedule`) after loading the weights, and the run reaches `peak`.
+    pub schedule: crate::gpu::schedule::Schedule,
 }
 
 impl MemoryPlan {
@@ -73,13 +77,15 @@ impl MemoryPlan {
 
     pub fn report(&self) -> String {
         let mut s = format!(
-            "weights {}; peak {} ({} in live tensors)",
+            "weights {}; peak {} ({} in live tensors); activations in {} buffers of {} in all",
             Bytes(self.weights),
             Bytes(self.peak),
-            Bytes(self.peak_live)
+            Bytes(self.peak_live),
+            self.schedule.slots.len(),
+            Bytes(self.schedule.total())
         );
         for (name, b) in &self.stages {
-            s += &format!("\n  after {name}: peak {}", Bytes(*b));
+            s += &format!("\n  in tensors by the end of {name}: {}", Bytes(*b));
         }
         s += &format!(
             "\n  largest storage binding: {} (adapter limit {}{})",
@@ -103,20 +109,27 @@ pub fn plan(gpu: &Arc<Gpu>, configs: &ModelConfigs, p: &GenerateParams, placemen
     if !gpu.is_planning() {
         return Err(Error::Other("memory plans run on a planning device (Gpu::planner)".into()));
     }
+    gpu.clear_schedule();
     gpu.trim();
     gpu.reset_peak();
     let pipe = TextToVideo::synthetic(gpu, configs, placement)?;
     pipe.check(p)?;
     let weights = gpu.memory().live;
+    // First pass: every allocation of the run and how long it lives.
+    gpu.start_trace();
+    run(&pipe, p, &mut |_| {})?;
+    let schedule = gpu.finish_trace();
+    // Second pass: the same run served from the liveness-based schedule, as the real run
+    // will be; its peak is the plan.
+    gpu.trim();
+    gpu.reset_peak();
+    gpu.install_schedule(&schedule)?;
     let mut stages = Vec::new();
-    let rows = if p.guidance_scale > 1.0 { 2 } else { 1 };
-    let ids = vec![vec![0u32; pipe.text_encoder.config.max_position_embeddings]; rows];
-    let embeds = pipe.text_encoder.forward(&ids, p.clip_skip)?;
-    stages.push(("prompt encoding", gpu.memory().peak_allocated));
-    let latents = pipe.denoise(p, &embeds, &mut NoProgress)?;
-    stages.push(("denoising", gpu.memory().peak_allocated));
-    pipe.decode(&latents, &mut NoProgress)?;
-    stages.push(("decoding", gpu.memory().peak_allocated));
+    run(&pipe, p, &mut |stage| stages.push((stage, gpu.memory().peak_live)))?;
+    if let Some(d) = gpu.schedule_divergence() {
+        return Err(Error::Other(format!("memory plan: the second planning pass allocated differently from the first: {d}")));
+    }
+    gpu.clear_schedule();
     let m = gpu.memory();
     Ok(MemoryPlan {
         weights,
@@ -127,7 +140,22 @@ pub fn plan(gpu: &Arc<Gpu>, configs: &ModelConfigs, p: &GenerateParams, placemen
         largest_binding: gpu.largest_binding(),
         binding_limit: gpu.max_binding(),
         at_peak: group(gpu.live_at_peak()),
+        schedule,
     })
+}
+
+/// What `TextToVideo::generate` allocates, with placeholder token ids; `stage` is called after
+/// prompt encoding, denoising and decoding.
+fn run(pipe: &TextToVideo, p: &GenerateParams, stage: &mut dyn FnMut(&'static str)) -> Result<()> {
+    let rows = if p.guidance_scale > 1.0 { 2 } else { 1 };
+    let ids = vec![vec![0u32; pipe.text_encoder.config.max_position_embeddings]; rows];
+    let embeds = pipe.text_encoder.forward(&ids, p.clip_skip)?;
+    stage("prompt encoding");
+    let latents = pipe.denoise(p, &embeds, &mut NoProgress)?;
+    stage("denoising");
+    pipe.decode(&latents, &mut NoProgress)?;
+    stage("decoding");
+    Ok(())
 }
 
 /// Groups equal allocations: (count, bytes each, label), largest total first.

@@ -6,7 +6,7 @@ use super::Progress;
 use crate::error::{Error, Result};
 use crate::latents::randn::TorchGenerator;
 use crate::ops::elementwise::{lincomb2, scale};
-use crate::ops::layout::{cat, channels_first_to_frames};
+use crate::ops::layout::channels_first_to_frames;
 use crate::schedulers::{self, Scheduler, SchedulerConfig, SchedulerKind};
 use crate::tensor::Tensor;
 use crate::text_encoder::ClipTextModel;
@@ -162,20 +162,21 @@ impl TextToVideo {
         let mut latents = self.initial_latents(p, sched.init_noise_sigma())?;
         let steps: Vec<f32> = sched.timesteps().to_vec();
         // Everything a step needs besides the latents is prepared here, so the loop body
-        // neither uploads nor repeats anything.
-        let batch = embeds.dim(0);
-        let ctx = self.unet.frame_context(embeds, p.num_frames)?;
-        let tembs = steps.iter().map(|&t| self.unet.frame_time_embedding(t, batch, p.num_frames)).collect::<Result<Vec<_>>>()?;
+        // neither uploads nor repeats anything. Guidance runs the UNet once per prompt instead
+        // of on a batch of two (diffusers' way): batch items never interact in the UNet, so the
+        // noise is the same, and the activations are half the size.
+        let ctxs = (0..embeds.dim(0)).map(|r| self.unet.frame_context(&embeds.narrow0(r, 1)?, p.num_frames)).collect::<Result<Vec<_>>>()?;
+        let tembs = steps.iter().map(|&t| self.unet.frame_time_embedding(t, 1, p.num_frames)).collect::<Result<Vec<_>>>()?;
         progress.stage("denoising", steps.len());
         for (i, temb) in tembs.iter().enumerate() {
-            let input = if cfg { cat(&[&latents, &latents], 0)? } else { latents.clone() };
-            let input = sched.scale_model_input(&input, i)?;
-            let noise = self.unet.forward_prepared(&input, temb, &ctx)?;
+            let input = sched.scale_model_input(&latents, i)?;
             let noise = if cfg {
+                let uncond = self.unet.forward_prepared(&input, temb, &ctxs[0])?;
+                let text = self.unet.forward_prepared(&input, temb, &ctxs[1])?;
                 // uncond + g·(text − uncond) = (1−g)·uncond + g·text
-                lincomb2(&noise.narrow0(0, 1)?, 1.0 - p.guidance_scale, &noise.narrow0(1, 1)?, p.guidance_scale)?
+                lincomb2(&uncond, 1.0 - p.guidance_scale, &text, p.guidance_scale)?
             } else {
-                noise
+                self.unet.forward_prepared(&input, temb, &ctxs[0])?
             };
             latents = sched.step(&noise, i, &latents)?;
             self.gpu.flush()?;

@@ -24,7 +24,7 @@ impl DownBlock3D {
         let mut h = x.clone();
         let mut skips = Vec::new();
         for l in &self.layers {
-            h = l.forward(&h, temb, context, frames)?;
+            h = l.forward(h, temb, context, frames)?;
             skips.push(h.clone());
         }
         if let Some(ds) = &self.downsampler {

@@ -39,12 +39,16 @@ impl Layer3D {
         })
     }
 
-    pub fn forward(&self, x: &Tensor, temb: &Tensor, context: &Tensor, frames: usize) -> Result<Tensor> {
-        let h = self.resnet.forward(x, Some(temb))?;
-        let h = self.temp_conv.forward(&h, frames)?;
-        match &self.attn {
-            Some((spatial, temporal)) => temporal.forward(&spatial.forward(&h, context)?, frames),
-            None => Ok(h),
+    /// Takes `x` so the layer's input (in up blocks a wide skip concatenation) is freed once
+    /// the resnet has read it; each later stage replaces `h`, freeing the one before.
+    pub fn forward(&self, x: Tensor, temb: &Tensor, context: &Tensor, frames: usize) -> Result<Tensor> {
+        let mut h = self.resnet.forward(&x, Some(temb))?;
+        drop(x);
+        h = self.temp_conv.forward(&h, frames)?;
+        if let Some((spatial, temporal)) = &self.attn {
+            h = spatial.forward(&h, context)?;
+            h = temporal.forward(&h, frames)?;
         }
+        Ok(h)
     }
 }

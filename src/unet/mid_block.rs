@@ -27,8 +27,11 @@ impl UNetMidBlock3DCrossAttn {
     }
 
     pub fn forward(&self, x: &Tensor, temb: &Tensor, context: &Tensor, frames: usize) -> Result<Tensor> {
-        let h = self.temp_convs[0].forward(&self.resnets[0].forward(x, Some(temb))?, frames)?;
-        let h = self.temp_attn.forward(&self.attn.forward(&h, context)?, frames)?;
-        self.temp_convs[1].forward(&self.resnets[1].forward(&h, Some(temb))?, frames)
+        let mut h = self.resnets[0].forward(x, Some(temb))?;
+        h = self.temp_convs[0].forward(&h, frames)?;
+        h = self.attn.forward(&h, context)?;
+        h = self.temp_attn.forward(&h, frames)?;
+        h = self.resnets[1].forward(&h, Some(temb))?;
+        self.temp_convs[1].forward(&h, frames)
     }
 }

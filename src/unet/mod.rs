@@ -189,7 +189,7 @@ impl UNet3DConditionModel {
             } else {
                 None
             };
-            x = block.forward(&x, &mut skips, &temb, &ctx, frames, size)?;
+            x = block.forward(x, &mut skips, temb, ctx, frames, size)?;
         }
         let x = self.conv_out.forward(&self.conv_norm_out.forward(&x, true)?)?;
         frames_to_channels_first(&x, frames)

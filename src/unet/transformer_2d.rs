@@ -29,9 +29,12 @@ impl Transformer2DModel {
     /// x (N, C, H, W); context (N, 77, cross_dim).
     pub fn forward(&self, x: &Tensor, context: &Tensor) -> Result<Tensor> {
         let (n, c, h, w) = (x.dim(0), x.dim(1), x.dim(2), x.dim(3));
-        let t = self.norm.forward(x, false)?.reshape(&[n, c, h * w])?;
-        let t = self.proj_in.forward(&permute(&t, &[0, 2, 1])?)?;
-        let t = self.proj_out.forward(&self.block.forward(&t, Some(context))?)?;
+        // Reassigned, not shadowed: a shadowed tensor would stay allocated to the end.
+        let mut t = self.norm.forward(x, false)?.reshape(&[n, c, h * w])?;
+        t = permute(&t, &[0, 2, 1])?;
+        t = self.proj_in.forward(&t)?;
+        t = self.block.forward(t, Some(context))?;
+        t = self.proj_out.forward(&t)?;
         let y = permute(&t, &[0, 2, 1])?.reshape(&[n, c, h, w])?;
         add_inplace(&y, x)?;
         Ok(y)

@@ -29,9 +29,12 @@ impl TransformerTemporalModel {
     /// x in the folded (B·F, C, H, W) layout.
     pub fn forward(&self, x: &Tensor, frames: usize) -> Result<Tensor> {
         let (h, w) = (x.dim(2), x.dim(3));
-        let t = frames_to_sequences(&self.norm.forward_frames(x, frames, false)?, frames)?;
-        let t = self.proj_in.forward(&t)?;
-        let t = self.proj_out.forward(&self.block.forward(&t, None)?)?;
+        // Reassigned, not shadowed: a shadowed tensor would stay allocated to the end.
+        let mut t = self.norm.forward_frames(x, frames, false)?;
+        t = frames_to_sequences(&t, frames)?;
+        t = self.proj_in.forward(&t)?;
+        t = self.block.forward(t, None)?;
+        t = self.proj_out.forward(&t)?;
         let y = sequences_to_frames(&t, h, w)?;
         add_inplace(&y, x)?;
         Ok(y)

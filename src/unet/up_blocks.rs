@@ -27,17 +27,19 @@ impl UpBlock3D {
     /// Pops one skip per layer from the end of `skips`; `size` is diffusers' `upsample_size`.
     pub fn forward(
         &self,
-        x: &Tensor,
+        x: Tensor,
         skips: &mut Vec<Tensor>,
         temb: &Tensor,
         context: &Tensor,
         frames: usize,
         size: Option<(usize, usize)>,
     ) -> Result<Tensor> {
-        let mut h = x.clone();
+        let mut h = x;
         for l in &self.layers {
             let skip = skips.pop().ok_or_else(|| crate::Error::Other("UNet skip connections ran out".into()))?;
-            h = l.forward(&cat(&[&h, &skip], 1)?, temb, context, frames)?;
+            h = cat(&[&h, &skip], 1)?;
+            drop(skip);
+            h = l.forward(h, temb, context, frames)?;
         }
         if let Some(us) = &self.upsampler {
             h = us.forward(&h, size)?;
