@@ -53,7 +53,7 @@ pub fn run(sel: &AdapterSelector, what: What) -> t2v::Result<()> {
                 scheduler: None,
                 clip_skip: 0,
             };
-            let r = t2v::bench::pipeline(&gpu, model.as_deref(), &p, unet_steps)?;
+            let r = t2v::bench::pipeline(&gpu, &Gpu::planner(sel)?, model.as_deref(), &p, unet_steps)?;
             println!("{}", r.table());
             Ok(())
         }

@@ -1,5 +1,6 @@
 //! Device buffer pool. Tensors take buffers from size classes and give them back on drop, so a
-//! warm denoising loop allocates nothing. Reuse is stream-ordered: a buffer returned while a
+//! warm denoising loop allocates nothing; when a schedule is installed (see `schedule.rs`) the
+//! pool serves each allocation from the slot the plan gave it instead. Reuse is stream-ordered: a buffer returned while a
 //! queued dispatch still reads it may be handed to a later op, which is safe because dispatches
 //! run in recording order (wgpu inserts the barriers) and uploads flush the queue first.
 
@@ -96,8 +97,10 @@ impl Drop for PooledBuffer {
     }
 }
 
-/// A free buffer up to `1 + 1/REUSE_SLACK` times the request may serve it. Measured on the
-/// 576w × 24-frame plan: 2× (slack 1) → 10.5 GiB peak, 1.5× → 12.8, 1.25× → 14.0, 1.125× → 14.2.
+/// A free buffer up to `1 + 1/REUSE_SLACK` times the request may serve it. This serves runs
+/// without a schedule (tests, library calls); planned generations take their activations from
+/// the schedule instead. Measured on the 576w × 24-frame run before schedules existed: 2× (slack 1)
+/// → 10.5 GiB peak, 1.5× → 12.8, 1.25× → 14.0, 1.125× → 14.2.
 const REUSE_SLACK: u64 = 1;
 
 /// Size classes: multiples of 256 B up to 64 KiB, then 8 steps per power of two (≤ 12.5% waste).
@@ -217,6 +220,15 @@ impl BufferPool {
     /// Creates the schedule's slot buffers now (so a run that cannot get them fails before it
     /// starts) and serves the following allocations from them, in order.
     pub(super) fn install(&self, schedule: &Schedule) -> Result<()> {
+        {
+            // The same plan again (one loaded pipeline, many videos): keep its buffers.
+            let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(r) = s.replay.as_mut().filter(|r| r.assign == schedule.assign && r.slots.len() == schedule.slots.len()) {
+                r.next = 0;
+                r.diverged = None;
+                return Ok(());
+            }
+        }
         self.uninstall();
         let max = self.device.limits().max_buffer_size;
         let mut slots = Vec::with_capacity(schedule.slots.len());
