@@ -16,15 +16,24 @@ pub struct ComponentReport {
     /// Parameters per stored dtype.
     pub dtypes: BTreeMap<String, u64>,
     pub file_bytes: u64,
-    /// Device bytes with matrices in f16 / in f32 (vectors always f32; CLIP's token and
-    /// position tables stay on the host).
+    /// Device bytes held while loaded, with matrices in f16 / in f32 (vectors always f32;
+    /// CLIP's token and position tables and its encoder layers stay on the host).
     pub device_f16: u64,
     pub device_f32: u64,
+    /// The largest CLIP encoder layer, on the device only while a prompt is encoded.
+    pub streamed_f16: u64,
+    pub streamed_f32: u64,
 }
 
 /// Parameters of a component that live on the host rather than the device.
 fn host_resident(key: &str) -> bool {
     key.ends_with("token_embedding.weight") || key.ends_with("position_embedding.weight") || key.ends_with("position_ids")
+}
+
+/// CLIP encoder layers are uploaded one at a time during prompt encoding: the layer index.
+fn streamed_layer(key: &str) -> Option<usize> {
+    let rest = &key[key.find("encoder.layers.")? + "encoder.layers.".len()..];
+    rest.split('.').next()?.parse().ok()
 }
 
 pub fn inspect_component(name: &str, class: &str, dir: &Path) -> Result<ComponentReport> {
@@ -37,7 +46,10 @@ pub fn inspect_component(name: &str, class: &str, dir: &Path) -> Result<Componen
         file_bytes: 0,
         device_f16: 0,
         device_f32: 0,
+        streamed_f16: 0,
+        streamed_f32: 0,
     };
+    let mut layers: BTreeMap<usize, (u64, u64)> = BTreeMap::new();
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .map_err(|e| Error::Other(format!("{}: {e}", dir.display())))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -64,10 +76,18 @@ pub fn inspect_component(name: &str, class: &str, dir: &Path) -> Result<Componen
                 continue;
             }
             let matrix = info.shape.len() >= 2;
-            r.device_f16 += n * if matrix { 2 } else { 4 };
-            r.device_f32 += n * 4;
+            let (b16, b32) = (n * if matrix { 2 } else { 4 }, n * 4);
+            match streamed_layer(key).filter(|_| name == "text_encoder") {
+                Some(i) => {
+                    let l = layers.entry(i).or_default();
+                    (l.0, l.1) = (l.0 + b16, l.1 + b32);
+                }
+                None => (r.device_f16, r.device_f32) = (r.device_f16 + b16, r.device_f32 + b32),
+            }
         }
     }
+    r.streamed_f16 = layers.values().map(|l| l.0).max().unwrap_or(0);
+    r.streamed_f32 = layers.values().map(|l| l.1).max().unwrap_or(0);
     Ok(r)
 }
 
@@ -116,15 +136,22 @@ pub fn inspect(dir: &Path) -> Result<String> {
             human(r.params),
             dt.join(", "),
             Bytes(r.file_bytes),
-            Bytes(r.device_f16),
-            Bytes(r.device_f32)
+            with_layer(r.device_f16, r.streamed_f16),
+            with_layer(r.device_f32, r.streamed_f32)
         );
         total_params += r.params;
-        total16 += r.device_f16;
-        total32 += r.device_f32;
+        total16 += r.device_f16 + r.streamed_f16;
+        total32 += r.device_f32 + r.streamed_f32;
     }
     let _ = writeln!(out, "| total | | {} | | | {} | {} |", human(total_params), Bytes(total16), Bytes(total32));
     Ok(out)
+}
+
+fn with_layer(resident: u64, layer: u64) -> String {
+    if layer == 0 {
+        return Bytes(resident).to_string();
+    }
+    format!("{} + one layer at a time ({})", Bytes(resident), Bytes(layer))
 }
 
 fn human(n: u64) -> String {

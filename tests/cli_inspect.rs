@@ -36,8 +36,13 @@ fn device_memory_matches_the_allocator() {
         assert_eq!(used, want + freq_table, "{dtype:?}");
         let est = inspect_component("text_encoder", "", &fixtures().join("tiny-t2v/text_encoder")).unwrap();
         let before = g.memory().live_requested;
-        let _t = t2v::text_encoder::ClipTextModel::from_dir(&g, &fixtures().join("tiny-t2v/text_encoder"), Placement { matrices: dtype }).unwrap();
+        let t = t2v::text_encoder::ClipTextModel::from_dir(&g, &fixtures().join("tiny-t2v/text_encoder"), Placement { matrices: dtype }).unwrap();
         let used = g.memory().live_requested - before;
         assert_eq!(used, if f16 { est.device_f16 } else { est.device_f32 }, "text encoder {dtype:?}");
+        // Its encoder layers come to the device one at a time, while a prompt is encoded.
+        let layer = t.layer(0).unwrap();
+        let used = g.memory().live_requested - before;
+        assert_eq!(used, if f16 { est.device_f16 + est.streamed_f16 } else { est.device_f32 + est.streamed_f32 });
+        drop(layer);
     }
 }

@@ -29,7 +29,7 @@ fn clip_text_encoder() {
     e.check("out", &m.embed(&ids(&e, "kw.input_ids")).unwrap(), TOL);
     let l = dump("text_encoder.encoder.layers.0");
     let x = l.input("arg0");
-    let y = m.layers[0].forward(&x, m.config.num_attention_heads, m.config.hidden_act == "quick_gelu").unwrap();
+    let y = m.layer(0).unwrap().forward(&x, m.config.num_attention_heads, m.config.hidden_act == "quick_gelu").unwrap();
     l.check("out", &y, TOL);
     let f = dump("text_encoder.final_layer_norm");
     f.check("out", &m.final_layer_norm.forward(&f.input("arg0")).unwrap(), TOL);

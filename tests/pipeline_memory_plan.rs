@@ -50,14 +50,14 @@ fn plan_equals_the_measured_peak() {
 #[test]
 fn full_size_plans_need_no_weights() {
     // Zeroscope 576w at 576×320, 8 frames, guidance on: planned from the shipped configs in a
-    // fraction of a second; the weights alone are the published 1.41 B + 0.34 B + 84 M
-    // parameters in f16 (≈ 3.3 GiB).
+    // fraction of a second; the resident weights are the published UNet's 1.41 B and the VAE's
+    // 84 M parameters in f16 (≈ 2.8 GiB): the text encoder's 0.34 B are streamed layer by layer.
     let planner = Gpu::planner(&AdapterSelector::from_env()).unwrap();
     let t0 = std::time::Instant::now();
     let plan = plan(&planner, &modelscope_configs().unwrap(), &params(8, 320, 576, 9.0), Placement { matrices: DType::F16 }).unwrap();
     assert!(t0.elapsed().as_secs_f64() < 30.0);
     let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
-    assert!((3.2..3.6).contains(&gib(plan.weights)), "{}", plan.report());
+    assert!((2.6..3.0).contains(&gib(plan.weights)), "{}", plan.report());
     assert!(plan.peak > plan.weights, "{}", plan.report());
 }
 

@@ -103,14 +103,11 @@ impl Drop for PooledBuffer {
 /// → 10.5 GiB peak, 1.5× → 12.8, 1.25× → 14.0, 1.125× → 14.2.
 const REUSE_SLACK: u64 = 1;
 
-/// Size classes: multiples of 256 B up to 64 KiB, then 8 steps per power of two (≤ 12.5% waste).
+/// Buffers are whole multiples of 256 B and no larger: weights, which are never freed, take
+/// exactly their size (coarser classes cost 4% of the weights), and reuse of freed buffers
+/// does not need classes since a free buffer up to 2× the request may serve it.
 fn size_class(bytes: u64) -> u64 {
-    let b = bytes.max(256);
-    if b <= 65536 {
-        return b.div_ceil(256) * 256;
-    }
-    let step = (1u64 << (63 - b.leading_zeros())) / 8;
-    b.div_ceil(step) * step
+    slot_bytes(bytes)
 }
 
 impl BufferPool {

@@ -58,10 +58,12 @@ pub struct ClipTextModel {
     pub config: ClipTextConfig,
     /// Token embeddings stay in the (memory-mapped) checkpoint: a prompt needs 77 rows of a
     /// 49,408-row table, gathered on the host instead of holding the table on the device.
+    /// The encoder layers stay there too and are uploaded one at a time while a prompt is
+    /// encoded (see [`layer`](Self::layer)).
     weights: Arc<Weights>,
+    root: String,
     token_embedding_key: String,
     pub position_embedding: Vec<f32>,
-    pub layers: Vec<ClipEncoderLayer>,
     pub final_layer_norm: LayerNorm,
 }
 
@@ -75,12 +77,24 @@ impl ClipTextModel {
         let token_embedding_key = emb.key("token_embedding.weight");
         w.check(&token_embedding_key, &[c.vocab_size, c.hidden_size])?;
         let position_embedding = w.host_f32(&emb.key("position_embedding.weight"), &[c.max_position_embeddings, c.hidden_size])?;
-        let layers = (0..c.num_hidden_layers)
-            .map(|i| ClipEncoderLayer::load(&root.at(format!("encoder.layers.{i}")), c))
-            .collect::<Result<Vec<_>>>()?;
+        // Every layer is read once now, so a missing key or a wrong shape is a load error;
+        // its buffers go back to the device (the pool keeps nothing: `trim`).
+        for i in 0..c.num_hidden_layers {
+            ClipEncoderLayer::load(&root.at(format!("encoder.layers.{i}")), c)?;
+        }
+        w.gpu().trim();
         let final_layer_norm = LayerNorm::load(&root.at("final_layer_norm"), c.hidden_size, c.layer_norm_eps)?;
         w.finish()?;
-        Ok(ClipTextModel { config, weights: w.clone(), token_embedding_key, position_embedding, layers, final_layer_norm })
+        let root = root.prefix.clone();
+        Ok(ClipTextModel { config, weights: w.clone(), root, token_embedding_key, position_embedding, final_layer_norm })
+    }
+
+    /// Encoder layer `i`, uploaded now. The text encoder runs once per video while its weights
+    /// are a fifth of the pipeline's (0.63 GiB in f16 for ModelScope's OpenCLIP-H): streaming
+    /// them layer by layer keeps that off the device during denoising, where the peak is.
+    pub fn layer(&self, i: usize) -> Result<ClipEncoderLayer> {
+        let scope = crate::weights::Scope { w: &self.weights, prefix: self.root.clone() };
+        ClipEncoderLayer::load(&scope.at(format!("encoder.layers.{i}")), &self.config)
     }
 
     pub fn from_dir(gpu: &Arc<crate::Gpu>, dir: &std::path::Path, placement: Placement) -> Result<ClipTextModel> {
@@ -112,10 +126,10 @@ impl ClipTextModel {
     pub fn forward(&self, ids: &[Vec<u32>], clip_skip: usize) -> Result<Tensor> {
         let heads = self.config.num_attention_heads;
         let quick = self.config.hidden_act == "quick_gelu";
-        let n = self.layers.len().saturating_sub(clip_skip);
+        let n = self.config.num_hidden_layers.saturating_sub(clip_skip);
         let mut x = self.embed(ids)?;
-        for layer in &self.layers[..n] {
-            x = layer.forward(&x, heads, quick)?;
+        for i in 0..n {
+            x = self.layer(i)?.forward(&x, heads, quick)?;
         }
         self.final_layer_norm.forward(&x)
     }
