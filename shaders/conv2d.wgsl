@@ -21,6 +21,11 @@ struct Params {
     b_off: u32,
     y_off: u32,
     has_bias: u32,
+    // An image too large for one binding is done in channel chunks: this dispatch reads input
+    // channels ci0..ci0+cin of the weight's cin_total, and adds to y when accumulate is set.
+    cin_total: u32,
+    ci0: u32,
+    accumulate: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -65,7 +70,7 @@ fn conv2d(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid:
     for (var t = 0u; t < TM * TN; t++) {
         acc[t] = 0.0;
     }
-    let kk = p.cin * KS * KS;
+    let kk = p.cin_total * KS * KS;
     for (var ci = 0u; ci < p.cin; ci++) {
         let cbase = ci * plane;
         for (var ky = 0u; ky < KS; ky++) {
@@ -79,7 +84,7 @@ fn conv2d(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid:
                     let idx = select(0u, u32(iy) * p.w + u32(ix), inside);
                     xv[i] = select(0.0, x[xb[i] + cbase + idx], inside);
                 }
-                let kidx = ci * KS * KS + ky * KS + kx;
+                let kidx = (p.ci0 + ci) * KS * KS + ky * KS + kx;
                 for (var j = 0u; j < TN; j++) {
                     let wv = load_w(min(co0 + j, p.cout - 1u) * kk + kidx);
                     for (var i = 0u; i < TM; i++) {
@@ -102,7 +107,12 @@ fn conv2d(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid:
             let r = r0 + i;
             if (r < rows) {
                 let img = r / pixels;
-                y[p.y_off + (img * p.cout + co) * pixels + r % pixels] = acc[i * TN + j] + b;
+                let at = p.y_off + (img * p.cout + co) * pixels + r % pixels;
+                var prev = 0.0;
+                if (p.accumulate != 0u) {
+                    prev = y[at];
+                }
+                y[at] = prev + acc[i * TN + j] + b;
             }
         }
     }

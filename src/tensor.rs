@@ -149,7 +149,7 @@ impl Tensor {
         let size = end - start;
         if self.gpu.is_planning() {
             // A plan reports the largest binding instead of stopping at the first too big.
-            self.gpu.note_binding(size);
+            self.gpu.note_binding(size, op);
         } else if size > self.gpu.max_binding() {
             return Err(Error::BindingTooLarge {
                 op,

@@ -180,3 +180,21 @@ fn conv2d_input_larger_than_a_binding() {
     let (want, _, _) = cpu_conv2d(&x, &k, None, n, 1, h, w, 1, 3, 1, 1);
     assert_close("conv2d > binding", &y, &want, 1e-5);
 }
+
+#[test]
+fn conv2d_single_image_larger_than_a_binding() {
+    // One 8-channel 2048×2304 image is 144 MiB in and out: over lavapipe's 128 MiB binding, so
+    // the wrapper splits output channels and sums input-channel chunks (bias added once). The
+    // VAE decoder's full-resolution layers at 576×320 are the real case (256 ch, 180 MiB).
+    let (c, h, w) = (8usize, 2048usize, 2304usize);
+    let mut r = Rng::new(78);
+    let x = r.normals(c * h * w, 1.0);
+    let xt = upload(&[1, c, h, w], &x);
+    for (cout, k, pad) in [(c, 1, 0), (2, 3, 1)] {
+        let wt = r.normals(cout * c * k * k, 0.3);
+        let b = r.normals(cout, 0.5);
+        let y = conv2d(&xt, &upload(&[cout, c, k, k], &wt), Some(&upload(&[cout], &b)), 1, pad).unwrap().to_f32().unwrap();
+        let (want, _, _) = cpu_conv2d(&x, &wt, Some(&b), 1, c, h, w, cout, k, 1, pad);
+        assert_close(&format!("conv2d {k}×{k} → {cout} channels, one image > binding"), &y, &want, 1e-5);
+    }
+}

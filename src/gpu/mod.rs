@@ -50,7 +50,7 @@ pub struct Gpu {
     /// the real model code runs shape-only and the pool's counters become the memory plan.
     planning: bool,
     /// Planning: the largest storage binding any op asked for.
-    largest_binding: std::sync::atomic::AtomicU64,
+    largest_binding: std::sync::Mutex<(u64, &'static str)>,
     /// Bytes of device-local memory, where the backend tells (Vulkan); `T2V_DEVICE_MEMORY_GIB`
     /// overrides.
     pub memory_capacity: Option<u64>,
@@ -72,13 +72,16 @@ impl Gpu {
         self.planning
     }
 
-    pub(crate) fn note_binding(&self, bytes: u64) {
-        self.largest_binding.fetch_max(bytes, std::sync::atomic::Ordering::Relaxed);
+    pub(crate) fn note_binding(&self, bytes: u64, op: &'static str) {
+        let mut l = self.largest_binding.lock().unwrap_or_else(|p| p.into_inner());
+        if bytes > l.0 {
+            *l = (bytes, op);
+        }
     }
 
-    /// Planning: the largest storage binding the planned work asked for so far.
-    pub fn largest_binding(&self) -> u64 {
-        self.largest_binding.load(std::sync::atomic::Ordering::Relaxed)
+    /// Planning: the largest storage binding the planned work asked for so far, and its op.
+    pub fn largest_binding(&self) -> (u64, &'static str) {
+        *self.largest_binding.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn open(sel: &AdapterSelector, planning: bool) -> Result<Arc<Gpu>> {
@@ -126,7 +129,7 @@ impl Gpu {
         Ok(Arc::new(Gpu {
             dummy,
             planning,
-            largest_binding: Default::default(),
+            largest_binding: std::sync::Mutex::new((0, "")),
             memory_capacity,
             pool: pool::BufferPool::new(device.clone(), planning),
             pipelines: pipelines::PipelineCache::default(),

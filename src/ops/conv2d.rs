@@ -46,9 +46,28 @@ pub fn conv2d_padded(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, stride: usiz
     };
     let (in_img, out_img) = (cin * h * wd, cout * oh * ow);
     let per = units_per_binding(gpu, 4 * in_img.max(out_img) as u64);
-    for (lo, hi) in chunk_ranges(n, per) {
-        let xw = x.window(lo * in_img, hi * in_img, op)?;
-        let yw = out.window(lo * out_img, hi * out_img, op)?;
+    // Whole images per dispatch when they fit a binding; otherwise one image at a time in
+    // channel chunks: output channels c0..c1 summed over input-channel chunks k0..k1.
+    let mut parts = Vec::new();
+    if (4 * in_img.max(out_img) as u64) + 512 <= gpu.max_binding() {
+        for (lo, hi) in chunk_ranges(n, per) {
+            parts.push((lo, hi, 0, cout, 0, cin));
+        }
+    } else {
+        let cin_per = units_per_binding(gpu, 4 * (h * wd) as u64);
+        let cout_per = units_per_binding(gpu, 4 * (oh * ow) as u64);
+        for i in 0..n {
+            for (c0, c1) in chunk_ranges(cout, cout_per) {
+                for (k0, k1) in chunk_ranges(cin, cin_per) {
+                    parts.push((i, i + 1, c0, c1, k0, k1));
+                }
+            }
+        }
+    }
+    for (lo, hi, c0, c1, k0, k1) in parts {
+        let (pin, pout) = ((k1 - k0) * h * wd, (c1 - c0) * oh * ow);
+        let xw = x.window(lo * in_img + k0 * h * wd, lo * in_img + k0 * h * wd + (hi - lo - 1) * in_img + pin, op)?;
+        let yw = out.window(lo * out_img + c0 * oh * ow, lo * out_img + c0 * oh * ow + (hi - lo - 1) * out_img + pout, op)?;
         let imgs = hi - lo;
         let (wg, tm) = row_tile(imgs * oh * ow);
         let defines = [
@@ -61,21 +80,24 @@ pub fn conv2d_padded(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, stride: usiz
         let kern = gpu.kernel("conv2d", SRC, "conv2d", &defines)?;
         let params = [
             imgs as u32,
-            cin as u32,
+            (k1 - k0) as u32,
             h as u32,
             wd as u32,
-            cout as u32,
+            (c1 - c0) as u32,
             oh as u32,
             ow as u32,
             stride as u32,
             pad as u32,
             xw.shift,
-            ww.shift,
-            bw.shift,
+            ww.shift + (c0 * cin * ks * ks) as u32,
+            bw.shift + c0 as u32,
             yw.shift,
-            bias.is_some() as u32,
+            (bias.is_some() && k0 == 0) as u32,
+            cin as u32,
+            k0 as u32,
+            (k0 > 0) as u32,
         ];
-        let tiles = (imgs * oh * ow).div_ceil(wg * tm) * cout.div_ceil(TILE_N);
+        let tiles = (imgs * oh * ow).div_ceil(wg * tm) * (c1 - c0).div_ceil(TILE_N);
         gpu.dispatch(
             &kern,
             &params,

@@ -61,8 +61,34 @@ impl Layout {
 pub fn group_norm(x: &Tensor, weight: &Tensor, bias: &Tensor, groups: usize, eps: f32, silu: bool) -> Result<Tensor> {
     let op = "group_norm";
     let (n, c, s) = split_dims(op, x)?;
+    let fits = (c * s * 4) as u64 + 512 <= x.gpu().max_binding();
+    if !fits && groups > 0 && c % groups == 0 && weight.shape() == [c] && bias.shape() == [c] {
+        return by_group_chunks(op, x, weight, bias, groups, eps, silu);
+    }
     let layout = Layout { batch: n, frames: 1, channels: c, spatial: s, frame_stride: c * s, channel_stride: s };
     run(op, x, layout, weight, bias, groups, eps, silu)
+}
+
+/// An image larger than one storage binding (the VAE decoder's full-resolution layers on an
+/// adapter with 128 MiB bindings): its groups are independent, so each binding-sized run of
+/// whole groups is normalised as an image of its own, with its slice of weight and bias.
+fn by_group_chunks(op: &'static str, x: &Tensor, weight: &Tensor, bias: &Tensor, groups: usize, eps: f32, silu: bool) -> Result<Tensor> {
+    let (n, c, s) = split_dims(op, x)?;
+    let cpg = c / groups;
+    let per = units_per_binding(x.gpu(), (cpg * s * 4) as u64);
+    let out = Tensor::empty(x.gpu(), x.shape(), DType::F32)?;
+    let (xf, of) = (x.reshape(&[n * c, s])?, out.reshape(&[n * c, s])?);
+    for i in 0..n {
+        for (g0, g1) in chunk_ranges(groups, per) {
+            let (r0, rows) = (i * c + g0 * cpg, (g1 - g0) * cpg);
+            let layout = Layout { batch: 1, frames: 1, channels: rows, spatial: s, frame_stride: rows * s, channel_stride: s };
+            let (w, b) = (weight.narrow0(g0 * cpg, rows)?, bias.narrow0(g0 * cpg, rows)?);
+            let xv = xf.narrow0(r0, rows)?.reshape(&[1, rows, s])?;
+            let ov = of.narrow0(r0, rows)?.reshape(&[1, rows, s])?;
+            run_into(op, &xv, layout, &w, &b, g1 - g0, eps, silu, &ov)?;
+        }
+    }
+    Ok(out)
 }
 
 /// GroupNorm with statistics pooled over frames, on the folded layout [B·F, C, *spatial]
@@ -112,7 +138,14 @@ fn split_dims(op: &'static str, x: &Tensor) -> Result<(usize, usize, usize)> {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn run(
+fn run(op: &'static str, x: &Tensor, l: Layout, weight: &Tensor, bias: &Tensor, num_groups: usize, eps: f32, silu: bool) -> Result<Tensor> {
+    let out = Tensor::empty(x.gpu(), x.shape(), DType::F32)?;
+    run_into(op, x, l, weight, bias, num_groups, eps, silu, &out)?;
+    Ok(out)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_into(
     op: &'static str,
     x: &Tensor,
     l: Layout,
@@ -121,7 +154,8 @@ fn run(
     num_groups: usize,
     eps: f32,
     silu: bool,
-) -> Result<Tensor> {
+    out: &Tensor,
+) -> Result<()> {
     let c = l.channels;
     if num_groups == 0 || c % num_groups != 0 {
         return shape_err(op, format!("{c} channels of {:?} do not split into {num_groups} groups", x.shape()));
@@ -136,7 +170,7 @@ fn run(
     let item_bytes = item as u64 * 4;
     // A group's statistics need every frame of its item in one binding.
     if gpu.is_planning() {
-        gpu.note_binding(item_bytes);
+        gpu.note_binding(item_bytes, op);
     } else if item_bytes + 512 > gpu.max_binding() {
         return Err(Error::BindingTooLarge {
             op,
@@ -145,9 +179,8 @@ fn run(
             limit: Bytes(gpu.max_binding()),
         });
     }
-    let out = Tensor::empty(gpu, x.shape(), DType::F32)?;
     if x.numel() == 0 {
-        return Ok(out);
+        return Ok(());
     }
     let cpg = c / num_groups;
     let (run_len, runs, run_stride) = l.runs(cpg);
@@ -241,7 +274,7 @@ fn run(
             groups(gpu, planes * blocks),
         );
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Zeroscope 576×320 level-0 shapes: per-frame GroupNorm as in ResnetBlock2D, and the

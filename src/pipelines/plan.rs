@@ -62,6 +62,7 @@ pub struct MemoryPlan {
     /// Largest storage binding an op needs, and the adapter's limit: ops split work along
     /// batches, frames and rows, but a single image's activation must fit one binding.
     pub largest_binding: u64,
+    pub largest_binding_op: &'static str,
     pub binding_limit: u64,
     /// What is live at the peak, grouped: (count, bytes each, what), largest total first.
     pub at_peak: Vec<(usize, u64, String)>,
@@ -88,8 +89,9 @@ impl MemoryPlan {
             s += &format!("\n  in tensors by the end of {name}: {}", Bytes(*b));
         }
         s += &format!(
-            "\n  largest storage binding: {} (adapter limit {}{})",
+            "\n  largest storage binding: {} in {} (adapter limit {}{})",
             Bytes(self.largest_binding),
+            self.largest_binding_op,
             Bytes(self.binding_limit),
             if self.largest_binding > self.binding_limit { " → too large for this adapter" } else { "" }
         );
@@ -137,7 +139,8 @@ pub fn plan(gpu: &Arc<Gpu>, configs: &ModelConfigs, p: &GenerateParams, placemen
         peak: m.peak_allocated,
         stages,
         capacity: gpu.memory_capacity,
-        largest_binding: gpu.largest_binding(),
+        largest_binding: gpu.largest_binding().0,
+        largest_binding_op: gpu.largest_binding().1,
         binding_limit: gpu.max_binding(),
         at_peak: group(gpu.live_at_peak()),
         schedule,
