@@ -40,6 +40,41 @@ fn pool_reuses_buffers_and_tracks_the_peak() {
 }
 
 #[test]
+fn schedules_serve_planned_slots_and_never_a_busy_one() {
+    use t2v::gpu::schedule::Schedule;
+    let g = Gpu::from_env().unwrap();
+    // Three 4 KiB tensors: the first two overlap in time, the third comes after the first.
+    let s = Schedule { slots: vec![4096, 4096], assign: vec![(4096, 0), (4096, 1), (4096, 0)] };
+    g.install_schedule(&s).unwrap();
+    assert_eq!(g.memory().allocated, 8192, "slots are made at install");
+    let a = Tensor::zeros(&g, &[1024], DType::F32).unwrap();
+    let b = ew::scale(&a, 2.0).unwrap();
+    drop(a);
+    let c = ew::scale(&b, 2.0).unwrap();
+    assert_eq!(g.schedule_divergence(), None);
+    assert_eq!(g.memory().allocated, 8192, "nothing beyond the slots");
+    // A fourth allocation was not planned: the pool serves it, and the schedule says so.
+    let d = ew::scale(&c, 2.0).unwrap();
+    assert!(g.schedule_divergence().unwrap().contains("allocation 3"));
+    assert_eq!(g.memory().allocated, 8192 + 4096);
+    // Reinstalled while c holds slot 0: the first allocation (planned into slot 0) must not
+    // get it.
+    g.install_schedule(&s).unwrap();
+    let e = Tensor::zeros(&g, &[1024], DType::F32).unwrap();
+    assert!(g.schedule_divergence().unwrap().contains("still in use"));
+    assert!(c.to_f32().unwrap().iter().all(|&v| v == 0.0) && e.to_f32().unwrap().iter().all(|&v| v == 0.0));
+    // Uninstalled while b and c hold both slots: each slot is uncounted when its tensor goes.
+    g.clear_schedule();
+    drop((b, c));
+    drop((d, e));
+    g.trim();
+    assert_eq!(g.memory().allocated, 0);
+    // A schedule whose slot cannot hold its allocation is refused.
+    let bad = Schedule { slots: vec![1024], assign: vec![(4096, 0)] };
+    assert!(g.install_schedule(&bad).unwrap_err().to_string().contains("no slot"));
+}
+
+#[test]
 fn a_chain_of_dispatches_is_one_submit_with_correct_order() {
     // 200 dependent ops recorded without readback; buffers freed mid-chain get reused, which
     // must not break ordering.

@@ -31,8 +31,8 @@ fn plan_equals_the_measured_peak() {
         let placement = Placement { matrices: dtype };
         let planned = plan(&Gpu::planner(&sel).unwrap(), &folder_configs(&dir).unwrap(), &p, placement).unwrap();
         let gpu = Gpu::new(&sel).unwrap();
-        let pipe = TextToVideo::from_dir(&gpu, &dir, placement).unwrap();
-        gpu.install_schedule(&planned.schedule).unwrap();
+        let mut pipe = TextToVideo::from_dir(&gpu, &dir, placement).unwrap();
+        pipe.use_plan(&planned).unwrap();
         pipe.generate(&p, &mut NoProgress).unwrap();
         assert_eq!(gpu.schedule_divergence(), None, "the real run allocated differently from the plan");
         let m = gpu.memory();
@@ -40,7 +40,6 @@ fn plan_equals_the_measured_peak() {
         assert_eq!(planned.peak_live, m.peak_live, "{p:?}");
         assert!(planned.weights > 0 && planned.weights < planned.peak);
         // A second video from the same loaded pipeline reuses the schedule's buffers.
-        gpu.install_schedule(&planned.schedule).unwrap();
         pipe.generate(&p, &mut NoProgress).unwrap();
         assert_eq!(gpu.schedule_divergence(), None);
         assert_eq!(gpu.memory().peak_allocated, planned.peak, "{p:?}: a second run grew the device buffers");

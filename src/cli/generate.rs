@@ -173,11 +173,11 @@ pub fn run(sel: &AdapterSelector, args: GenerateArgs) -> t2v::Result<()> {
     }
     let dir = dir.ok_or_else(|| Error::Other("no model folder".into()))?;
     let t0 = Instant::now();
-    let pipe = TextToVideo::from_dir(&gpu, &dir, placement)?;
+    let mut pipe = TextToVideo::from_dir(&gpu, &dir, placement)?;
     eprintln!("loaded {} in {:.1} s", dir.display(), t0.elapsed().as_secs_f64());
     // Activations come from the plan's buffers, made now: a device that cannot give them fails
     // here, before any work, and the run never allocates again.
-    gpu.install_schedule(&memory.schedule)?;
+    pipe.use_plan(&memory)?;
     let mut bars = Bars { bar: None, started: Instant::now() };
     let frames = pipe.generate(&params, &mut bars)?;
     if let Some(b) = bars.bar.take() {

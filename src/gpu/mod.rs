@@ -178,7 +178,8 @@ impl Gpu {
 
     /// Starts a new peak measurement from the current live bytes.
     pub fn reset_peak(&self) {
-        self.pool.reset_peak()
+        self.pool.reset_peak();
+        *self.largest_binding.lock().unwrap_or_else(|p| p.into_inner()) = (0, "");
     }
 
     /// Releases pooled buffers no tensor holds (they are kept for reuse otherwise).

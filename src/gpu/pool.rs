@@ -49,8 +49,8 @@ struct Replay {
     gen: u64,
     /// Slot buffers and whether a live tensor holds each.
     slots: Vec<(wgpu::Buffer, bool)>,
+    sizes: Vec<u64>,
     assign: Vec<(u64, u32)>,
-    total: u64,
     next: usize,
     /// Set at the first allocation the schedule did not foresee; the pool serves the rest.
     diverged: Option<String>,
@@ -69,8 +69,8 @@ pub struct PooledBuffer {
     id: u64,
     class: u64,
     requested: u64,
-    /// (schedule generation, slot) when served from a schedule.
-    slot: Option<(u64, u32)>,
+    /// (schedule generation, slot, slot bytes) when served from a schedule.
+    slot: Option<(u64, u32, u64)>,
     state: Arc<Mutex<State>>,
 }
 
@@ -87,11 +87,12 @@ impl Drop for PooledBuffer {
             }
         }
         match self.slot {
-            Some((gen, slot)) => {
-                if let Some(r) = s.replay.as_mut().filter(|r| r.gen == gen) {
-                    r.slots[slot as usize].1 = false;
-                }
-            }
+            Some((gen, slot, size)) => match s.replay.as_mut().filter(|r| r.gen == gen) {
+                Some(r) => r.slots[slot as usize].1 = false,
+                // Its schedule was uninstalled while this tensor held the slot: the buffer
+                // goes with this handle.
+                None => s.stats.allocated -= size,
+            },
             None => s.free.entry(self.class).or_default().push(self.buffer.clone()),
         }
     }
@@ -135,7 +136,7 @@ impl BufferPool {
         }
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(slot) = Self::from_schedule(&mut s, bytes, what) {
-            return Ok(self.hand_out(&mut s, slot.0, slot_bytes(bytes), bytes, Some((slot.1, slot.2)), what));
+            return Ok(self.hand_out(&mut s, slot.0, slot_bytes(bytes), bytes, Some(slot.1), what));
         }
         // Best fit among slightly larger free buffers: video activations come in many
         // sizes, and exact-class reuse alone lets freed buffers pile up unused.
@@ -164,13 +165,13 @@ impl BufferPool {
     }
 
     /// The next allocation's slot, if a schedule is being replayed and foresaw it.
-    fn from_schedule(s: &mut State, bytes: u64, what: &str) -> Option<(wgpu::Buffer, u64, u32)> {
+    fn from_schedule(s: &mut State, bytes: u64, what: &str) -> Option<(wgpu::Buffer, (u64, u32, u64))> {
         let r = s.replay.as_mut().filter(|r| r.diverged.is_none())?;
         match r.assign.get(r.next) {
             Some(&(b, slot)) if b == bytes && !r.slots[slot as usize].1 => {
                 r.next += 1;
                 r.slots[slot as usize].1 = true;
-                Some((r.slots[slot as usize].0.clone(), r.gen, slot))
+                Some((r.slots[slot as usize].0.clone(), (r.gen, slot, r.sizes[slot as usize])))
             }
             planned => {
                 r.diverged = Some(match planned {
@@ -183,7 +184,7 @@ impl BufferPool {
         }
     }
 
-    fn hand_out(&self, s: &mut State, buffer: wgpu::Buffer, class: u64, bytes: u64, slot: Option<(u64, u32)>, what: &str) -> Arc<PooledBuffer> {
+    fn hand_out(&self, s: &mut State, buffer: wgpu::Buffer, class: u64, bytes: u64, slot: Option<(u64, u32, u64)>, what: &str) -> Arc<PooledBuffer> {
         s.stats.live += class;
         s.stats.live_requested += bytes;
         let id = s.next_id;
@@ -217,6 +218,11 @@ impl BufferPool {
     /// Creates the schedule's slot buffers now (so a run that cannot get them fails before it
     /// starts) and serves the following allocations from them, in order.
     pub(super) fn install(&self, schedule: &Schedule) -> Result<()> {
+        if let Some((n, &(bytes, slot))) =
+            schedule.assign.iter().enumerate().find(|(_, (b, s))| schedule.slots.get(*s as usize).is_none_or(|&size| size < *b))
+        {
+            return Err(Error::Other(format!("memory schedule: allocation {n} ({}) has no slot that holds it (slot {slot})", Bytes(bytes))));
+        }
         {
             // The same plan again (one loaded pipeline, many videos): keep its buffers.
             let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
@@ -245,15 +251,17 @@ impl BufferPool {
         let total = schedule.total();
         s.stats.allocated += total;
         s.stats.peak_allocated = s.stats.peak_allocated.max(s.stats.allocated);
-        s.replay = Some(Replay { gen: s.replay_gen, slots, assign: schedule.assign.clone(), total, next: 0, diverged: None });
+        s.replay =
+            Some(Replay { gen: s.replay_gen, slots, sizes: schedule.slots.clone(), assign: schedule.assign.clone(), next: 0, diverged: None });
         Ok(())
     }
 
-    /// Drops the schedule; its slots are freed as the tensors holding them go.
+    /// Drops the schedule; a slot still held by a tensor is freed (and uncounted) with it.
     pub(super) fn uninstall(&self) {
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(r) = s.replay.take() {
-            s.stats.allocated -= r.total;
+            let idle: u64 = r.slots.iter().zip(&r.sizes).filter(|((_, busy), _)| !busy).map(|(_, size)| size).sum();
+            s.stats.allocated -= idle;
         }
     }
 

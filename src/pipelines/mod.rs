@@ -4,6 +4,6 @@ mod plan;
 mod progress;
 mod text_to_video;
 
-pub use plan::{folder_configs, modelscope_configs, plan, MemoryPlan, ModelConfigs};
+pub use plan::{folder_configs, modelscope_configs, placeholder_run, plan, MemoryPlan, ModelConfigs};
 pub use progress::{NoProgress, Progress};
 pub use text_to_video::{Frames, GenerateParams, TextToVideo};

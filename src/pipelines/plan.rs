@@ -111,6 +111,16 @@ pub fn plan(gpu: &Arc<Gpu>, configs: &ModelConfigs, p: &GenerateParams, placemen
     if !gpu.is_planning() {
         return Err(Error::Other("memory plans run on a planning device (Gpu::planner)".into()));
     }
+    let planned = two_passes(gpu, configs, p, placement);
+    if planned.is_err() {
+        // Leave the planner as it was: no recording, no schedule.
+        drop(gpu.finish_trace());
+        gpu.clear_schedule();
+    }
+    planned
+}
+
+fn two_passes(gpu: &Arc<Gpu>, configs: &ModelConfigs, p: &GenerateParams, placement: Placement) -> Result<MemoryPlan> {
     gpu.clear_schedule();
     gpu.trim();
     gpu.reset_peak();
@@ -119,7 +129,7 @@ pub fn plan(gpu: &Arc<Gpu>, configs: &ModelConfigs, p: &GenerateParams, placemen
     let weights = gpu.memory().live;
     // First pass: every allocation of the run and how long it lives.
     gpu.start_trace();
-    run(&pipe, p, &mut |_| {})?;
+    placeholder_run(&pipe, p, &mut |_| {})?;
     let schedule = gpu.finish_trace();
     // Second pass: the same run served from the liveness-based schedule, as the real run
     // will be; its peak is the plan.
@@ -127,7 +137,7 @@ pub fn plan(gpu: &Arc<Gpu>, configs: &ModelConfigs, p: &GenerateParams, placemen
     gpu.reset_peak();
     gpu.install_schedule(&schedule)?;
     let mut stages = Vec::new();
-    run(&pipe, p, &mut |stage| stages.push((stage, gpu.memory().peak_live)))?;
+    placeholder_run(&pipe, p, &mut |stage| stages.push((stage, gpu.memory().peak_live)))?;
     if let Some(d) = gpu.schedule_divergence() {
         return Err(Error::Other(format!("memory plan: the second planning pass allocated differently from the first: {d}")));
     }
@@ -147,9 +157,10 @@ pub fn plan(gpu: &Arc<Gpu>, configs: &ModelConfigs, p: &GenerateParams, placemen
     })
 }
 
-/// What `TextToVideo::generate` allocates, with placeholder token ids; `stage` is called after
-/// prompt encoding, denoising and decoding.
-fn run(pipe: &TextToVideo, p: &GenerateParams, stage: &mut dyn FnMut(&'static str)) -> Result<()> {
+/// What `TextToVideo::generate` allocates, with placeholder token ids (as many as the text
+/// encoder's positions, which is CLIP's padded length); `stage` is called after prompt encoding,
+/// denoising and decoding. Benchmarks without a tokenizer run a generation this way too.
+pub fn placeholder_run(pipe: &TextToVideo, p: &GenerateParams, stage: &mut dyn FnMut(&'static str)) -> Result<()> {
     let rows = if p.guidance_scale > 1.0 { 2 } else { 1 };
     let ids = vec![vec![0u32; pipe.text_encoder.config.max_position_embeddings]; rows];
     let embeds = pipe.text_encoder.forward(&ids, p.clip_skip)?;

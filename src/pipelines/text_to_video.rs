@@ -52,6 +52,8 @@ pub struct TextToVideo {
     pub text_encoder: ClipTextModel,
     pub unet: UNet3DConditionModel,
     pub vae: AutoencoderKL,
+    /// The memory plan's buffer schedule, installed at the start of every [`generate`](Self::generate).
+    pub schedule: Option<crate::gpu::schedule::Schedule>,
 }
 
 impl TextToVideo {
@@ -71,6 +73,7 @@ impl TextToVideo {
             text_encoder: ClipTextModel::from_dir(gpu, &dir.join("text_encoder"), placement)?,
             unet: UNet3DConditionModel::from_dir(gpu, &dir.join("unet"), placement)?,
             vae: AutoencoderKL::from_dir(gpu, &dir.join("vae"), placement)?,
+            schedule: None,
         })
     }
 
@@ -86,6 +89,7 @@ impl TextToVideo {
             text_encoder: ClipTextModel::load(configs.text_encoder.clone(), text)?,
             unet: UNet3DConditionModel::load(configs.unet.clone(), &Weights::synthetic(gpu, "unet", placement))?,
             vae: AutoencoderKL::load(configs.vae.clone(), &Weights::synthetic(gpu, "vae", placement))?,
+            schedule: None,
         })
     }
 
@@ -210,8 +214,21 @@ impl TextToVideo {
         Ok(Frames { data, frames: f, height: h, width: w })
     }
 
+    /// Runs every later [`generate`](Self::generate) from `plan`'s buffers (made now): a device
+    /// that cannot give them fails here, and a run allocates nothing. The plan must be for the
+    /// same models and [`GenerateParams`] shapes; a run that differs falls back to the pool.
+    pub fn use_plan(&mut self, plan: &super::MemoryPlan) -> Result<()> {
+        self.gpu.install_schedule(&plan.schedule)?;
+        self.schedule = Some(plan.schedule.clone());
+        Ok(())
+    }
+
     pub fn generate(&self, p: &GenerateParams, progress: &mut dyn Progress) -> Result<Frames> {
         self.check(p)?;
+        if let Some(s) = &self.schedule {
+            // The same schedule again keeps its buffers and starts from its first allocation.
+            self.gpu.install_schedule(s)?;
+        }
         progress.stage("encoding prompt", 1);
         let embeds = self.encode_prompt(p, progress)?;
         progress.tick();

@@ -191,7 +191,7 @@ impl UNet3DConditionModel {
             };
             x = block.forward(x, &mut skips, temb, ctx, frames, size)?;
         }
-        let x = self.conv_out.forward(&self.conv_norm_out.forward(&x, true)?)?;
+        x = self.conv_out.forward(&self.conv_norm_out.forward(&x, true)?)?;
         frames_to_channels_first(&x, frames)
     }
 }
