@@ -123,6 +123,9 @@ pub struct PipelineTimes {
     /// Device buffers at the generation's peak, served from the plan's schedule, and the plan.
     pub peak_bytes: u64,
     pub planned_bytes: u64,
+    /// With profiling: one guided UNet step, each dispatch timed alone — (kernel, dispatches,
+    /// GPU seconds), most time first.
+    pub profile: Vec<(String, u32, f64)>,
 }
 
 impl PipelineTimes {
@@ -138,7 +141,23 @@ impl PipelineTimes {
             self.generate_s,
             crate::error::Bytes(self.peak_bytes),
             crate::error::Bytes(self.planned_bytes)
-        )
+        ) + &self.profile_table()
+    }
+
+    fn profile_table(&self) -> String {
+        if self.profile.is_empty() {
+            return String::new();
+        }
+        let total: f64 = self.profile.iter().map(|p| p.2).sum();
+        let mut s = format!(
+            "\n\nprofile of one guided UNet step, each dispatch timed alone ({:.3} s of GPU time in {} dispatches):\n| kernel | dispatches | GPU s | share |\n|---|---:|---:|---:|",
+            total,
+            self.profile.iter().map(|p| p.1).sum::<u32>()
+        );
+        for (k, n, t) in self.profile.iter().take(25) {
+            s += &format!("\n| {k} | {n} | {t:.3} | {:.1}% |", 100.0 * t / total.max(1e-12));
+        }
+        s
     }
 }
 
@@ -151,6 +170,7 @@ pub fn pipeline(
     model: Option<&std::path::Path>,
     p: &crate::pipelines::GenerateParams,
     unet_steps: usize,
+    profile: bool,
 ) -> Result<PipelineTimes> {
     use crate::pipelines::{folder_configs, modelscope_configs, placeholder_run, plan, TextToVideo};
     use crate::weights::Placement;
@@ -190,6 +210,13 @@ pub fn pipeline(
     }
     gpu.sync()?;
     let unet_step_s = t1.elapsed().as_secs_f64() / unet_steps.max(1) as f64;
+    let profile = if profile {
+        gpu.start_profile()?;
+        step()?;
+        gpu.take_profile()
+    } else {
+        Vec::new()
+    };
     drop((sample, ctx));
     // The generation runs as `t2v generate` does: from the plan's buffers, made beforehand.
     gpu.trim();
@@ -211,5 +238,6 @@ pub fn pipeline(
         steps: p.num_inference_steps,
         peak_bytes: gpu.memory().peak_allocated,
         planned_bytes: memory_plan.peak,
+        profile,
     })
 }

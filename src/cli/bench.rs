@@ -34,12 +34,15 @@ pub enum What {
         /// Timed UNet steps (after one warm-up).
         #[arg(long, default_value_t = 2)]
         unet_steps: usize,
+        /// Also time every dispatch of one UNet step alone and print where the time goes.
+        #[arg(long)]
+        profile: bool,
     },
 }
 
 pub fn run(sel: &AdapterSelector, what: What) -> t2v::Result<()> {
     match what {
-        What::Pipeline { model, frames, height, width, steps, unet_steps } => {
+        What::Pipeline { model, frames, height, width, steps, unet_steps, profile } => {
             let gpu = Gpu::new(sel)?;
             let p = t2v::pipelines::GenerateParams {
                 prompt: "a lion walking in the jungle".into(),
@@ -53,7 +56,7 @@ pub fn run(sel: &AdapterSelector, what: What) -> t2v::Result<()> {
                 scheduler: None,
                 clip_skip: 0,
             };
-            let r = t2v::bench::pipeline(&gpu, &Gpu::planner(sel)?, model.as_deref(), &p, unet_steps)?;
+            let r = t2v::bench::pipeline(&gpu, &Gpu::planner(sel)?, model.as_deref(), &p, unet_steps, profile)?;
             println!("{}", r.table());
             Ok(())
         }

@@ -51,6 +51,8 @@ pub struct Gpu {
     planning: bool,
     /// Planning: the largest storage binding any op asked for.
     largest_binding: std::sync::Mutex<(u64, &'static str)>,
+    /// Profiling: every dispatch runs alone, timed; GPU seconds and count per kernel.
+    profile: Mutex<Option<std::collections::BTreeMap<String, (u32, f64)>>>,
     /// Bytes of device-local memory, where the backend tells (Vulkan); `T2V_DEVICE_MEMORY_GIB`
     /// overrides.
     pub memory_capacity: Option<u64>,
@@ -130,6 +132,7 @@ impl Gpu {
             dummy,
             planning,
             largest_binding: std::sync::Mutex::new((0, "")),
+            profile: Mutex::new(None),
             memory_capacity,
             pool: pool::BufferPool::new(device.clone(), planning),
             pipelines: pipelines::PipelineCache::default(),
@@ -237,6 +240,31 @@ impl Gpu {
         }
         let mut rec = self.recorder.lock().unwrap_or_else(|p| p.into_inner());
         rec.push(kernel.clone(), params, bindings, groups);
+        drop(rec);
+        if self.profile.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
+            // Earlier dispatches were flushed by the previous call: this pass holds only this one.
+            let secs = self.flush_timed().ok().flatten().unwrap_or(0.0);
+            if let Some(m) = self.profile.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+                let e = m.entry(kernel.key.clone()).or_default();
+                (e.0, e.1) = (e.0 + 1, e.1 + secs);
+            }
+        }
+    }
+
+    /// Starts profiling: from now on every dispatch is submitted alone between timestamps
+    /// (slow; for finding where time goes, not for timing a whole run).
+    pub fn start_profile(&self) -> Result<()> {
+        self.flush()?;
+        *self.profile.lock().unwrap_or_else(|p| p.into_inner()) = Some(Default::default());
+        Ok(())
+    }
+
+    /// Stops profiling: (kernel, dispatches, GPU seconds), most time first.
+    pub fn take_profile(&self) -> Vec<(String, u32, f64)> {
+        let m = self.profile.lock().unwrap_or_else(|p| p.into_inner()).take().unwrap_or_default();
+        let mut v: Vec<_> = m.into_iter().map(|(k, (n, s))| (k, n, s)).collect();
+        v.sort_by(|a, b| b.2.total_cmp(&a.2));
+        v
     }
 
     /// Submits every queued dispatch in one compute pass and one submit.
