@@ -89,6 +89,7 @@ fn conv2d_without_bias_and_bad_shapes() {
 }
 
 /// Reference over PyTorch's (B, C, F, S) layout; `x`/`y` are in that layout.
+#[allow(clippy::too_many_arguments)]
 fn cpu_conv_temporal(x: &[f32], w: &[f32], b: &[f32], bs: usize, cin: usize, f: usize, s: usize, cout: usize) -> Vec<f64> {
     let mut y = vec![0.0f64; bs * cout * f * s];
     for bi in 0..bs {

@@ -120,7 +120,7 @@ fn random_seed() -> u64 {
 }
 
 pub fn run(sel: &AdapterSelector, args: GenerateArgs) -> t2v::Result<()> {
-    let explicit = args.config != PathBuf::from("config.yaml");
+    let explicit = args.config.as_path() != std::path::Path::new("config.yaml");
     let s = args.merge(Settings::load(&args.config, explicit)?);
     s.validate()?;
     let seed = if s.randomize_seed { random_seed() } else { s.seed };

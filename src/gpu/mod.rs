@@ -154,7 +154,7 @@ impl Gpu {
 
     /// Largest byte range one storage binding may cover on this device.
     pub fn max_binding(&self) -> u64 {
-        (self.limits.max_storage_buffer_binding_size as u64).min(self.limits.max_buffer_size)
+        self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size)
     }
 
     /// A binding for a read-only slot the chosen kernel variant never reads.
@@ -350,7 +350,7 @@ impl Gpu {
             return Ok(());
         }
         self.flush()?;
-        if data.len() % 4 == 0 {
+        if data.len().is_multiple_of(4) {
             self.queue.write_buffer(buffer, offset, data);
         } else {
             let mut padded = data.to_vec();

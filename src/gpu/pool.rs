@@ -287,7 +287,7 @@ impl BufferPool {
     /// Planning: the live allocations at the peak, largest first (label, bytes).
     pub(super) fn live_at_peak(&self) -> Vec<(u64, String)> {
         let mut v = self.state.lock().unwrap_or_else(|p| p.into_inner()).at_peak.clone();
-        v.sort_by(|a, b| b.0.cmp(&a.0));
+        v.sort_by_key(|e| std::cmp::Reverse(e.0));
         v
     }
 

@@ -23,7 +23,7 @@ pub fn conv_temporal(x: &Tensor, frames: usize, layout: FrameLayout, w: &Tensor,
     let op = "conv_temporal";
     let xs = x.shape();
     let (b, cin, s) = match layout {
-        FrameLayout::Folded if xs.len() == 4 && frames > 0 && xs[0] % frames == 0 => (xs[0] / frames, xs[1], xs[2] * xs[3]),
+        FrameLayout::Folded if xs.len() == 4 && frames > 0 && xs[0].is_multiple_of(frames) => (xs[0] / frames, xs[1], xs[2] * xs[3]),
         FrameLayout::ChannelsFirst if xs.len() == 5 && xs[2] == frames => (xs[0], xs[1], xs[3] * xs[4]),
         _ => {
             return shape_err(op, format!("input {xs:?} does not match {frames} frames in the {layout:?} layout"));

@@ -137,7 +137,7 @@ pub fn add_inplace(acc: &Tensor, x: &Tensor) -> Result<()> {
 fn bcast(entry: &'static str, a: &Tensor, b: &Tensor, inner: usize) -> Result<Tensor> {
     f32_only(entry, a)?;
     f32_only(entry, b)?;
-    if inner == 0 || a.numel() % (inner * b.numel()) != 0 {
+    if inner == 0 || !a.numel().is_multiple_of(inner * b.numel()) {
         return shape_err(
             entry,
             format!("{:?} is not a whole number of [{} × {inner}] blocks for broadcasting {:?}", a.shape(), b.numel(), b.shape()),
@@ -192,7 +192,7 @@ pub fn quick_gelu(a: &Tensor) -> Result<Tensor> {
 pub fn geglu(x: &Tensor) -> Result<Tensor> {
     f32_only("geglu", x)?;
     let w = *x.shape().last().unwrap_or(&0);
-    if w == 0 || w % 2 != 0 {
+    if w == 0 || !w.is_multiple_of(2) {
         return shape_err("geglu", format!("last dimension of {:?} must be even (h and gate halves)", x.shape()));
     }
     let d = w / 2;

@@ -157,7 +157,7 @@ fn run_into(
     out: &Tensor,
 ) -> Result<()> {
     let c = l.channels;
-    if num_groups == 0 || c % num_groups != 0 {
+    if num_groups == 0 || !c.is_multiple_of(num_groups) {
         return shape_err(op, format!("{c} channels of {:?} do not split into {num_groups} groups", x.shape()));
     }
     for (name, t) in [("weight", weight), ("bias", bias)] {
@@ -209,7 +209,7 @@ fn run_into(
     for (lo, hi) in chunk_ranges(l.batch, units_per_binding(gpu, item_bytes)) {
         let xw = x.window(lo * item, hi * item, op)?;
         let ow = out.window(lo * item, hi * item, op)?;
-        let vec4 = l.spatial % 4 == 0 && xw.shift % 4 == 0 && ow.shift % 4 == 0;
+        let vec4 = l.spatial.is_multiple_of(4) && xw.shift % 4 == 0 && ow.shift % 4 == 0;
         let lanes = if vec4 { 4 } else { 1 };
         let v = |n: usize| (n / lanes) as u32;
         let defines = [

@@ -38,7 +38,7 @@ pub fn layer_norm(x: &Tensor, weight: &Tensor, bias: &Tensor, eps: f32) -> Resul
     // one 64-thread workgroup per row.
     let (sg_min, sg_max) = (gpu.info.subgroup_min_size as usize, gpu.info.subgroup_max_size as usize);
     let subgroup = gpu.caps.subgroup && sg_min >= 1 && sg_max <= WG;
-    let aligned = c % 4 == 0 && ww.shift % 4 == 0 && bw.shift % 4 == 0;
+    let aligned = c.is_multiple_of(4) && ww.shift % 4 == 0 && bw.shift % 4 == 0;
     for (lo, hi) in chunk_ranges(rows, units_per_binding(gpu, 4 * c as u64)) {
         let xw = x.window(lo * c, hi * c, op)?;
         let ow = out.window(lo * c, hi * c, op)?;

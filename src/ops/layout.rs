@@ -151,7 +151,7 @@ pub fn frames_to_sequences(x: &Tensor, frames: usize) -> Result<Tensor> {
 /// (B·H·W, F, C) → (B·F, C, H, W), the inverse of [`frames_to_sequences`].
 pub fn sequences_to_frames(x: &Tensor, h: usize, w: usize) -> Result<Tensor> {
     let s = x.shape();
-    if s.len() != 3 || h * w == 0 || s[0] % (h * w) != 0 {
+    if s.len() != 3 || h * w == 0 || !s[0].is_multiple_of(h * w) {
         return shape_err("sequences_to_frames", format!("{s:?} is not (B·{h}·{w}, F, C)"));
     }
     let (b, fr, c) = (s[0] / (h * w), s[1], s[2]);
@@ -160,7 +160,7 @@ pub fn sequences_to_frames(x: &Tensor, h: usize, w: usize) -> Result<Tensor> {
 
 fn folded_dims(op: &'static str, x: &Tensor, frames: usize) -> Result<(usize, usize, usize, usize)> {
     let s = x.shape();
-    if s.len() != 4 || frames == 0 || s[0] % frames != 0 {
+    if s.len() != 4 || frames == 0 || !s[0].is_multiple_of(frames) {
         return shape_err(op, format!("{s:?} is not (B·F, C, H, W) with F = {frames}"));
     }
     Ok((s[0] / frames, s[1], s[2], s[3]))

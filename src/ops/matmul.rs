@@ -49,7 +49,7 @@ pub fn linear_into(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, out: &Tensor) 
     }
     let gpu = x.gpu();
     let ww = w.whole(op)?;
-    let vec4 = k % 4 == 0 && ww.shift % 4 == 0;
+    let vec4 = k.is_multiple_of(4) && ww.shift % 4 == 0;
     let bw = match bias {
         Some(b) => b.whole(op)?,
         None => crate::tensor::Window { binding: gpu.unused_binding(), shift: 0 },

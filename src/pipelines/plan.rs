@@ -179,6 +179,6 @@ fn group(live: Vec<(u64, String)>) -> Vec<(usize, u64, String)> {
         *m.entry((b, what)).or_default() += 1;
     }
     let mut v: Vec<(usize, u64, String)> = m.into_iter().map(|((b, w), n)| (n, b, w)).collect();
-    v.sort_by(|a, b| (b.0 as u64 * b.1).cmp(&(a.0 as u64 * a.1)));
+    v.sort_by_key(|e| std::cmp::Reverse(e.0 as u64 * e.1));
     v
 }

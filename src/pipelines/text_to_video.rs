@@ -134,7 +134,7 @@ impl TextToVideo {
 
     pub fn check(&self, p: &GenerateParams) -> Result<()> {
         let bad = |field: &str, msg: String| Err(Error::Other(format!("{field}: {msg}")));
-        if p.height == 0 || p.width == 0 || p.height % 8 != 0 || p.width % 8 != 0 {
+        if p.height == 0 || p.width == 0 || !p.height.is_multiple_of(8) || !p.width.is_multiple_of(8) {
             return bad("height/width", format!("{}×{} must be non-zero multiples of 8 (the VAE downsamples by 8)", p.width, p.height));
         }
         if p.num_frames == 0 {

@@ -36,7 +36,7 @@ impl ClipTextConfig {
     pub fn from_file(path: &std::path::Path) -> crate::Result<ClipTextConfig> {
         let c: ClipTextConfig = crate::config::read_json(path)?;
         let bad = |msg: String| Err(crate::Error::Config { path: path.display().to_string(), msg });
-        if c.num_attention_heads == 0 || c.hidden_size % c.num_attention_heads != 0 {
+        if c.num_attention_heads == 0 || !c.hidden_size.is_multiple_of(c.num_attention_heads) {
             return bad(format!("hidden_size {} does not split into {} heads", c.hidden_size, c.num_attention_heads));
         }
         if c.hidden_act != "gelu" && c.hidden_act != "quick_gelu" {

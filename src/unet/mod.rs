@@ -176,11 +176,11 @@ impl UNet3DConditionModel {
         let mut x = self.transformer_in.forward(&self.conv_in.forward(&x)?, frames)?;
         let mut skips = vec![x.clone()];
         for block in &self.down_blocks {
-            let (y, s) = block.forward(&x, &temb, &ctx, frames)?;
+            let (y, s) = block.forward(&x, temb, ctx, frames)?;
             x = y;
             skips.extend(s);
         }
-        x = self.mid_block.forward(&x, &temb, &ctx, frames)?;
+        x = self.mid_block.forward(&x, temb, ctx, frames)?;
         for block in &self.up_blocks {
             let n = block.layers.len();
             let size = if forward_size && skips.len() > n {

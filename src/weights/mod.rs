@@ -117,12 +117,15 @@ impl WeightFile {
 /// Alternative spellings of a key in older checkpoints (2023-era VAE attention).
 const LEGACY: [(&str, &str); 4] = [(".to_q.", ".query."), (".to_k.", ".key."), (".to_v.", ".value."), (".to_out.0.", ".proj_attn.")];
 
+/// Synthetic parameters made so far: key → (shape, values), so a key asked twice is the same.
+type SyntheticValues = BTreeMap<String, (Vec<usize>, Vec<f32>)>;
+
 pub struct Weights {
     pub component: String,
     gpu: Arc<Gpu>,
     /// Instead of files: every requested key gets deterministic random values, recorded so they
     /// can be written out (how `tiny-random` is made: the model code is the key list).
-    synthetic: Option<Mutex<BTreeMap<String, (Vec<usize>, Vec<f32>)>>>,
+    synthetic: Option<Mutex<SyntheticValues>>,
     files: Vec<WeightFile>,
     index: BTreeMap<String, usize>,
     used: Mutex<BTreeSet<String>>,

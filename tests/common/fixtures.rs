@@ -91,7 +91,7 @@ pub fn write_raw(path: &std::path::Path, tensors: &[Raw]) {
         at += bytes.len();
     }
     let mut h = serde_json::to_vec(&header).unwrap();
-    while h.len() % 8 != 0 {
+    while !h.len().is_multiple_of(8) {
         h.push(b' ');
     }
     let mut out = (h.len() as u64).to_le_bytes().to_vec();
