@@ -235,7 +235,11 @@ fn normalize(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) w
     for (var k = 0u; k < NORM_ITER; k++) {
         let i = lo + lid + k * WG;
         if (i < hi) {
+#if INPLACE
+            var y = (o[p.o_off + off + i] - mean) * a + sh;
+#else
             var y = (x[p.x_off + off + i] - mean) * a + sh;
+#endif
 #if SILU
             y = y / (V(1.0) + exp(-y));
 #endif

@@ -164,6 +164,21 @@ impl Tensor {
         })
     }
 
+    /// Whether `other` is this very tensor's storage: same buffer, offset, dtype and size.
+    pub fn aliases(&self, other: &Tensor) -> bool {
+        Arc::ptr_eq(&self.buf, &other.buf) && self.offset == other.offset && self.numel() == other.numel() && self.dtype == other.dtype
+    }
+
+    /// Whether `other` lives in the same device buffer (a view of it, or the same tensor).
+    pub fn shares_storage(&self, other: &Tensor) -> bool {
+        Arc::ptr_eq(&self.buf, &other.buf)
+    }
+
+    /// Whether no other tensor or view holds this tensor's buffer, so writing over it is safe.
+    pub fn is_exclusive(&self) -> bool {
+        Arc::strong_count(&self.buf) == 1
+    }
+
     /// Binds the whole tensor.
     pub fn whole(&self, op: &'static str) -> Result<Window> {
         self.window(0, self.numel(), op)

@@ -5,7 +5,7 @@
 
 mod common;
 use common::*;
-use t2v::ops::group_norm::{group_norm, group_norm_5d, group_norm_frames};
+use t2v::ops::group_norm::{group_norm, group_norm_5d, group_norm_frames, group_norm_inplace};
 use t2v::{DType, Tensor};
 
 /// torch.nn.GroupNorm(groups, C, eps) (+ SiLU) on x laid out (B, C, F, S), in f64, two-pass.
@@ -286,4 +286,18 @@ fn group_norm_item_larger_than_a_binding_is_an_error() {
     let e = group_norm_frames(&x, 2, &w, &b, 32, 1e-5, false).unwrap_err();
     assert!(matches!(e, t2v::Error::BindingTooLarge { .. }), "{e}");
     assert!(e.to_string().contains("one batch item"), "{e}");
+}
+
+#[test]
+fn group_norm_in_place() {
+    // Normalising over the input (a resnet's input once its shortcut is computed) matches the
+    // reference, also for an image split into runs of groups (160 MiB > one lavapipe binding).
+    for (case, seed) in [(case(3, 1, 64, 9, 13, 1e-5, true, 0.0), 41), (case(1, 1, 64, 1024, 640, 1e-6, false, 3.0), 42)] {
+        let (x, w, bias) = inputs(&case, seed);
+        let n = case.b * case.f;
+        let want = cpu_group_norm_5d(&x, (n, case.c, 1, case.h * case.w), case.groups, &w, &bias, case.eps, case.silu);
+        let t = upload(&[n, case.c, case.h, case.w], &x);
+        group_norm_inplace(&t, &upload(&[case.c], &w), &upload(&[case.c], &bias), case.groups, case.eps, case.silu).unwrap();
+        assert_close(&format!("group_norm_inplace [{n}, {}, {}, {}]", case.c, case.h, case.w), &t.to_f32().unwrap(), &want, TOL);
+    }
 }

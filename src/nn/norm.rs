@@ -1,5 +1,5 @@
 use crate::error::Result;
-use crate::ops::group_norm::{group_norm, group_norm_frames};
+use crate::ops::group_norm::{group_norm, group_norm_frames, group_norm_inplace};
 use crate::ops::layer_norm::layer_norm;
 use crate::tensor::Tensor;
 use crate::weights::Scope;
@@ -21,6 +21,11 @@ impl GroupNorm {
     /// Per image of x [N, C, H, W]; `silu` fuses the activation that follows in every caller.
     pub fn forward(&self, x: &Tensor, silu: bool) -> Result<Tensor> {
         group_norm(x, &self.weight, &self.bias, self.groups, self.eps, silu)
+    }
+
+    /// Normalises `x` in place (see `group_norm_inplace`).
+    pub fn forward_inplace(&self, x: &Tensor, silu: bool) -> Result<()> {
+        group_norm_inplace(x, &self.weight, &self.bias, self.groups, self.eps, silu)
     }
 
     /// Statistics pooled over the frames of each clip, x in the folded (B·F, C, H, W) layout:

@@ -31,17 +31,34 @@ impl ResnetBlock2D {
 
     /// x [N, Cin, H, W]; temb [N, temb_channels] (one row per image).
     pub fn forward(&self, x: &Tensor, temb: Option<&Tensor>) -> Result<Tensor> {
-        let mut h = self.conv1.forward(&self.norm1.forward(x, true)?)?;
+        self.forward_owned(x.clone(), temb)
+    }
+
+    /// [`forward`](Self::forward) taking `x`: with a `conv_shortcut` the shortcut is computed
+    /// first, and if nothing else holds `x` it is then normalised in place — the input of an up
+    /// block's layer (a wide skip concatenation) and its normalised copy never coexist.
+    pub fn forward_owned(&self, x: Tensor, temb: Option<&Tensor>) -> Result<Tensor> {
+        let (n1, residual) = match &self.conv_shortcut {
+            Some(sc) => {
+                let s = sc.forward(&x)?;
+                if x.is_exclusive() {
+                    self.norm1.forward_inplace(&x, true)?;
+                    (x, s)
+                } else {
+                    (self.norm1.forward(&x, true)?, s)
+                }
+            }
+            None => (self.norm1.forward(&x, true)?, x),
+        };
+        let mut h = self.conv1.forward(&n1)?;
+        drop(n1);
         if let (Some(proj), Some(t)) = (&self.time_emb_proj, temb) {
             let t = proj.forward(&silu(t)?)?;
             h = add_bcast(&h, &t, h.dim(2) * h.dim(3))?;
         }
         h = self.norm2.forward(&h, true)?;
         h = self.conv2.forward(&h)?;
-        match &self.conv_shortcut {
-            Some(sc) => add_inplace(&h, &sc.forward(x)?)?,
-            None => add_inplace(&h, x)?,
-        }
+        add_inplace(&h, &residual)?;
         Ok(h)
     }
 }

@@ -42,8 +42,7 @@ impl Layer3D {
     /// Takes `x` so the layer's input (in up blocks a wide skip concatenation) is freed once
     /// the resnet has read it; each later stage replaces `h`, freeing the one before.
     pub fn forward(&self, x: Tensor, temb: &Tensor, context: &Tensor, frames: usize) -> Result<Tensor> {
-        let mut h = self.resnet.forward(&x, Some(temb))?;
-        drop(x);
+        let mut h = self.resnet.forward_owned(x, Some(temb))?;
         h = self.temp_conv.forward(&h, frames)?;
         if let Some((spatial, temporal)) = &self.attn {
             h = spatial.forward(&h, context)?;
