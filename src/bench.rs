@@ -196,9 +196,11 @@ pub fn pipeline(
     let sample = Tensor::from_f32(gpu, &[1, c, p.num_frames, h, w], &vec![0.1; n])?;
     let d = pipe.unet.config.cross_attention_dim;
     let ctx = Tensor::from_f32(gpu, &[1, 77, d], &vec![0.01; 77 * d])?;
+    // Conditioning prepared once, as the denoising loop does before its first step.
+    let (temb, ctx) = (pipe.unet.frame_time_embedding(981.0, 1, p.num_frames)?, pipe.unet.frame_context(&ctx, p.num_frames)?);
     let step = || -> Result<()> {
         for _ in 0..2 {
-            pipe.unet.forward(&sample, &[981.0], &ctx)?;
+            pipe.unet.forward_prepared(&sample, &temb, &ctx)?;
         }
         Ok(())
     };
@@ -217,7 +219,7 @@ pub fn pipeline(
     } else {
         Vec::new()
     };
-    drop((sample, ctx));
+    drop((sample, temb, ctx));
     // The generation runs as `t2v generate` does: from the plan's buffers, made beforehand.
     gpu.trim();
     gpu.reset_peak();
