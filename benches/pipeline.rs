@@ -18,6 +18,7 @@ fn main() -> t2v::Result<()> {
         seed: 0,
         scheduler: None,
         clip_skip: 0,
+        noise_dtype: Default::default(),
     };
     let r = t2v::bench::pipeline(&gpu, &t2v::Gpu::planner(&sel)?, model.as_deref(), &p, 1, false)?;
     println!("{}", r.table());

@@ -191,7 +191,7 @@ pub fn pipeline(
     gpu.sync()?;
     let load_s = t0.elapsed().as_secs_f64();
     pipe.check(p)?;
-    let (c, h, w) = (pipe.unet.config.in_channels, p.height / 8, p.width / 8);
+    let [_, c, _, h, w] = pipe.latent_shape(p);
     let n = c * p.num_frames * h * w;
     let sample = Tensor::from_f32(gpu, &[1, c, p.num_frames, h, w], &vec![0.1; n])?;
     let d = pipe.unet.config.cross_attention_dim;

@@ -20,6 +20,7 @@ fn params(frames: usize, h: usize, w: usize, guidance: f32) -> GenerateParams {
         seed: 3,
         scheduler: Some(t2v::schedulers::SchedulerKind::DpmSolverMultistep),
         clip_skip: 0,
+        noise_dtype: Default::default(),
     }
 }
 

@@ -26,6 +26,7 @@ fn matches_diffusers_end_to_end() {
         seed: d.meta_usize("seed") as u64,
         scheduler: None,
         clip_skip: 0,
+        noise_dtype: Default::default(),
     };
     let mut sched = pipe.scheduler(None).unwrap();
     sched.set_timesteps(p.num_inference_steps).unwrap();

@@ -55,6 +55,7 @@ pub fn run(sel: &AdapterSelector, what: What) -> t2v::Result<()> {
                 seed: 0,
                 scheduler: None,
                 clip_skip: 0,
+                noise_dtype: Default::default(),
             };
             let r = t2v::bench::pipeline(&gpu, &Gpu::planner(sel)?, model.as_deref(), &p, unet_steps, profile)?;
             println!("{}", r.table());

@@ -46,6 +46,11 @@ pub struct GenerateArgs {
     pub output: Option<PathBuf>,
     #[arg(long)]
     pub clip_skip: Option<usize>,
+    /// dtype of the initial noise: float32 (default), float16 or bfloat16. A seed gives the
+    /// noise diffusers draws for a pipeline of that torch_dtype (they differ only when 16 does
+    /// not divide the number of latent values).
+    #[arg(long)]
+    pub noise_dtype: Option<String>,
     /// Keep weights in f32 on the device (default: f16).
     #[arg(long)]
     pub f32_weights: bool,
@@ -60,7 +65,7 @@ impl GenerateArgs {
         macro_rules! take {
             ($($f:ident),*) => { $( if let Some(v) = &self.$f { s.$f = v.clone(); } )* };
         }
-        take!(prompt, negative_prompt, seed, randomize_seed, num_frames, num_inference_steps, model, guidance_scale, fps, output, clip_skip);
+        take!(prompt, negative_prompt, seed, randomize_seed, num_frames, num_inference_steps, model, guidance_scale, fps, output, clip_skip, noise_dtype);
         if self.height.is_some() {
             s.height = self.height;
         }
@@ -143,8 +148,8 @@ pub fn run(sel: &AdapterSelector, args: GenerateArgs) -> t2v::Result<()> {
     }
     let placement = Placement { matrices: if args.f32_weights { DType::F32 } else { DType::F16 } };
     // Named models get their recommended size (Zeroscope's config says 256² but it was trained
-    // at 576×320); other folders diffusers' default: sample_size × 8.
-    let native = configs.unet.sample_size.unwrap_or(32) * 8;
+    // at 576×320); other folders diffusers' default: sample_size × vae_scale_factor.
+    let native = configs.unet.sample_size.unwrap_or(32) * configs.vae.scale_factor();
     let (h0, w0) = known.map(|m| m.size).unwrap_or((native, native));
     let params = GenerateParams {
         prompt: s.prompt.clone(),
@@ -157,6 +162,7 @@ pub fn run(sel: &AdapterSelector, args: GenerateArgs) -> t2v::Result<()> {
         seed,
         scheduler: s.scheduler.as_deref().and_then(parse_scheduler),
         clip_skip: s.clip_skip,
+        noise_dtype: t2v::latents::NoiseDtype::parse(&s.noise_dtype)?,
     };
     let memory = plan(&Gpu::planner(sel)?, &configs, &params, placement)?;
     eprintln!("memory plan: {}", memory.report().replace('\n', "\n  "));

@@ -26,6 +26,9 @@ pub struct Settings {
     /// .mp4, .gif, or a folder for PNG frames.
     pub output: PathBuf,
     pub clip_skip: usize,
+    /// dtype of the initial noise: float32 (default), float16 or bfloat16 — the `torch_dtype`
+    /// of the diffusers pipeline whose seeds to reproduce.
+    pub noise_dtype: String,
 }
 
 impl Default for Settings {
@@ -45,6 +48,7 @@ impl Default for Settings {
             fps: 10,
             output: PathBuf::from("video.mp4"),
             clip_skip: 0,
+            noise_dtype: "float32".into(),
         }
     }
 }
@@ -62,7 +66,7 @@ impl Settings {
         }
         serde_yaml::from_str(&text).map_err(|e| Error::Config {
             path: path.display().to_string(),
-            msg: format!("{e}\n  (keys: prompt, negative_prompt, seed, randomize_seed, num_frames, num_inference_steps, model, height, width, guidance_scale, scheduler, fps, output, clip_skip)"),
+            msg: format!("{e}\n  (keys: prompt, negative_prompt, seed, randomize_seed, num_frames, num_inference_steps, model, height, width, guidance_scale, scheduler, fps, output, clip_skip, noise_dtype)"),
         })
     }
 
@@ -95,6 +99,9 @@ impl Settings {
             if parse_scheduler(s).is_none() {
                 return bad("scheduler", format!("'{s}' is not one of ddim, dpm++, euler"));
             }
+        }
+        if t2v::latents::NoiseDtype::parse(&self.noise_dtype).is_err() {
+            return bad("noise_dtype", format!("'{}' is not one of {}", self.noise_dtype, t2v::latents::NoiseDtype::NAMES));
         }
         if self.prompt.trim().is_empty() {
             return bad("prompt", "is empty".into());

@@ -4,7 +4,7 @@
 
 use super::Progress;
 use crate::error::{Error, Result};
-use crate::latents::randn::TorchGenerator;
+use crate::latents::NoiseDtype;
 use crate::ops::elementwise::{lincomb2, scale};
 use crate::ops::layout::channels_first_to_frames;
 use crate::schedulers::{self, Scheduler, SchedulerConfig, SchedulerKind};
@@ -33,6 +33,27 @@ pub struct GenerateParams {
     /// None keeps the scheduler the model ships with.
     pub scheduler: Option<SchedulerKind>,
     pub clip_skip: usize,
+    /// The dtype of the initial noise (see [`NoiseDtype`]).
+    pub noise_dtype: NoiseDtype,
+}
+
+impl Default for GenerateParams {
+    /// diffusers' `TextToVideoSDPipeline.__call__` defaults (size 256², the ms-1.7b default).
+    fn default() -> Self {
+        GenerateParams {
+            prompt: String::new(),
+            negative_prompt: String::new(),
+            num_frames: 16,
+            height: 256,
+            width: 256,
+            num_inference_steps: 50,
+            guidance_scale: 9.0,
+            seed: 0,
+            scheduler: None,
+            clip_skip: 0,
+            noise_dtype: NoiseDtype::Float32,
+        }
+    }
 }
 
 /// Decoded video: (F, H, W, 3) floats in [0, 1], as diffusers' `output_type="np"` (batch 1).
@@ -113,19 +134,25 @@ impl TextToVideo {
         self.text_encoder.forward(&rows, p.clip_skip)
     }
 
-    /// Initial latents (1, 4, F, H/8, W/8): torch.randn on a CPU generator seeded with `seed`,
-    /// times the scheduler's init_noise_sigma — diffusers' own latents for the same seed. Like
-    /// diffusers, the noise is drawn in the model's dtype: f16 weights ⇒ torch's f16 stream
-    /// (which is not the f32 one rounded), as `pipe.to(torch.float16)` users get.
+    /// Pixels per latent (diffusers' `vae_scale_factor`, from the VAE's config).
+    pub fn vae_scale_factor(&self) -> usize {
+        self.vae.config.scale_factor()
+    }
+
+    /// Latent shape (1, C, F, H / s, W / s) with s the VAE scale factor (floor division, as
+    /// diffusers' `prepare_latents`).
+    pub fn latent_shape(&self, p: &GenerateParams) -> [usize; 5] {
+        let s = self.vae_scale_factor();
+        [1, self.unet.config.in_channels, p.num_frames, p.height / s, p.width / s]
+    }
+
+    /// Initial latents: `torch.randn(shape, generator=torch.Generator().manual_seed(seed),
+    /// dtype=p.noise_dtype)` on the CPU, bit for bit, times the scheduler's `init_noise_sigma`.
+    /// The dtype is the diffusers pipeline's `torch_dtype` being reproduced (float32 by
+    /// default, since t2v computes in f32 whatever its weights are stored in).
     pub fn initial_latents(&self, p: &GenerateParams, init_noise_sigma: f32) -> Result<Tensor> {
-        let c = self.unet.config.in_channels;
-        let shape = [1, c, p.num_frames, p.height / 8, p.width / 8];
-        let n: usize = shape.iter().product();
-        let mut gen = TorchGenerator::new(p.seed);
-        let mut noise = match self.unet.conv_in.weight.dtype() {
-            crate::DType::F16 => gen.randn_f16(n).iter().map(|h| h.to_f32()).collect(),
-            crate::DType::F32 => gen.randn(n),
-        };
+        let shape = self.latent_shape(p);
+        let mut noise = p.noise_dtype.randn(p.seed, shape.iter().product());
         if init_noise_sigma != 1.0 {
             noise.iter_mut().for_each(|v| *v *= init_noise_sigma);
         }
@@ -134,8 +161,13 @@ impl TextToVideo {
 
     pub fn check(&self, p: &GenerateParams) -> Result<()> {
         let bad = |field: &str, msg: String| Err(Error::Other(format!("{field}: {msg}")));
+        // diffusers' check_inputs: multiples of 8 whatever the VAE (its own hard-coded rule).
+        let s = self.vae_scale_factor();
         if p.height == 0 || p.width == 0 || !p.height.is_multiple_of(8) || !p.width.is_multiple_of(8) {
-            return bad("height/width", format!("{}×{} must be non-zero multiples of 8 (the VAE downsamples by 8)", p.width, p.height));
+            return bad("height/width", format!("{}×{} must be non-zero multiples of 8", p.width, p.height));
+        }
+        if p.height < s || p.width < s {
+            return bad("height/width", format!("{}×{} is smaller than one latent ({s}×{s} pixels for this VAE)", p.width, p.height));
         }
         if p.num_frames == 0 {
             return bad("num_frames", "must be at least 1".into());

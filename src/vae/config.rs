@@ -43,6 +43,12 @@ impl Default for AutoencoderKLConfig {
 }
 
 impl AutoencoderKLConfig {
+    /// Pixels per latent along each axis, as diffusers' pipelines compute it:
+    /// `2 ** (len(vae.config.block_out_channels) - 1)` (8 for every published model).
+    pub fn scale_factor(&self) -> usize {
+        1 << self.block_out_channels.len().saturating_sub(1)
+    }
+
     pub fn from_file(path: &std::path::Path) -> crate::Result<Self> {
         let c: AutoencoderKLConfig = crate::config::read_json(path)?;
         let bad = |msg: String| Err(crate::Error::Config { path: path.display().to_string(), msg });
