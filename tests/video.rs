@@ -351,9 +351,32 @@ fn write_picks_format_by_extension() {
     let pngs = video::write(&dir.join("frames"), &frames, 2, 16, 16, 10).unwrap();
     assert_eq!(pngs, [dir.join("frames/frame_0000.png"), dir.join("frames/frame_0001.png")]);
 
+    assert_eq!(Format::from_path(&dir.join("a.npy")).unwrap(), Format::Npy);
+    assert_eq!(video::write(&dir.join("a.npy"), &frames, 2, 16, 16, 10).unwrap(), [dir.join("a.npy")]);
+
     let err = video::write(&dir.join("a.webm"), &frames, 2, 16, 16, 10).unwrap_err().to_string();
     assert!(err.contains("a.webm") && err.contains(".mp4") && err.contains(".gif"), "{err}");
     assert!(!dir.join("a.webm").exists());
+}
+
+#[test]
+fn npy_holds_the_exact_floats() {
+    // NumPy format 1.0: magic, version, u16 header length, a dict literal padded with spaces and
+    // ended by '\n' so the data starts at a multiple of 64 bytes, then little-endian f32.
+    let dir = TestDir::new("npy");
+    let frames = animation(3, 8, 10);
+    video::write_npy(&dir.join("f.npy"), &frames, 3, 8, 10).unwrap();
+    let b = fs::read(dir.join("f.npy")).unwrap();
+    assert_eq!(&b[..8], b"\x93NUMPY\x01\x00");
+    let hlen = u16::from_le_bytes([b[8], b[9]]) as usize;
+    assert_eq!((10 + hlen) % 64, 0);
+    let header = std::str::from_utf8(&b[10..10 + hlen]).unwrap();
+    assert_eq!(header.trim_end(), "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 8, 10, 3), }");
+    assert!(header.ends_with('\n'));
+    let data: Vec<f32> = b[10 + hlen..].chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    assert_eq!(data, frames);
+    assert!(video::write_npy(&dir.join("g.npy"), &frames, 3, 8, 11).is_err(), "size mismatch");
+    assert!(!dir.join("g.npy").exists());
 }
 
 #[test]

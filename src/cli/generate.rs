@@ -41,7 +41,7 @@ pub struct GenerateArgs {
     pub scheduler: Option<String>,
     #[arg(long)]
     pub fps: Option<u32>,
-    /// Output: .mp4, .gif, or a folder for PNG frames.
+    /// Output: .mp4, .gif, a folder for PNG frames, or .npy (raw float32 frames (F, H, W, 3)).
     #[arg(long, short)]
     pub output: Option<PathBuf>,
     #[arg(long)]

@@ -1,4 +1,6 @@
-//! Video output: MP4 (H.264), animated GIF, or a directory of PNG frames.
+//! Video output: MP4 (H.264), animated GIF, a directory of PNG frames, or the raw frames as a
+//! NumPy `.npy` array (float32, (F, H, W, 3) — diffusers' `output_type="np"` without the batch
+//! axis, for measuring against other implementations without 8-bit quantisation).
 //!
 //! Frames arrive as the pipeline's `output_type="np"` result for one batch item: `f32` in
 //! layout (F, H, W, 3), values in [0, 1] (`(x/2+0.5).clamp(0,1)` of the VAE output).
@@ -36,6 +38,7 @@ pub enum Format {
     Mp4,
     Gif,
     PngFrames,
+    Npy,
 }
 
 impl Format {
@@ -47,10 +50,11 @@ impl Format {
         match path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()) {
             Some(ext) if ext == "mp4" => Ok(Format::Mp4),
             Some(ext) if ext == "gif" => Ok(Format::Gif),
+            Some(ext) if ext == "npy" => Ok(Format::Npy),
             None => Ok(Format::PngFrames),
             Some(_) if path.is_dir() => Ok(Format::PngFrames),
             Some(ext) => Err(Error::Other(format!(
-                "{}: cannot write video as '.{ext}'; use a .mp4 or .gif path, or a directory (no extension) for \
+                "{}: cannot write video as '.{ext}'; use a .mp4, .gif or .npy path, or a directory (no extension) for \
                  PNG frames",
                 path.display()
             ))),
@@ -77,7 +81,25 @@ pub fn write(path: &Path, frames: &[f32], f: usize, h: usize, w: usize, fps: u32
         Format::Mp4 => write_mp4(path, frames, f, h, w, fps).map(|()| vec![path.to_path_buf()]),
         Format::Gif => write_gif(path, frames, f, h, w, fps).map(|()| vec![path.to_path_buf()]),
         Format::PngFrames => write_png_frames(path, frames, f, h, w),
+        Format::Npy => write_npy(path, frames, f, h, w).map(|()| vec![path.to_path_buf()]),
     }
+}
+
+/// The frames as a NumPy array file (format 1.0, little-endian float32, shape (F, H, W, 3)).
+pub fn write_npy(path: &Path, frames: &[f32], f: usize, h: usize, w: usize) -> Result<()> {
+    check_frames(path, frames, f, h, w)?;
+    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({f}, {h}, {w}, 3), }}");
+    // magic (6) + version (2) + length (2) + header + '\n' is padded to a multiple of 64 bytes
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut bytes = Vec::with_capacity(10 + header.len() + 4 * frames.len());
+    bytes.extend_from_slice(b"\x93NUMPY\x01\x00");
+    bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(header.as_bytes());
+    frames.iter().for_each(|v| bytes.extend_from_slice(&v.to_le_bytes()));
+    write_atomic(path, |out| out.write_all(&bytes).map_err(|e| io_err(path, "write", e)))
 }
 
 /// H.264 (Constrained Baseline, yuv420p, BT.601 limited range) in an MP4 with the index before

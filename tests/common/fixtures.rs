@@ -19,13 +19,18 @@ pub struct Dump {
 }
 
 pub fn dump(file: &str) -> Dump {
-    let path = fixtures().join("modules").join(format!("{file}.safetensors"));
+    dump_at(&fixtures().join("modules").join(format!("{file}.safetensors")), file)
+}
+
+/// A dump file anywhere under tests/fixtures (f32, f16 and i64 tensors, read as f64).
+pub fn dump_at(path: &std::path::Path, file: &str) -> Dump {
     let st = SafeTensors::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut tensors = BTreeMap::new();
     for (k, info) in &st.tensors {
         let b = st.bytes(info);
         let v: Vec<f64> = match &info.dtype {
             StoredDType::F32 => bytemuck::pod_collect_to_vec::<u8, f32>(b).iter().map(|&x| x as f64).collect(),
+            StoredDType::F16 => bytemuck::pod_collect_to_vec::<u8, half::f16>(b).iter().map(|&x| x.to_f64()).collect(),
             StoredDType::Other(d) if d == "I64" => bytemuck::pod_collect_to_vec::<u8, i64>(b).iter().map(|&x| x as f64).collect(),
             d => panic!("{file}: tensor {k} has unexpected dtype {d:?}"),
         };

@@ -50,8 +50,10 @@ FIX = REPO / "tests" / "fixtures"
 OWNED = ["tiny-t2v", "tiny-t2v-f16", "vae-legacy", "modules", "tokenizer_cases.json",
          "schedulers.safetensors", "schedulers.json", "randn.safetensors", "bin"]
 # Companion generators beside this script, each `main(out_dir)`; bin_fixtures reads tiny-t2v/vae,
-# so they run after the tiny pipeline exists.
-COMPANIONS = ["scheduler_fixtures", "randn_fixtures", "bin_fixtures"]
+# so they run after the tiny pipeline exists (sweep_fixtures also links tiny-t2v's tokenizer,
+# scheduler and text encoder into its model variants; it owns tests/fixtures/sweep/, ~3.4 MB,
+# counted and digested by itself).
+COMPANIONS = ["scheduler_fixtures", "randn_fixtures", "bin_fixtures", "sweep_fixtures"]
 
 # transformers 5 save_pretrained writes tokenizer.json (3.6 MB here: vocab + merges again).
 # The published repos do not have it, and it would take more than half of the fixture budget,
