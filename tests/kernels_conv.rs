@@ -1,41 +1,11 @@
 //! conv2d (3×3 / 1×1, stride 1 / 2) and temporal conv (Conv3d (3,1,1)) against CPU references.
 
 mod common;
+use common::reference::{cpu_conv2d, cpu_conv_temporal, fold};
 use common::*;
 use t2v::ops::conv2d::conv2d;
 use t2v::ops::conv_temporal::{conv_temporal, FrameLayout};
 use t2v::Tensor;
-
-#[allow(clippy::too_many_arguments)]
-fn cpu_conv2d(x: &[f32], w: &[f32], b: Option<&[f32]>, n: usize, cin: usize, h: usize, wd: usize, cout: usize, k: usize, s: usize, pad: usize) -> (Vec<f64>, usize, usize) {
-    let oh = (h + 2 * pad - k) / s + 1;
-    let ow = (wd + 2 * pad - k) / s + 1;
-    let mut y = vec![0.0f64; n * cout * oh * ow];
-    for img in 0..n {
-        for co in 0..cout {
-            for oy in 0..oh {
-                for ox in 0..ow {
-                    let mut acc = b.map_or(0.0, |b| b[co] as f64);
-                    for ci in 0..cin {
-                        for ky in 0..k {
-                            for kx in 0..k {
-                                let iy = (oy * s + ky) as isize - pad as isize;
-                                let ix = (ox * s + kx) as isize - pad as isize;
-                                if iy < 0 || ix < 0 || iy >= h as isize || ix >= wd as isize {
-                                    continue;
-                                }
-                                let xv = x[((img * cin + ci) * h + iy as usize) * wd + ix as usize] as f64;
-                                acc += xv * w[((co * cin + ci) * k + ky) * k + kx] as f64;
-                            }
-                        }
-                    }
-                    y[((img * cout + co) * oh + oy) * ow + ox] = acc;
-                }
-            }
-        }
-    }
-    (y, oh, ow)
-}
 
 #[allow(clippy::too_many_arguments)]
 fn check_conv2d(n: usize, cin: usize, h: usize, wd: usize, cout: usize, k: usize, s: usize, f16w: bool, seed: u64) {
@@ -86,45 +56,6 @@ fn conv2d_without_bias_and_bad_shapes() {
     let bad = Tensor::from_f32(&g, &[4, 2, 3, 3], &[0.0; 72]).unwrap();
     let e = conv2d(&upload(&[2, 3, 4, 5], &x), &bad, None, 1, 1).unwrap_err().to_string();
     assert!(e.contains("[4, 2, 3, 3]"), "{e}");
-}
-
-/// Reference over PyTorch's (B, C, F, S) layout; `x`/`y` are in that layout.
-#[allow(clippy::too_many_arguments)]
-fn cpu_conv_temporal(x: &[f32], w: &[f32], b: &[f32], bs: usize, cin: usize, f: usize, s: usize, cout: usize) -> Vec<f64> {
-    let mut y = vec![0.0f64; bs * cout * f * s];
-    for bi in 0..bs {
-        for co in 0..cout {
-            for fi in 0..f {
-                for si in 0..s {
-                    let mut acc = b[co] as f64;
-                    for ci in 0..cin {
-                        for dt in 0..3 {
-                            let ff = fi as isize + dt as isize - 1;
-                            if ff < 0 || ff >= f as isize {
-                                continue;
-                            }
-                            acc += x[((bi * cin + ci) * f + ff as usize) * s + si] as f64 * w[(co * cin + ci) * 3 + dt] as f64;
-                        }
-                    }
-                    y[((bi * cout + co) * f + fi) * s + si] = acc;
-                }
-            }
-        }
-    }
-    y
-}
-
-/// (B, C, F, S) → (B, F, C, S) on the CPU, to feed the folded layout.
-fn fold<T: Copy>(v: &[T], bs: usize, c: usize, f: usize, s: usize) -> Vec<T> {
-    let mut out = Vec::with_capacity(v.len());
-    for bi in 0..bs {
-        for fi in 0..f {
-            for ci in 0..c {
-                out.extend_from_slice(&v[((bi * c + ci) * f + fi) * s..][..s]);
-            }
-        }
-    }
-    out
 }
 
 #[test]

@@ -2,23 +2,10 @@
 //! shapes off every tile size, and an input larger than lavapipe's 128 MiB binding.
 
 mod common;
+use common::reference::cpu_linear;
 use common::*;
 use t2v::ops::matmul::linear;
 use t2v::{DType, Tensor};
-
-fn cpu_linear(x: &[f32], w: &[f32], b: Option<&[f32]>, m: usize, n: usize, k: usize) -> Vec<f64> {
-    let mut out = vec![0.0f64; m * n];
-    for i in 0..m {
-        for j in 0..n {
-            let mut s = b.map_or(0.0, |b| b[j] as f64);
-            for t in 0..k {
-                s += x[i * k + t] as f64 * w[j * k + t] as f64;
-            }
-            out[i * n + j] = s;
-        }
-    }
-    out
-}
 
 fn check(m: usize, n: usize, k: usize, f16w: bool, with_bias: bool, seed: u64) {
     let mut r = Rng::new(seed);

@@ -23,5 +23,21 @@ pub fn run(sel: &AdapterSelector) -> t2v::Result<()> {
         gpu.caps.subgroup,
         gpu.caps.timestamp_query
     );
+    println!("  subgroup size: {}..{}", gpu.info.subgroup_min_size, gpu.info.subgroup_max_size);
+    let offered: Vec<String> = gpu
+        .coop_offered
+        .iter()
+        .map(|c| format!("{}×{}×{} {:?}·{:?}→{:?}", c.m_size, c.n_size, c.k_size, c.ab_type, c.ab_type, c.cr_type))
+        .collect();
+    println!(
+        "  cooperative matrices offered: {}
+  GEMM kernels: {}",
+        if offered.is_empty() { "none".to_string() } else { offered.join(", ") },
+        match gpu.caps.coop {
+            Some(s) => format!("cooperative matrices, {s}×{s} f16 tiles (T2V_COOP=off for the FMA kernels)"),
+            None if !offered.is_empty() => "FMA (cooperative matrices not used: T2V_COOP=on forces them; auto uses them on GPUs only)".to_string(),
+            None => "FMA".to_string(),
+        }
+    );
     Ok(())
 }

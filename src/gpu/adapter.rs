@@ -13,10 +13,55 @@ pub struct AdapterSelector {
     pub disable_f16: bool,
     /// Pretend the adapter lacks subgroup operations (exercises the workgroup-memory paths).
     pub disable_subgroup: bool,
+    /// Whether the GEMM-shaped kernels run on matrix units (cooperative matrices).
+    pub coop: CoopChoice,
+}
+
+/// `T2V_COOP`: `auto` (default) uses cooperative matrices on GPUs that offer them; `on` also on
+/// CPU drivers (lavapipe 26 offers them, but its FMA kernels are faster: tests force it to
+/// check the path); `off` never.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CoopChoice {
+    #[default]
+    Auto,
+    On,
+    Off,
+}
+
+impl CoopChoice {
+    pub fn parse(s: &str) -> Result<CoopChoice> {
+        match s.to_lowercase().as_str() {
+            "" | "auto" => Ok(CoopChoice::Auto),
+            "1" | "on" | "coop" | "true" => Ok(CoopChoice::On),
+            "0" | "off" | "fma" | "false" => Ok(CoopChoice::Off),
+            other => Err(Error::Other(format!("T2V_COOP='{other}': expected auto, on (coop) or off (fma)"))),
+        }
+    }
+}
+
+/// The coop tile edge S to use: the largest square f16·f16→f32 configuration the adapter offers,
+/// when shader f16 and subgroups are there too and `sel` allows it.
+pub(super) fn coop_tile(adapter: &wgpu::Adapter, info: &wgpu::AdapterInfo, sel: &AdapterSelector, offered: &[wgpu::CooperativeMatrixProperties]) -> Option<u32> {
+    let allowed = match sel.coop {
+        CoopChoice::Off => false,
+        CoopChoice::On => true,
+        CoopChoice::Auto => info.device_type != wgpu::DeviceType::Cpu,
+    };
+    let needs = wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX | wgpu::Features::SHADER_F16 | wgpu::Features::SUBGROUP;
+    if !allowed || sel.disable_f16 || sel.disable_subgroup || !adapter.features().contains(needs) {
+        return None;
+    }
+    use wgpu::CooperativeScalarType::{F16, F32};
+    offered
+        .iter()
+        .filter(|c| c.ab_type == F16 && c.cr_type == F32 && c.m_size == c.n_size && c.n_size == c.k_size)
+        .map(|c| c.m_size)
+        .filter(|&s| s == 8 || s == 16)
+        .max()
 }
 
 impl AdapterSelector {
-    /// Reads `T2V_ADAPTER`, `T2V_BACKEND` and `T2V_NO_F16`.
+    /// Reads `T2V_ADAPTER`, `T2V_BACKEND`, `T2V_NO_F16`, `T2V_NO_SUBGROUP` and `T2V_COOP`.
     pub fn from_env() -> Self {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         AdapterSelector {
@@ -24,6 +69,8 @@ impl AdapterSelector {
             backend: var("T2V_BACKEND"),
             disable_f16: var("T2V_NO_F16").is_some_and(|v| v != "0"),
             disable_subgroup: var("T2V_NO_SUBGROUP").is_some_and(|v| v != "0"),
+            // An unreadable value falls back to auto here; `t2v devices` reports the choice.
+            coop: var("T2V_COOP").map(|v| CoopChoice::parse(&v).unwrap_or_default()).unwrap_or_default(),
         }
     }
 

@@ -11,7 +11,7 @@ mod recorder;
 pub mod schedule;
 mod shader;
 
-pub use adapter::{list_adapters, AdapterSelector};
+pub use adapter::{list_adapters, AdapterSelector, CoopChoice};
 pub use pipelines::Kernel;
 pub use pool::{MemoryStats, PooledBuffer};
 pub use recorder::Binding;
@@ -27,6 +27,12 @@ pub struct Caps {
     pub shader_f16: bool,
     pub subgroup: bool,
     pub timestamp_query: bool,
+    /// Cooperative-matrix (matrix unit) GEMM kernels are used, with S×S f16·f16→f32 tiles:
+    /// Some(S) when the adapter offers such a configuration (the largest square one) and the
+    /// selector's [`CoopChoice`](adapter::CoopChoice) allows it.
+    pub coop: Option<u32>,
+    /// The largest subgroup the adapter may run (workgroups of the coop kernels are sized for it).
+    pub subgroup_max: u32,
 }
 
 /// An open device with its queue, memory pool, kernel cache and pending dispatches.
@@ -49,6 +55,9 @@ pub struct Gpu {
     /// Planning mode: allocations are only counted, dispatches and transfers are skipped, so
     /// the real model code runs shape-only and the pool's counters become the memory plan.
     planning: bool,
+    /// Planning: every kernel variant the planned work would build, key → WGSL after
+    /// preprocessing (checked against naga's other back ends by tests/kernels_portable.rs).
+    planned_kernels: Mutex<std::collections::BTreeMap<String, String>>,
     /// Planning: the largest storage binding any op asked for.
     largest_binding: std::sync::Mutex<(u64, &'static str)>,
     /// Profiling: every dispatch runs alone, timed; GPU seconds and count per kernel.
@@ -56,6 +65,8 @@ pub struct Gpu {
     /// Bytes of device-local memory, where the backend tells (Vulkan); `T2V_DEVICE_MEMORY_GIB`
     /// overrides.
     pub memory_capacity: Option<u64>,
+    /// The cooperative-matrix configurations the adapter offers (used or not: see `caps.coop`).
+    pub coop_offered: Vec<wgpu::CooperativeMatrixProperties>,
 }
 
 impl Gpu {
@@ -72,6 +83,24 @@ impl Gpu {
 
     pub fn is_planning(&self) -> bool {
         self.planning
+    }
+
+    /// Planning: the kernel variants the planned work would have built (key, WGSL source).
+    pub fn planned_kernels(&self) -> Vec<(String, String)> {
+        self.planned_kernels.lock().unwrap_or_else(|p| p.into_inner()).iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
+
+    /// A planning device that plans as if the adapter were of `device_type` with `caps` and
+    /// subgroups of `subgroup_min..=caps.subgroup_max` (planning compiles and runs nothing, so any
+    /// adapter's kernel choices can be reproduced here).
+    pub fn planner_as(sel: &AdapterSelector, device_type: wgpu::DeviceType, caps: Caps, subgroup_min: u32) -> Result<Arc<Gpu>> {
+        let mut g = Gpu::open(sel, true)?;
+        let m = Arc::get_mut(&mut g).ok_or_else(|| Error::Other("planner is shared".into()))?;
+        m.caps = caps;
+        m.info.device_type = device_type;
+        m.info.subgroup_min_size = subgroup_min;
+        m.info.subgroup_max_size = caps.subgroup_max;
+        Ok(g)
     }
 
     pub(crate) fn note_binding(&self, bytes: u64, op: &'static str) {
@@ -91,6 +120,15 @@ impl Gpu {
         let memory_capacity = adapter::device_memory(&adapter);
         let want = wgpu::Features::SHADER_F16 | wgpu::Features::SUBGROUP | wgpu::Features::TIMESTAMP_QUERY;
         let mut features = adapter.features() & want;
+        let coop_offered = if adapter.features().contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX) {
+            adapter.cooperative_matrix_properties()
+        } else {
+            Vec::new()
+        };
+        let coop = adapter::coop_tile(&adapter, &info, sel, &coop_offered);
+        if coop.is_some() {
+            features |= wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX;
+        }
         if sel.disable_f16 {
             features.remove(wgpu::Features::SHADER_F16);
         }
@@ -98,16 +136,38 @@ impl Gpu {
             features.remove(wgpu::Features::SUBGROUP);
         }
         let limits = adapter.limits();
-        let desc = wgpu::DeviceDescriptor {
+        let desc = |features: wgpu::Features, coop: bool| wgpu::DeviceDescriptor {
             label: Some("t2v"),
             required_features: features,
             required_limits: limits.clone(),
-            experimental_features: wgpu::ExperimentalFeatures::disabled(),
+            // SAFETY: the only experimental feature requested is cooperative matrices, used by
+            // shaders/gemm_coop.wgsl alone, whose every variant is tested against CPU references.
+            experimental_features: if coop { unsafe { wgpu::ExperimentalFeatures::enabled() } } else { wgpu::ExperimentalFeatures::disabled() },
             memory_hints: wgpu::MemoryHints::Performance,
             trace: wgpu::Trace::Off,
         };
-        let (device, queue) = pollster::block_on(adapter.request_device(&desc))
-            .map_err(|e| Error::DeviceRequest { adapter: info.name.clone(), reason: e.to_string() })?;
+        let request = |d: wgpu::DeviceDescriptor| pollster::block_on(adapter.request_device(&d));
+        let mut coop = coop;
+        let (device, queue) = if coop.is_some() {
+            // Some drivers advertise cooperative matrices yet refuse a device with them (lavapipe
+            // 26 at LP_NATIVE_VECTOR_WIDTH=128), which wgpu-hal reports by panicking: fall back to
+            // the FMA kernels rather than fail.
+            let hook = std::panic::take_hook();
+            std::panic::set_hook(Box::new(|_| {}));
+            let tried = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| request(desc(features, true))));
+            std::panic::set_hook(hook);
+            match tried {
+                Ok(Ok(dq)) => dq,
+                _ => {
+                    eprintln!("note: {} refused a device with cooperative matrices; using the FMA kernels", info.name);
+                    coop = None;
+                    features.remove(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX);
+                    request(desc(features, false)).map_err(|e| Error::DeviceRequest { adapter: info.name.clone(), reason: e.to_string() })?
+                }
+            }
+        } else {
+            request(desc(features, false)).map_err(|e| Error::DeviceRequest { adapter: info.name.clone(), reason: e.to_string() })?
+        };
         let device_error = Arc::new(Mutex::new(None::<String>));
         let sink = device_error.clone();
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
@@ -120,6 +180,8 @@ impl Gpu {
             shader_f16: features.contains(wgpu::Features::SHADER_F16),
             subgroup: features.contains(wgpu::Features::SUBGROUP),
             timestamp_query: features.contains(wgpu::Features::TIMESTAMP_QUERY),
+            coop,
+            subgroup_max: info.subgroup_max_size,
         };
         let limits = device.limits();
         let dummy = device.create_buffer(&wgpu::BufferDescriptor {
@@ -132,8 +194,10 @@ impl Gpu {
             dummy,
             planning,
             largest_binding: std::sync::Mutex::new((0, "")),
+            planned_kernels: Default::default(),
             profile: Mutex::new(None),
             memory_capacity,
+            coop_offered,
             pool: pool::BufferPool::new(device.clone(), planning),
             pipelines: pipelines::PipelineCache::default(),
             recorder: Mutex::new(recorder::Recorder::new(&device)),
@@ -221,14 +285,19 @@ impl Gpu {
 
     /// A compiled kernel: `source` preprocessed with `defines`, pipeline for `entry`, cached.
     pub fn kernel(&self, name: &str, source: &str, entry: &str, defines: &[(&str, String)]) -> Result<Arc<Kernel>> {
-        if self.planning {
-            // Nothing is dispatched while planning: one trivial kernel stands in for all, so a
-            // plan never waits for shader compilation.
-            return self.pipelines.get(&self.device, "plan", PLAN_STAND_IN, "main", &[]);
-        }
         let mut all: Vec<(&str, String)> = defines.to_vec();
         if self.caps.shader_f16 {
             all.push(("SHADER_F16", "1".into()));
+        }
+        if self.planning {
+            // Nothing is dispatched while planning: one trivial kernel stands in for all, so a
+            // plan never waits for shader compilation. The variant is remembered as text.
+            let key = pipelines::key(name, entry, &all);
+            let mut planned = self.planned_kernels.lock().unwrap_or_else(|p| p.into_inner());
+            if !planned.contains_key(&key) {
+                planned.insert(key, pipelines::source(name, source, &all)?);
+            }
+            return self.pipelines.get(&self.device, "plan", PLAN_STAND_IN, "main", &[]);
         }
         self.pipelines.get(&self.device, name, source, entry, &all)
     }

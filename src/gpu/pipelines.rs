@@ -14,6 +14,23 @@ pub struct Kernel {
     pub layout: wgpu::BindGroupLayout,
 }
 
+/// The cache key of a kernel variant: "name:entry[DEFINE=value,…]".
+pub(super) fn key(name: &str, entry: &str, defines: &[(&str, String)]) -> String {
+    let mut key = format!("{name}:{entry}");
+    if !defines.is_empty() {
+        let d: Vec<String> = defines.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        key = format!("{key}[{}]", d.join(","));
+    }
+    key
+}
+
+/// The WGSL a variant compiles: the shared prelude and the kernel file, preprocessed. A kernel's
+/// own `enable` directives go first (WGSL allows them only before any declaration).
+pub(super) fn source(name: &str, source: &str, defines: &[(&str, String)]) -> Result<String> {
+    let (enables, body): (Vec<&str>, Vec<&str>) = source.lines().partition(|l| l.starts_with("enable "));
+    preprocess(name, &format!("{}\n{COMMON}\n{}", enables.join("\n"), body.join("\n")), defines)
+}
+
 #[derive(Default)]
 pub(super) struct PipelineCache {
     map: Mutex<HashMap<String, Arc<Kernel>>>,
@@ -34,15 +51,11 @@ impl PipelineCache {
         entry: &str,
         defines: &[(&str, String)],
     ) -> Result<Arc<Kernel>> {
-        let mut key = format!("{name}:{entry}");
-        if !defines.is_empty() {
-            let d: Vec<String> = defines.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            key = format!("{key}[{}]", d.join(","));
-        }
+        let key = key(name, entry, defines);
         if let Some(k) = self.map.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
             return Ok(k.clone());
         }
-        let text = preprocess(name, &format!("{COMMON}\n{source}"), defines)?;
+        let text = self::source(name, source, defines)?;
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
         let desc = wgpu::ShaderModuleDescriptor { label: Some(&key), source: wgpu::ShaderSource::Wgsl(text.into()) };
         let module = if unchecked_shaders() {

@@ -69,6 +69,23 @@ pub fn conv2d_padded(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, stride: usiz
         let xw = x.window(lo * in_img + k0 * h * wd, lo * in_img + k0 * h * wd + (hi - lo - 1) * in_img + pin, op)?;
         let yw = out.window(lo * out_img + c0 * oh * ow, lo * out_img + c0 * oh * ow + (hi - lo - 1) * out_img + pout, op)?;
         let imgs = hi - lo;
+        if let Some(s) = gpu.caps.coop {
+            use super::gemm_coop::{dispatch, Gemm, Mode};
+            let kk = ks * ks;
+            let g = Gemm {
+                mode: Mode::Conv2d { ks, geometry: [(k1 - k0) as u32, h as u32, wd as u32, oh as u32, ow as u32, stride as u32, pad as u32] },
+                m: imgs * oh * ow,
+                n: c1 - c0,
+                k: (k1 - k0) * kk,
+                a: (xw.binding, xw.shift),
+                w: (ww.binding.clone(), ww.shift + (c0 * cin * kk + k0 * kk) as u32, cin * kk, w.dtype()),
+                bias: bias.filter(|_| k0 == 0).map(|_| (bw.binding.clone(), bw.shift + c0 as u32)),
+                c: (yw.binding, yw.shift),
+                accumulate: k0 > 0,
+            };
+            dispatch(gpu, s, g)?;
+            continue;
+        }
         let (wg, tm) = row_tile(imgs * oh * ow);
         let defines = [
             ("WG", wg.to_string()),

@@ -71,6 +71,24 @@ pub fn conv_temporal(x: &Tensor, frames: usize, layout: FrameLayout, w: &Tensor,
         let xw = x.window(lo * xst[0], hi * xst[0], op)?;
         let yw = out.window(lo * yst[0], hi * yst[0], op)?;
         let nb = hi - lo;
+        if let Some(sz) = gpu.caps.coop {
+            use super::gemm_coop::{dispatch, Gemm, Mode};
+            let st = |v: [usize; 3]| v.map(|x| x as u32);
+            let (xs3, ys3) = (st(xst), st(yst));
+            let g = Gemm {
+                mode: Mode::Temporal { geometry: [xs3[0], xs3[1], xs3[2], ys3[0], ys3[1], ys3[2], f as u32, s as u32] },
+                m: nb * f * s,
+                n: cout,
+                k: cin * 3,
+                a: (xw.binding, xw.shift),
+                w: (ww.binding.clone(), ww.shift, cin * 3, w.dtype()),
+                bias: bias.map(|_| (bw.binding.clone(), bw.shift)),
+                c: (yw.binding, yw.shift),
+                accumulate: false,
+            };
+            dispatch(gpu, sz, g)?;
+            continue;
+        }
         let params = [
             nb as u32,
             f as u32,

@@ -62,6 +62,22 @@ pub fn linear_into(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, out: &Tensor) 
             return shape_err(op, "vec4 path needs a 16-byte aligned input view");
         }
         let rows = hi - lo;
+        if let Some(s) = gpu.caps.coop {
+            use super::gemm_coop::{dispatch, Gemm, Mode};
+            let g = Gemm {
+                mode: Mode::Linear,
+                m: rows,
+                n,
+                k,
+                a: (aw.binding, aw.shift),
+                w: (ww.binding.clone(), ww.shift, k, w.dtype()),
+                bias: bias.map(|_| (bw.binding.clone(), bw.shift)),
+                c: (cw.binding, cw.shift),
+                accumulate: false,
+            };
+            dispatch(gpu, s, g)?;
+            continue;
+        }
         let (wg, tm) = row_tile(rows);
         let defines = [
             ("WG", wg.to_string()),

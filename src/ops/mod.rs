@@ -6,6 +6,7 @@ pub mod conv2d;
 pub mod conv_temporal;
 pub mod elementwise;
 pub mod embedding;
+pub(crate) mod gemm_coop;
 pub mod group_norm;
 pub mod layer_norm;
 pub mod layout;

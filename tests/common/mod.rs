@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod fixtures;
+pub mod reference;
 
 use std::sync::{Arc, OnceLock};
 use t2v::{Gpu, Tensor};
