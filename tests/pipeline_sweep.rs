@@ -12,6 +12,12 @@
 //! final latents within relative L2 `max(LATENT_FLOOR, LATENT_FACTOR · ref_err)` and frames within
 //! `max(FRAME_FLOOR, FRAME_FACTOR · ref_err)` in max |Δ| (frames are stored as f16, ≤ 0.12/255).
 //! The worst case is printed either way.
+//!
+//! On matrix units (`T2V_COOP=on`, or a GPU with cooperative matrices) the GEMM inputs are
+//! rounded to f16, so the comparison is with f16 arithmetic instead: each case also carries
+//! `ref_err16`, how far diffusers' own float16 pipeline is from its float32 one, and t2v must be
+//! within `COOP_FACTOR` times that (floors as above). Measured on lavapipe 26: t2v's coop path is
+//! 0.3–1.3× as far from diffusers-f32 as diffusers-f16 is.
 
 mod common;
 use common::fixtures::{dump_at, fixtures};
@@ -30,9 +36,17 @@ const LATENT_FACTOR: f64 = 10.0;
 /// Frames, max |Δ| in [0, 1] units: 1/255 (the f16 storage of the reference frames adds ≤ 0.12/255).
 const FRAME_FLOOR: f64 = 1.0 / 255.0;
 const FRAME_FACTOR: f64 = 10.0;
+/// Matrix-unit path: within this many times diffusers' own f16-vs-f32 difference.
+const COOP_FACTOR: f64 = 3.0;
 
 #[derive(serde::Deserialize)]
 struct RefErr {
+    latents_rel_l2: f64,
+    frames_max_abs: f64,
+}
+
+#[derive(serde::Deserialize)]
+struct RefErr16 {
     latents_rel_l2: f64,
     frames_max_abs: f64,
 }
@@ -55,6 +69,7 @@ struct Case {
     timesteps: Vec<i64>,
     latent_levels: Vec<(usize, usize)>,
     ref_err: RefErr,
+    ref_err16: RefErr16,
 }
 
 fn rel_l2(got: &[f32], want: &[f64]) -> f64 {
@@ -69,6 +84,8 @@ fn every_sweep_case_matches_diffusers() {
     let mut pipes: HashMap<(String, String), TextToVideo> = HashMap::new();
     let mut failures = Vec::new();
     let mut worst: Option<(f64, String)> = None;
+    let coop = gpu().caps.coop.is_some();
+    println!("GEMM path: {}", if coop { "cooperative matrices (f16 tiles): bounds from diffusers' float16 error" } else { "FMA (f32)" });
     println!("{:<28} {:>30}  {:>10} {:>8}  {:>10} {:>8}", "case", "latent levels", "latents", "bound", "frames/255", "bound");
     for c in &cases {
         let key = (c.model.clone(), c.placement.clone());
@@ -110,8 +127,11 @@ fn every_sweep_case_matches_diffusers() {
         assert_eq!(&[1, frames.frames, frames.height, frames.width, 3][..], &fshape[..], "{}: frame shape", c.name);
         let fr_err = frames.data.iter().zip(want_fr).map(|(g, w)| (*g as f64 - w).abs()).fold(0.0, f64::max);
 
-        let lat_bound = LATENT_FLOOR.max(LATENT_FACTOR * c.ref_err.latents_rel_l2);
-        let fr_bound = FRAME_FLOOR.max(FRAME_FACTOR * c.ref_err.frames_max_abs);
+        let (lat_bound, fr_bound) = if coop {
+            (LATENT_FLOOR.max(COOP_FACTOR * c.ref_err16.latents_rel_l2), FRAME_FLOOR.max(COOP_FACTOR * c.ref_err16.frames_max_abs))
+        } else {
+            (LATENT_FLOOR.max(LATENT_FACTOR * c.ref_err.latents_rel_l2), FRAME_FLOOR.max(FRAME_FACTOR * c.ref_err.frames_max_abs))
+        };
         let levels = c.latent_levels.iter().map(|(h, w)| format!("{h}×{w}")).collect::<Vec<_>>().join(" ");
         println!("{:<28} {levels:>30}  {lat_err:>10.2e} {lat_bound:>8.1e}  {:>10.3} {:>8.3}", c.name, fr_err * 255.0, fr_bound * 255.0);
         let ratio = (lat_err / lat_bound).max(fr_err / fr_bound);

@@ -1,5 +1,5 @@
 use clap::Subcommand;
-use t2v::gpu::AdapterSelector;
+use t2v::gpu::{AdapterSelector, CoopChoice};
 use t2v::Gpu;
 
 #[derive(Subcommand)]
@@ -15,6 +15,10 @@ pub enum What {
         /// Seconds of timed repetitions per case.
         #[arg(long, default_value_t = 0.5)]
         budget: f64,
+        /// GEMM-shaped kernels on matrix units (coop), FMA kernels (fma), or the default choice
+        /// (auto: coop on GPUs that offer cooperative matrices).
+        #[arg(long, default_value = "auto")]
+        path: String,
     },
     /// Time UNet steps and a whole generation of a full-size (or any) model at a chosen size.
     Pipeline {
@@ -37,13 +41,18 @@ pub enum What {
         /// Also time every dispatch of one UNet step alone and print where the time goes.
         #[arg(long)]
         profile: bool,
+        /// coop, fma or auto (see `bench kernels --path`).
+        #[arg(long, default_value = "auto")]
+        path: String,
     },
 }
 
 pub fn run(sel: &AdapterSelector, what: What) -> t2v::Result<()> {
     match what {
-        What::Pipeline { model, frames, height, width, steps, unet_steps, profile } => {
+        What::Pipeline { model, frames, height, width, steps, unet_steps, profile, path } => {
+            let sel = &with_path(sel, &path)?;
             let gpu = Gpu::new(sel)?;
+            println!("adapter: {} ({}), GEMM path: {}", gpu.info.name, gpu.info.driver_info, path_name(&gpu));
             let p = t2v::pipelines::GenerateParams {
                 prompt: "a lion walking in the jungle".into(),
                 negative_prompt: String::new(),
@@ -61,11 +70,12 @@ pub fn run(sel: &AdapterSelector, what: What) -> t2v::Result<()> {
             println!("{}", r.table());
             Ok(())
         }
-        What::Kernels { filter, frames, budget } => {
+        What::Kernels { filter, frames, budget, path } => {
+            let sel = &with_path(sel, &path)?;
             let gpu = Gpu::new(sel)?;
-            println!("adapter: {} ({:?}), frames folded: {frames}", gpu.info.name, gpu.info.backend);
-            println!("| kernel | shape | time (ms) | GFLOP/s | GB/s | timer |");
-            println!("|---|---|---:|---:|---:|---|");
+            println!("adapter: {} ({:?}, {}), frames folded: {frames}", gpu.info.name, gpu.info.backend, gpu.info.driver_info);
+            println!("| kernel | shape | path | time (ms) | GFLOP/s | GB/s | timer |");
+            println!("|---|---|---|---:|---:|---:|---|");
             for case in t2v::bench::cases(&gpu, frames)? {
                 if let Some(f) = &filter {
                     if !case.kernel.contains(f.as_str()) && !case.shape.contains(f.as_str()) {
@@ -73,10 +83,12 @@ pub fn run(sel: &AdapterSelector, what: What) -> t2v::Result<()> {
                     }
                 }
                 let m = t2v::bench::measure(&gpu, &case, budget)?;
+                let gemm = matches!(m.kernel, "matmul" | "linear" | "conv2d" | "conv_temporal");
                 println!(
-                    "| {} | {} | {:.3} | {:.2} | {:.2} | {} |",
+                    "| {} | {} | {} | {:.3} | {:.2} | {:.2} | {} |",
                     m.kernel,
                     m.shape,
+                    if gemm { path_name(&gpu) } else { "FMA".into() },
                     m.seconds * 1e3,
                     m.gflops,
                     m.gbps,
@@ -85,5 +97,17 @@ pub fn run(sel: &AdapterSelector, what: What) -> t2v::Result<()> {
             }
             Ok(())
         }
+    }
+}
+
+/// The selector with `--path` applied.
+fn with_path(sel: &AdapterSelector, path: &str) -> t2v::Result<AdapterSelector> {
+    Ok(AdapterSelector { coop: CoopChoice::parse(path)?, ..sel.clone() })
+}
+
+fn path_name(gpu: &Gpu) -> String {
+    match gpu.caps.coop {
+        Some(s) => format!("coop {s}×{s}"),
+        None => "FMA".into(),
     }
 }

@@ -4,7 +4,7 @@ ModelScope / Zeroscope architecture (make_replica.py) at 576×320, 2 frames, 1 D
 guidance 9, seed 0, through TextToVideoSDPipeline (float32, from_pretrained) and `t2v generate`
 (raw frames as .npy); prints the frame error.
 
-    tools/reference/.venv/bin/python tools/reference/fidelity_full_size.py [--replica DIR] [--t2v target/release/t2v]
+    tools/reference/.venv/bin/python tools/reference/fidelity_full_size.py [--replica DIR] [--t2v target/release/t2v] [--runner .ci/in-trixie]
 
 The replica is written with make_replica.py (fp16 files, ~2.8 GB) when DIR has none. diffusers
 loads it upcast to float32; t2v keeps the f16 matrices on the device and computes in f32, so
@@ -33,6 +33,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--replica", type=Path, default=Path("/tmp/t2v-replica"))
     ap.add_argument("--t2v", type=Path, default=REPO / "target" / "release" / "t2v")
+    ap.add_argument("--runner", default="", help="command prefix for t2v, e.g. .ci/in-trixie (Mesa 26 lavapipe)")
     ap.add_argument("--height", type=int, default=320)
     ap.add_argument("--width", type=int, default=576)
     ap.add_argument("--frames", type=int, default=2)
@@ -59,7 +60,7 @@ def main() -> None:
 
     t0 = time.time()
     npy = out / "t2v.npy"
-    subprocess.run([str(args.t2v), "generate", "--model", str(args.replica), "--prompt", args.prompt,
+    subprocess.run(args.runner.split() + [str(args.t2v.resolve()), "generate", "--model", str(args.replica), "--prompt", args.prompt,
                     "--num-frames", str(args.frames), "--height", str(args.height), "--width", str(args.width),
                     "--num-inference-steps", str(args.steps), "--guidance-scale", str(args.guidance),
                     "--seed", str(args.seed), "--randomize-seed", "false", "--scheduler", "ddim", "-o", str(npy)], check=True)

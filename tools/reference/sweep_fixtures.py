@@ -11,13 +11,15 @@ safetensors per case with diffusers' final latents and frames. Every pipeline is
 disk with `from_pretrained`, as users load it.
 
 Each case is also run in float64 (same weights, same float32 initial noise) to measure how far
-diffusers' own float32 result is from exact arithmetic: `ref_err` in cases.json. The Rust test's
-bound is stated in terms of that noise floor (see tests/pipeline_sweep.rs).
+diffusers' own float32 result is from exact arithmetic (`ref_err` in cases.json), and in float16
+to measure how far diffusers' float16 pipeline is from its float32 one (`ref_err16`). The Rust
+test's bounds are stated in those terms (see tests/pipeline_sweep.rs).
 """
 
 from __future__ import annotations
 
 import copy
+import warnings
 import hashlib
 import json
 import math
@@ -195,6 +197,7 @@ def run(pipe, c: dict, dtype: torch.dtype):
     s = pipe.vae_scale_factor
     shape = (1, pipe.unet.config.in_channels, c["num_frames"], c["height"] // s, c["width"] // s)
     noise_dt = {"float32": torch.float32, "float16": torch.float16}[c["noise_dtype"]]
+    warnings.filterwarnings("ignore")
     init = torch.randn(shape, generator=torch.Generator().manual_seed(c["seed"]), dtype=noise_dt).float()
     if c["noise_dtype"] == "float32":
         # what a user's call draws: the pipeline's own prepare_latents with a seeded generator
@@ -245,15 +248,24 @@ def main(fix: Path) -> Path:
             "frames_max_abs": float((fr32 - fr64).abs().max()),
             "frames_rel_l2": float((fr32 - fr64).norm() / fr64.norm()),
         }
+        # diffusers' own float16 pipeline (torch_dtype=float16, same noise) against its float32
+        # one: the scale of error a float16 run has, which bounds t2v's matrix-unit path (f16
+        # tiles, f32 accumulation).
+        lat16, fr16, _ = run(copy.deepcopy(pipe), c, torch.float16)
+        ref_err16 = {
+            "latents_rel_l2": float((lat16.double() - lat32d).norm() / lat32d.norm()),
+            "frames_max_abs": float((fr16 - fr32).abs().max()),
+        }
         f = sweep / "cases" / f"{c['name']}.safetensors"
         tensors = OrderedDict([("latents", lat32.float()), ("frames", fr32.to(torch.float16))])
         meta = {"case": json.dumps(c), "timesteps": json.dumps(ts)}
         write_st(f, tensors, meta)
         c.update(model=str(paths[c["variant"]].relative_to(fix)), file=str(f.relative_to(fix)), timesteps=ts,
-                 latent_levels=levels, ref_err=ref_err)
+                 latent_levels=levels, ref_err=ref_err, ref_err16=ref_err16)
         out_cases.append(c)
         print(f"  sweep {c['name']:<26} levels {levels}  diffusers f32 vs f64: latents {ref_err['latents_rel_l2']:.1e}, "
-              f"frames max {ref_err['frames_max_abs'] * 255:.3f}/255", flush=True)
+              f"frames max {ref_err['frames_max_abs'] * 255:.3f}/255; f16 vs f32: latents {ref_err16['latents_rel_l2']:.1e}, "
+              f"frames max {ref_err16['frames_max_abs'] * 255:.2f}/255", flush=True)
 
     # every odd/even combination at every level below the lowest, for each variant's UNet depth
     for (variant, lvl), seen in sorted(coverage.items()):
