@@ -4,57 +4,11 @@
 //! one test opens a device without subgroups to cover the GPU kernel (workgroup-memory tiles).
 
 mod common;
+use common::reference::cpu_attention;
 use common::*;
 use std::sync::Arc;
 use t2v::ops::attention::{attention, attention_scaled};
 use t2v::{Gpu, Tensor};
-
-/// torch's `F.scaled_dot_product_attention` on [B, L, H·D] tensors, for batches `bs` only;
-/// f64 throughout, softmax by the textbook (max-subtracted) formula.
-#[allow(clippy::too_many_arguments)]
-fn cpu_attention(
-    q: &[f32],
-    k: &[f32],
-    v: &[f32],
-    bs: &[usize],
-    lq: usize,
-    lk: usize,
-    h: usize,
-    d: usize,
-    causal: bool,
-    scale: f64,
-) -> Vec<f64> {
-    let hd = h * d;
-    let mut out = Vec::with_capacity(bs.len() * lq * hd);
-    let mut s = vec![0.0f64; lk];
-    for &b in bs {
-        for i in 0..lq {
-            let mut row = vec![0.0f64; hd];
-            for hh in 0..h {
-                let qi = &q[(b * lq + i) * hd + hh * d..][..d];
-                let visible = if causal { (i + 1).min(lk) } else { lk };
-                for (j, sj) in s.iter_mut().enumerate().take(visible) {
-                    let kj = &k[(b * lk + j) * hd + hh * d..][..d];
-                    *sj = qi.iter().zip(kj).map(|(&a, &c)| a as f64 * c as f64).sum::<f64>() * scale;
-                }
-                let mx = s[..visible].iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-                let mut sum = 0.0;
-                for sj in &mut s[..visible] {
-                    *sj = (*sj - mx).exp();
-                    sum += *sj;
-                }
-                for (j, &pj) in s[..visible].iter().enumerate() {
-                    let vj = &v[(b * lk + j) * hd + hh * d..][..d];
-                    for (o, &x) in row[hh * d..(hh + 1) * d].iter_mut().zip(vj) {
-                        *o += pj / sum * x as f64;
-                    }
-                }
-            }
-            out.extend(row);
-        }
-    }
-    out
-}
 
 /// Runs one shape on seeded random inputs and compares batches `check` (all when `None`).
 #[allow(clippy::too_many_arguments)]

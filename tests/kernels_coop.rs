@@ -10,16 +10,19 @@
 //! `T2V_EXPECT_COOP=1` (set by tools/test where the adapter has them).
 
 mod common;
-use common::reference::{cpu_conv2d, cpu_conv_temporal, cpu_linear, fold};
+use common::reference::{cpu_attention, cpu_conv2d, cpu_conv_temporal, cpu_linear, fold};
 use common::{assert_close, round_f16, Rng};
 use std::sync::{Arc, OnceLock};
 use t2v::gpu::{AdapterSelector, CoopChoice};
+use t2v::ops::attention::attention;
 use t2v::ops::conv2d::conv2d;
 use t2v::ops::conv_temporal::{conv_temporal, FrameLayout};
 use t2v::ops::matmul::linear;
 use t2v::{Gpu, Tensor};
 
 const F16_UNIT_ROUNDOFF: f64 = 1.0 / 2048.0;
+/// q, k, v and P rounded to f16 once each: four roundoffs.
+const ATTENTION_BOUND: f64 = 4.0 * F16_UNIT_ROUNDOFF;
 
 fn coop_gpu() -> Option<Arc<Gpu>> {
     static GPU: OnceLock<Option<Arc<Gpu>>> = OnceLock::new();
@@ -125,5 +128,25 @@ fn temporal_conv_on_matrix_units() {
         let xf = fold(&x, bs, cin, f, s);
         let y = conv_temporal(&Tensor::from_f32(&g, &[bs * f, cin, 1, s], &xf).unwrap(), f, FrameLayout::Folded, &wt, Some(&bt)).unwrap();
         check_both(&format!("{name} folded"), &y.to_f32().unwrap(), &fold(&rounded, bs, cout, f, s), &fold(&exact, bs, cout, f, s));
+    }
+}
+
+#[test]
+fn attention_on_matrix_units() {
+    // Q·Kᵀ and P·V on f16 tiles: q (with the softmax scale), k, v and the probabilities P are
+    // each rounded to f16 once, so the error against the exact softmax is a few f16 roundoffs.
+    let Some(g) = coop_gpu() else { return };
+    // (b, lq, lk, heads, d, causal): spatial self, cross (77 keys), temporal (24), CLIP causal,
+    // head widths off the tile (3, 40, 5), a single key and query.
+    let shapes = [(1, 96, 96, 2, 64, false), (2, 37, 77, 3, 40, false), (3, 24, 24, 5, 8, false), (1, 77, 77, 4, 16, true), (2, 9, 13, 1, 3, false), (1, 1, 1, 2, 5, false), (1, 20, 20, 2, 160, true)];
+    for (i, &(b, lq, lk, h, d, causal)) in shapes.iter().enumerate() {
+        let mut r = Rng::new(70 + i as u64);
+        let s = 1.4 / (d as f32).powf(0.25);
+        let (q, k, v) = (r.normals(b * lq * h * d, s), r.normals(b * lk * h * d, s), r.normals(b * lk * h * d, 1.0));
+        let t = |l: usize, x: &[f32]| Tensor::from_f32(&g, &[b, l, h * d], x).unwrap();
+        let y = attention(&t(lq, &q), &t(lk, &k), &t(lk, &v), h, causal).unwrap();
+        let all: Vec<usize> = (0..b).collect();
+        let exact = cpu_attention(&q, &k, &v, &all, lq, lk, h, d, causal, 1.0 / (d as f64).sqrt());
+        assert_close(&format!("attention b{b} {lq}x{lk} {h}×{d} causal={causal}"), &y.to_f32().unwrap(), &exact, ATTENTION_BOUND);
     }
 }

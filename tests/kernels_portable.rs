@@ -64,7 +64,7 @@ fn translate(key: &str, wgsl: &str) -> Result<(), String> {
         .map_err(|e| format!("validate: {}", e.emit_to_string(wgsl)))?;
     let msl = naga::back::msl::Options { lang_version: (2, 4), ..Default::default() };
     naga::back::msl::write_string(&module, &info, &msl, &naga::back::msl::PipelineOptions::default()).map_err(|e| format!("MSL: {e}"))?;
-    if key.starts_with("gemm_coop:") {
+    if wgsl.contains("enable wgpu_cooperative_matrix;") {
         return Ok(());
     }
     let hlsl = naga::back::hlsl::Options { shader_model: naga::back::hlsl::ShaderModel::V6_2, ..Default::default() };
@@ -78,10 +78,11 @@ fn every_engine_kernel_variant_translates_to_msl_and_hlsl() {
     let mut all: BTreeMap<String, String> = BTreeMap::new();
     for p in profiles() {
         let v = variants(&p);
-        let coop = v.keys().filter(|k| k.starts_with("gemm_coop:")).count();
+        let coop = v.values().filter(|src| src.contains("enable wgpu_cooperative_matrix;")).count();
         println!("{:<42} {:>3} kernel variants ({coop} cooperative-matrix)", p.name, v.len());
         if p.caps.coop.is_some() {
-            assert!(coop >= 3, "{}: the coop profile built only {coop} coop variants", p.name);
+            // linear, conv2d (1×1, 3×3), temporal conv and attention at least
+            assert!(coop >= 5 && v.keys().any(|k| k.starts_with("attention_coop:")), "{}: the coop profile built only {coop} coop variants", p.name);
         }
         all.extend(v);
     }

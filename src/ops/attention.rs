@@ -23,6 +23,7 @@ use crate::gpu::Gpu;
 use crate::tensor::{DType, Tensor};
 
 const SRC: &str = include_str!("../../shaders/attention.wgsl");
+const COOP_SRC: &str = include_str!("../../shaders/attention_coop.wgsl");
 
 /// `attention`: keys staged per K/V tile, fewer when 2·TK·D floats would not fit the
 /// device's workgroup memory (D = 128 fits 32 keys in lavapipe's 32 KiB).
@@ -89,6 +90,9 @@ pub fn attention_scaled(q: &Tensor, k: &Tensor, v: &Tensor, heads: usize, causal
         return Ok(out);
     }
     let gpu = q.gpu();
+    if let Some(sub) = coop_subgroups(gpu, hd / heads) {
+        return attention_coop(q, k, v, out, heads, causal, scale, sub);
+    }
     let var = Variant::pick(gpu, hd / heads, lq)?;
     let kern = gpu.kernel("attention", SRC, var.entry, &var.defines)?;
     let rows_per_group = var.wg * var.rows;
@@ -127,6 +131,56 @@ pub fn attention_scaled(q: &Tensor, k: &Tensor, v: &Tensor, heads: usize, causal
 }
 
 /// A kernel entry point with its specialisation.
+/// Subgroups per workgroup for the matrix-unit kernel at head width `d` (up to 4, as many as the
+/// workgroup memory holds), or None to use the FMA kernels.
+fn coop_subgroups(gpu: &Gpu, d: usize) -> Option<usize> {
+    let s = gpu.caps.coop? as usize;
+    let dp = d.div_ceil(s) * s;
+    let shared = 2 * s * dp * 2;
+    let per_subgroup = s * dp * 2 + s * dp * 4 + s * s * 6 + 3 * s * 4;
+    let limit = gpu.limits.max_compute_workgroup_storage_size as usize;
+    let n = limit.checked_sub(shared)? / per_subgroup;
+    (n >= 1).then_some(n.min(4))
+}
+
+/// shaders/attention_coop.wgsl: Q·Kᵀ and P·V on cooperative matrices.
+#[allow(clippy::too_many_arguments)]
+fn attention_coop(q: &Tensor, k: &Tensor, v: &Tensor, out: Tensor, heads: usize, causal: bool, scale: f32, nsg: usize) -> Result<Tensor> {
+    let op = "attention";
+    let gpu = q.gpu();
+    let (b, lq, hd) = (q.dim(0), q.dim(1), q.dim(2));
+    let lk = k.dim(1);
+    let s = gpu.caps.coop.unwrap_or(8) as usize;
+    let sg = gpu.caps.subgroup_max.max(1) as usize;
+    let defines = [("S", s.to_string()), ("D", (hd / heads).to_string()), ("NSG", nsg.to_string()), ("SG", sg.to_string()), ("WG", (nsg * sg).to_string())];
+    let kern = gpu.kernel("attention_coop", COOP_SRC, "attention_coop", &defines)?;
+    let q_tiles = lq.div_ceil(nsg * s);
+    let per_batch = 4 * (lq.max(lk) * hd) as u64;
+    let max_batches = (u32::MAX as usize / (heads * q_tiles)).max(1);
+    for (lo, hi) in chunk_ranges(b, units_per_binding(gpu, per_batch).min(max_batches)) {
+        let qw = q.window(lo * lq * hd, hi * lq * hd, op)?;
+        let kw = k.window(lo * lk * hd, hi * lk * hd, op)?;
+        let vw = v.window(lo * lk * hd, hi * lk * hd, op)?;
+        let ow = out.window(lo * lq * hd, hi * lq * hd, op)?;
+        let n_groups = (hi - lo) * heads * q_tiles;
+        let params = [
+            lq as u32,
+            lk as u32,
+            heads as u32,
+            q_tiles as u32,
+            n_groups as u32,
+            qw.shift,
+            kw.shift,
+            vw.shift,
+            ow.shift,
+            f(scale * std::f32::consts::LOG2_E),
+            causal as u32,
+        ];
+        gpu.dispatch(&kern, &params, vec![(1, qw.binding), (2, kw.binding), (3, vw.binding), (4, ow.binding)], groups(gpu, n_groups));
+    }
+    Ok(out)
+}
+
 struct Variant {
     entry: &'static str,
     /// Invocations per workgroup.
