@@ -25,6 +25,7 @@ struct Params {
     o_off: u32,
     scale: f32,
     causal: u32,
+    d4: u32,          // unused here (attention.wgsl's); the wrappers share one parameter block
 }
 
 @group(0) @binding(0) var<uniform> p: Params;

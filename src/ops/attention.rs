@@ -95,7 +95,17 @@ pub fn attention_scaled(q: &Tensor, k: &Tensor, v: &Tensor, heads: usize, causal
     }
     let var = Variant::pick(gpu, hd / heads, lq)?;
     let kern = gpu.kernel("attention", SRC, var.entry, &var.defines)?;
-    let rows_per_group = var.wg * var.rows;
+    dispatch_tiles(&kern, q, k, v, out, heads, causal, scale, var.wg * var.rows)
+}
+
+/// Records `kern` over every (batch, head, tile of `rows_per_group` query rows), in batch
+/// chunks that fit a binding; both attention kernels take these parameters.
+#[allow(clippy::too_many_arguments)]
+fn dispatch_tiles(kern: &std::sync::Arc<crate::gpu::Kernel>, q: &Tensor, k: &Tensor, v: &Tensor, out: Tensor, heads: usize, causal: bool, scale: f32, rows_per_group: usize) -> Result<Tensor> {
+    let op = "attention";
+    let gpu = q.gpu();
+    let (b, lq, hd) = (q.dim(0), q.dim(1), q.dim(2));
+    let lk = k.dim(1);
     let q_tiles = lq.div_ceil(rows_per_group);
     let per_batch = 4 * (lq.max(lk) * hd) as u64;
     // The grid index is a u32 in the kernel.
@@ -120,17 +130,11 @@ pub fn attention_scaled(q: &Tensor, k: &Tensor, v: &Tensor, heads: usize, causal
             causal as u32,
             (hd / heads).div_ceil(4) as u32,
         ];
-        gpu.dispatch(
-            &kern,
-            &params,
-            vec![(1, qw.binding), (2, kw.binding), (3, vw.binding), (4, ow.binding)],
-            groups(gpu, n_groups),
-        );
+        gpu.dispatch(kern, &params, vec![(1, qw.binding), (2, kw.binding), (3, vw.binding), (4, ow.binding)], groups(gpu, n_groups));
     }
     Ok(out)
 }
 
-/// A kernel entry point with its specialisation.
 /// Subgroups per workgroup for the matrix-unit kernel at head width `d` (up to 4, as many as the
 /// workgroup memory holds), or None to use the FMA kernels.
 fn coop_subgroups(gpu: &Gpu, d: usize) -> Option<usize> {
@@ -146,41 +150,16 @@ fn coop_subgroups(gpu: &Gpu, d: usize) -> Option<usize> {
 /// shaders/attention_coop.wgsl: Q·Kᵀ and P·V on cooperative matrices.
 #[allow(clippy::too_many_arguments)]
 fn attention_coop(q: &Tensor, k: &Tensor, v: &Tensor, out: Tensor, heads: usize, causal: bool, scale: f32, nsg: usize) -> Result<Tensor> {
-    let op = "attention";
     let gpu = q.gpu();
-    let (b, lq, hd) = (q.dim(0), q.dim(1), q.dim(2));
-    let lk = k.dim(1);
+    let hd = q.dim(2);
     let s = gpu.caps.coop.unwrap_or(8) as usize;
     let sg = gpu.caps.subgroup_max.max(1) as usize;
     let defines = [("S", s.to_string()), ("D", (hd / heads).to_string()), ("NSG", nsg.to_string()), ("SG", sg.to_string()), ("WG", (nsg * sg).to_string())];
     let kern = gpu.kernel("attention_coop", COOP_SRC, "attention_coop", &defines)?;
-    let q_tiles = lq.div_ceil(nsg * s);
-    let per_batch = 4 * (lq.max(lk) * hd) as u64;
-    let max_batches = (u32::MAX as usize / (heads * q_tiles)).max(1);
-    for (lo, hi) in chunk_ranges(b, units_per_binding(gpu, per_batch).min(max_batches)) {
-        let qw = q.window(lo * lq * hd, hi * lq * hd, op)?;
-        let kw = k.window(lo * lk * hd, hi * lk * hd, op)?;
-        let vw = v.window(lo * lk * hd, hi * lk * hd, op)?;
-        let ow = out.window(lo * lq * hd, hi * lq * hd, op)?;
-        let n_groups = (hi - lo) * heads * q_tiles;
-        let params = [
-            lq as u32,
-            lk as u32,
-            heads as u32,
-            q_tiles as u32,
-            n_groups as u32,
-            qw.shift,
-            kw.shift,
-            vw.shift,
-            ow.shift,
-            f(scale * std::f32::consts::LOG2_E),
-            causal as u32,
-        ];
-        gpu.dispatch(&kern, &params, vec![(1, qw.binding), (2, kw.binding), (3, vw.binding), (4, ow.binding)], groups(gpu, n_groups));
-    }
-    Ok(out)
+    dispatch_tiles(&kern, q, k, v, out, heads, causal, scale, nsg * s)
 }
 
+/// A kernel entry point with its specialisation.
 struct Variant {
     entry: &'static str,
     /// Invocations per workgroup.
