@@ -18,7 +18,7 @@ t2v=$PWD/target/release/t2v
 py=tools/reference/.venv/bin/python
 export T2V_TRIXIE_BINDS="$PWD:$out:$replica"
 in26=(.ci/in-trixie)
-shape=(--frames 2 --height 64 --width 64 --steps 2)
+shape=(--frames 2 --height 64 --width 64 --steps 1 --unet-steps 1)
 date -u +"sitting %Y-%m-%d %H:%M UTC" | tee "$out/when.txt"
 nproc >> "$out/when.txt"; lscpu | grep -m1 "Model name" >> "$out/when.txt" || true
 
@@ -27,7 +27,7 @@ echo "== kernels, Mesa 25 (host)"
 echo "== kernels, Mesa 26.1 (trixie root)"
 "${in26[@]}" "$t2v" bench kernels --budget 0.5 --path fma | tee "$out/kernels-mesa26.md"
 echo "== GEMM kernels on cooperative matrices, Mesa 26.1"
-for k in linear conv2d conv_temporal; do
+for k in linear conv2d conv_temporal attention; do
   "${in26[@]}" "$t2v" bench kernels --budget 0.5 --path coop --filter "$k" | tee "$out/kernels-mesa26-coop-$k.md"
 done
 echo "== PyTorch / numpy, same cores"

@@ -83,7 +83,8 @@ pub fn run(sel: &AdapterSelector, what: What) -> t2v::Result<()> {
                     }
                 }
                 let m = t2v::bench::measure(&gpu, &case, budget)?;
-                let gemm = matches!(m.kernel, "matmul" | "linear" | "conv2d" | "conv_temporal");
+                // The kernels with a matrix-unit variant (attention at head widths the workgroup memory holds).
+                let gemm = matches!(m.kernel, "matmul" | "linear" | "conv2d" | "conv_temporal" | "attention");
                 println!(
                     "| {} | {} | {} | {:.3} | {:.2} | {:.2} | {} |",
                     m.kernel,
