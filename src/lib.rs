@@ -9,15 +9,13 @@ pub mod error;
 pub mod gpu;
 pub mod inspect;
 pub mod latents;
+pub mod models;
 pub mod nn;
 pub mod ops;
 pub mod pipelines;
 pub mod schedulers;
 pub mod tensor;
-pub mod text_encoder;
 pub mod tokenizer;
-pub mod unet;
-pub mod vae;
 pub mod video;
 pub mod weights;
 

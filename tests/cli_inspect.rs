@@ -28,7 +28,7 @@ fn device_memory_matches_the_allocator() {
         let dir = fixtures().join("tiny-t2v/unet");
         let est = inspect_component("unet", "", &dir).unwrap();
         let before = g.memory().live_requested;
-        let m = t2v::unet::UNet3DConditionModel::from_dir(&g, &dir, Placement { matrices: dtype }).unwrap();
+        let m = t2v::models::unet::UNet3DConditionModel::from_dir(&g, &dir, Placement { matrices: dtype }).unwrap();
         let used = g.memory().live_requested - before;
         let want = if f16 { est.device_f16 } else { est.device_f32 };
         // The time-step frequency table (C0/2 f32) is the one device tensor that is no weight.
@@ -36,7 +36,7 @@ fn device_memory_matches_the_allocator() {
         assert_eq!(used, want + freq_table, "{dtype:?}");
         let est = inspect_component("text_encoder", "", &fixtures().join("tiny-t2v/text_encoder")).unwrap();
         let before = g.memory().live_requested;
-        let t = t2v::text_encoder::ClipTextModel::from_dir(&g, &fixtures().join("tiny-t2v/text_encoder"), Placement { matrices: dtype }).unwrap();
+        let t = t2v::models::text_encoder::ClipTextModel::from_dir(&g, &fixtures().join("tiny-t2v/text_encoder"), Placement { matrices: dtype }).unwrap();
         let used = g.memory().live_requested - before;
         assert_eq!(used, if f16 { est.device_f16 } else { est.device_f32 }, "text encoder {dtype:?}");
         // Its encoder layers come to the device one at a time, while a prompt is encoded.

@@ -4,8 +4,8 @@
 mod common;
 use common::fixtures::{read_raw, scratch_copy, write_raw};
 use common::gpu;
-use t2v::unet::UNet3DConditionModel;
-use t2v::vae::AutoencoderKL;
+use t2v::models::unet::UNet3DConditionModel;
+use t2v::models::vae::AutoencoderKL;
 use t2v::weights::Placement;
 use t2v::DType;
 

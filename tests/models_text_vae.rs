@@ -4,9 +4,9 @@
 mod common;
 use common::fixtures::{dump, fixtures};
 use common::{assert_close, gpu};
-use t2v::text_encoder::ClipTextModel;
-use t2v::unet::UNet3DConditionModel;
-use t2v::vae::AutoencoderKL;
+use t2v::models::text_encoder::ClipTextModel;
+use t2v::models::unet::UNet3DConditionModel;
+use t2v::models::vae::AutoencoderKL;
 use t2v::weights::Placement;
 use t2v::DType;
 

@@ -7,7 +7,7 @@ mod common;
 use common::fixtures::{dump, fixtures, Dump};
 use common::gpu;
 use std::sync::OnceLock;
-use t2v::unet::UNet3DConditionModel;
+use t2v::models::unet::UNet3DConditionModel;
 use t2v::weights::Placement;
 use t2v::DType;
 

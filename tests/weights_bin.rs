@@ -98,7 +98,7 @@ fn a_bin_checkpoint_loads_as_a_model() {
     // fp16-rounded weights of the tiny VAE, so it must decode exactly like the safetensors VAE
     // loaded with f16 matrices (vectors: rounded to f16 in the .bin, kept f32 from safetensors,
     // hence the small bound).
-    use t2v::vae::AutoencoderKL;
+    use t2v::models::vae::AutoencoderKL;
     use t2v::weights::Placement;
     let g = common::gpu();
     let fx = common::fixtures::fixtures();

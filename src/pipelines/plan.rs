@@ -6,9 +6,9 @@
 use super::{GenerateParams, NoProgress, TextToVideo};
 use crate::error::{Bytes, Error, Result};
 use crate::schedulers::SchedulerConfig;
-use crate::text_encoder::ClipTextConfig;
-use crate::unet::UNet3DConfig;
-use crate::vae::AutoencoderKLConfig;
+use crate::models::text_encoder::ClipTextConfig;
+use crate::models::unet::UNet3DConfig;
+use crate::models::vae::AutoencoderKLConfig;
 use crate::weights::Placement;
 use crate::Gpu;
 use std::path::Path;

@@ -4,9 +4,9 @@
 //! whole path, not to make pictures.
 
 use crate::error::{Error, Result};
-use crate::text_encoder::{ClipTextConfig, ClipTextModel};
-use crate::unet::{UNet3DConditionModel, UNet3DConfig};
-use crate::vae::{AutoencoderKL, AutoencoderKLConfig};
+use crate::models::text_encoder::{ClipTextConfig, ClipTextModel};
+use crate::models::unet::{UNet3DConditionModel, UNet3DConfig};
+use crate::models::vae::{AutoencoderKL, AutoencoderKLConfig};
 use crate::weights::{write_f32, Placement, Weights};
 use crate::{DType, Gpu};
 use std::path::{Path, PathBuf};

@@ -1,0 +1,10 @@
+//! The networks, each a folder nested like its checkpoint's state-dict keys
+//! (`down_blocks.1.temp_convs.0` → `unet/down_blocks.rs` → `temporal_conv.rs`), built from its
+//! config.json with diffusers' (or transformers') defaults.
+
+/// CLIPTextModel: prompt tokens → embeddings (transformers' layout).
+pub mod text_encoder;
+/// UNet3DConditionModel (ModelScope, Zeroscope): the video denoiser.
+pub mod unet;
+/// AutoencoderKL: latents ↔ frames.
+pub mod vae;
