@@ -17,6 +17,7 @@ pub mod tensor;
 pub mod text_encoder;
 pub mod tokenizer;
 pub mod unet;
+pub mod unet_2d;
 pub mod vae;
 pub mod video;
 pub mod weights;

@@ -214,7 +214,8 @@ fn from_config_keeps_only_the_files_keys() {
     assert_eq!(first(Some(SchedulerKind::EulerDiscrete)), 999.0);
     assert_eq!("dpm++".parse::<SchedulerKind>().unwrap(), SchedulerKind::DpmSolverMultistep);
     assert_eq!("Euler".parse::<SchedulerKind>().unwrap(), SchedulerKind::EulerDiscrete);
-    assert!("pndm".parse::<SchedulerKind>().unwrap_err().contains("ddim, dpm++, euler"));
+    assert_eq!("pndm".parse::<SchedulerKind>().unwrap(), SchedulerKind::Pndm);
+    assert!("lms".parse::<SchedulerKind>().unwrap_err().contains("ddim, dpm++, euler, pndm"));
 }
 
 /// A config value the engine does not implement is an error naming the file and the field.
@@ -239,7 +240,7 @@ fn unsupported_config_values_name_file_and_field() {
         ("order", with("solver_order", 3.into()), Some(SchedulerKind::DpmSolverMultistep), "solver_order"),
         ("karras", with("use_karras_sigmas", true.into()), Some(SchedulerKind::EulerDiscrete), "use_karras_sigmas"),
         ("zsnr", with("rescale_betas_zero_snr", true.into()), None, "rescale_betas_zero_snr"),
-        ("class", with("_class_name", "PNDMScheduler".into()), None, "_class_name"),
+        ("class", with("_class_name", "LMSDiscreteScheduler".into()), None, "_class_name"),
     ];
     for (tag, cfg, kind, field) in cases {
         let path = config_file(&format!("bad-{tag}"), &cfg);
