@@ -105,6 +105,9 @@ fn default_t(t: Option<usize>, paper: usize, steps: usize, below: usize) -> usiz
     t.unwrap_or_else(|| if steps == 50 { paper } else { ((steps * paper) as f64 / 50.0).round() as usize }.min(below.saturating_sub(1)))
 }
 
+// `..GenerateParams::default()` names every field today; it stays so that fields other
+// pipelines add to GenerateParams get their defaults here.
+#[allow(clippy::needless_update)]
 pub fn run(sel: &AdapterSelector, args: &GenerateArgs, s: Settings) -> t2v::Result<()> {
     if let Some(m) = hub::known(&s.model).filter(|m| m.name != MODEL) {
         return Err(Error::Other(format!(

@@ -157,10 +157,13 @@ fn two_passes(gpu: &Arc<Gpu>, configs: &ModelConfigs, p: &GenerateParams, placem
     })
 }
 
+/// A pipeline run that reports its stages (see [`plan_run`]).
+pub(crate) type StagedRun<'a> = dyn FnMut(&mut dyn FnMut(&'static str)) -> Result<()> + 'a;
+
 /// The two planning passes for any pipeline (Text2Video-Zero's plan uses it; `two_passes` is
 /// the same for `TextToVideo`): `run` makes the run's allocations, calling `stage` after each
 /// stage; `weights` is what the synthetic weights took on the planning device.
-pub(crate) fn plan_run(gpu: &Arc<Gpu>, weights: u64, run: &mut dyn FnMut(&mut dyn FnMut(&'static str)) -> Result<()>) -> Result<MemoryPlan> {
+pub(crate) fn plan_run(gpu: &Arc<Gpu>, weights: u64, run: &mut StagedRun) -> Result<MemoryPlan> {
     gpu.start_trace();
     run(&mut |_| {})?;
     let schedule = gpu.finish_trace();

@@ -258,15 +258,15 @@ impl TextToVideoZero {
         let ctx1 = (0..embeds.dim(0)).map(|r| embeds.narrow0(r, 1)).collect::<Result<Vec<_>>>()?;
         let tembs = ts.iter().map(|&t| self.unet.rows_time_embedding(t, 1)).collect::<Result<Vec<_>>>()?;
         progress.stage("denoising", i0 + (n - i1));
-        for i in 0..i1 {
-            x = self.step(&mut *sched, i, &x, &tembs[i], &ctx1, guidance, None)?;
+        for (i, temb) in tembs.iter().enumerate().take(i1) {
+            x = self.step(&mut *sched, i, &x, temb, &ctx1, guidance, None)?;
             progress.tick();
         }
         let mut joint = sched.boxed_clone().ok_or_else(|| Error::Other("scheduler copy failed".into()))?;
         let x1_t1 = x.clone();
         observe("x1_t1", &x1_t1)?;
-        for i in i1..i0 {
-            x = self.step(&mut *sched, i, &x, &tembs[i], &ctx1, guidance, None)?;
+        for (i, temb) in tembs.iter().enumerate().take(i0).skip(i1) {
+            x = self.step(&mut *sched, i, &x, temb, &ctx1, guidance, None)?;
             progress.tick();
         }
         observe("x1_t0", &x)?;
@@ -293,8 +293,8 @@ impl TextToVideoZero {
 
         let cross = cross_frame_length(frames);
         let ctxf = ctx1.iter().map(|e| repeat_interleave(e, frames)).collect::<Result<Vec<_>>>()?;
-        for i in i1..n {
-            x = self.step(&mut *joint, i, &x, &tembs[i], &ctxf, guidance, cross)?;
+        for (i, temb) in tembs.iter().enumerate().skip(i1) {
+            x = self.step(&mut *joint, i, &x, temb, &ctxf, guidance, cross)?;
             progress.tick();
         }
         observe("latents", &x)?;

@@ -146,6 +146,14 @@ impl Scheduler for PndmScheduler {
     /// `step_plms`. `step` indexes the timesteps; the history is the counter's, as in diffusers.
     fn step(&mut self, model_output: &Tensor, step: usize, sample: &Tensor) -> Result<Tensor> {
         check_step("step", step, self.timesteps.len())?;
+        // Checked before the history changes: a refused step leaves the scheduler as it was.
+        if model_output.shape() != sample.shape() {
+            return Err(Error::Other(format!(
+                "PNDM step: model output {:?} and sample {:?} differ in shape",
+                model_output.shape(),
+                sample.shape()
+            )));
+        }
         let ratio = (self.alphas_cumprod.len() / self.num_inference_steps) as i64;
         let mut t = self.timesteps[step];
         let mut prev_t = t - ratio;

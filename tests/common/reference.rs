@@ -135,6 +135,7 @@ pub fn cpu_attention(
 /// torch's `grid_sample(x, grid, mode="nearest", padding_mode="reflection",
 /// align_corners=False)`, as GridSampler.h computes it (float32 coordinates): x (N, C, H, W),
 /// grid (N, Ho, Wo, 2) → (N, C, Ho, Wo).
+#[allow(clippy::too_many_arguments)]
 pub fn cpu_grid_sample_nearest_reflection(x: &[f32], grid: &[f32], n: usize, c: usize, h: usize, w: usize, oh: usize, ow: usize) -> Vec<f64> {
     // grid_sampler_compute_source_index: unnormalize, reflect_coordinates(-1, 2·size − 1),
     // clip_coordinates; then nearbyint (half to even).
