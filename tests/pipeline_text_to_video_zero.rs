@@ -1,7 +1,8 @@
 //! Text2Video-Zero end to end against diffusers' TextToVideoZeroPipeline on the tiny SD model
 //! (tests/fixtures/tiny-sd; cases and references in tests/fixtures/zero, made by
 //! tools/reference/zero_fixtures.py): two settings of scheduler (SD's shipped PNDM, DDIM),
-//! guidance, t0/t1, motion and frames (one a chunk with frame_ids). Every intermediate
+//! guidance, t0/t1, motion and frames (one a chunk with frame_ids), and a long video in chunks
+//! by diffusers' documented recipe. Every intermediate
 //! (first loops, warp, forward diffusion, final latents) and the frames are compared.
 //!
 //! Bound, stated from f32 rounding as tests/pipeline_sweep.rs does: diffusers also ran every
@@ -94,6 +95,21 @@ fn matches_diffusers_end_to_end() {
         worst = (worst.0.max(lat_e), worst.1.max(fr_e));
     }
     eprintln!("worst: latents {:.2e}, frames {:.4}/255", worst.0, worst.1 * 255.0);
+}
+
+/// A long video by diffusers' documented recipe (chunks of `chunk_size` frames sharing frame 0,
+/// re-seeded per chunk): `generate_long` against the frames of that loop.
+#[test]
+fn long_video_in_chunks_matches_diffusers() {
+    let c = &serde_json::from_str::<Vec<Value>>(&std::fs::read_to_string(fixtures().join("zero/chunked.json")).unwrap()).unwrap()[0];
+    let pipe = TextToVideoZero::from_dir(&gpu(), &fixtures().join("tiny-sd"), Placement { matrices: DType::F32 }).unwrap();
+    let frames = pipe.generate_long(&params(c), c["chunk_size"].as_u64().unwrap() as usize, &mut NoProgress).unwrap();
+    let d = dump_at(&fixtures().join(c["file"].as_str().unwrap()), "chunked");
+    assert_eq!(frames.frames, c["video_length"].as_u64().unwrap() as usize);
+    let tol = (1.0 / 255.0f64).max(10.0 * c["ref_err"]["frames_max_abs"].as_f64().unwrap());
+    let e = max_abs(&frames.data, d.want("frames"));
+    eprintln!("chunked: frames max {:.4}/255 (bound {:.3}/255)", e * 255.0, tol * 255.0);
+    assert!(e <= tol, "chunked video differs by {:.4}/255", e * 255.0);
 }
 
 #[test]

@@ -17,7 +17,8 @@ Writes
       grids, and the pipeline's own motion-field warp.
   tests/fixtures/zero/pndm.json, pndm.safetensors  PNDM timesteps and a step chain.
   tests/fixtures/zero/cases.json, cases/*.safetensors  TextToVideoZeroPipeline end to end,
-      with diffusers' own float32-vs-float64 error per case (the test's bound is stated in it).
+      with diffusers' own float32-vs-float64 error per case (the test's bound is stated in it);
+      chunked.json: a long video made with the docs' chunk recipe.
 """
 
 from __future__ import annotations
@@ -90,6 +91,11 @@ CASES = [
     # reflection at the borders. (Guidance stays on: diffusers' pipeline raises without it.)
     ("ddim_f4_ids", "ddim", 56, 40, 4, 5, 5.0, 1, 3, -40.0, 100.0, [0, 5, 6, 7], 11, "a horse galloping on a street"),
 ]
+# diffusers' documented recipe for long videos: chunks sharing frame 0, re-seeded per chunk
+# (name, scheduler, height, width, video_length, steps, guidance, t0, t1, λx, λy, chunk_size, seed, prompt)
+CHUNKED = ("chunks_f5_c3", "pndm", 40, 40, 5, 3, 7.5, 0, 1, 60.0, -20.0, 3, 5, "a cat walking on a beach")
+CHUNK_FIELDS = ["name", "scheduler", "height", "width", "video_length", "num_inference_steps", "guidance_scale", "t0", "t1",
+                "motion_field_strength_x", "motion_field_strength_y", "chunk_size", "seed", "prompt"]
 FIELDS = ["name", "scheduler", "height", "width", "video_length", "num_inference_steps", "guidance_scale", "t0", "t1",
           "motion_field_strength_x", "motion_field_strength_y", "frame_ids", "seed", "prompt"]
 
@@ -262,6 +268,21 @@ def run_case(pipe, c: dict, dtype: torch.dtype):
     return rec, frames, [int(t) for t in p.scheduler.timesteps]
 
 
+def run_chunked(pipe, c: dict, dtype: torch.dtype):
+    """The docs' loop: chunk_ids = arange(0, L, chunk_size - 1); frame_ids = [0] + range(start, end)."""
+    import numpy as np
+
+    n, size = c["video_length"], c["chunk_size"]
+    chunk_ids = np.arange(0, n, size - 1)
+    frames = []
+    for i, start in enumerate(chunk_ids):
+        end = n if i == len(chunk_ids) - 1 else int(chunk_ids[i + 1])
+        ids = [0] + list(range(int(start), end))
+        _, fr, _ = run_case(pipe, dict(c, video_length=len(ids), frame_ids=ids), dtype)  # re-seeded per chunk
+        frames.append(fr[1:])
+    return torch.cat(frames)
+
+
 def main(fix: Path) -> Path:
     mf.setup_torch()
     for owned in ["tiny-sd", "zero"]:
@@ -304,6 +325,18 @@ def main(fix: Path) -> Path:
         print(f"  zero {c['name']:<14} timesteps {ts}  diffusers f32 vs f64: latents {ref_err['latents_rel_l2']:.1e}, "
               f"frames max {ref_err['frames_max_abs'] * 255:.4f}/255; no-motion change {motion_effect:.2f}", flush=True)
     (zero / "cases.json").write_text(json.dumps(out_cases, indent=1) + "\n")
+
+    c = dict(zip(CHUNK_FIELDS, CHUNKED))
+    pipe = load(model, c["scheduler"])
+    fr32 = run_chunked(pipe, c, torch.float32)
+    fr64 = run_chunked(copy.deepcopy(pipe), c, torch.float64)
+    assert fr32.shape[0] == c["video_length"]
+    f = zero / "cases" / f"{c['name']}.safetensors"
+    write_safetensors(f, OrderedDict([("frames", fr32.float())]), {"case": json.dumps(c)})
+    c.update(model="tiny-sd", file=str(f.relative_to(fix)), ref_err={"frames_max_abs": float((fr32 - fr64).abs().max())})
+    (zero / "chunked.json").write_text(json.dumps([c], indent=1) + "\n")
+    print(f"  zero {c['name']:<14} {c['video_length']} frames in chunks of {c['chunk_size']}: diffusers f32 vs f64 "
+          f"frames max {c['ref_err']['frames_max_abs'] * 255:.4f}/255", flush=True)
 
     files = sorted(p for root in ["tiny-sd", "zero"] for p in (fix / root).rglob("*") if p.is_file() and not p.is_symlink()
                    and not any(q.is_symlink() for q in p.relative_to(fix).parents if (fix / q).exists() and (fix / q).is_symlink()))
