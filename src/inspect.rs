@@ -104,10 +104,14 @@ pub fn inspect(dir: &Path) -> Result<String> {
         let _ = writeln!(out, "{}: {}", dir.display(), v["_class_name"].as_str().unwrap_or("?"));
         if let Some(m) = v.as_object() {
             for (k, val) in m {
+                // `_class_name`, `requires_safety_checker` and components saved as [null, null]
+                // are not components.
+                let Some(class) = val.as_array().and_then(|a| a.get(1)).and_then(|c| c.as_str()) else {
+                    continue;
+                };
                 if k.starts_with('_') {
                     continue;
                 }
-                let class = val.as_array().and_then(|a| a.get(1)).and_then(|c| c.as_str()).unwrap_or("?");
                 comps.push((k.clone(), class.to_string()));
             }
         }
@@ -118,6 +122,11 @@ pub fn inspect(dir: &Path) -> Result<String> {
     let _ = writeln!(out, "| component | class | parameters | stored dtypes | on disk | device (f16 weights) | device (f32 weights) |");
     let _ = writeln!(out, "|---|---|---:|---|---:|---:|---:|");
     for (name, class) in comps {
+        if name == "safety_checker" || name == "feature_extractor" {
+            // Stable Diffusion folders: t2v has no safety checker and never loads these.
+            let _ = writeln!(out, "| {name} | {class} | not used by t2v | – | – | – | – |");
+            continue;
+        }
         let sub = if name == "." { dir.to_path_buf() } else { dir.join(&name) };
         let has_weights = std::fs::read_dir(&sub)
             .map(|rd| rd.filter_map(|e| e.ok()).any(|e| e.path().extension().is_some_and(|x| x == "safetensors" || x == "bin")))
@@ -144,6 +153,9 @@ pub fn inspect(dir: &Path) -> Result<String> {
         total32 += r.device_f32 + r.streamed_f32;
     }
     let _ = writeln!(out, "| total | | {} | | | {} | {} |", human(total_params), Bytes(total16), Bytes(total32));
+    if let Some(p) = pipeline_for(dir) {
+        let _ = writeln!(out, "runs with: {p}");
+    }
     Ok(out)
 }
 
@@ -160,5 +172,15 @@ fn human(n: u64) -> String {
         n if n >= 1_000_000 => format!("{:.2} M", n as f64 / 1e6),
         n if n >= 1_000 => format!("{:.1} k", n as f64 / 1e3),
         n => n.to_string(),
+    }
+}
+
+/// Which t2v pipeline a folder's UNet is for.
+fn pipeline_for(dir: &Path) -> Option<&'static str> {
+    let v: serde_json::Value = crate::config::read_json(&dir.join("unet/config.json")).ok()?;
+    match v["_class_name"].as_str()? {
+        "UNet3DConditionModel" => Some("t2v generate --pipeline text-to-video (TextToVideoSDPipeline)"),
+        "UNet2DConditionModel" => Some("t2v generate --pipeline text2video-zero (TextToVideoZeroPipeline, Stable Diffusion 1.x)"),
+        _ => None,
     }
 }

@@ -46,3 +46,16 @@ fn device_memory_matches_the_allocator() {
         drop(layer);
     }
 }
+
+/// A Stable Diffusion folder (tests/fixtures/tiny-sd): the 2-D UNet, components saved as
+/// [null, null] (no safety checker) skipped, and the pipeline that runs it named.
+#[test]
+fn inspect_stable_diffusion_folder() {
+    let out = Command::new(env!("CARGO_BIN_EXE_t2v")).args(["inspect"]).arg(fixtures().join("tiny-sd")).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let s = String::from_utf8_lossy(&out.stdout);
+    for want in ["StableDiffusionPipeline", "| unet | UNet2DConditionModel |", "PNDMScheduler", "runs with: t2v generate --pipeline text2video-zero"] {
+        assert!(s.contains(want), "missing {want:?} in\n{s}");
+    }
+    assert!(!s.contains("safety_checker") && !s.contains("requires_safety_checker"), "{s}");
+}

@@ -54,6 +54,10 @@ fn variants(p: &Profile) -> BTreeMap<String, String> {
     for dir in ["tiny-t2v", "sweep/models/unet3-vae2", "sweep/models/lpb3-te12-vae3"] {
         run(&folder_configs(&fixtures().join(dir)).unwrap(), 3, 40, 24);
     }
+    // Text2Video-Zero on SD 1.5 (the 2-D UNet, cross-frame attention, the warp kernel).
+    let common = GenerateParams { prompt: "x".into(), num_frames: 8, height: 512, width: 512, num_inference_steps: 2, guidance_scale: 7.5, ..Default::default() };
+    let zero = t2v::pipelines::ZeroParams { common, t0: 0, t1: 1, ..Default::default() };
+    t2v::pipelines::plan_zero(&g, &t2v::pipelines::sd15_configs().unwrap(), &zero, Placement { matrices: DType::F16 }).expect("plan");
     g.planned_kernels().into_iter().collect()
 }
 

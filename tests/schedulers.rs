@@ -214,7 +214,8 @@ fn from_config_keeps_only_the_files_keys() {
     assert_eq!(first(Some(SchedulerKind::EulerDiscrete)), 999.0);
     assert_eq!("dpm++".parse::<SchedulerKind>().unwrap(), SchedulerKind::DpmSolverMultistep);
     assert_eq!("Euler".parse::<SchedulerKind>().unwrap(), SchedulerKind::EulerDiscrete);
-    assert!("pndm".parse::<SchedulerKind>().unwrap_err().contains("ddim, dpm++, euler"));
+    assert_eq!("pndm".parse::<SchedulerKind>().unwrap(), SchedulerKind::Pndm);
+    assert!("lms".parse::<SchedulerKind>().unwrap_err().contains("ddim, dpm++, euler, pndm"));
 }
 
 /// A config value the engine does not implement is an error naming the file and the field.
@@ -239,7 +240,7 @@ fn unsupported_config_values_name_file_and_field() {
         ("order", with("solver_order", 3.into()), Some(SchedulerKind::DpmSolverMultistep), "solver_order"),
         ("karras", with("use_karras_sigmas", true.into()), Some(SchedulerKind::EulerDiscrete), "use_karras_sigmas"),
         ("zsnr", with("rescale_betas_zero_snr", true.into()), None, "rescale_betas_zero_snr"),
-        ("class", with("_class_name", "PNDMScheduler".into()), None, "_class_name"),
+        ("class", with("_class_name", "LMSDiscreteScheduler".into()), None, "_class_name"),
     ];
     for (tag, cfg, kind, field) in cases {
         let path = config_file(&format!("bad-{tag}"), &cfg);
@@ -267,7 +268,9 @@ fn misuse_is_an_error_not_a_panic() {
         assert!(s.step(&x, 0, &x).is_err(), "{kind}: step before set_timesteps");
         assert!(s.set_timesteps(0).is_err() && s.set_timesteps(1001).is_err(), "{kind}: step count");
         s.set_timesteps(3).unwrap();
-        assert!(s.step(&x, 3, &x).is_err() && s.add_noise(&x, &x, 7).is_err(), "{kind}: index past the end");
+        // 3 entries, or 4 for PNDM (its schedule repeats one timestep)
+        let end = s.timesteps().len();
+        assert!(s.step(&x, end, &x).is_err() && s.add_noise(&x, &x, 7).is_err(), "{kind}: index past the end");
         let other = upload(&[3, 2], &[0.0; 6]);
         assert!(s.step(&other, 0, &x).is_err(), "{kind}: shape mismatch");
     }

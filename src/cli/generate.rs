@@ -27,7 +27,9 @@ pub struct GenerateArgs {
     pub num_frames: Option<usize>,
     #[arg(long)]
     pub num_inference_steps: Option<usize>,
-    /// zeroscope-576w, zeroscope-xl, modelscope-1.7b, tiny-random, or a local diffusers folder.
+    /// zeroscope-576w, zeroscope-xl, modelscope-1.7b, text2video-zero (Stable Diffusion 1.5 with
+    /// the text2video-zero pipeline), tiny-random, or a local diffusers folder (ModelScope-type,
+    /// or Stable Diffusion 1.x for text2video-zero).
     #[arg(long)]
     pub model: Option<String>,
     #[arg(long)]
@@ -36,7 +38,7 @@ pub struct GenerateArgs {
     pub width: Option<usize>,
     #[arg(long)]
     pub guidance_scale: Option<f32>,
-    /// ddim, dpm++ or euler.
+    /// ddim, dpm++, euler or pndm (text2video-zero: pndm or ddim).
     #[arg(long)]
     pub scheduler: Option<String>,
     #[arg(long)]
@@ -58,6 +60,9 @@ pub struct GenerateArgs {
     /// named models.
     #[arg(long)]
     pub dry_run: bool,
+    // text2video-zero's own keys (issue 12).
+    #[command(flatten)]
+    pub zero: super::generate_zero::ZeroArgs,
 }
 
 impl GenerateArgs {
@@ -79,14 +84,27 @@ impl GenerateArgs {
             // An explicit --seed means "this seed".
             s.randomize_seed = false;
         }
+        self.zero.merge(&mut s);
         s
     }
 }
 
 /// Progress bars on stderr: one per stage, with s/step and ETA while denoising.
-struct Bars {
+pub(super) struct Bars {
     bar: Option<ProgressBar>,
     started: Instant,
+}
+
+impl Bars {
+    pub(super) fn new() -> Bars {
+        Bars { bar: None, started: Instant::now() }
+    }
+
+    pub(super) fn finish(&mut self) {
+        if let Some(b) = self.bar.take() {
+            b.finish();
+        }
+    }
 }
 
 impl Progress for Bars {
@@ -116,7 +134,7 @@ impl Progress for Bars {
     }
 }
 
-fn random_seed() -> u64 {
+pub(super) fn random_seed() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
@@ -128,6 +146,10 @@ pub fn run(sel: &AdapterSelector, args: GenerateArgs) -> t2v::Result<()> {
     let explicit = args.config.as_path() != std::path::Path::new("config.yaml");
     let s = args.merge(Settings::load(&args.config, explicit)?);
     s.validate()?;
+    // Text2Video-Zero (Stable Diffusion 1.x models) has its own pipeline and keys.
+    if super::generate_zero::selected(&s)? {
+        return super::generate_zero::run(sel, &args, s);
+    }
     let seed = if s.randomize_seed { random_seed() } else { s.seed };
     if s.randomize_seed {
         eprintln!("seed: {seed} (randomize_seed is on; pass --seed {seed} to repeat this video)");

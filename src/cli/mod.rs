@@ -3,6 +3,7 @@
 mod bench;
 mod devices;
 mod generate;
+mod generate_zero;
 mod settings;
 
 use clap::{Parser, Subcommand};

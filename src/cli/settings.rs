@@ -29,6 +29,19 @@ pub struct Settings {
     /// dtype of the initial noise: float32 (default), float16 or bfloat16 — the `torch_dtype`
     /// of the diffusers pipeline whose seeds to reproduce.
     pub noise_dtype: String,
+    // --- text2video-zero (diffusers' TextToVideoZeroPipeline arguments) ---
+    /// text-to-video or text2video-zero; None: chosen from the model.
+    pub pipeline: Option<String>,
+    /// text2video-zero's frame count (None: 8, or num_frames when given as a flag).
+    pub video_length: Option<usize>,
+    /// None: 44 / 47 at 50 steps, the same place in the schedule at other step counts.
+    pub t0: Option<usize>,
+    pub t1: Option<usize>,
+    pub motion_field_strength_x: f64,
+    pub motion_field_strength_y: f64,
+    pub frame_ids: Option<Vec<usize>>,
+    /// Long videos in chunks of this many frames (diffusers' recipe).
+    pub chunk_size: Option<usize>,
 }
 
 impl Default for Settings {
@@ -49,6 +62,14 @@ impl Default for Settings {
             output: PathBuf::from("video.mp4"),
             clip_skip: 0,
             noise_dtype: "float32".into(),
+            pipeline: None,
+            video_length: None,
+            t0: None,
+            t1: None,
+            motion_field_strength_x: 12.0,
+            motion_field_strength_y: 12.0,
+            frame_ids: None,
+            chunk_size: None,
         }
     }
 }
@@ -66,7 +87,7 @@ impl Settings {
         }
         serde_yaml::from_str(&text).map_err(|e| Error::Config {
             path: path.display().to_string(),
-            msg: format!("{e}\n  (keys: prompt, negative_prompt, seed, randomize_seed, num_frames, num_inference_steps, model, height, width, guidance_scale, scheduler, fps, output, clip_skip, noise_dtype)"),
+            msg: format!("{e}\n  (keys: prompt, negative_prompt, seed, randomize_seed, num_frames, num_inference_steps, model, height, width, guidance_scale, scheduler, fps, output, clip_skip, noise_dtype; text2video-zero: pipeline, video_length, t0, t1, motion_field_strength_x, motion_field_strength_y, frame_ids, chunk_size)"),
         })
     }
 
@@ -97,7 +118,7 @@ impl Settings {
         }
         if let Some(s) = &self.scheduler {
             if parse_scheduler(s).is_none() {
-                return bad("scheduler", format!("'{s}' is not one of ddim, dpm++, euler"));
+                return bad("scheduler", format!("'{s}' is not one of ddim, dpm++, euler, pndm"));
             }
         }
         if t2v::latents::NoiseDtype::parse(&self.noise_dtype).is_err() {
@@ -116,6 +137,7 @@ pub fn parse_scheduler(s: &str) -> Option<t2v::schedulers::SchedulerKind> {
         "ddim" => Some(Ddim),
         "dpm++" | "dpm" | "dpmsolver" | "dpm-solver++" | "dpmsolvermultistep" => Some(DpmSolverMultistep),
         "euler" => Some(EulerDiscrete),
+        "pndm" | "plms" => Some(Pndm),
         _ => None,
     }
 }

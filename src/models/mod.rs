@@ -6,5 +6,7 @@
 pub mod text_encoder;
 /// UNet3DConditionModel (ModelScope, Zeroscope): the video denoiser.
 pub mod unet;
+/// UNet2DConditionModel (Stable Diffusion 1.x, for Text2Video-Zero): the image denoiser.
+pub mod unet_2d;
 /// AutoencoderKL: latents ↔ frames.
 pub mod vae;

@@ -1,6 +1,7 @@
 use super::Linear;
-use crate::error::Result;
+use crate::error::{shape_err, Result};
 use crate::ops::attention::attention;
+use crate::ops::layout::{cat, repeat_interleave};
 use crate::tensor::Tensor;
 use crate::weights::Scope;
 
@@ -35,6 +36,34 @@ impl Attention {
         let ctx = context.unwrap_or(&x);
         let (k, v) = (self.to_k.forward(ctx)?, self.to_v.forward(ctx)?);
         drop(x);
+        let o = attention(&q, &k, &v, self.heads, false)?;
+        drop((q, k, v));
+        self.to_out.forward(&o)
+    }
+
+    /// Text2Video-Zero's cross-frame self-attention (diffusers' `CrossFrameAttnProcessor2_0`):
+    /// the rows of x [N, L, C] are frames in chunks of `video_length`, and every frame's
+    /// queries attend to the keys and values of its chunk's *first* frame. Only those frames
+    /// are projected to K/V (the rows are independent), then repeated over their chunk.
+    pub fn forward_cross_frame(&self, x: Tensor, video_length: usize) -> Result<Tensor> {
+        let n = x.dim(0);
+        if video_length == 0 || !n.is_multiple_of(video_length) {
+            return shape_err(
+                "cross-frame attention",
+                format!("{n} rows do not split into clips of {video_length} frames (diffusers' reshape fails the same way)"),
+            );
+        }
+        let q = self.to_q.forward(&x)?;
+        let firsts = if n == video_length {
+            x.narrow0(0, 1)?
+        } else {
+            let rows = (0..n / video_length).map(|c| x.narrow0(c * video_length, 1)).collect::<Result<Vec<_>>>()?;
+            cat(&rows.iter().collect::<Vec<_>>(), 0)?
+        };
+        drop(x);
+        let k = repeat_interleave(&self.to_k.forward(&firsts)?, video_length)?;
+        let v = repeat_interleave(&self.to_v.forward(&firsts)?, video_length)?;
+        drop(firsts);
         let o = attention(&q, &k, &v, self.heads, false)?;
         drop((q, k, v));
         self.to_out.forward(&o)

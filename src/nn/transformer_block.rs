@@ -73,7 +73,17 @@ impl BasicTransformerBlock {
     /// x [B, L, dim]; `context` [B, 77, cross_dim] for cross-attention blocks. Takes `x` so it
     /// is freed after the first residual add rather than held through the whole block.
     pub fn forward(&self, x: Tensor, context: Option<&Tensor>) -> Result<Tensor> {
-        let a = self.attn1.forward(self.norm1.forward(&x)?, None)?;
+        self.forward_cross_frame(x, context, None)
+    }
+
+    /// [`forward`](Self::forward) with Text2Video-Zero's cross-frame self-attention when
+    /// `cross_frame` is Some(video_length) (see [`Attention::forward_cross_frame`]); the
+    /// cross-attention to the text is unchanged, as in diffusers' processor.
+    pub fn forward_cross_frame(&self, x: Tensor, context: Option<&Tensor>, cross_frame: Option<usize>) -> Result<Tensor> {
+        let a = match cross_frame {
+            Some(vl) => self.attn1.forward_cross_frame(self.norm1.forward(&x)?, vl)?,
+            None => self.attn1.forward(self.norm1.forward(&x)?, None)?,
+        };
         let mut h = add_owned(a, &x)?;
         drop(x);
         let ctx = if self.cross { context } else { None };

@@ -1,9 +1,13 @@
-//! Pipelines: prompt → tokens → text embedding → denoising loop → latents → VAE → frames.
+//! Pipelines, one file per diffusers pipeline: prompt → tokens → text embedding → denoising
+//! loop → latents → VAE → frames. `text_to_video` is TextToVideoSDPipeline (ModelScope,
+//! Zeroscope), `text_to_video_zero` TextToVideoZeroPipeline (Stable Diffusion 1.x).
 
 mod plan;
 mod progress;
 mod text_to_video;
+pub mod text_to_video_zero;
 
 pub use plan::{folder_configs, modelscope_configs, placeholder_run, plan, MemoryPlan, ModelConfigs};
 pub use progress::{NoProgress, Progress};
 pub use text_to_video::{Frames, GenerateParams, TextToVideo};
+pub use text_to_video_zero::{plan_zero, sd15_configs, sd_folder_configs, TextToVideoZero, ZeroConfigs, ZeroParams};

@@ -157,6 +157,40 @@ fn two_passes(gpu: &Arc<Gpu>, configs: &ModelConfigs, p: &GenerateParams, placem
     })
 }
 
+/// A pipeline run that reports its stages (see [`plan_run`]).
+pub(crate) type StagedRun<'a> = dyn FnMut(&mut dyn FnMut(&'static str)) -> Result<()> + 'a;
+
+/// The two planning passes for any pipeline (Text2Video-Zero's plan uses it; `two_passes` is
+/// the same for `TextToVideo`): `run` makes the run's allocations, calling `stage` after each
+/// stage; `weights` is what the synthetic weights took on the planning device.
+pub(crate) fn plan_run(gpu: &Arc<Gpu>, weights: u64, run: &mut StagedRun) -> Result<MemoryPlan> {
+    gpu.start_trace();
+    run(&mut |_| {})?;
+    let schedule = gpu.finish_trace();
+    gpu.trim();
+    gpu.reset_peak();
+    gpu.install_schedule(&schedule)?;
+    let mut stages = Vec::new();
+    run(&mut |stage| stages.push((stage, gpu.memory().peak_live)))?;
+    if let Some(d) = gpu.schedule_divergence() {
+        return Err(Error::Other(format!("memory plan: the second planning pass allocated differently from the first: {d}")));
+    }
+    gpu.clear_schedule();
+    let m = gpu.memory();
+    Ok(MemoryPlan {
+        weights,
+        peak_live: m.peak_live,
+        peak: m.peak_allocated,
+        stages,
+        capacity: gpu.memory_capacity,
+        largest_binding: gpu.largest_binding().0,
+        largest_binding_op: gpu.largest_binding().1,
+        binding_limit: gpu.max_binding(),
+        at_peak: group(gpu.live_at_peak()),
+        schedule,
+    })
+}
+
 /// What `TextToVideo::generate` allocates, with placeholder token ids (as many as the text
 /// encoder's positions, which is CLIP's padded length); `stage` is called after prompt encoding,
 /// denoising and decoding. Benchmarks without a tokenizer run a generation this way too.

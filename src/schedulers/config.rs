@@ -39,9 +39,12 @@ pub struct SchedulerConfig {
     pub use_exponential_sigmas: Option<bool>,
     pub use_beta_sigmas: Option<bool>,
 
-    // DDIM only.
+    // DDIM (and set_alpha_to_one: PNDM, default false there).
     pub clip_sample: Option<bool>,
     pub set_alpha_to_one: Option<bool>,
+
+    // PNDMScheduler only.
+    pub skip_prk_steps: Option<bool>,
 
     // DPMSolverMultistepScheduler only.
     pub solver_order: Option<usize>,
@@ -159,6 +162,20 @@ impl SchedulerConfig {
     /// same bits, so sigmas match exactly too; an all-f64 schedule would be off by up to
     /// 9e-7 relative (at t ≈ 999), an avoidable tenth of the step tolerance.
     pub fn alphas_cumprod(&self) -> Result<Vec<f32>> {
+        let mut acc = 1.0f64;
+        Ok(self
+            .alphas()?
+            .iter()
+            .map(|&a| {
+                acc *= a as f64;
+                acc as f32
+            })
+            .collect())
+    }
+
+    /// α_t = 1 − β_t (float32), diffusers' `scheduler.alphas` (Text2Video-Zero's forward
+    /// diffusion multiplies a range of them).
+    pub fn alphas(&self) -> Result<Vec<f32>> {
         if self.trained_betas.as_ref().is_some_and(|v| !v.is_null()) {
             return Err(self.bad("trained_betas", "explicit betas are not supported; use beta_start/beta_end/beta_schedule"));
         }
@@ -170,14 +187,7 @@ impl SchedulerConfig {
             "scaled_linear" => torch_linspace_f32(start.sqrt(), end.sqrt(), n).iter().map(|b| b * b).collect(),
             o => return Err(self.bad("beta_schedule", format!("\"{o}\" is not supported (linear, scaled_linear)"))),
         };
-        let mut acc = 1.0f64;
-        Ok(betas
-            .iter()
-            .map(|&b| {
-                acc *= (1.0f32 - b) as f64;
-                acc as f32
-            })
-            .collect())
+        Ok(betas.iter().map(|&b| 1.0f32 - b).collect())
     }
 }
 

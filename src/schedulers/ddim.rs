@@ -8,6 +8,7 @@ use crate::tensor::Tensor;
 
 const CLASS: &str = "DDIMScheduler";
 
+#[derive(Clone)]
 pub struct DdimScheduler {
     alphas_cumprod: Vec<f32>,
     /// ᾱ used when the previous timestep falls below 0 (1, or ᾱ_0 with set_alpha_to_one=false).
@@ -122,5 +123,9 @@ impl Scheduler for DdimScheduler {
         check_step("add_noise", step, self.timesteps.len())?;
         let a = self.alpha_cumprod(self.timesteps[step]);
         lincomb2(original, a.sqrt(), noise, (1.0 - a).sqrt())
+    }
+
+    fn boxed_clone(&self) -> Option<Box<dyn Scheduler>> {
+        Some(Box::new(self.clone()))
     }
 }

@@ -1,5 +1,5 @@
 //! Noise schedulers with diffusers' exact math and timestep spacing: DDIM (what ModelScope and
-//! Zeroscope ship), DPM-Solver++ multistep and Euler.
+//! Zeroscope ship), DPM-Solver++ multistep, Euler, and PNDM (what Stable Diffusion 1.x ships).
 //!
 //! The split follows the engine's rule that nothing is read back inside the denoising loop:
 //! every per-step coefficient (ᾱ, σ, λ, solver weights) is a handful of scalars computed on the
@@ -16,12 +16,14 @@ pub mod config;
 mod ddim;
 mod dpm_solver;
 mod euler;
+mod pndm;
 mod spacing;
 
 pub use config::{FinalSigmas, PredictionType, SchedulerConfig, TimestepSpacing};
 pub use ddim::DdimScheduler;
 pub use dpm_solver::DpmSolverMultistepScheduler;
 pub use euler::EulerDiscreteScheduler;
+pub use pndm::PndmScheduler;
 
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
@@ -43,25 +45,33 @@ pub trait Scheduler {
     /// `scheduler.add_noise(original, noise, timesteps[step])`: the noised start of a
     /// video-to-video run that begins at `step`.
     fn add_noise(&self, original: &Tensor, noise: &Tensor, step: usize) -> Result<Tensor>;
+    /// A copy with the same schedule and history (Python's `copy.deepcopy(scheduler)`, which
+    /// Text2Video-Zero takes half-way through); None where not implemented.
+    fn boxed_clone(&self) -> Option<Box<dyn Scheduler>> {
+        None
+    }
 }
 
-/// The scheduler classes this crate implements (user names: `ddim`, `dpm++`, `euler`).
+/// The scheduler classes this crate implements (user names: `ddim`, `dpm++`, `euler`, `pndm`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize)]
 #[serde(try_from = "String")]
 pub enum SchedulerKind {
     Ddim,
     DpmSolverMultistep,
     EulerDiscrete,
+    Pndm,
 }
 
 impl SchedulerKind {
-    pub const ALL: [SchedulerKind; 3] = [SchedulerKind::Ddim, SchedulerKind::DpmSolverMultistep, SchedulerKind::EulerDiscrete];
+    pub const ALL: [SchedulerKind; 4] =
+        [SchedulerKind::Ddim, SchedulerKind::DpmSolverMultistep, SchedulerKind::EulerDiscrete, SchedulerKind::Pndm];
 
     pub fn class_name(self) -> &'static str {
         match self {
             SchedulerKind::Ddim => "DDIMScheduler",
             SchedulerKind::DpmSolverMultistep => "DPMSolverMultistepScheduler",
             SchedulerKind::EulerDiscrete => "EulerDiscreteScheduler",
+            SchedulerKind::Pndm => "PNDMScheduler",
         }
     }
 
@@ -71,6 +81,7 @@ impl SchedulerKind {
             SchedulerKind::Ddim => "ddim",
             SchedulerKind::DpmSolverMultistep => "dpm++",
             SchedulerKind::EulerDiscrete => "euler",
+            SchedulerKind::Pndm => "pndm",
         }
     }
 
@@ -95,8 +106,9 @@ impl std::str::FromStr for SchedulerKind {
                 Ok(SchedulerKind::DpmSolverMultistep)
             }
             "euler" | "eulerdiscrete" => Ok(SchedulerKind::EulerDiscrete),
+            "pndm" | "plms" => Ok(SchedulerKind::Pndm),
             _ => SchedulerKind::from_class_name(s.trim())
-                .ok_or_else(|| format!("unknown scheduler '{s}'; choose one of: ddim, dpm++, euler")),
+                .ok_or_else(|| format!("unknown scheduler '{s}'; choose one of: ddim, dpm++, euler, pndm")),
         }
     }
 }
@@ -119,12 +131,12 @@ pub fn from_config(cfg: &SchedulerConfig, kind: Option<SchedulerKind>) -> Result
         Some(k) => k,
         None => {
             let class = cfg.class_name.as_deref().ok_or_else(|| {
-                cfg.bad("_class_name", "missing; choose a scheduler explicitly (ddim, dpm++, euler)")
+                cfg.bad("_class_name", "missing; choose a scheduler explicitly (ddim, dpm++, euler, pndm)")
             })?;
             SchedulerKind::from_class_name(class).ok_or_else(|| {
                 cfg.bad(
                     "_class_name",
-                    format!("{class} is not implemented; choose one of ddim, dpm++, euler (they run on this file's betas)"),
+                    format!("{class} is not implemented; choose one of ddim, dpm++, euler, pndm (they run on this file's betas)"),
                 )
             })?
         }
@@ -133,6 +145,7 @@ pub fn from_config(cfg: &SchedulerConfig, kind: Option<SchedulerKind>) -> Result
         SchedulerKind::Ddim => Box::new(DdimScheduler::new(cfg)?),
         SchedulerKind::DpmSolverMultistep => Box::new(DpmSolverMultistepScheduler::new(cfg)?),
         SchedulerKind::EulerDiscrete => Box::new(EulerDiscreteScheduler::new(cfg)?),
+        SchedulerKind::Pndm => Box::new(PndmScheduler::new(cfg)?),
     })
 }
 

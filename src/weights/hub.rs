@@ -15,7 +15,7 @@ pub struct KnownModel {
     pub about: &'static str,
 }
 
-pub const MODELS: [KnownModel; 3] = [
+pub const MODELS: [KnownModel; 4] = [
     KnownModel {
         name: "zeroscope-576w",
         repo: "cerspense/zeroscope_v2_576w",
@@ -41,6 +41,18 @@ pub const MODELS: [KnownModel; 3] = [
         size: (256, 256),
         about: "ModelScope text-to-video 1.7B (fp16 variant), 256×256",
     },
+    // Text2Video-Zero runs on a text-to-image model; this is the one diffusers' docs use.
+    KnownModel {
+        name: "text2video-zero",
+        repo: "stable-diffusion-v1-5/stable-diffusion-v1-5",
+        weights: [
+            "text_encoder/model.fp16.safetensors",
+            "unet/diffusion_pytorch_model.fp16.safetensors",
+            "vae/diffusion_pytorch_model.fp16.safetensors",
+        ],
+        size: (512, 512),
+        about: "Text2Video-Zero on Stable Diffusion 1.5 (fp16 variant), 512×512, 8 frames",
+    },
 ];
 
 const COMMON_FILES: [&str; 9] = [
@@ -56,7 +68,7 @@ const COMMON_FILES: [&str; 9] = [
 ];
 
 pub fn known(name: &str) -> Option<&'static KnownModel> {
-    MODELS.iter().find(|m| m.name == name)
+    MODELS.iter().find(|m| m.name == name || m.repo == name)
 }
 
 fn offline() -> bool {

@@ -131,3 +131,34 @@ pub fn cpu_attention(
     }
     out
 }
+
+/// torch's `grid_sample(x, grid, mode="nearest", padding_mode="reflection",
+/// align_corners=False)`, as GridSampler.h computes it (float32 coordinates): x (N, C, H, W),
+/// grid (N, Ho, Wo, 2) → (N, C, Ho, Wo).
+#[allow(clippy::too_many_arguments)]
+pub fn cpu_grid_sample_nearest_reflection(x: &[f32], grid: &[f32], n: usize, c: usize, h: usize, w: usize, oh: usize, ow: usize) -> Vec<f64> {
+    // grid_sampler_compute_source_index: unnormalize, reflect_coordinates(-1, 2·size − 1),
+    // clip_coordinates; then nearbyint (half to even).
+    let index = |g: f32, size: usize| -> usize {
+        let coord = ((g + 1.0) * size as f32 - 1.0) / 2.0;
+        let (min, span) = (-0.5f32, size as f32);
+        let a = (coord - min).abs();
+        let extra = a % span;
+        let flips = (a / span).floor() as i64;
+        let r = if flips % 2 == 0 { extra + min } else { span - extra + min };
+        r.clamp(0.0, (size - 1) as f32).round_ties_even() as usize
+    };
+    let mut y = vec![0.0f64; n * c * oh * ow];
+    for img in 0..n {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let g = ((img * oh + oy) * ow + ox) * 2;
+                let (ix, iy) = (index(grid[g], w), index(grid[g + 1], h));
+                for ch in 0..c {
+                    y[((img * c + ch) * oh + oy) * ow + ox] = x[((img * c + ch) * h + iy) * w + ix] as f64;
+                }
+            }
+        }
+    }
+    y
+}
