@@ -4,6 +4,7 @@ mod bench;
 mod devices;
 mod generate;
 mod settings;
+mod video_to_video;
 
 use clap::{Parser, Subcommand};
 use t2v::gpu::AdapterSelector;
