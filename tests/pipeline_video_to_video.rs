@@ -123,7 +123,12 @@ fn every_case_matches_diffusers() {
         sched.set_timesteps(p.num_inference_steps).unwrap();
         let first = strength_start(p.num_inference_steps, c.strength);
         let start = pipe.start_latents(&init, video.frames, sched.as_ref(), first, &mut gen).unwrap();
-        let e_start = rel_l2(&start.to_f32().unwrap(), d.want("start_latents"));
+        // diffusers noises the (F, 4, h, w) batch, then permutes to (1, 4, F, h, w): compare in
+        // its layout.
+        let (s, hw) = (start.to_f32().unwrap(), start.numel() / (4 * video.frames));
+        let frames_first: Vec<f32> = (0..video.frames).flat_map(|f| (0..4).flat_map(move |ch| (0..hw).map(move |k| (ch, f, k)))).map(|(ch, f, k)| s[(ch * video.frames + f) * hw + k]).collect();
+        assert_eq!(d.get("start_latents").0, [video.frames, 4, c.height / 8, c.width / 8]);
+        let e_start = rel_l2(&frames_first, d.want("start_latents"));
         assert!(e_start <= MODULE_TOL, "{}: noised start latents relative L2 {e_start:.2e}", c.name);
 
         // End to end, through the public entry point.
