@@ -2,8 +2,8 @@
 //! the video-to-video run from a PNG folder gives diffusers' frames (the DDIM case of
 //! tests/fixtures/v2v), an MP4 input runs, the 576w → XL chain (here tiny → tiny at twice the
 //! size) matches diffusers' chain (`TextToVideoSDPipeline(output_type="pil")` → PIL resize →
-//! `VideoToVideoSDPipeline`, tests/fixtures/v2v/chain.safetensors), and the chain's dry run
-//! plans both stages.
+//! `VideoToVideoSDPipeline`, tests/fixtures/v2v/chain.safetensors; bound explained below), and
+//! the chain's dry run plans both stages.
 
 mod common;
 use common::fixtures::{dump_at, fixtures};
@@ -93,7 +93,12 @@ fn upscale_chain_matches_diffusers() {
     let want = dump_at(&fixtures().join("v2v/chain.safetensors"), "chain");
     let e = max_abs(&got, want.want("frames"));
     eprintln!("upscale chain: frames max |Δ| {:.3}/255 from diffusers' chain", e * 255.0);
-    assert!(e <= 1.0 / 255.0, "upscale chain frames differ from diffusers' by {:.3}/255", e * 255.0);
+    // The stages match diffusers to f32 rounding (tests/pipeline_video_to_video.rs:
+    // upscale_chain_stages_match_diffusers, stage 2 within 0.07/255 on diffusers' own stage-1
+    // frames). Between them the frames are rounded to u8, and one of the 9,216 stage-1 values
+    // sits within t2v's 1e-4 of a rounding boundary and lands one level off diffusers'; that
+    // one input level moves the upscaled frames by 1.3/255 (measured). Hence 3/255 here.
+    assert!(e <= 3.0 / 255.0, "upscale chain frames differ from diffusers' by {:.3}/255", e * 255.0);
 }
 
 #[test]

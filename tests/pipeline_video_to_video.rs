@@ -153,3 +153,37 @@ fn every_case_matches_diffusers() {
     }
     eprintln!("{}\n({:.1} s)", report.join("\n"), t0.elapsed().as_secs_f64());
 }
+
+/// The `--upscale` chain's two stages against diffusers' chain (tests/fixtures/v2v/chain.safetensors):
+/// text-to-video frames rounded to u8 as `output_type="pil"` does, then video-to-video at twice
+/// the size on diffusers' own u8 frames, so the second stage is compared on identical input.
+#[test]
+fn upscale_chain_stages_match_diffusers() {
+    let g = gpu();
+    let pipe = TextToVideo::from_dir(&g, &fixtures().join("tiny-t2v"), Placement { matrices: DType::F32 }).unwrap();
+    let d = dump_at(&fixtures().join("v2v/chain.safetensors"), "chain");
+    let p = GenerateParams {
+        prompt: "A lion walking in the jungle".into(),
+        num_frames: 2,
+        height: 32,
+        width: 48,
+        num_inference_steps: 3,
+        guidance_scale: 9.0,
+        seed: 3,
+        scheduler: Some(SchedulerKind::DpmSolverMultistep),
+        ..GenerateParams::default()
+    };
+    let first = pipe.generate(&p, &mut NoProgress).unwrap();
+    let ours = t2v::video::InputVideo::from_pipeline_frames(&first.data, 2, 32, 48);
+    let want: Vec<u8> = d.want("first").iter().map(|&v| v as u8).collect();
+    let flipped = ours.rgb.iter().zip(&want).filter(|(a, b)| a != b).count();
+    let worst = ours.rgb.iter().zip(&want).map(|(a, b)| a.abs_diff(*b)).max().unwrap();
+    eprintln!("chain stage 1: {flipped} of {} u8 values differ (max {worst})", want.len());
+    assert!(worst <= 1, "stage 1 frames differ from diffusers' by {worst} levels");
+    let theirs = t2v::video::InputVideo { rgb: want, frames: 2, height: 32, width: 48 }.resized(64, 96);
+    let p2 = GenerateParams { height: 64, width: 96, ..p };
+    let up = pipe.video_to_video(&p2, 0.7, &theirs, &mut NoProgress).unwrap();
+    let e = up.data.iter().zip(d.want("frames")).map(|(&a, &b)| (a as f64 - b).abs()).fold(0.0, f64::max);
+    eprintln!("chain stage 2 on diffusers' stage-1 frames: max |Δ| {:.3}/255", e * 255.0);
+    assert!(e <= FRAME_FLOOR, "stage 2 differs by {:.3}/255", e * 255.0);
+}
