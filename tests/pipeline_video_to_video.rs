@@ -187,3 +187,25 @@ fn upscale_chain_stages_match_diffusers() {
     eprintln!("chain stage 2 on diffusers' stage-1 frames: max |Δ| {:.3}/255", e * 255.0);
     assert!(e <= FRAME_FLOOR, "stage 2 differs by {:.3}/255", e * 255.0);
 }
+
+/// The video-to-video plan is the allocator's own count: a real run from the plan's buffers
+/// allocates nothing else and reaches exactly the planned peak.
+#[test]
+fn video_to_video_plan_equals_the_measured_peak() {
+    use t2v::gpu::AdapterSelector;
+    use t2v::pipelines::{folder_configs, plan_video_to_video};
+    let sel = AdapterSelector::from_env();
+    let dir = fixtures().join("tiny-t2v");
+    let c = &cases()[1];
+    let p = params(c);
+    let placement = Placement { matrices: DType::F16 };
+    let planned = plan_video_to_video(&t2v::Gpu::planner(&sel).unwrap(), &folder_configs(&dir).unwrap(), &p, c.strength, placement).unwrap();
+    let g = t2v::Gpu::new(&sel).unwrap();
+    let mut pipe = TextToVideo::from_dir(&g, &dir, placement).unwrap();
+    pipe.use_plan(&planned).unwrap();
+    let video = read_video(&fixtures().join("v2v/input")).unwrap().resized(c.height, c.width);
+    pipe.video_to_video(&p, c.strength, &video, &mut NoProgress).unwrap();
+    assert_eq!(g.schedule_divergence(), None, "the real run allocated differently from the plan");
+    assert_eq!(planned.peak, g.memory().peak_allocated, "planned {}", planned.report());
+    assert!(planned.stages.iter().any(|(s, _)| s.contains("video encoding")), "{}", planned.report());
+}
