@@ -86,12 +86,11 @@ pub fn parse_header(path: &Path, mmap: &[u8]) -> Result<(BTreeMap<String, Tensor
             )));
         }
         if let Some(size) = dtype.size() {
-            let want = shape.iter().product::<usize>() * size;
-            if e - b != want {
-                return Err(bad(format!(
-                    "tensor '{name}' has {} bytes but {dtype_s} {shape:?} needs {want}",
-                    e - b
-                )));
+            // Checked: a corrupt shape must be an error, not an overflow (tests/fuzz regression).
+            let want = shape.iter().try_fold(size, |acc, &d| acc.checked_mul(d));
+            if want != Some(e - b) {
+                let need = want.map_or_else(|| "more than 2^64".to_string(), |w| w.to_string());
+                return Err(bad(format!("tensor '{name}' has {} bytes but {dtype_s} {shape:?} needs {need}", e - b)));
             }
         }
         tensors.insert(name, TensorInfo { dtype, shape, start: data_start + b, end: data_start + e });
