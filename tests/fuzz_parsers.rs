@@ -6,7 +6,7 @@
 //! target starts from its committed seed corpus (`tests/fuzz/corpus/<target>/`), first replays
 //! every saved regression input (`tests/fuzz/regressions/<target>/`: crashes found earlier,
 //! each must now give an error or a value, never a panic), then for `T2V_FUZZ_SECONDS` seconds
-//! (default 5 per target) applies stacked random mutations — bit flips, interesting integers
+//! (default 3 per target) applies stacked random mutations — bit flips, interesting integers
 //! (0, 1, −1, 2³¹, sizes near the input's length) in 1/2/4/8 bytes of either endianness,
 //! inserted/deleted/duplicated ranges, splices with other corpus inputs, and format tokens from
 //! a per-target dictionary (box names, JSON/YAML syntax, pickle opcodes) — and runs the parser
@@ -150,7 +150,7 @@ fn read_dir(p: &Path) -> Vec<Vec<u8>> {
 }
 
 fn seconds() -> f64 {
-    std::env::var("T2V_FUZZ_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(5.0)
+    std::env::var("T2V_FUZZ_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(3.0)
 }
 
 fn fuzz(name: &str, dict: &[&[u8]], run: &dyn Fn(&[u8]) -> Result<String, String>) {

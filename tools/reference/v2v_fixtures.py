@@ -172,7 +172,7 @@ def chain(fix: Path, out: Path) -> None:
     Zeroscope card's 576w → XL recipe, with the tiny pipeline in both roles."""
     from diffusers import DPMSolverMultistepScheduler, TextToVideoSDPipeline
 
-    seed, steps, strength, g, f = 3, 3, 0.7, 9.0, 2
+    seed, steps, strength, g, f = 3, 3, 0.7, 1.0, 2
     t2v = TextToVideoSDPipeline.from_pretrained(fix / "tiny-t2v", torch_dtype=torch.float32)
     t2v.set_progress_bar_config(disable=True)
     t2v.scheduler = DPMSolverMultistepScheduler.from_config(t2v.scheduler.config)
