@@ -156,11 +156,12 @@ pub fn read_png(data: &[u8]) -> std::result::Result<(usize, usize, Vec<u8>), Str
 pub fn read_gif(data: &[u8]) -> std::result::Result<Vec<(usize, usize, Vec<u8>)>, String> {
     let mut opts = ::gif::DecodeOptions::new();
     opts.set_color_output(::gif::ColorOutput::RGBA);
-    opts.set_memory_limit(::gif::MemoryLimit::Bytes(std::num::NonZeroU64::new(1 << 30).ok_or("limit")?));
+    // The decoder allocates each frame's buffer up front: bound it like the canvas.
+    opts.set_memory_limit(::gif::MemoryLimit::Bytes(std::num::NonZeroU64::new(4 * MAX_PIXELS).ok_or("limit")?));
     let mut dec = opts.read_info(std::io::Cursor::new(data)).map_err(|e| format!("not a readable GIF: {e}"))?;
     let (w, h) = (dec.width() as usize, dec.height() as usize);
-    if w == 0 || h == 0 {
-        return Err(format!("GIF canvas is {w}x{h}"));
+    if w == 0 || h == 0 || (w * h) as u64 > MAX_PIXELS {
+        return Err(format!("GIF canvas is {w}x{h}, outside what t2v reads"));
     }
     let mut canvas = vec![0u8; w * h * 4];
     let mut out = Vec::new();
