@@ -36,11 +36,16 @@ impl Drop for TestDir {
     }
 }
 
+/// ffmpeg's decode as raw frames; "native" leaves the decoder's own format (the planes as
+/// decoded: asking for yuv420p would convert a full-range stream to limited range).
 fn ffmpeg_raw(path: &Path, pix_fmt: &str) -> Vec<u8> {
+    let fmt: &[&str] = if pix_fmt == "native" { &[] } else { &["-pix_fmt", pix_fmt] };
     let out = Command::new("ffmpeg")
         .args(["-v", "error", "-i"])
         .arg(path)
-        .args(["-f", "rawvideo", "-pix_fmt", pix_fmt, "-"])
+        .args(["-f", "rawvideo"])
+        .args(fmt)
+        .arg("-")
         .output()
         .expect("run ffmpeg (apt-get install -y ffmpeg)");
     assert!(out.status.success(), "ffmpeg decode {}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
@@ -65,7 +70,7 @@ fn check_mp4(path: &Path) -> (usize, u8) {
     let data = fs::read(path).unwrap();
     let pics = decode_mp4(&data).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let (w, h) = (pics[0].width, pics[0].height);
-    let yuv = ffmpeg_raw(path, "yuv420p");
+    let yuv = ffmpeg_raw(path, "native");
     let frame = w * h + 2 * w.div_ceil(2) * h.div_ceil(2);
     assert_eq!(yuv.len(), pics.len() * frame, "{}: ffmpeg decodes {} frames, t2v {}", path.display(), yuv.len() / frame, pics.len());
     for (i, p) in pics.iter().enumerate() {
@@ -97,6 +102,15 @@ fn mp4_decodes_as_ffmpeg_does() {
     let (n, worst) = check_mp4(&path);
     assert_eq!(n, f);
     report.push(format!("t2v's own 72x40: {n} frames, planes exact, RGB max |Δ| {worst}"));
+    // Tagged streams as phones write them: BT.709 (limited range), and full range.
+    for (name, tags) in [("bt709.mp4", &["-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709"][..]), ("full.mp4", &["-color_range", "pc"][..])] {
+        let src = fixtures().join("v2v/input/frame_%03d.png");
+        let out = Command::new("ffmpeg").args(["-v", "error", "-y", "-i"]).arg(&src).args(["-c:v", "libx264", "-pix_fmt", "yuv420p"]).args(tags).arg(dir.join(name)).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let (n, worst) = check_mp4(&dir.join(name));
+        let pics = decode_mp4(&fs::read(dir.join(name)).unwrap()).unwrap();
+        report.push(format!("{name} (matrix {}, full range {}): {n} frames, planes exact, RGB max |Δ| {worst}", pics[0].matrix, pics[0].full_range));
+    }
     eprintln!("{}", report.join("\n"));
 }
 

@@ -6,9 +6,9 @@
 //! with the ffmpeg command that converts them ([`super::demux::CONVERT_HINT`]).
 //!
 //! The decoded planes are exactly what any conforming decoder gives (tests/video_input.rs
-//! compares them with ffmpeg's bit for bit). RGB is then BT.601 limited range with each chroma
-//! sample covering its 2×2 luma block, the assumption decoders make for untagged streams and
-//! the inverse of t2v's own writer.
+//! compares them with ffmpeg's bit for bit). RGB then follows the range and matrix the SPS's
+//! VUI signals (phones tag BT.709), each chroma sample covering its 2×2 luma block; untagged
+//! streams are BT.601 limited range, as decoders assume, and the inverse of t2v's own writer.
 
 use super::demux::{self, CONVERT_HINT};
 use openh264::decoder::{DecodedYUV, Decoder};
@@ -21,6 +21,11 @@ pub struct Yuv420 {
     pub y: Vec<u8>,
     pub u: Vec<u8>,
     pub v: Vec<u8>,
+    /// From the SPS's VUI: full-range samples (else 16–235/240), and the matrix (H.264
+    /// `matrix_coefficients`: 1 BT.709, 9/10 BT.2020, anything else BT.601, as ffmpeg assumes
+    /// for untagged streams).
+    pub full_range: bool,
+    pub matrix: u8,
 }
 
 impl Yuv420 {
@@ -39,19 +44,37 @@ impl Yuv420 {
             }
             Ok(out)
         };
-        Ok(Yuv420 { width: w, height: h, y: plane(d.y(), sy, w, h)?, u: plane(d.u(), su, cw, ch)?, v: plane(d.v(), sv, cw, ch)? })
+        Ok(Yuv420 {
+            width: w,
+            height: h,
+            y: plane(d.y(), sy, w, h)?,
+            u: plane(d.u(), su, cw, ch)?,
+            v: plane(d.v(), sv, cw, ch)?,
+            full_range: false,
+            matrix: 2,
+        })
     }
 
-    /// (H, W, 3) RGB, BT.601 limited range (see the module comment).
+    /// (H, W, 3) RGB by the stream's matrix and range (untagged: BT.601 limited range), each
+    /// chroma sample covering its 2×2 block.
     pub fn to_rgb(&self) -> Vec<u8> {
+        let (kr, kb) = match self.matrix {
+            1 => (0.2126, 0.0722),
+            9 | 10 => (0.2627, 0.0593),
+            _ => (0.299, 0.114),
+        };
+        let kg = 1.0 - kr - kb;
+        let (ys, yo, cs) = if self.full_range { (1.0, 0.0, 1.0) } else { (255.0 / 219.0, 16.0, 255.0 / 224.0) };
+        let (rv, gu, gv, bu) = (2.0 * (1.0 - kr) * cs, 2.0 * kb * (1.0 - kb) / kg * cs, 2.0 * kr * (1.0 - kr) / kg * cs, 2.0 * (1.0 - kb) * cs);
+        let (rv, gu, gv, bu, ys) = (rv as f32, gu as f32, gv as f32, bu as f32, ys as f32);
         let (w, h, cw) = (self.width, self.height, self.width.div_ceil(2));
         let mut out = Vec::with_capacity(w * h * 3);
         for r in 0..h {
             for c in 0..w {
-                let y = 1.164_383 * (self.y[r * w + c] as f32 - 16.0);
+                let y = ys * (self.y[r * w + c] as f32 - yo as f32);
                 let u = self.u[(r / 2) * cw + c / 2] as f32 - 128.0;
                 let v = self.v[(r / 2) * cw + c / 2] as f32 - 128.0;
-                let px = [y + 1.596_027 * v, y - 0.391_762 * u - 0.812_968 * v, y + 2.017_232 * u];
+                let px = [y + rv * v, y - gu * u - gv * v, y + bu * u];
                 out.extend(px.iter().map(|&x| x.round().clamp(0.0, 255.0) as u8));
             }
         }
@@ -112,7 +135,9 @@ pub fn decode_mp4(data: &[u8]) -> Result<Vec<Yuv420>, String> {
         // Reordered frames whose pictures we cannot pair with their samples.
         return Err(format!("{} samples gave {} pictures out of order; {CONVERT_HINT}", track.samples.len(), frames.len()));
     }
-    let frames: Vec<Yuv420> = frames.into_iter().map(|(_, f)| f).collect();
+    // Range and matrix from the (first) SPS; one that cannot be read leaves the defaults.
+    let (full_range, matrix) = super::sps::signal_type(&track.sps[0]).unwrap_or((false, 2));
+    let frames: Vec<Yuv420> = frames.into_iter().map(|(_, f)| Yuv420 { full_range, matrix, ..f }).collect();
     if let Some(f) = frames.iter().find(|f| (f.width, f.height) != (frames[0].width, frames[0].height)) {
         return Err(format!("the picture size changes within the video ({}x{} then {}x{}); {CONVERT_HINT}", frames[0].width, frames[0].height, f.width, f.height));
     }
