@@ -60,6 +60,21 @@ pub struct GenerateArgs {
     /// named models.
     #[arg(long)]
     pub dry_run: bool,
+    /// Video-to-video: start from this video (.mp4 H.264, .gif, or a folder of .png frames)
+    /// instead of noise; its frames are resized to the model's size (PIL bicubic).
+    #[arg(long, value_name = "VIDEO")]
+    pub init_video: Option<PathBuf>,
+    /// Video-to-video strength in [0, 1]: the share of the steps that run (diffusers' default
+    /// 0.6; the Zeroscope XL card suggests 0.66–0.85).
+    #[arg(long)]
+    pub strength: Option<f64>,
+    /// After text-to-video, upscale the frames with this model's video-to-video (default
+    /// zeroscope-xl, the Zeroscope card's 576w → XL workflow); one model on the device at a time.
+    #[arg(long, value_name = "MODEL", num_args = 0..=1, default_missing_value = "zeroscope-xl")]
+    pub upscale: Option<String>,
+    /// Size of the upscaled video, WIDTHxHEIGHT (default: the upscale model's size).
+    #[arg(long, value_name = "WxH")]
+    pub upscale_size: Option<String>,
     // text2video-zero's own keys (issue 12).
     #[command(flatten)]
     pub zero: super::generate_zero::ZeroArgs,
@@ -91,8 +106,8 @@ impl GenerateArgs {
 
 /// Progress bars on stderr: one per stage, with s/step and ETA while denoising.
 pub(super) struct Bars {
-    bar: Option<ProgressBar>,
-    started: Instant,
+    pub(super) bar: Option<ProgressBar>,
+    pub(super) started: Instant,
 }
 
 impl Bars {
@@ -186,6 +201,10 @@ pub fn run(sel: &AdapterSelector, args: GenerateArgs) -> t2v::Result<()> {
         clip_skip: s.clip_skip,
         noise_dtype: t2v::latents::NoiseDtype::parse(&s.noise_dtype)?,
     };
+    // Video-to-video and the text-to-video → video-to-video chain: cli/video_to_video.rs.
+    if args.init_video.is_some() || args.upscale.is_some() {
+        return super::video_to_video::run(&args, sel, &gpu, &s, dir, &configs, params, placement);
+    }
     let memory = plan(&Gpu::planner(sel)?, &configs, &params, placement)?;
     eprintln!("memory plan: {}", memory.report().replace('\n', "\n  "));
     if args.dry_run {

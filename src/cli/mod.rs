@@ -5,6 +5,7 @@ mod devices;
 mod generate;
 mod generate_zero;
 mod settings;
+mod video_to_video;
 
 use clap::{Parser, Subcommand};
 use t2v::gpu::AdapterSelector;

@@ -6,8 +6,10 @@ mod plan;
 mod progress;
 mod text_to_video;
 pub mod text_to_video_zero;
+mod video_to_video;
 
-pub use plan::{folder_configs, modelscope_configs, placeholder_run, plan, MemoryPlan, ModelConfigs};
+pub use plan::{folder_configs, modelscope_configs, placeholder_run, placeholder_run_video, plan, plan_video_to_video, MemoryPlan, ModelConfigs};
 pub use progress::{NoProgress, Progress};
 pub use text_to_video::{Frames, GenerateParams, TextToVideo};
 pub use text_to_video_zero::{plan_zero, sd15_configs, sd_folder_configs, TextToVideoZero, ZeroConfigs, ZeroParams};
+pub use video_to_video::strength_start;

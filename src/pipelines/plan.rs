@@ -111,7 +111,7 @@ pub fn plan(gpu: &Arc<Gpu>, configs: &ModelConfigs, p: &GenerateParams, placemen
     if !gpu.is_planning() {
         return Err(Error::Other("memory plans run on a planning device (Gpu::planner)".into()));
     }
-    let planned = two_passes(gpu, configs, p, placement);
+    let planned = two_passes(gpu, configs, p, placement, &|pipe, stage| placeholder_run(pipe, p, stage));
     if planned.is_err() {
         // Leave the planner as it was: no recording, no schedule.
         drop(gpu.finish_trace());
@@ -120,7 +120,25 @@ pub fn plan(gpu: &Arc<Gpu>, configs: &ModelConfigs, p: &GenerateParams, placemen
     planned
 }
 
-fn two_passes(gpu: &Arc<Gpu>, configs: &ModelConfigs, p: &GenerateParams, placement: Placement) -> Result<MemoryPlan> {
+/// Plans a video-to-video run of `p`'s size and frame count at `strength` (the VAE encoder's
+/// activations and the video latents on top of a shorter denoising loop). `gpu` must be a
+/// planning device.
+pub fn plan_video_to_video(gpu: &Arc<Gpu>, configs: &ModelConfigs, p: &GenerateParams, strength: f64, placement: Placement) -> Result<MemoryPlan> {
+    if !gpu.is_planning() {
+        return Err(Error::Other("memory plans run on a planning device (Gpu::planner)".into()));
+    }
+    let planned = two_passes(gpu, configs, p, placement, &|pipe, stage| placeholder_run_video(pipe, p, strength, stage));
+    if planned.is_err() {
+        drop(gpu.finish_trace());
+        gpu.clear_schedule();
+    }
+    planned
+}
+
+/// A run for planning: allocates what the pipeline will, calling `stage` after each stage.
+type PlannedRun<'a> = &'a dyn Fn(&TextToVideo, &mut dyn FnMut(&'static str)) -> Result<()>;
+
+fn two_passes(gpu: &Arc<Gpu>, configs: &ModelConfigs, p: &GenerateParams, placement: Placement, run: PlannedRun) -> Result<MemoryPlan> {
     gpu.clear_schedule();
     gpu.trim();
     gpu.reset_peak();
@@ -129,7 +147,7 @@ fn two_passes(gpu: &Arc<Gpu>, configs: &ModelConfigs, p: &GenerateParams, placem
     let weights = gpu.memory().live;
     // First pass: every allocation of the run and how long it lives.
     gpu.start_trace();
-    placeholder_run(&pipe, p, &mut |_| {})?;
+    run(&pipe, &mut |_| {})?;
     let schedule = gpu.finish_trace();
     // Second pass: the same run served from the liveness-based schedule, as the real run
     // will be; its peak is the plan.
@@ -137,7 +155,7 @@ fn two_passes(gpu: &Arc<Gpu>, configs: &ModelConfigs, p: &GenerateParams, placem
     gpu.reset_peak();
     gpu.install_schedule(&schedule)?;
     let mut stages = Vec::new();
-    placeholder_run(&pipe, p, &mut |stage| stages.push((stage, gpu.memory().peak_live)))?;
+    run(&pipe, &mut |stage| stages.push((stage, gpu.memory().peak_live)))?;
     if let Some(d) = gpu.schedule_divergence() {
         return Err(Error::Other(format!("memory plan: the second planning pass allocated differently from the first: {d}")));
     }
@@ -201,6 +219,21 @@ pub fn placeholder_run(pipe: &TextToVideo, p: &GenerateParams, stage: &mut dyn F
     stage("prompt encoding");
     let latents = pipe.denoise(p, &embeds, &mut NoProgress)?;
     stage("denoising");
+    pipe.decode(&latents, &mut NoProgress)?;
+    stage("decoding");
+    Ok(())
+}
+
+/// What `TextToVideo::video_to_video` allocates, on a placeholder (black) video of `p`'s size.
+pub fn placeholder_run_video(pipe: &TextToVideo, p: &GenerateParams, strength: f64, stage: &mut dyn FnMut(&'static str)) -> Result<()> {
+    let video = crate::video::InputVideo { rgb: vec![0; p.num_frames * p.height * p.width * 3], frames: p.num_frames, height: p.height, width: p.width };
+    pipe.check_video(p, strength, &video)?;
+    let rows = if p.guidance_scale > 1.0 { 2 } else { 1 };
+    let ids = vec![vec![0u32; pipe.text_encoder.config.max_position_embeddings]; rows];
+    let embeds = pipe.text_encoder.forward(&ids, p.clip_skip)?;
+    stage("prompt encoding");
+    let latents = pipe.denoise_video(p, strength, &video, &embeds, &mut NoProgress, &mut |_, _| Ok(()))?;
+    stage("video encoding and denoising");
     pipe.decode(&latents, &mut NoProgress)?;
     stage("decoding");
     Ok(())

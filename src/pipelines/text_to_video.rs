@@ -194,9 +194,27 @@ impl TextToVideo {
     ) -> Result<Tensor> {
         let mut sched = self.scheduler(p.scheduler)?;
         sched.set_timesteps(p.num_inference_steps)?;
+        let latents = self.initial_latents(p, sched.init_noise_sigma())?;
+        self.denoise_from(p, embeds, sched.as_mut(), latents, 0, progress, observe)
+    }
+
+    /// The denoising loop over `sched`'s timesteps from index `first` on, starting at `latents`
+    /// (1, 4, F, h, w): text-to-video starts at 0 from noise, video-to-video at the strength's
+    /// cut from the noised video latents (diffusers' `set_begin_index`). `observe` gets the
+    /// index into the whole schedule.
+    #[allow(clippy::too_many_arguments)]
+    pub fn denoise_from(
+        &self,
+        p: &GenerateParams,
+        embeds: &Tensor,
+        sched: &mut dyn Scheduler,
+        mut latents: Tensor,
+        first: usize,
+        progress: &mut dyn Progress,
+        observe: &mut dyn FnMut(usize, &Tensor) -> Result<()>,
+    ) -> Result<Tensor> {
         let cfg = p.guidance_scale > 1.0;
-        let mut latents = self.initial_latents(p, sched.init_noise_sigma())?;
-        let steps: Vec<f32> = sched.timesteps().to_vec();
+        let steps: Vec<f32> = sched.timesteps().get(first..).unwrap_or_default().to_vec();
         // Everything a step needs besides the latents is prepared here, so the loop body
         // neither uploads nor repeats anything. Guidance runs the UNet once per prompt instead
         // of on a batch of two (diffusers' way): batch items never interact in the UNet, so the
@@ -204,7 +222,7 @@ impl TextToVideo {
         let ctxs = (0..embeds.dim(0)).map(|r| self.unet.frame_context(&embeds.narrow0(r, 1)?, p.num_frames)).collect::<Result<Vec<_>>>()?;
         let tembs = steps.iter().map(|&t| self.unet.frame_time_embedding(t, 1, p.num_frames)).collect::<Result<Vec<_>>>()?;
         progress.stage("denoising", steps.len());
-        for (i, temb) in tembs.iter().enumerate() {
+        for (i, temb) in (first..).zip(tembs.iter()) {
             let input = sched.scale_model_input(&latents, i)?;
             let noise = if cfg {
                 let uncond = self.unet.forward_prepared(&input, temb, &ctxs[0])?;

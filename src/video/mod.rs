@@ -19,6 +19,14 @@ mod h264;
 mod mp4;
 mod png;
 mod sps;
+// Input for video-to-video (issue 14): MP4 demuxer + H.264 decoder, GIF, PNG folders, PIL's resize.
+mod decode;
+pub mod demux;
+mod input;
+mod resize;
+pub use decode::{decode_mp4, Yuv420};
+pub use input::{read_gif, read_png, read_video, InputVideo};
+pub use resize::resize_bicubic;
 
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};

@@ -192,3 +192,93 @@ fn escape(rbsp: &[u8]) -> Vec<u8> {
     }
     out
 }
+
+/// How an SPS says its samples map to RGB (VUI `video_signal_type`, §E.1.1): full range or not,
+/// and `matrix_coefficients` (1 BT.709, 5/6 BT.601, 9 BT.2020; 2 = unspecified). Streams
+/// without the fields get (false, 2): limited range, unspecified matrix.
+pub fn signal_type(sps: &[u8]) -> Result<(bool, u8), String> {
+    let Some((&header, payload)) = sps.split_first() else { return Err("empty SPS".into()) };
+    if header & 0x1f != 7 {
+        return Err(format!("NAL type {} is not an SPS", header & 0x1f));
+    }
+    let rbsp = unescape(payload);
+    let mut r = BitReader { data: &rbsp, pos: 0 };
+    let profile = r.bits(8)?;
+    r.bits(16)?; // constraint flags, level
+    r.ue()?; // seq_parameter_set_id
+    if HIGH_PROFILES.contains(&profile) {
+        let chroma = r.ue()?;
+        if chroma == 3 {
+            r.bit()?; // separate_colour_plane_flag
+        }
+        r.ue()?; // bit_depth_luma_minus8
+        r.ue()?; // bit_depth_chroma_minus8
+        r.bit()?; // qpprime_y_zero_transform_bypass_flag
+        if r.bit()? == 1 {
+            for i in 0..if chroma == 3 { 12 } else { 8 } {
+                if r.bit()? == 1 {
+                    // scaling_list: delta_scale se(v) until next_scale is 0
+                    let size = if i < 6 { 16 } else { 64 };
+                    let (mut last, mut next) = (8i64, 8i64);
+                    for _ in 0..size {
+                        if next != 0 {
+                            let k = r.ue()? as i64;
+                            let delta = if k % 2 == 1 { (k + 1) / 2 } else { -(k / 2) };
+                            next = (last + delta + 256) % 256;
+                        }
+                        last = if next == 0 { last } else { next };
+                    }
+                }
+            }
+        }
+    }
+    r.ue()?; // log2_max_frame_num_minus4
+    match r.ue()? {
+        0 => {
+            r.ue()?;
+        }
+        1 => {
+            r.bit()?;
+            r.ue()?;
+            r.ue()?;
+            for _ in 0..r.ue()?.min(255) {
+                r.ue()?;
+            }
+        }
+        _ => {}
+    }
+    r.ue()?; // max_num_ref_frames
+    r.bit()?; // gaps_in_frame_num_value_allowed_flag
+    r.ue()?;
+    r.ue()?;
+    if r.bit()? == 0 {
+        r.bit()?; // mb_adaptive_frame_field_flag
+    }
+    r.bit()?; // direct_8x8_inference_flag
+    if r.bit()? == 1 {
+        for _ in 0..4 {
+            r.ue()?;
+        }
+    }
+    if r.bit()? == 0 {
+        return Ok((false, 2)); // no VUI
+    }
+    if r.bit()? == 1 && r.bits(8)? == 255 {
+        r.bits(32)?; // extended sample aspect ratio
+    }
+    if r.bit()? == 1 {
+        r.bit()?; // overscan_appropriate_flag
+    }
+    if r.bit()? == 0 {
+        return Ok((false, 2)); // no video_signal_type
+    }
+    r.bits(3)?; // video_format
+    let full = r.bit()? == 1;
+    let matrix = if r.bit()? == 1 {
+        r.bits(16)?; // colour_primaries, transfer_characteristics
+        r.bits(8)? as u8
+    } else {
+        2
+    };
+    Ok((full, matrix))
+}

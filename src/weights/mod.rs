@@ -4,12 +4,12 @@
 //! name the key and the file.
 
 pub mod hub;
-mod pickle;
+pub mod pickle;
 mod safetensors;
 pub mod tiny_random;
 mod torch_bin;
 
-pub use safetensors::{write_f32, SafeTensors, TensorInfo};
+pub use safetensors::{parse_header as parse_safetensors_header, write_f32, SafeTensors, TensorInfo};
 pub use torch_bin::TorchBin;
 
 use crate::error::Result;

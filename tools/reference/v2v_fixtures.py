@@ -1,0 +1,244 @@
+#!/usr/bin/env python3
+"""Video-to-video: diffusers' VideoToVideoSDPipeline on the tiny pipeline, the input files it
+reads (PNG folder, GIF, MP4s as ffmpeg/libx264 write them) and PIL's bicubic resize.
+
+    tools/reference/.venv/bin/python tools/reference/v2v_fixtures.py   (or via make_fixtures.py)
+
+Writes tests/fixtures/v2v/ (owned: deleted first):
+- `input/frame_000.png` …: the source clip, 3 frames of 24×36 RGB (a synthetic scene), the
+  e2e input. The pipeline gets them as the Zeroscope card's recipe does:
+  `Image.open(p).convert("RGB").resize((W, H))` (PIL's default resample for RGB: BICUBIC).
+- `input.gif` (ffmpeg's GIF of the same frames), `high.mp4` (ffmpeg libx264 defaults: High
+  profile, CABAC, B-frames, 6 frames), `baseline.mp4` (`-profile:v baseline`), `main.mp4`
+  (Main profile, CABAC, what phones record): the Rust tests decode them and compare with
+  ffmpeg's own decode at test time.
+- `resize.safetensors`: PIL bicubic resizes of random u8 images, up, down and mixed.
+- `cases.json` + `cases/*.safetensors`: end-to-end runs with two schedulers × two strengths.
+  Per case: `pixels` (the video processor's output, (F,3,H,W) in [-1,1]), `init_latents`
+  (VAE posterior sample × scaling_factor, (F,4,h,w): the first randn draw of the generator),
+  `start_latents` (after add_noise at the first kept timestep: the second draw, (1,4,F,h,w)),
+  `latents` (final), `frames` (output_type="np", f16), the kept timesteps, and diffusers' own
+  float32-vs-float64 error of the final latents and frames (the float64 run gets the same
+  float32 noise).
+- `chain.safetensors`: the `--upscale` chain (see `chain()`): the first stage's u8 frames and
+  the final frames.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import warnings
+from collections import OrderedDict
+from pathlib import Path
+
+sys.dont_write_bytecode = True
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import make_fixtures as mf  # noqa: E402  (first: pins the CPU code paths before torch loads)
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from PIL import Image  # noqa: E402
+from sweep_fixtures import write_st  # noqa: E402
+
+SRC_F, SRC_H, SRC_W = 3, 24, 36
+H, W = 32, 48  # the model size: latent 4×6
+SEED = 5
+# name, scheduler, steps, strength, guidance — strengths cut different numbers of steps
+CASES = [
+    ("ddim_s0.5_cfg", "DDIMScheduler", 4, 0.5, 9.0),
+    ("dpm_s0.8_cfg", "DPMSolverMultistepScheduler", 3, 0.8, 9.0),
+    ("euler_s0.7", "EulerDiscreteScheduler", 3, 0.7, 1.0),
+]
+PROMPT = "A lion walking in the jungle"
+
+
+def scene(f: int, h: int, w: int) -> np.ndarray:
+    """A smooth moving scene with some texture: gradients, a moving disc, a checker patch."""
+    y, x = np.mgrid[0:h, 0:w].astype(np.float64)
+    r = 128 + 100 * np.sin(x / w * 3.1 + f * 0.4)
+    g = 40 + 180 * (y / h)
+    b = 128 + 90 * np.cos((x + y) / (w + h) * 6.0 - f * 0.7)
+    cx, cy = w * (0.3 + 0.15 * f), h * 0.5
+    disc = ((x - cx) ** 2 + (y - cy) ** 2) < (h / 4) ** 2
+    r[disc], g[disc], b[disc] = 240, 200, 30
+    chk = ((x.astype(int) // 3 + y.astype(int) // 3) % 2 == 0) & (x > w * 0.7) & (y < h * 0.4)
+    r[chk] = 20
+    return np.clip(np.stack([r, g, b], -1), 0, 255).round().astype(np.uint8)
+
+
+def ffmpeg(*args: str) -> None:
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", *args], check=True)
+
+
+def write_inputs(out: Path) -> list[Path]:
+    (out / "input").mkdir(parents=True)
+    pngs = []
+    for f in range(SRC_F):
+        p = out / "input" / f"frame_{f:03d}.png"
+        Image.fromarray(scene(f, SRC_H, SRC_W)).save(p, optimize=False, compress_level=9)
+        pngs.append(p)
+    pattern = str(out / "input" / "frame_%03d.png")
+    ffmpeg("-i", pattern, "-f", "gif", str(out / "input.gif"))
+    # 6 frames so libx264 puts B-frames in: the clip played forward then backward.
+    tmp = out / "tmp6"
+    tmp.mkdir()
+    for i, f in enumerate([0, 1, 2, 2, 1, 0]):
+        Image.fromarray(scene(f, SRC_H, SRC_W)).save(tmp / f"{i:03d}.png")
+    common = ["-framerate", "8", "-i", str(tmp / "%03d.png"), "-c:v", "libx264", "-pix_fmt", "yuv420p", "-threads", "1",
+              "-map_metadata", "-1", "-fflags", "+bitexact", "-flags:v", "+bitexact"]
+    ffmpeg(*common, "-crf", "18", str(out / "high.mp4"))
+    ffmpeg(*common, "-profile:v", "baseline", "-crf", "18", str(out / "baseline.mp4"))
+    ffmpeg(*common, "-profile:v", "main", "-crf", "23", "-bf", "2", str(out / "main.mp4"))
+    shutil.rmtree(tmp)
+    return pngs
+
+
+def resize_cases(out: Path) -> None:
+    rng = np.random.default_rng(11)
+    tensors, sizes = OrderedDict(), []
+    # (src h, w) → (dst h, w): up, down, mixed, one axis only, the 576w → XL ratio in small
+    for i, (sh, sw, dh, dw) in enumerate([(24, 36, 32, 48), (50, 70, 32, 48), (20, 40, 33, 17), (16, 16, 16, 40),
+                                          (18, 32, 32, 56), (7, 5, 3, 2)]):
+        img = rng.integers(0, 256, (sh, sw, 3), dtype=np.uint8)
+        # smooth half the cases: random noise alone saturates bicubic overshoot everywhere
+        if i % 2:
+            img = np.asarray(Image.fromarray(img).resize((max(sw // 4, 1), max(sh // 4, 1)), Image.BOX).resize((sw, sh), Image.BILINEAR))
+        res = np.asarray(Image.fromarray(img).resize((dw, dh)))
+        tensors[f"{i}.src"] = torch.from_numpy(img.astype(np.float32))
+        tensors[f"{i}.dst"] = torch.from_numpy(res.astype(np.float32))
+        sizes.append([sh, sw, dh, dw])
+    write_st(out / "resize.safetensors", tensors, {"cases": json.dumps(sizes), "resample": "PIL.Image.resize default (BICUBIC)"})
+
+
+def load(path: Path, scheduler: str):
+    import diffusers
+    from diffusers import VideoToVideoSDPipeline
+
+    pipe = VideoToVideoSDPipeline.from_pretrained(path, torch_dtype=torch.float32)
+    pipe.set_progress_bar_config(disable=True)
+    cls = getattr(diffusers, scheduler)
+    if type(pipe.scheduler) is not cls:
+        pipe.scheduler = cls.from_config(pipe.scheduler.config)
+    for m in (pipe.unet, pipe.vae, pipe.text_encoder):
+        m.eval()
+    return pipe
+
+
+def patch_randn() -> None:
+    """Both randn draws (posterior sample, add_noise's noise) in float32 whatever the pipeline's
+    dtype, so the float64 run starts from the same noise (for float32 this changes nothing)."""
+    import diffusers.models.autoencoders.vae as vae_mod
+    from diffusers.pipelines.deprecated.text_to_video_synthesis import pipeline_text_to_video_synth_img2img as v2v_mod
+
+    orig = vae_mod.randn_tensor
+
+    def randn32(shape, generator=None, device=None, dtype=None, layout=None):
+        return orig(shape, generator=generator, device=device, dtype=torch.float32, layout=layout).to(dtype)
+
+    vae_mod.randn_tensor = randn32
+    v2v_mod.randn_tensor = randn32
+
+
+def run(pipe, frames, steps: int, strength: float, guidance: float, dtype: torch.dtype):
+    p = pipe.to(dtype)
+    seen = {}
+    add_noise = p.scheduler.add_noise
+
+    def spy(original, noise, t):
+        seen["init_latents"], seen["t"] = original.clone(), t.clone()
+        out = add_noise(original, noise, t)
+        seen["start_latents"] = out.clone()
+        return out
+
+    p.scheduler.add_noise = spy
+    steps_seen = []
+    warnings.filterwarnings("ignore")
+    out = p(prompt=PROMPT, video=frames, strength=strength, num_inference_steps=steps, guidance_scale=guidance,
+            generator=torch.Generator().manual_seed(SEED), output_type="np",
+            callback=lambda i, t, lat: steps_seen.append(lat.clone())).frames
+    del p.scheduler.add_noise
+    kept = [float(t) for t in p.scheduler.timesteps[len(p.scheduler.timesteps) - len(steps_seen):]]
+    return seen, steps_seen[-1], torch.from_numpy(out).to(torch.float64), kept
+
+
+def chain(fix: Path, out: Path) -> None:
+    """`t2v generate --upscale`'s reference: text-to-video (output_type="pil": frames rounded to
+    u8 by numpy_to_pil), every frame PIL-resized to twice the size, video-to-video on them — the
+    Zeroscope card's 576w → XL recipe, with the tiny pipeline in both roles."""
+    from diffusers import DPMSolverMultistepScheduler, TextToVideoSDPipeline
+
+    seed, steps, strength, g, f = 3, 3, 0.7, 1.0, 2
+    t2v = TextToVideoSDPipeline.from_pretrained(fix / "tiny-t2v", torch_dtype=torch.float32)
+    t2v.set_progress_bar_config(disable=True)
+    t2v.scheduler = DPMSolverMultistepScheduler.from_config(t2v.scheduler.config)
+    first = t2v(prompt=PROMPT, num_frames=f, height=H, width=W, num_inference_steps=steps, guidance_scale=g,
+                generator=torch.Generator().manual_seed(seed), output_type="pil").frames[0]
+    up = [im.resize((2 * W, 2 * H)) for im in first]
+    v2v = load(fix / "tiny-t2v", "DPMSolverMultistepScheduler")
+    frames = v2v(prompt=PROMPT, video=up, strength=strength, num_inference_steps=steps, guidance_scale=g,
+                 generator=torch.Generator().manual_seed(seed), output_type="np").frames
+    tensors = OrderedDict([
+        ("first", torch.from_numpy(np.stack([np.asarray(im) for im in first]).astype(np.float32))),
+        ("frames", torch.from_numpy(frames).to(torch.float16)),
+    ])
+    meta = dict(seed=seed, steps=steps, strength=strength, guidance=g, frames=f, size=[H, W], upscaled=[2 * H, 2 * W],
+                scheduler="DPMSolverMultistepScheduler", prompt=PROMPT)
+    write_st(out / "chain.safetensors", tensors, {"chain": json.dumps(meta)})
+    print(f"  v2v chain: {f} frames {W}x{H} → {2 * W}x{2 * H}, frames shape {tuple(frames.shape)}", flush=True)
+
+
+def main(fix: Path) -> Path:
+    mf.setup_torch()
+    out = fix / "v2v"
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    pngs = write_inputs(out)
+    resize_cases(out)
+    patch_randn()
+    (out / "cases").mkdir()
+    frames = [Image.open(p).convert("RGB").resize((W, H)) for p in pngs]
+    cases = []
+    for name, sched, steps, strength, guidance in CASES:
+        pipe = load(fix / "tiny-t2v", sched)
+        pixels = pipe.video_processor.preprocess_video(frames)  # (1, 3, F, H, W)
+        seen, lat32, fr32, kept = run(pipe, frames, steps, strength, guidance, torch.float32)
+        _, lat64, fr64, _ = run(copy.deepcopy(pipe), frames, steps, strength, guidance, torch.float64)
+        ref_err = {
+            "latents_rel_l2": float((lat32.double() - lat64).norm() / lat64.norm()),
+            "frames_max_abs": float((fr32 - fr64).abs().max()),
+        }
+        tensors = OrderedDict([
+            ("pixels", pixels[0].permute(1, 0, 2, 3).contiguous().float()),
+            ("init_latents", seen["init_latents"].float()),
+            ("start_latents", seen["start_latents"].float()),
+            ("latents", lat32.float()),
+            ("frames", fr32.to(torch.float16)),
+        ])
+        c = dict(name=name, scheduler=sched, num_inference_steps=steps, strength=strength, guidance_scale=guidance,
+                 seed=SEED, prompt=PROMPT, height=H, width=W, num_frames=SRC_F, timesteps=kept,
+                 file=f"v2v/cases/{name}.safetensors", ref_err=ref_err)
+        write_st(out / "cases" / f"{name}.safetensors", tensors, {"case": json.dumps(c)})
+        cases.append(c)
+        print(f"  v2v {name:<16} timesteps {kept}  diffusers f32 vs f64: latents {ref_err['latents_rel_l2']:.1e}, "
+              f"frames max {ref_err['frames_max_abs'] * 255:.3f}/255", flush=True)
+    (out / "cases.json").write_text(json.dumps(cases, indent=1) + "\n")
+    chain(fix, out)
+    files = sorted(p for p in out.rglob("*") if p.is_file())
+    total = sum(p.stat().st_size for p in files)
+    h = hashlib.sha256()
+    for p in files:
+        h.update(str(p.relative_to(fix)).encode() + b"\0" + hashlib.sha256(p.read_bytes()).digest())
+    print(f"v2v: {len(cases)} cases, {total / 2**10:.0f} KiB in {len(files)} files, digest {h.hexdigest()}")
+    assert total < 1 * 2**20, "the v2v fixtures should stay small"
+    return out
+
+
+if __name__ == "__main__":
+    repo = HERE.parent.parent
+    main(repo / "tests" / "fixtures")
