@@ -192,11 +192,36 @@ impl TextToVideo {
         progress: &mut dyn Progress,
         observe: &mut dyn FnMut(usize, &Tensor) -> Result<()>,
     ) -> Result<Tensor> {
+        self.denoise_resumable(p, embeds, progress, None, &mut |i, latents, _| observe(i, latents))
+    }
+
+    // ---- resume/checkpoint hook (t2v serve) -------------------------------------------------
+    /// The denoising loop, started from `resume` (a checkpoint: the latents after some steps and
+    /// the scheduler's multistep history) or from the seed's noise when None. `observe` gets the
+    /// step index, the latents after it and the scheduler, whose [`Scheduler::saved_state`] is
+    /// what a checkpoint keeps besides the latents; returning an error stops the loop (how a
+    /// job is cancelled between steps). A resumed loop computes exactly what the uninterrupted
+    /// one would have from that step on.
+    pub fn denoise_resumable(
+        &self,
+        p: &GenerateParams,
+        embeds: &Tensor,
+        progress: &mut dyn Progress,
+        resume: Option<super::Checkpoint>,
+        observe: &mut dyn FnMut(usize, &Tensor, &dyn Scheduler) -> Result<()>,
+    ) -> Result<Tensor> {
         let mut sched = self.scheduler(p.scheduler)?;
         sched.set_timesteps(p.num_inference_steps)?;
         let cfg = p.guidance_scale > 1.0;
-        let mut latents = self.initial_latents(p, sched.init_noise_sigma())?;
         let steps: Vec<f32> = sched.timesteps().to_vec();
+        let (first, mut latents) = match resume {
+            None => (0, self.initial_latents(p, sched.init_noise_sigma())?),
+            Some(c) => {
+                let latents = c.restore(&self.gpu, &self.latent_shape(p), steps.len(), sched.as_mut())?;
+                (c.next_step, latents)
+            }
+        };
+    // ---- end of resume/checkpoint hook ----------------------------------------------------------
         // Everything a step needs besides the latents is prepared here, so the loop body
         // neither uploads nor repeats anything. Guidance runs the UNet once per prompt instead
         // of on a batch of two (diffusers' way): batch items never interact in the UNet, so the
@@ -204,7 +229,8 @@ impl TextToVideo {
         let ctxs = (0..embeds.dim(0)).map(|r| self.unet.frame_context(&embeds.narrow0(r, 1)?, p.num_frames)).collect::<Result<Vec<_>>>()?;
         let tembs = steps.iter().map(|&t| self.unet.frame_time_embedding(t, 1, p.num_frames)).collect::<Result<Vec<_>>>()?;
         progress.stage("denoising", steps.len());
-        for (i, temb) in tembs.iter().enumerate() {
+        for (i, temb) in tembs.iter().enumerate().skip(first) {
+            progress.check_cancelled()?;
             let input = sched.scale_model_input(&latents, i)?;
             let noise = if cfg {
                 let uncond = self.unet.forward_prepared(&input, temb, &ctxs[0])?;
@@ -216,7 +242,7 @@ impl TextToVideo {
             };
             latents = sched.step(&noise, i, &latents)?;
             self.gpu.flush()?;
-            observe(i, &latents)?;
+            observe(i, &latents, sched.as_ref())?;
             progress.tick();
         }
         Ok(latents)
@@ -231,6 +257,7 @@ impl TextToVideo {
         let mut data = Vec::new();
         let (mut h, mut w) = (0, 0);
         for i in 0..f {
+            progress.check_cancelled()?;
             let img = self.vae.decode(&z.narrow0(i, 1)?)?;
             (h, w) = (img.dim(2), img.dim(3));
             let v = img.to_f32()?;

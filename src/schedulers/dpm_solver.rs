@@ -206,6 +206,16 @@ impl Scheduler for DpmSolverMultistepScheduler {
         Ok(out)
     }
 
+    fn saved_state(&self) -> Option<(usize, &Tensor)> {
+        self.previous.as_ref().map(|(i, m)| (*i, m))
+    }
+
+    fn restore_state(&mut self, step: usize, history: Tensor) -> Result<()> {
+        check_step("restore_state", step, self.timesteps.len())?;
+        self.previous = Some((step, history));
+        Ok(())
+    }
+
     fn add_noise(&self, original: &Tensor, noise: &Tensor, step: usize) -> Result<Tensor> {
         check_step("add_noise", step, self.timesteps.len())?;
         let (alpha, sigma, _) = alpha_sigma_lambda(self.sigmas[step]);

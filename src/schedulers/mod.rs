@@ -43,6 +43,15 @@ pub trait Scheduler {
     /// `scheduler.add_noise(original, noise, timesteps[step])`: the noised start of a
     /// video-to-video run that begins at `step`.
     fn add_noise(&self, original: &Tensor, noise: &Tensor, step: usize) -> Result<Tensor>;
+    /// What a resumed loop needs besides the latents: the multistep history (DPM-Solver's
+    /// previous data prediction and the step it belongs to). None for one-step schedulers.
+    fn saved_state(&self) -> Option<(usize, &Tensor)> {
+        None
+    }
+    /// Puts back what [`saved_state`](Self::saved_state) returned (after `set_timesteps`).
+    fn restore_state(&mut self, step: usize, _history: Tensor) -> Result<()> {
+        Err(Error::Other(format!("{} keeps no history to restore (step {step})", self.kind().class_name())))
+    }
 }
 
 /// The scheduler classes this crate implements (user names: `ddim`, `dpm++`, `euler`).
