@@ -141,6 +141,7 @@ fn the_page_queues_a_job_shows_progress_and_plays_the_video() {
     assert!(steps.windows(2).all(|w| w[0] <= w[1]) && steps.last() == Some(&6), "steps advance to 6/6: {steps:?}");
     assert!(steps.iter().filter(|&&k| k > 0).count() >= 3, "several step events reached the page: {steps:?}");
     eprintln!("progress texts seen in the page: {texts:?}");
+    dr.js("window.scrollTo(0, 0)");
     let shot = dr.cmd("GET", "/screenshot", Value::Null);
     let png = base64::engine::general_purpose::STANDARD.decode(shot.as_str().unwrap()).unwrap();
     assert_eq!(&png[1..4], b"PNG");
