@@ -185,6 +185,10 @@ fn parse_body<T: serde::de::DeserializeOwned>(headers: &HeaderMap, body: &Bytes,
     serde_json::from_slice(body).map(Some).map_err(|e| ApiError::bad(format!("malformed JSON body: {e}")))
 }
 
+fn json_body<T: serde::de::DeserializeOwned>(headers: &HeaderMap, body: &Bytes) -> std::result::Result<T, ApiError> {
+    parse_body(headers, body, false)?.ok_or_else(|| ApiError::bad("the request body is empty; send a JSON object"))
+}
+
 async fn info(State(app): State<Arc<App>>) -> ApiResult {
     let i = &app.gpu.info;
     ok_json(json!({
@@ -220,7 +224,7 @@ struct QueueChange {
 }
 
 async fn set_queue(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> ApiResult {
-    let Some(c) = parse_body::<QueueChange>(&headers, &body, false)? else { unreachable!() };
+    let c: QueueChange = json_body(&headers, &body)?;
     app.paused.store(c.paused, Ordering::SeqCst);
     app.notify();
     queue(State(app)).await
@@ -271,7 +275,7 @@ async fn enqueue(app: &Arc<App>, p: params::JobParams) -> ApiResult {
 }
 
 async fn submit(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> ApiResult {
-    let Some(req) = parse_body::<JobRequest>(&headers, &body, false)? else { unreachable!() };
+    let req: JobRequest = json_body(&headers, &body)?;
     let p = params::resolve(req, &app.models).map_err(ApiError::bad)?;
     enqueue(&app, p).await
 }
@@ -307,7 +311,7 @@ struct MoveTo {
 }
 
 async fn move_job(State(app): State<Arc<App>>, Path(id): Path<i64>, headers: HeaderMap, body: Bytes) -> ApiResult {
-    let Some(m) = parse_body::<MoveTo>(&headers, &body, false)? else { unreachable!() };
+    let m: MoveTo = json_body(&headers, &body)?;
     job_or_404(&app, id)?;
     app.store.move_to(id, m.index).map_err(|e| ApiError::new(StatusCode::CONFLICT, e))?;
     ok_json(json!({ "queue": app.store.queue().map_err(ApiError::internal)? }))

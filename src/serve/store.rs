@@ -334,7 +334,7 @@ impl Store {
 
     fn emit(&self, job: Option<i64>, kind: &str, data: Value) -> StoreResult<()> {
         let text = data.to_string();
-        let id = {
+        {
             let db = self.lock();
             db.execute("INSERT INTO events (job, kind, data) VALUES (?1, ?2, ?3)", params![job, kind, text]).map_err(sql)?;
             let id = db.last_insert_rowid();
@@ -344,9 +344,7 @@ impl Store {
             // Sent under the lock, so subscribers get events in id order (they drop any id at
             // or below the last they saw). Nobody listening is fine.
             let _ = self.events.send(Event { id, job, kind: kind.to_string(), data });
-            id
-        };
-        let _ = id;
+        }
         Ok(())
     }
 }

@@ -63,8 +63,7 @@ pub fn run(app: Arc<App>) {
                     rusqlite::params![now(), o, p],
                 )
             }
-            Err(e) if cancel.load(Ordering::SeqCst) => {
-                let _ = e;
+            Err(_) if cancel.load(Ordering::SeqCst) => {
                 app.store.update(job.id, "state = 'cancelled', finished = ?2, error = ?3", rusqlite::params![now(), CANCELLED])
             }
             Err(e) => {
