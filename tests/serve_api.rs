@@ -183,7 +183,7 @@ fn bad_input_gets_4xx_and_the_server_keeps_serving() {
         (post(&format!("{host}{json_ct}Sec-Fetch-Site: cross-site\r\n"), ok_body), 403, "cross-site"),
         (post(&format!("Host: evil.example:{port}\r\n{json_ct}"), ok_body), 403, "DNS rebinding"),
         (raw(port, &format!("GET /api/jobs HTTP/1.1\r\nHost: attacker.test:{port}\r\nConnection: close\r\n\r\n")), 403, "Host"),
-        (raw(port, &format!("GET /api/jobs HTTP/1.1\r\nHost: 127.0.0.1:1\r\nConnection: close\r\n\r\n")), 403, "Host"),
+        (raw(port, "GET /api/jobs HTTP/1.1\r\nHost: 127.0.0.1:1\r\nConnection: close\r\n\r\n"), 403, "Host"),
         (raw(port, &format!("GET /api/jobs/999999 HTTP/1.1\r\n{host}Connection: close\r\n\r\n")), 404, "no job"),
         (raw(port, &format!("GET /api/jobs/1/files/..%2Fjobs.sqlite3 HTTP/1.1\r\n{host}Connection: close\r\n\r\n")), 404, "no file"),
         (raw(port, &format!("GET /nope HTTP/1.1\r\n{host}Connection: close\r\n\r\n")), 404, "no such"),
@@ -257,7 +257,7 @@ fn a_hundred_concurrent_submissions_are_all_stored_once() {
 fn jobs_survive_kill_9_and_resume_from_saved_latents() {
     let d = scratch("restart");
     // DPM-Solver++ keeps a history on the device: resuming must restore it, or the latents differ.
-    let mut long = tiny_job("resume me", 1, 8, Some(11));
+    let mut long = tiny_job("resume me", 1, 12, Some(11));
     long["scheduler"] = "dpm++".into();
     let short = tiny_job("decode fails", 1, 2, Some(5));
 
@@ -277,7 +277,7 @@ fn jobs_survive_kill_9_and_resume_from_saved_latents() {
     let j = b.job(jid);
     assert_eq!(j["state"], "interrupted", "{j}");
     let saved = j["checkpoint_step"].as_i64().unwrap();
-    assert!((2..8).contains(&saved), "killed mid-run, after a checkpoint: {j}");
+    assert!((2..12).contains(&saved), "killed mid-run, after a checkpoint: {j}");
     b.post("/api/queue", json!({ "paused": false }));
     let j = b.wait_state(jid, "done", 60);
     assert_eq!(j["resumed_from"].as_i64().unwrap(), saved, "{j}");

@@ -41,7 +41,7 @@ impl Security {
             Some((n, p)) if !n.is_empty() && (!n.contains(':') || n.ends_with(']')) => (n.to_string(), p.parse::<u16>().ok()),
             _ => (host.clone(), Some(80)),
         };
-        port == Some(self.port) && self.hosts.iter().any(|h| *h == name)
+        port == Some(self.port) && self.hosts.contains(&name)
     }
 
     fn origin_ok(&self, origin: &str) -> bool {

@@ -99,10 +99,7 @@ fn run_job(
     let gp = p.generate_params();
     let ckpt_path = dir.join("checkpoint.bin");
     // A checkpoint from an earlier attempt (crash, failed decode): continue from it.
-    let resume = match Checkpoint::read(&ckpt_path) {
-        Ok(c) => Some(c),
-        Err(_) => None,
-    };
+    let resume = Checkpoint::read(&ckpt_path).ok();
     let first = resume.as_ref().map(|c| c.next_step).unwrap_or(0);
     app.store.update(id, "resumed_from = ?2, error = NULL", rusqlite::params![first as i64]).map_err(store_err)?;
 
