@@ -42,7 +42,8 @@ pub struct Checkpoint {
 
 impl Checkpoint {
     /// Reads back the latents after step `done` (and the scheduler's history). This waits for
-    /// the device, so loops take one every few steps, not every step.
+    /// the device, so loops take one every few steps, not every step. Before the last step
+    /// only for schedulers that are [`resumable`](Scheduler::resumable).
     pub fn capture(done: usize, num_steps: usize, latents: &Tensor, sched: &dyn Scheduler) -> Result<Checkpoint> {
         let history = match sched.saved_state() {
             Some((i, t)) => Some((i, t.shape().to_vec(), t.to_f32()?)),
@@ -67,6 +68,9 @@ impl Checkpoint {
                 "checkpoint is of latents {:?}, {} steps, {} (at step {}); this run is {shape:?}, {num_steps} steps, {class}",
                 self.shape, self.num_steps, self.scheduler, self.next_step
             )));
+        }
+        if self.next_step < num_steps && !sched.resumable() {
+            return Err(Error::Other(format!("{class} cannot resume part-way (its history is not saved); start the run again")));
         }
         if let Some((i, hs, h)) = &self.history {
             sched.restore_state(*i, Tensor::from_f32(gpu, hs, h)?)?;

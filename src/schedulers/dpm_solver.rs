@@ -146,6 +146,10 @@ impl Scheduler for DpmSolverMultistepScheduler {
         &self.timesteps
     }
 
+    fn resumable(&self) -> bool {
+        true // its history is saved_state
+    }
+
     fn init_noise_sigma(&self) -> f32 {
         1.0
     }

@@ -43,6 +43,12 @@ pub trait Scheduler {
     /// `scheduler.add_noise(original, noise, timesteps[step])`: the noised start of a
     /// video-to-video run that begins at `step`.
     fn add_noise(&self, original: &Tensor, noise: &Tensor, step: usize) -> Result<Tensor>;
+    /// Whether [`saved_state`](Self::saved_state) holds everything a loop resumed part-way needs
+    /// (checkpoints before the last step are only taken and restored then). A scheduler whose
+    /// history is not captured must keep the default, or resumed runs would silently differ.
+    fn resumable(&self) -> bool {
+        false
+    }
     /// What a resumed loop needs besides the latents: the multistep history (DPM-Solver's
     /// previous data prediction and the step it belongs to). None for one-step schedulers.
     fn saved_state(&self) -> Option<(usize, &Tensor)> {

@@ -133,9 +133,9 @@ fn run_job(
     let every = app.checkpoint_every.max(1);
     let latents = pipe.denoise_resumable(&gp, &embeds, &mut progress, resume, &mut |i, latents, sched| {
         let done = i + 1;
-        // Every few steps, and always after the last: the final latents let a failed decode
-        // be retried without denoising again.
-        if done % every == 0 || done == steps {
+        // Every few steps (schedulers whose state is saved), and always after the last: the
+        // final latents let a failed decode be retried without denoising again.
+        if (done % every == 0 && sched.resumable()) || done == steps {
             Checkpoint::capture(i, steps, latents, sched)?.write(&ckpt_path)?;
             app.store.update(id, "checkpoint_step = ?2", rusqlite::params![done as i64]).map_err(store_err)?;
         }
