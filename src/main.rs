@@ -1,6 +1,7 @@
 //! The `t2v` command line.
 
 mod cli;
+mod serve;
 
 fn main() {
     if let Err(e) = cli::run() {

@@ -4,6 +4,7 @@ mod bench;
 mod devices;
 mod generate;
 mod generate_zero;
+mod serve;
 mod settings;
 mod video_to_video;
 
@@ -34,6 +35,8 @@ enum Command {
         /// A diffusers pipeline folder (with model_index.json) or one component folder.
         model: std::path::PathBuf,
     },
+    /// Serve the web app: a job queue, progress, history and comparisons in the browser.
+    Serve(Box<serve::ServeArgs>),
     /// Benchmark the engine.
     Bench {
         #[command(subcommand)]
@@ -50,6 +53,7 @@ pub fn run() -> t2v::Result<()> {
         Command::Devices => devices::run(&sel),
         Command::Generate(args) => generate::run(&sel, *args),
         Command::Bench { what } => bench::run(&sel, what),
+        Command::Serve(args) => serve::run(&sel, *args),
         Command::Inspect { model } => {
             print!("{}", t2v::inspect::inspect(&model)?);
             Ok(())

@@ -8,6 +8,11 @@ pub trait Progress {
     fn note(&mut self, msg: &str) {
         eprintln!("{msg}");
     }
+    /// An error when the run should stop now (a cancelled job); checked before every
+    /// denoising step and every decoded frame.
+    fn check_cancelled(&self) -> crate::Result<()> {
+        Ok(())
+    }
 }
 
 pub struct NoProgress;

@@ -192,16 +192,42 @@ impl TextToVideo {
         progress: &mut dyn Progress,
         observe: &mut dyn FnMut(usize, &Tensor) -> Result<()>,
     ) -> Result<Tensor> {
+        self.denoise_resumable(p, embeds, progress, None, &mut |i, latents, _| observe(i, latents))
+    }
+
+    // ---- resume/checkpoint hook (t2v serve) -------------------------------------------------
+    /// The denoising loop, started from `resume` (a checkpoint: the latents after some steps and
+    /// the scheduler's multistep history) or from the seed's noise when None. `observe` gets the
+    /// step index, the latents after it and the scheduler, whose [`Scheduler::saved_state`] is
+    /// what a checkpoint keeps besides the latents; returning an error stops the loop (how a
+    /// job is cancelled between steps). A resumed loop computes exactly what the uninterrupted
+    /// one would have from that step on.
+    pub fn denoise_resumable(
+        &self,
+        p: &GenerateParams,
+        embeds: &Tensor,
+        progress: &mut dyn Progress,
+        resume: Option<super::Checkpoint>,
+        observe: &mut dyn FnMut(usize, &Tensor, &dyn Scheduler) -> Result<()>,
+    ) -> Result<Tensor> {
         let mut sched = self.scheduler(p.scheduler)?;
         sched.set_timesteps(p.num_inference_steps)?;
-        let latents = self.initial_latents(p, sched.init_noise_sigma())?;
-        self.denoise_from(p, embeds, sched.as_mut(), latents, 0, progress, observe)
+        let (first, latents) = match resume {
+            None => (0, self.initial_latents(p, sched.init_noise_sigma())?),
+            Some(c) => {
+                let n = sched.timesteps().len();
+                let latents = c.restore(&self.gpu, &self.latent_shape(p), n, sched.as_mut())?;
+                (c.next_step, latents)
+            }
+        };
+        self.denoise_from(p, embeds, sched.as_mut(), latents, first, progress, observe)
     }
+    // ---- end of resume/checkpoint hook ----------------------------------------------------------
 
     /// The denoising loop over `sched`'s timesteps from index `first` on, starting at `latents`
     /// (1, 4, F, h, w): text-to-video starts at 0 from noise, video-to-video at the strength's
-    /// cut from the noised video latents (diffusers' `set_begin_index`). `observe` gets the
-    /// index into the whole schedule.
+    /// cut from the noised video latents (diffusers' `set_begin_index`), a resumed job at its
+    /// checkpoint's next step. `observe` gets the index into the whole schedule.
     #[allow(clippy::too_many_arguments)]
     pub fn denoise_from(
         &self,
@@ -211,7 +237,7 @@ impl TextToVideo {
         mut latents: Tensor,
         first: usize,
         progress: &mut dyn Progress,
-        observe: &mut dyn FnMut(usize, &Tensor) -> Result<()>,
+        observe: &mut dyn FnMut(usize, &Tensor, &dyn Scheduler) -> Result<()>,
     ) -> Result<Tensor> {
         let cfg = p.guidance_scale > 1.0;
         let steps: Vec<f32> = sched.timesteps().get(first..).unwrap_or_default().to_vec();
@@ -223,6 +249,7 @@ impl TextToVideo {
         let tembs = steps.iter().map(|&t| self.unet.frame_time_embedding(t, 1, p.num_frames)).collect::<Result<Vec<_>>>()?;
         progress.stage("denoising", steps.len());
         for (i, temb) in (first..).zip(tembs.iter()) {
+            progress.check_cancelled()?;
             let input = sched.scale_model_input(&latents, i)?;
             let noise = if cfg {
                 let uncond = self.unet.forward_prepared(&input, temb, &ctxs[0])?;
@@ -234,7 +261,7 @@ impl TextToVideo {
             };
             latents = sched.step(&noise, i, &latents)?;
             self.gpu.flush()?;
-            observe(i, &latents)?;
+            observe(i, &latents, &*sched)?;
             progress.tick();
         }
         Ok(latents)
@@ -249,6 +276,7 @@ impl TextToVideo {
         let mut data = Vec::new();
         let (mut h, mut w) = (0, 0);
         for i in 0..f {
+            progress.check_cancelled()?;
             let img = self.vae.decode(&z.narrow0(i, 1)?)?;
             (h, w) = (img.dim(2), img.dim(3));
             let v = img.to_f32()?;

@@ -130,7 +130,7 @@ impl TextToVideo {
         let s = self.vae_scale_factor();
         let start = self.start_latents(&init, video.frames, sched.as_ref(), first, &mut gen)?;
         let start = start.reshape(&[1, self.unet.config.in_channels, video.frames, p.height / s, p.width / s])?;
-        self.denoise_from(p, embeds, sched.as_mut(), start, first, progress, observe)
+        self.denoise_from(p, embeds, sched.as_mut(), start, first, progress, &mut |i, latents, _| observe(i, latents))
     }
 
     /// `VideoToVideoSDPipeline(prompt, video, strength, …)`: `video` must already be at the

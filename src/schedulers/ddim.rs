@@ -86,6 +86,10 @@ impl Scheduler for DdimScheduler {
         &self.timesteps_f32
     }
 
+    fn resumable(&self) -> bool {
+        true // no history: the latents are the whole state
+    }
+
     fn init_noise_sigma(&self) -> f32 {
         1.0
     }

@@ -146,6 +146,10 @@ impl Scheduler for DpmSolverMultistepScheduler {
         &self.timesteps
     }
 
+    fn resumable(&self) -> bool {
+        true // its history is saved_state
+    }
+
     fn init_noise_sigma(&self) -> f32 {
         1.0
     }
@@ -204,6 +208,16 @@ impl Scheduler for DpmSolverMultistepScheduler {
         };
         self.previous = Some((step, m0));
         Ok(out)
+    }
+
+    fn saved_state(&self) -> Option<(usize, &Tensor)> {
+        self.previous.as_ref().map(|(i, m)| (*i, m))
+    }
+
+    fn restore_state(&mut self, step: usize, history: Tensor) -> Result<()> {
+        check_step("restore_state", step, self.timesteps.len())?;
+        self.previous = Some((step, history));
+        Ok(())
     }
 
     fn add_noise(&self, original: &Tensor, noise: &Tensor, step: usize) -> Result<Tensor> {

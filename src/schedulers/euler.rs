@@ -95,6 +95,10 @@ impl Scheduler for EulerDiscreteScheduler {
         &self.timesteps
     }
 
+    fn resumable(&self) -> bool {
+        true // no history: the latents are the whole state
+    }
+
     fn init_noise_sigma(&self) -> f32 {
         self.init_noise_sigma
     }

@@ -50,6 +50,21 @@ pub trait Scheduler {
     fn boxed_clone(&self) -> Option<Box<dyn Scheduler>> {
         None
     }
+    /// Whether [`saved_state`](Self::saved_state) holds everything a loop resumed part-way needs
+    /// (checkpoints before the last step are only taken and restored then). A scheduler whose
+    /// history is not captured must keep the default, or resumed runs would silently differ.
+    fn resumable(&self) -> bool {
+        false
+    }
+    /// What a resumed loop needs besides the latents: the multistep history (DPM-Solver's
+    /// previous data prediction and the step it belongs to). None for one-step schedulers.
+    fn saved_state(&self) -> Option<(usize, &Tensor)> {
+        None
+    }
+    /// Puts back what [`saved_state`](Self::saved_state) returned (after `set_timesteps`).
+    fn restore_state(&mut self, step: usize, _history: Tensor) -> Result<()> {
+        Err(Error::Other(format!("{} keeps no history to restore (step {step})", self.kind().class_name())))
+    }
 }
 
 /// The scheduler classes this crate implements (user names: `ddim`, `dpm++`, `euler`, `pndm`).

@@ -118,6 +118,11 @@ pub fn write_npy(path: &Path, frames: &[f32], f: usize, h: usize, w: usize) -> R
 /// exactly the generated size (diffusion sizes are multiples of 8 anyway). Any even size works,
 /// down to 2×2: frames are padded to whole 16×16 macroblocks and cropped back through the SPS.
 pub fn write_mp4(path: &Path, frames: &[f32], f: usize, h: usize, w: usize, fps: u32) -> Result<()> {
+    write_mp4_tagged(path, frames, f, h, w, fps, None)
+}
+
+/// [`write_mp4`] with a text comment in the file's metadata (`moov/udta/©cmt`).
+pub fn write_mp4_tagged(path: &Path, frames: &[f32], f: usize, h: usize, w: usize, fps: u32, comment: Option<&str>) -> Result<()> {
     check_frames(path, frames, f, h, w)?;
     check_fps(path, fps)?;
     check_parent(path)?;
@@ -130,7 +135,7 @@ pub fn write_mp4(path: &Path, frames: &[f32], f: usize, h: usize, w: usize, fps:
     }
     let rgb = to_u8_trunc(frames);
     let stream = h264::encode(&rgb, f, h, w, fps).map_err(|msg| Error::Other(format!("{}: {msg}", path.display())))?;
-    let file = mp4::mux(&stream, fps).map_err(|msg| Error::Other(format!("{}: {msg}", path.display())))?;
+    let file = mp4::mux(&stream, fps, comment).map_err(|msg| Error::Other(format!("{}: {msg}", path.display())))?;
     write_atomic(path, |out| out.write_all(&file).map_err(|e| io_err(path, "write", e)))
 }
 

@@ -13,8 +13,10 @@ const MOVIE_TIMESCALE: u32 = 1000;
 /// no real video gets close (it is 74 hours at 1000 fps).
 const MAX_SAMPLES: usize = 1 << 28;
 
-/// Builds the whole file in memory; the caller writes it out atomically.
-pub fn mux(stream: &Stream, fps: u32) -> Result<Vec<u8>, String> {
+/// Builds the whole file in memory; the caller writes it out atomically. A `comment` goes into
+/// `moov/udta/©cmt` (QuickTime's comment; ffprobe shows it as the `comment` tag): `t2v serve`
+/// keeps a run's provenance there.
+pub fn mux(stream: &Stream, fps: u32, comment: Option<&str>) -> Result<Vec<u8>, String> {
     let n = stream.samples.len();
     if n == 0 || n > MAX_SAMPLES {
         return Err(format!("cannot mux {n} frames (1..={MAX_SAMPLES})"));
@@ -50,13 +52,13 @@ pub fn mux(stream: &Stream, fps: u32) -> Result<Vec<u8>, String> {
     // The chunk offset points past `moov`, whose size depends only on whether it is 32 or 64 bit.
     let mdat_header_len: u64 = if payload + 8 > u32::MAX as u64 { 16 } else { 8 };
     let mut co64 = false;
-    let mut moov_buf = moov(stream, &sample_bytes, timescale, delta, fps, 0, co64);
+    let mut moov_buf = with_comment(moov(stream, &sample_bytes, timescale, delta, fps, 0, co64), comment)?;
     let mut offset = ftyp.len() as u64 + moov_buf.len() as u64 + mdat_header_len;
     if offset + payload > u32::MAX as u64 {
         co64 = true;
         offset += 4;
     }
-    moov_buf = moov(stream, &sample_bytes, timescale, delta, fps, offset, co64);
+    moov_buf = with_comment(moov(stream, &sample_bytes, timescale, delta, fps, offset, co64), comment)?;
     debug_assert_eq!(offset, ftyp.len() as u64 + moov_buf.len() as u64 + mdat_header_len);
 
     let mut out = Vec::with_capacity(offset as usize + payload as usize);
@@ -74,6 +76,24 @@ pub fn mux(stream: &Stream, fps: u32) -> Result<Vec<u8>, String> {
         out.extend_from_slice(b);
     }
     Ok(out)
+}
+
+/// Appends `udta/©cmt` to a finished `moov` box (and fixes its size).
+fn with_comment(mut moov: Vec<u8>, comment: Option<&str>) -> Result<Vec<u8>, String> {
+    let Some(text) = comment else { return Ok(moov) };
+    if text.len() > u16::MAX as usize {
+        return Err(format!("MP4 comment of {} bytes is longer than 65535", text.len()));
+    }
+    bx(&mut moov, b"udta", |b| {
+        bx(b, b"\xa9cmt", |b| {
+            u16be(b, text.len() as u16);
+            u16be(b, 0x55c4); // ISO 639-2 "und", packed
+            b.extend_from_slice(text.as_bytes());
+        })
+    });
+    let size = moov.len() as u32;
+    moov[..4].copy_from_slice(&size.to_be_bytes());
+    Ok(moov)
 }
 
 /// Appends a box: 32-bit size, type, then whatever `body` writes.
