@@ -4,8 +4,10 @@
 //! [`ops`] (one wrapper per WGSL kernel family). See ARCHITECTURE.md.
 
 pub mod bench;
+pub mod clip;
 pub mod config;
 pub mod error;
+pub mod eval;
 pub mod gpu;
 pub mod inspect;
 pub mod latents;

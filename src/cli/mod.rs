@@ -1,8 +1,10 @@
 //! Subcommands: `devices` lists adapters, `bench kernels` times the WGSL kernels.
 
 mod bench;
+mod compare; // issue 11: t2v compare
 mod devices;
 mod generate;
+mod score; // issue 11: t2v score
 mod settings;
 
 use clap::{Parser, Subcommand};
@@ -32,6 +34,10 @@ enum Command {
         /// A diffusers pipeline folder (with model_index.json) or one component folder.
         model: std::path::PathBuf,
     },
+    /// Compare models on prompts × seeds: videos, CLIP scores, timings, memory, report.html.
+    Compare(Box<compare::CompareArgs>),
+    /// Score a video (GIF or PNG frames) against a prompt with CLIP: CLIPSIM, FETV CLIPScore, CLIP-Temp, flicker.
+    Score(score::ScoreArgs),
     /// Benchmark the engine.
     Bench {
         #[command(subcommand)]
@@ -48,6 +54,8 @@ pub fn run() -> t2v::Result<()> {
         Command::Devices => devices::run(&sel),
         Command::Generate(args) => generate::run(&sel, *args),
         Command::Bench { what } => bench::run(&sel, what),
+        Command::Compare(args) => compare::run(&sel, *args),
+        Command::Score(args) => score::run(&sel, args),
         Command::Inspect { model } => {
             print!("{}", t2v::inspect::inspect(&model)?);
             Ok(())

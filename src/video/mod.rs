@@ -18,6 +18,7 @@ mod gif;
 mod h264;
 mod mp4;
 mod png;
+mod read;
 mod sps;
 
 use std::fs::{self, File};
@@ -28,6 +29,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::error::{Error, Result};
 
 pub use h264::QP;
+pub use read::{read_frames, VideoFrames};
 
 /// diffusers' `export_to_video(fps=10)` default.
 pub const DEFAULT_FPS: u32 = 10;

@@ -53,7 +53,7 @@ OWNED = ["tiny-t2v", "tiny-t2v-f16", "vae-legacy", "modules", "tokenizer_cases.j
 # so they run after the tiny pipeline exists (sweep_fixtures also links tiny-t2v's tokenizer,
 # scheduler and text encoder into its model variants; it owns tests/fixtures/sweep/, ~3.4 MB,
 # counted and digested by itself).
-COMPANIONS = ["scheduler_fixtures", "randn_fixtures", "bin_fixtures", "sweep_fixtures"]
+COMPANIONS = ["scheduler_fixtures", "randn_fixtures", "bin_fixtures", "sweep_fixtures", "clip_fixtures"]  # clip: issue 11
 
 # transformers 5 save_pretrained writes tokenizer.json (3.6 MB here: vocab + merges again).
 # The published repos do not have it, and it would take more than half of the fixture budget,
