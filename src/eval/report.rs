@@ -44,18 +44,20 @@ struct Metric {
     get: fn(&Record) -> Option<f64>,
     digits: usize,
     better: &'static str,
+    /// Wall-clock numbers differ run to run; the report marks them (`<span class=t>`).
+    timing: bool,
 }
 
 const METRICS: [Metric; 9] = [
-    Metric { name: "CLIPSIM", get: |r| Some(r.clipsim), digits: 2, better: "higher" },
-    Metric { name: "FETV CLIPScore", get: |r| Some(r.fetv_clipscore), digits: 4, better: "higher" },
-    Metric { name: "CLIP-Temp", get: |r| r.clip_temp, digits: 4, better: "higher" },
-    Metric { name: "Flicker (VBench)", get: |r| r.flicker, digits: 4, better: "higher" },
-    Metric { name: "s / video", get: |r| Some(r.generate_s()), digits: 2, better: "lower" },
-    Metric { name: "s / step", get: |r| Some(r.s_per_step), digits: 3, better: "lower" },
-    Metric { name: "load s", get: |r| Some(r.load_s), digits: 2, better: "lower" },
-    Metric { name: "peak GiB (plan)", get: |r| Some(gib(r.planned_peak_bytes)), digits: 3, better: "lower" },
-    Metric { name: "peak GiB (measured)", get: |r| Some(gib(r.measured_peak_bytes)), digits: 3, better: "lower" },
+    Metric { name: "CLIPSIM", get: |r| Some(r.clipsim), digits: 2, better: "higher", timing: false },
+    Metric { name: "FETV CLIPScore", get: |r| Some(r.fetv_clipscore), digits: 4, better: "higher", timing: false },
+    Metric { name: "CLIP-Temp", get: |r| r.clip_temp, digits: 4, better: "higher", timing: false },
+    Metric { name: "Flicker (VBench)", get: |r| r.flicker, digits: 4, better: "higher", timing: false },
+    Metric { name: "s / video", get: |r| Some(r.generate_s()), digits: 2, better: "lower", timing: true },
+    Metric { name: "s / step", get: |r| Some(r.s_per_step), digits: 3, better: "lower", timing: true },
+    Metric { name: "load s", get: |r| Some(r.load_s), digits: 2, better: "lower", timing: true },
+    Metric { name: "peak GiB (plan)", get: |r| Some(gib(r.planned_peak_bytes)), digits: 3, better: "lower", timing: false },
+    Metric { name: "peak GiB (measured)", get: |r| Some(gib(r.measured_peak_bytes)), digits: 3, better: "lower", timing: false },
 ];
 
 fn gib(b: u64) -> f64 {
@@ -267,7 +269,8 @@ pub fn html(records: &[Record]) -> Result<String> {
         let n = records.iter().filter(|r| &r.model == name).count();
         let _ = write!(h, "<tr><td class=l>{}</td><td>{n}</td>", esc(name));
         for (m, v) in METRICS.iter().zip(vals) {
-            let _ = write!(h, "<td>{}</td>", fmt_interval(v, m.digits));
+            let cell = fmt_interval(v, m.digits);
+            let _ = if m.timing { write!(h, "<td><span class=t>{cell}</span></td>") } else { write!(h, "<td>{cell}</td>") };
         }
         h += "</tr>";
     }
@@ -299,7 +302,7 @@ pub fn html(records: &[Record]) -> Result<String> {
             let _ = write!(
                 h,
                 "<div class=vid><video src=\"{}\" muted loop autoplay playsinline width=\"{}\"></video><b>{}</b><br>CLIPSIM {:.2} · FETV {:.4}<br>\
-                 CLIP-Temp {} · flicker {}<br>{}×{}×{} · {:.2} s · {:.3} GiB</div>",
+                 CLIP-Temp {} · flicker {}<br>{}×{}×{} · <span class=t>{:.2}</span> s · {:.3} GiB</div>",
                 esc(&r.video),
                 r.width.clamp(128, 320),
                 esc(&r.model),
