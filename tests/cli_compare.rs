@@ -98,6 +98,9 @@ fn compare_resume_shards_and_score() {
     assert_eq!(html.matches("http").count(), html.matches("http://www.w3.org/2000/svg").count(), "the report links out");
     assert!(!html.contains("<link") && !html.contains("<script src"));
     assert_eq!(html.matches("<video").count(), 4);
+    for r in rs {
+        assert!(html.contains(&format!("CLIPSIM {:.2} · FETV {:.4}", r["clipsim"].as_f64().unwrap(), r["fetv_clipscore"].as_f64().unwrap())), "{r}");
+    }
     let csv = std::fs::read_to_string(one.join("results.csv")).unwrap();
     assert_eq!(csv.lines().count(), 5);
     assert!(csv.contains("\"a red fox, in the snow\""));
@@ -152,6 +155,24 @@ fn compare_resume_shards_and_score() {
         out
     };
     assert_eq!(strip(&two.join("report.html")), strip(&one.join("report.html")), "the shards' report differs");
+
+    // The report in a browser: headless Chromium (Debian's `chromium`) loads it from disk, the
+    // page's #selftest hook counts the videos that decoded and play. Skipped where there is no
+    // Chromium (the trixie root of tools/test has none).
+    match Command::new("chromium").arg("--version").output() {
+        Ok(v) if v.status.success() => {
+            let url = format!("file://{}#selftest", one.join("report.html").display());
+            let flags = ["--headless", "--no-sandbox", "--disable-gpu", "--autoplay-policy=no-user-gesture-required", "--virtual-time-budget=4000"];
+            let dom = Command::new("chromium").args(flags).arg("--dump-dom").arg(&url).output().unwrap();
+            let dom = String::from_utf8_lossy(&dom.stdout);
+            assert!(dom.contains("data-selftest=\"videos=4 loaded=4 playing=4\""), "videos do not load and play in Chromium: {}", &dom[..dom.len().min(400)]);
+            let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("compare-report.png");
+            let s = Command::new("chromium").args(flags).args(["--hide-scrollbars", "--window-size=1280,1400"]).arg(format!("--screenshot={}", shot.display())).arg(&url).output().unwrap();
+            assert!(s.status.success() && shot.is_file(), "screenshot failed");
+            eprintln!("report screenshot: {}", shot.display());
+        }
+        _ => eprintln!("no chromium: the report's browser check is skipped"),
+    }
 
     // `t2v score` on PNG frames of the same video (same settings and seed) gives the same numbers.
     let (ok, log) = t2v(

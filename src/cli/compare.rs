@@ -16,8 +16,8 @@ use t2v::pipelines::{folder_configs, plan, GenerateParams, MemoryPlan, NoProgres
 use t2v::weights::{hub, Placement};
 use t2v::{DType, Error, Gpu};
 
-/// The prompt suite shipped with t2v (prompts/suite.yaml), the default `--prompts`.
-const SUITE: &str = include_str!("../../prompts/suite.yaml");
+/// The prompt suite shipped with t2v (configs/prompt-suite.yaml), the default `--prompts`.
+const SUITE: &str = include_str!("../../configs/prompt-suite.yaml");
 
 #[derive(Args, Debug, Default)]
 pub struct CompareArgs {
@@ -29,7 +29,7 @@ pub struct CompareArgs {
     #[arg(long = "models", alias = "model", value_delimiter = ',')]
     pub models: Vec<String>,
     /// Prompt file: .txt (one per line), .yaml or .csv (per-prompt overrides). Default: the
-    /// suite shipped with t2v (prompts/suite.yaml).
+    /// suite shipped with t2v (configs/prompt-suite.yaml).
     #[arg(long)]
     pub prompts: Option<PathBuf>,
     /// Seeds (comma-separated). Default: the config's `seed`.
@@ -164,7 +164,7 @@ pub fn run(sel: &AdapterSelector, args: CompareArgs) -> t2v::Result<()> {
     let (index, count) = shard(args.shard.as_deref())?;
     let mut specs = match &args.prompts {
         Some(p) => prompts::read(p)?,
-        None => prompts::parse(Path::new("prompts/suite.yaml"), SUITE)?,
+        None => prompts::parse(Path::new("configs/prompt-suite.yaml"), SUITE)?,
     };
     if let Some(l) = args.limit {
         specs.truncate(l);

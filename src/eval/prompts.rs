@@ -175,6 +175,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_shipped_suite_parses() {
+        let s = parse(Path::new("configs/prompt-suite.yaml"), include_str!("../../configs/prompt-suite.yaml")).unwrap();
+        assert_eq!(s.len(), 40);
+        for c in ["subject", "motion", "scene", "style"] {
+            assert_eq!(s.iter().filter(|p| p.category.as_deref() == Some(c)).count(), 10, "{c}");
+        }
+    }
+
+    #[test]
+    fn yaml_strings_and_overrides() {
+        let s = parse(Path::new("x.yaml"), "- a cat\n- {prompt: a dog, num_frames: 4, seeds: [1, 2]}\n").unwrap();
+        assert_eq!((s[0].id.as_deref(), s[1].num_frames, s[1].seeds.clone()), (Some("p001"), Some(4), Some(vec![1, 2])));
+        assert!(parse(Path::new("x.yaml"), "- {prompt: a dog, frames: 4}\n").is_err(), "unknown keys are errors");
+        assert_eq!(parse(Path::new("x.txt"), "# c\na\n\nb\n").unwrap().len(), 2);
+    }
+
+    #[test]
     fn csv_quotes_and_overrides() {
         let rows = csv_rows("prompt,num_frames\n\"a cat, running\",4\n\"say \"\"hi\"\"\",\n").unwrap();
         assert_eq!(rows, vec![vec!["prompt", "num_frames"], vec!["a cat, running", "4"], vec!["say \"hi\"", ""]]);

@@ -74,6 +74,17 @@ pub fn sorted(mut records: Vec<Record>) -> Vec<Record> {
     records
 }
 
+/// A model's name in plots and tables: a folder by its last component (`…/tiny-t2v` →
+/// `tiny-t2v`), a hub name as it is.
+pub fn label(model: &str) -> String {
+    let p = Path::new(model);
+    if p.components().count() > 1 {
+        p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| model.to_string())
+    } else {
+        model.to_string()
+    }
+}
+
 fn models(records: &[Record]) -> Vec<String> {
     let mut m: Vec<String> = records.iter().map(|r| r.model.clone()).collect();
     m.dedup();
@@ -156,7 +167,9 @@ fn tradeoff_plot(title: &str, x_label: &str, names: &[String], xs: &[Option<Inte
         root.fill(&WHITE).map_err(plot_err)?;
         let pts: Vec<(usize, Interval, Interval)> =
             xs.iter().zip(ys).enumerate().filter_map(|(i, (x, y))| Some((i, (*x)?, (*y)?))).collect();
-        let range = |f: &dyn Fn(&(usize, Interval, Interval)) -> Interval| {
+        // Costs (x) are never negative: their axis starts at 0 even when an interval of few
+        // videos reaches below it.
+        let range = |f: &dyn Fn(&(usize, Interval, Interval)) -> Interval, from_zero: bool| {
             let (lo, hi) = pts.iter().map(f).fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), i| {
                 (a.min(i.mean - i.half.unwrap_or(0.0)), b.max(i.mean + i.half.unwrap_or(0.0)))
             });
@@ -164,10 +177,10 @@ fn tradeoff_plot(title: &str, x_label: &str, names: &[String], xs: &[Option<Inte
                 return (0.0, 1.0);
             }
             let pad = ((hi - lo) * 0.2).max(hi.abs().max(1e-3) * 0.05);
-            ((lo - pad).max(if lo >= 0.0 { 0.0 } else { f64::NEG_INFINITY }), hi + pad)
+            (if from_zero { 0.0 } else { lo - pad }, hi + pad)
         };
-        let (x0, x1) = range(&|p| p.1);
-        let (y0, y1) = range(&|p| p.2);
+        let (x0, x1) = range(&|p| p.1, true);
+        let (y0, y1) = range(&|p| p.2, false);
         let mut chart = ChartBuilder::on(&root)
             .caption(title, ("sans-serif", 16))
             .margin(10)
@@ -231,7 +244,7 @@ pub fn csv(records: &[Record]) -> String {
 }
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}table{border-collapse:collapse;margin:.5em 0}\
-td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}th{background:#f3f3f3}td.l,th.l{text-align:left}\
+td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right;white-space:nowrap}th{background:#f3f3f3}td.l,th.l{text-align:left}\
 .plots{display:flex;flex-wrap:wrap;gap:.5em}.row{border-top:1px solid #ddd;padding:.6em 0}.vids{display:flex;flex-wrap:wrap;gap:1em}\
 .vid{text-align:center;font-size:.85em}.vid video{display:block;max-width:320px;min-width:128px;image-rendering:pixelated;background:#000}\
 .prompt{font-weight:600}.muted{color:#777;font-size:.85em}button{margin-left:1em}";
@@ -244,10 +257,19 @@ const PLAYER: &str = r#"document.querySelectorAll('.row').forEach(function(row){
   lead.addEventListener('play',function(){v.forEach(function(o){o.play();});});
   lead.addEventListener('pause',function(){v.forEach(function(o){o.pause();});});
   var b=row.querySelector('button'); if(b) b.onclick=function(){ v.forEach(function(o){o.currentTime=0; o.play();}); };
-});"#;
+});
+// report.html#selftest: after a moment, record how many videos decoded and how many play
+// (tests/cli_compare.rs reads it from headless Chromium's DOM).
+if(location.hash=='#selftest') setTimeout(function(){
+  var v=[].slice.call(document.querySelectorAll('video'));
+  var loaded=v.filter(function(x){return x.readyState>=2&&!x.error;}).length;
+  var playing=v.filter(function(x){return !x.paused&&x.currentTime>0;}).length;
+  document.body.setAttribute('data-selftest','videos='+v.length+' loaded='+loaded+' playing='+playing);
+},1500);"#;
 
 pub fn html(records: &[Record]) -> Result<String> {
     let names = models(records);
+    let labels: Vec<String> = names.iter().map(|n| label(n)).collect();
     let sum = summary(records);
     let mut h = String::new();
     let _ = write!(h, "<!doctype html><html><head><meta charset=\"utf-8\"><title>t2v compare</title><style>{STYLE}</style></head><body>");
@@ -260,28 +282,28 @@ pub fn html(records: &[Record]) -> Result<String> {
         names.len(),
         esc(&scorers.into_iter().collect::<Vec<_>>().join(", "))
     );
-    h += "<table><tr><th class=l>model</th><th>videos</th>";
+    h += "<div style=\"overflow-x:auto\"><table><tr><th class=l>model</th><th>videos</th>";
     for m in &METRICS {
         let _ = write!(h, "<th>{}<br><span class=muted>{} is better</span></th>", esc(m.name), m.better);
     }
     h += "</tr>";
     for (name, vals) in &sum {
         let n = records.iter().filter(|r| &r.model == name).count();
-        let _ = write!(h, "<tr><td class=l>{}</td><td>{n}</td>", esc(name));
+        let _ = write!(h, "<tr><td class=l title=\"{}\">{}</td><td>{n}</td>", esc(name), esc(&label(name)));
         for (m, v) in METRICS.iter().zip(vals) {
             let cell = fmt_interval(v, m.digits);
             let _ = if m.timing { write!(h, "<td><span class=t>{cell}</span></td>") } else { write!(h, "<td>{cell}</td>") };
         }
         h += "</tr>";
     }
-    h += "</table><h2>Per model</h2><div class=plots>";
+    h += "</table></div><h2>Per model</h2><div class=plots>";
     let col = |i: usize| names.iter().map(|n| sum[n][i]).collect::<Vec<_>>();
     for (i, m) in METRICS.iter().enumerate().take(4) {
-        h += &metric_plot(m.name, &names, &col(i))?;
+        h += &metric_plot(m.name, &labels, &col(i))?;
     }
     h += "</div><h2>Quality against cost</h2><div class=plots>";
-    h += &tradeoff_plot("CLIPSIM vs time", "seconds per video (loaded model)", &names, &col(4), &col(0))?;
-    h += &tradeoff_plot("CLIPSIM vs memory", "measured peak device memory (GiB)", &names, &col(8), &col(0))?;
+    h += &tradeoff_plot("CLIPSIM vs time", "seconds per video (loaded model)", &labels, &col(4), &col(0))?;
+    h += &tradeoff_plot("CLIPSIM vs memory", "measured peak device memory (GiB)", &labels, &col(8), &col(0))?;
     h += "</div><h2>Videos</h2><p class=muted>Each row plays in sync (the first video leads); ▶ restarts the row.</p>";
     // Rows: one per (prompt, seed), the models side by side.
     let mut rows: BTreeMap<(String, u64), Vec<&Record>> = BTreeMap::new();
@@ -305,7 +327,7 @@ pub fn html(records: &[Record]) -> Result<String> {
                  CLIP-Temp {} · flicker {}<br>{}×{}×{} · <span class=t>{:.2}</span> s · {:.3} GiB</div>",
                 esc(&r.video),
                 r.width.clamp(128, 320),
-                esc(&r.model),
+                esc(&label(&r.model)),
                 r.clipsim,
                 r.fetv_clipscore,
                 opt(r.clip_temp),
