@@ -112,7 +112,9 @@ pub struct PreprocessConfig {
 }
 
 impl PreprocessConfig {
-    /// transformers' CLIPImageProcessor defaults (OpenAI's mean/std, 224).
+    /// transformers' CLIPImageProcessor defaults (OpenAI's mean/std, 224). The constants are
+    /// transformers' decimals as written; both sides round them to the same f32.
+    #[allow(clippy::excessive_precision)]
     pub fn clip_default(size: usize) -> PreprocessConfig {
         PreprocessConfig {
             do_resize: true,

@@ -50,9 +50,9 @@ fn coeffs(in_size: usize, out_size: usize) -> Coeffs {
         let xmin = ((center - support + 0.5) as i64).max(0) as usize;
         let xmax = ((center + support + 0.5) as i64).min(in_size as i64) as usize - xmin;
         let mut ww = 0.0;
-        for x in 0..xmax {
+        for (x, wx) in w.iter_mut().enumerate().take(xmax) {
             let v = bicubic((x as f64 + xmin as f64 - center + 0.5) * ss);
-            w[x] = v;
+            *wx = v;
             ww += v;
         }
         for x in 0..xmax {

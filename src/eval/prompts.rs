@@ -49,11 +49,10 @@ pub fn read(path: &Path) -> Result<Vec<PromptSpec>> {
 
 /// [`read`] of `text`, its format from `path`'s extension (`path` also names it in errors).
 pub fn parse(path: &Path, text: &str) -> Result<Vec<PromptSpec>> {
-    let text = text;
     let ext = path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
     let mut specs = match ext.as_str() {
-        "yaml" | "yml" => parse_yaml(path, &text)?,
-        "csv" => parse_csv(path, &text)?,
+        "yaml" | "yml" => parse_yaml(path, text)?,
+        "csv" => parse_csv(path, text)?,
         _ => text
             .lines()
             .map(str::trim)

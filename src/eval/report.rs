@@ -341,7 +341,7 @@ pub fn html(records: &[Record]) -> Result<String> {
         }
         h += "</div></div>";
     }
-    let _ = write!(h, "<script>{PLAYER}</script></body></html>\n");
+    let _ = writeln!(h, "<script>{PLAYER}</script></body></html>");
     Ok(h)
 }
 
