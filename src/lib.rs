@@ -6,6 +6,7 @@
 pub mod bench;
 pub mod config;
 pub mod error;
+pub mod eval;
 pub mod gpu;
 pub mod inspect;
 pub mod latents;

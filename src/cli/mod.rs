@@ -1,10 +1,12 @@
 //! Subcommands: `devices` lists adapters, `bench kernels` times the WGSL kernels.
 
 mod bench;
+mod compare; // issue 11: t2v compare
 mod devices;
 mod generate;
 mod generate_zero;
 mod serve;
+mod score; // issue 11: t2v score
 mod settings;
 mod video_to_video;
 
@@ -37,6 +39,10 @@ enum Command {
     },
     /// Serve the web app: a job queue, progress, history and comparisons in the browser.
     Serve(Box<serve::ServeArgs>),
+    /// Compare models on prompts × seeds: videos, CLIP scores, timings, memory, report.html.
+    Compare(Box<compare::CompareArgs>),
+    /// Score a video (MP4, GIF or a PNG folder) against a prompt with CLIP: CLIPSIM, FETV CLIPScore, CLIP-Temp, flicker.
+    Score(score::ScoreArgs),
     /// Benchmark the engine.
     Bench {
         #[command(subcommand)]
@@ -54,6 +60,8 @@ pub fn run() -> t2v::Result<()> {
         Command::Generate(args) => generate::run(&sel, *args),
         Command::Bench { what } => bench::run(&sel, what),
         Command::Serve(args) => serve::run(&sel, *args),
+        Command::Compare(args) => compare::run(&sel, *args),
+        Command::Score(args) => score::run(&sel, args),
         Command::Inspect { model } => {
             print!("{}", t2v::inspect::inspect(&model)?);
             Ok(())

@@ -2,6 +2,8 @@
 //! (`down_blocks.1.temp_convs.0` → `unet/down_blocks.rs` → `temporal_conv.rs`), built from its
 //! config.json with diffusers' (or transformers') defaults.
 
+/// CLIPModel (vision tower + the text encoder, projections): the scorer of `t2v compare`.
+pub mod clip;
 /// CLIPTextModel: prompt tokens → embeddings (transformers' layout).
 pub mod text_encoder;
 /// UNet3DConditionModel (ModelScope, Zeroscope): the video denoiser.

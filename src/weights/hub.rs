@@ -128,3 +128,40 @@ fn snapshot_dir(model_index: &Path) -> Result<PathBuf> {
         .map(Path::to_path_buf)
         .ok_or_else(|| Error::Other(format!("unexpected cache path {}", model_index.display())))
 }
+
+/// The snapshot folder of hub repo `repo` holding every one of `files` and the first of
+/// `one_of` the repo has (e.g. `model.safetensors`, else `pytorch_model.bin`): from the cache
+/// when there, else downloaded (the CLIP scorers of `t2v compare`/`t2v score`).
+pub fn fetch_files(repo: &str, files: &[&str], one_of: &[&str]) -> Result<PathBuf> {
+    let cache = hf_hub::Cache::from_env();
+    let cached = cache.model(repo.to_string());
+    let have_all = files.iter().all(|f| cached.get(f).is_some());
+    if let (true, Some(p)) = (have_all, one_of.iter().find_map(|f| cached.get(f))) {
+        return snapshot_dir(&p);
+    }
+    let fallback = "pass a local folder holding the CLIP model (config.json, preprocessor_config.json, tokenizer files, weights)";
+    if offline() {
+        return Err(Error::Other(format!(
+            "{repo} is not fully in the Hugging Face cache ({}) and HF_HUB_OFFLINE is set; {fallback}",
+            cache.path().display()
+        )));
+    }
+    let api = hf_hub::api::sync::ApiBuilder::from_env()
+        .with_progress(true)
+        .build()
+        .map_err(|e| Error::Other(format!("cannot reach the Hugging Face hub: {e}; {fallback}")))?;
+    let hub = api.model(repo.to_string());
+    let mut last = None;
+    for f in files {
+        last = Some(hub.get(f).map_err(|e| Error::Other(format!("downloading {f} of {repo} failed: {e}; {fallback}")))?);
+    }
+    let mut weights = Err(Error::Other(format!("{repo} has none of {}; {fallback}", one_of.join(", "))));
+    for f in one_of {
+        if let Ok(p) = hub.get(f) {
+            weights = Ok(p);
+            break;
+        }
+    }
+    let p = weights?;
+    snapshot_dir(last.as_ref().unwrap_or(&p))
+}

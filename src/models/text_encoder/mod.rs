@@ -27,24 +27,33 @@ pub struct ClipEncoderLayer {
 
 impl ClipEncoderLayer {
     fn load(w: &Scope, c: &ClipTextConfig) -> Result<Self> {
-        let (d, i) = (c.hidden_size, c.intermediate_size);
+        Self::load_dims(w, c.hidden_size, c.intermediate_size, c.layer_norm_eps)
+    }
+
+    /// A layer of width `d` and MLP width `i` (the vision tower's layers are the same module).
+    pub fn load_dims(w: &Scope, d: usize, i: usize, eps: f32) -> Result<Self> {
         let a = w.at("self_attn");
         Ok(ClipEncoderLayer {
-            layer_norm1: LayerNorm::load(&w.at("layer_norm1"), d, c.layer_norm_eps)?,
+            layer_norm1: LayerNorm::load(&w.at("layer_norm1"), d, eps)?,
             q_proj: Linear::load(&a.at("q_proj"), d, d, true)?,
             k_proj: Linear::load(&a.at("k_proj"), d, d, true)?,
             v_proj: Linear::load(&a.at("v_proj"), d, d, true)?,
             out_proj: Linear::load(&a.at("out_proj"), d, d, true)?,
-            layer_norm2: LayerNorm::load(&w.at("layer_norm2"), d, c.layer_norm_eps)?,
+            layer_norm2: LayerNorm::load(&w.at("layer_norm2"), d, eps)?,
             fc1: Linear::load(&w.at("mlp.fc1"), d, i, true)?,
             fc2: Linear::load(&w.at("mlp.fc2"), i, d, true)?,
         })
     }
 
     pub fn forward(&self, x: &Tensor, heads: usize, quick: bool) -> Result<Tensor> {
+        self.forward_masked(x, heads, quick, true)
+    }
+
+    /// [`forward`](Self::forward) with the attention causal (text) or not (CLIP's vision tower).
+    pub fn forward_masked(&self, x: &Tensor, heads: usize, quick: bool, causal: bool) -> Result<Tensor> {
         let h = self.layer_norm1.forward(x)?;
         let (q, k, v) = (self.q_proj.forward(&h)?, self.k_proj.forward(&h)?, self.v_proj.forward(&h)?);
-        let a = self.out_proj.forward(&attention(&q, &k, &v, heads, true)?)?;
+        let a = self.out_proj.forward(&attention(&q, &k, &v, heads, causal)?)?;
         add_inplace(&a, x)?;
         let h = self.fc1.forward(&self.layer_norm2.forward(&a)?)?;
         let h = if quick { quick_gelu(&h)? } else { gelu(&h)? };
@@ -70,7 +79,16 @@ pub struct ClipTextModel {
 impl ClipTextModel {
     pub fn load(config: ClipTextConfig, w: Arc<Weights>) -> Result<ClipTextModel> {
         // transformers < 5 saved keys under "text_model."; 5.x saves them bare.
-        let root = if w.at("text_model").has("final_layer_norm.weight") { w.at("text_model") } else { w.at("") };
+        let root = if w.at("text_model").has("final_layer_norm.weight") { "text_model" } else { "" };
+        let m = Self::load_at(config, w.clone(), root)?;
+        w.finish()?;
+        Ok(m)
+    }
+
+    /// The text model under key prefix `root` of `w`, leaving other keys to the caller (a
+    /// `CLIPModel` checkpoint also holds the vision tower); the caller checks `w.finish()`.
+    pub fn load_at(config: ClipTextConfig, w: Arc<Weights>, root: &str) -> Result<ClipTextModel> {
+        let root = w.at(root);
         let c = &config;
         let emb = root.at("embeddings");
         w.ignore(&emb.key("position_ids"));
@@ -84,7 +102,6 @@ impl ClipTextModel {
         }
         w.gpu().trim();
         let final_layer_norm = LayerNorm::load(&root.at("final_layer_norm"), c.hidden_size, c.layer_norm_eps)?;
-        w.finish()?;
         let root = root.prefix.clone();
         Ok(ClipTextModel { config, weights: w.clone(), root, token_embedding_key, position_embedding, final_layer_norm })
     }

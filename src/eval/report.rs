@@ -1,0 +1,374 @@
+//! The comparison report, built from whatever records exist (so shards can finish in any
+//! order and `t2v compare --report` can run at any time): `report.html` (self-contained: CSS,
+//! SVG plots and the player script inline; videos referenced beside it), `results.json` and
+//! `results.csv` with every number of every video.
+
+use super::store::Record;
+use crate::error::{Error, Result};
+use plotters::prelude::*;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// Two-sided 95% Student t quantiles for 1..=30 degrees of freedom; above that 1.96.
+const T95: [f64; 30] = [
+    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110,
+    2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
+];
+
+/// Mean and the half-width of its 95% confidence interval (t · s / √n; None below 2 values).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Interval {
+    pub mean: f64,
+    pub half: Option<f64>,
+    pub n: usize,
+}
+
+pub fn interval(values: &[f64]) -> Option<Interval> {
+    let n = values.len();
+    if n == 0 {
+        return None;
+    }
+    let mean = values.iter().sum::<f64>() / n as f64;
+    let half = (n >= 2).then(|| {
+        let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+        let t = T95.get(n - 2).copied().unwrap_or(1.96);
+        t * (var / n as f64).sqrt()
+    });
+    Some(Interval { mean, half, n })
+}
+
+/// A per-video number the report summarises: name, unit/scale note, how to read it.
+struct Metric {
+    name: &'static str,
+    get: fn(&Record) -> Option<f64>,
+    digits: usize,
+    better: &'static str,
+    /// Wall-clock numbers differ run to run; the report marks them (`<span class=t>`).
+    timing: bool,
+}
+
+const METRICS: [Metric; 9] = [
+    Metric { name: "CLIPSIM", get: |r| Some(r.clipsim), digits: 2, better: "higher", timing: false },
+    Metric { name: "FETV CLIPScore", get: |r| Some(r.fetv_clipscore), digits: 4, better: "higher", timing: false },
+    Metric { name: "CLIP-Temp", get: |r| r.clip_temp, digits: 4, better: "higher", timing: false },
+    Metric { name: "Flicker (VBench)", get: |r| r.flicker, digits: 4, better: "higher", timing: false },
+    Metric { name: "s / video", get: |r| Some(r.generate_s()), digits: 2, better: "lower", timing: true },
+    Metric { name: "s / step", get: |r| Some(r.s_per_step), digits: 3, better: "lower", timing: true },
+    Metric { name: "load s", get: |r| Some(r.load_s), digits: 2, better: "lower", timing: true },
+    Metric { name: "peak GiB (plan)", get: |r| Some(gib(r.planned_peak_bytes)), digits: 3, better: "lower", timing: false },
+    Metric { name: "peak GiB (measured)", get: |r| Some(gib(r.measured_peak_bytes)), digits: 3, better: "lower", timing: false },
+];
+
+fn gib(b: u64) -> f64 {
+    b as f64 / (1u64 << 30) as f64
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// Records in report order: by model, prompt id, seed (the same whichever process made them).
+pub fn sorted(mut records: Vec<Record>) -> Vec<Record> {
+    records.sort_by(|a, b| (&a.model, &a.prompt_id, a.seed, &a.key).cmp(&(&b.model, &b.prompt_id, b.seed, &b.key)));
+    records
+}
+
+/// A model's name in plots and tables: a folder by its last component (`…/tiny-t2v` →
+/// `tiny-t2v`), a hub name as it is.
+pub fn label(model: &str) -> String {
+    let p = Path::new(model);
+    if p.components().count() > 1 {
+        p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| model.to_string())
+    } else {
+        model.to_string()
+    }
+}
+
+fn models(records: &[Record]) -> Vec<String> {
+    let mut m: Vec<String> = records.iter().map(|r| r.model.clone()).collect();
+    m.dedup();
+    m
+}
+
+fn summary(records: &[Record]) -> BTreeMap<String, Vec<Option<Interval>>> {
+    let mut out = BTreeMap::new();
+    for m in models(records) {
+        let rs: Vec<&Record> = records.iter().filter(|r| r.model == m).collect();
+        out.insert(m, METRICS.iter().map(|k| interval(&rs.iter().filter_map(|r| (k.get)(r)).collect::<Vec<_>>())).collect());
+    }
+    out
+}
+
+fn fmt_interval(i: &Option<Interval>, digits: usize) -> String {
+    match i {
+        None => "–".into(),
+        Some(Interval { mean, half: Some(h), .. }) => format!("{mean:.digits$} ± {h:.digits$}"),
+        Some(Interval { mean, half: None, .. }) => format!("{mean:.digits$}"),
+    }
+}
+
+fn plot_err(e: impl std::fmt::Display) -> Error {
+    Error::Other(format!("report plot: {e}"))
+}
+
+const COLORS: [RGBColor; 6] = [RGBColor(31, 119, 180), RGBColor(255, 127, 14), RGBColor(44, 160, 44), RGBColor(214, 39, 40), RGBColor(148, 103, 189), RGBColor(140, 86, 75)];
+
+/// One metric per model: the mean with its 95% interval as a whisker.
+fn metric_plot(title: &str, names: &[String], values: &[Option<Interval>]) -> Result<String> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (360, 240)).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_err)?;
+        let lo_hi: Vec<(f64, f64)> = values.iter().flatten().map(|i| (i.mean - i.half.unwrap_or(0.0), i.mean + i.half.unwrap_or(0.0))).collect();
+        let (mut lo, mut hi) = lo_hi.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &(l, h)| (a.min(l), b.max(h)));
+        if !lo.is_finite() {
+            (lo, hi) = (0.0, 1.0);
+        }
+        let pad = ((hi - lo) * 0.15).max(hi.abs().max(1e-3) * 0.01);
+        let n = names.len();
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 16))
+            .margin(8)
+            .x_label_area_size(28)
+            .y_label_area_size(56)
+            .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), (lo - pad)..(hi + pad))
+            .map_err(plot_err)?;
+        let labels = names.to_vec();
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(n.max(1))
+            .x_label_formatter(&|x| {
+                let i = x.round();
+                if (x - i).abs() < 1e-6 && i >= 0.0 { labels.get(i as usize).cloned().unwrap_or_default() } else { String::new() }
+            })
+            .draw()
+            .map_err(plot_err)?;
+        for (i, v) in values.iter().enumerate() {
+            let Some(v) = v else { continue };
+            let c = COLORS[i % COLORS.len()];
+            let h = v.half.unwrap_or(0.0);
+            chart
+                .draw_series(std::iter::once(ErrorBar::new_vertical(i as f64, v.mean - h, v.mean, v.mean + h, c.filled(), 12)))
+                .map_err(plot_err)?;
+            chart.draw_series(std::iter::once(Circle::new((i as f64, v.mean), 5, c.filled()))).map_err(plot_err)?;
+        }
+        root.present().map_err(plot_err)?;
+    }
+    Ok(svg)
+}
+
+/// Quality (y) against a cost (x), one labelled point per model with both intervals.
+fn tradeoff_plot(title: &str, x_label: &str, names: &[String], xs: &[Option<Interval>], ys: &[Option<Interval>]) -> Result<String> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (480, 300)).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_err)?;
+        let pts: Vec<(usize, Interval, Interval)> =
+            xs.iter().zip(ys).enumerate().filter_map(|(i, (x, y))| Some((i, (*x)?, (*y)?))).collect();
+        // Costs (x) are never negative: their axis starts at 0 even when an interval of few
+        // videos reaches below it.
+        let range = |f: &dyn Fn(&(usize, Interval, Interval)) -> Interval, from_zero: bool| {
+            let (lo, hi) = pts.iter().map(f).fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), i| {
+                (a.min(i.mean - i.half.unwrap_or(0.0)), b.max(i.mean + i.half.unwrap_or(0.0)))
+            });
+            if !lo.is_finite() {
+                return (0.0, 1.0);
+            }
+            let pad = ((hi - lo) * 0.2).max(hi.abs().max(1e-3) * 0.05);
+            (if from_zero { 0.0 } else { lo - pad }, hi + pad)
+        };
+        let (x0, x1) = range(&|p| p.1, true);
+        let (y0, y1) = range(&|p| p.2, false);
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 16))
+            .margin(10)
+            .x_label_area_size(36)
+            .y_label_area_size(56)
+            .build_cartesian_2d(x0..x1, y0..y1)
+            .map_err(plot_err)?;
+        chart.configure_mesh().x_desc(x_label).y_desc("CLIPSIM").draw().map_err(plot_err)?;
+        for (i, x, y) in pts {
+            let c = COLORS[i % COLORS.len()];
+            let (hx, hy) = (x.half.unwrap_or(0.0), y.half.unwrap_or(0.0));
+            chart
+                .draw_series(std::iter::once(ErrorBar::new_vertical(x.mean, y.mean - hy, y.mean, y.mean + hy, c.filled(), 8)))
+                .map_err(plot_err)?;
+            chart
+                .draw_series(std::iter::once(ErrorBar::new_horizontal(y.mean, x.mean - hx, x.mean, x.mean + hx, c.filled(), 8)))
+                .map_err(plot_err)?;
+            chart.draw_series(std::iter::once(Circle::new((x.mean, y.mean), 5, c.filled()))).map_err(plot_err)?;
+            chart
+                .draw_series(std::iter::once(Text::new(names[i].clone(), (x.mean, y.mean), ("sans-serif", 13).into_font().color(&c))))
+                .map_err(plot_err)?;
+        }
+        root.present().map_err(plot_err)?;
+    }
+    Ok(svg)
+}
+
+const CSV_COLUMNS: [&str; 33] = [
+    "key", "video_key", "video", "model", "model_hash", "prompt_id", "prompt", "category", "negative_prompt", "seed", "num_frames",
+    "height", "width", "num_inference_steps", "guidance_scale", "scheduler", "fps", "weights_dtype", "scorer", "scorer_hash",
+    "clipsim", "fetv_clipscore", "clip_temp", "flicker", "load_s", "encode_s", "denoise_s", "decode_s", "s_per_step",
+    "generate_s", "planned_peak_bytes", "measured_peak_bytes", "planned_peak_gib",
+];
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+pub fn csv(records: &[Record]) -> String {
+    let mut s = CSV_COLUMNS.join(",") + "\n";
+    let opt = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
+    for r in records {
+        let row = [
+            r.key.clone(), r.video_key.clone(), r.video.clone(), r.model.clone(), r.model_hash.clone(), r.prompt_id.clone(),
+            r.prompt.clone(), r.category.clone().unwrap_or_default(), r.negative_prompt.clone(), r.seed.to_string(),
+            r.num_frames.to_string(), r.height.to_string(), r.width.to_string(), r.num_inference_steps.to_string(),
+            r.guidance_scale.to_string(), r.scheduler.clone(), r.fps.to_string(), r.weights_dtype.clone(), r.scorer.clone(),
+            r.scorer_hash.clone(), r.clipsim.to_string(), r.fetv_clipscore.to_string(), opt(r.clip_temp), opt(r.flicker),
+            r.load_s.to_string(), r.encode_s.to_string(), r.denoise_s.to_string(), r.decode_s.to_string(), r.s_per_step.to_string(),
+            r.generate_s().to_string(), r.planned_peak_bytes.to_string(), r.measured_peak_bytes.to_string(),
+            gib(r.planned_peak_bytes).to_string(),
+        ];
+        s += &row.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(",");
+        s.push('\n');
+    }
+    s
+}
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}table{border-collapse:collapse;margin:.5em 0}\
+td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right;white-space:nowrap}th{background:#f3f3f3}td.l,th.l{text-align:left}\
+.plots{display:flex;flex-wrap:wrap;gap:.5em}.row{border-top:1px solid #ddd;padding:.6em 0}.vids{display:flex;flex-wrap:wrap;gap:1em}\
+.vid{text-align:center;font-size:.85em}.vid video{display:block;max-width:320px;min-width:128px;image-rendering:pixelated;background:#000}\
+.prompt{font-weight:600}.muted{color:#777;font-size:.85em}button{margin-left:1em}";
+
+/// Plays each row's videos together: one leads, the others follow its clock.
+const PLAYER: &str = r#"document.querySelectorAll('.row').forEach(function(row){
+  var v=[].slice.call(row.querySelectorAll('video')); if(!v.length) return; var lead=v[0];
+  function follow(){ v.slice(1).forEach(function(o){ if(Math.abs(o.currentTime-lead.currentTime)>0.05) o.currentTime=Math.min(lead.currentTime,(o.duration||1e9)); }); }
+  lead.addEventListener('timeupdate',follow); lead.addEventListener('seeked',follow);
+  lead.addEventListener('play',function(){v.forEach(function(o){o.play();});});
+  lead.addEventListener('pause',function(){v.forEach(function(o){o.pause();});});
+  var b=row.querySelector('button'); if(b) b.onclick=function(){ v.forEach(function(o){o.currentTime=0; o.play();}); };
+});
+// report.html#selftest: after a moment, record how many videos decoded and how many play
+// (tests/cli_compare.rs reads it from headless Chromium's DOM).
+if(location.hash=='#selftest') setTimeout(function(){
+  var v=[].slice.call(document.querySelectorAll('video'));
+  var loaded=v.filter(function(x){return x.readyState>=2&&!x.error;}).length;
+  var playing=v.filter(function(x){return !x.paused&&x.currentTime>0;}).length;
+  document.body.setAttribute('data-selftest','videos='+v.length+' loaded='+loaded+' playing='+playing);
+},1500);"#;
+
+pub fn html(records: &[Record]) -> Result<String> {
+    let names = models(records);
+    let labels: Vec<String> = names.iter().map(|n| label(n)).collect();
+    let sum = summary(records);
+    let mut h = String::new();
+    let _ = write!(h, "<!doctype html><html><head><meta charset=\"utf-8\"><title>t2v compare</title><style>{STYLE}</style></head><body>");
+    let scorers: std::collections::BTreeSet<&str> = records.iter().map(|r| r.scorer.as_str()).collect();
+    let _ = write!(
+        h,
+        "<h1>t2v compare</h1><p>{} videos from {} model(s); scored by {}. Means with 95% confidence intervals (Student t over videos). \
+         Definitions and sources of every number: t2v's README, section <i>What the numbers mean</i>.</p>",
+        records.len(),
+        names.len(),
+        esc(&scorers.into_iter().collect::<Vec<_>>().join(", "))
+    );
+    h += "<div style=\"overflow-x:auto\"><table><tr><th class=l>model</th><th>videos</th>";
+    for m in &METRICS {
+        let _ = write!(h, "<th>{}<br><span class=muted>{} is better</span></th>", esc(m.name), m.better);
+    }
+    h += "</tr>";
+    for (name, vals) in &sum {
+        let n = records.iter().filter(|r| &r.model == name).count();
+        let _ = write!(h, "<tr><td class=l title=\"{}\">{}</td><td>{n}</td>", esc(name), esc(&label(name)));
+        for (m, v) in METRICS.iter().zip(vals) {
+            let cell = fmt_interval(v, m.digits);
+            let _ = if m.timing { write!(h, "<td><span class=t>{cell}</span></td>") } else { write!(h, "<td>{cell}</td>") };
+        }
+        h += "</tr>";
+    }
+    h += "</table></div><h2>Per model</h2><div class=plots>";
+    let col = |i: usize| names.iter().map(|n| sum[n][i]).collect::<Vec<_>>();
+    for (i, m) in METRICS.iter().enumerate().take(4) {
+        h += &metric_plot(m.name, &labels, &col(i))?;
+    }
+    h += "</div><h2>Quality against cost</h2><div class=plots>";
+    h += &tradeoff_plot("CLIPSIM vs time", "seconds per video (loaded model)", &labels, &col(4), &col(0))?;
+    h += &tradeoff_plot("CLIPSIM vs memory", "measured peak device memory (GiB)", &labels, &col(8), &col(0))?;
+    h += "</div><h2>Videos</h2><p class=muted>Each row plays in sync (the first video leads); ▶ restarts the row.</p>";
+    // Rows: one per (prompt, seed), the models side by side.
+    let mut rows: BTreeMap<(String, u64), Vec<&Record>> = BTreeMap::new();
+    for r in records {
+        rows.entry((r.prompt_id.clone(), r.seed)).or_default().push(r);
+    }
+    for ((id, seed), rs) in &rows {
+        let first = rs[0];
+        let _ = write!(
+            h,
+            "<div class=row><div><span class=prompt>{}</span> <span class=muted>{} · seed {seed}{}</span><button>▶ play together</button></div><div class=vids>",
+            esc(&first.prompt),
+            esc(id),
+            first.category.as_ref().map(|c| format!(" · {}", esc(c))).unwrap_or_default()
+        );
+        for r in rs {
+            let opt = |v: Option<f64>| v.map(|v| format!("{v:.4}")).unwrap_or_else(|| "–".into());
+            let _ = write!(
+                h,
+                "<div class=vid><video src=\"{}\" muted loop autoplay playsinline width=\"{}\"></video><b>{}</b><br>CLIPSIM {:.2} · FETV {:.4}<br>\
+                 CLIP-Temp {} · flicker {}<br>{}×{}×{} · <span class=t>{:.2}</span> s · {:.3} GiB</div>",
+                esc(&r.video),
+                r.width.clamp(128, 320),
+                esc(&label(&r.model)),
+                r.clipsim,
+                r.fetv_clipscore,
+                opt(r.clip_temp),
+                opt(r.flicker),
+                r.num_frames,
+                r.width,
+                r.height,
+                r.generate_s(),
+                gib(r.measured_peak_bytes)
+            );
+        }
+        h += "</div></div>";
+    }
+    let _ = writeln!(h, "<script>{PLAYER}</script></body></html>");
+    Ok(h)
+}
+
+fn write_text(path: &Path, text: &str) -> Result<()> {
+    crate::video::write_atomic(path, |w| w.write_all(text.as_bytes()).map_err(|e| Error::Other(format!("{}: {e}", path.display()))))
+}
+
+/// Writes report.html, results.json and results.csv into `out` from `records`.
+pub fn write_all(out: &Path, records: Vec<Record>) -> Result<()> {
+    let records = sorted(records);
+    let json = serde_json::to_string_pretty(&records).map_err(|e| Error::Other(e.to_string()))?;
+    write_text(&out.join("results.json"), &(json + "\n"))?;
+    write_text(&out.join("results.csv"), &csv(&records))?;
+    write_text(&out.join("report.html"), &html(&records)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals() {
+        let i = interval(&[1.0, 2.0, 3.0]).unwrap();
+        assert_eq!(i.mean, 2.0);
+        // s = 1, t(2) = 4.303: 4.303 / √3
+        assert!((i.half.unwrap() - 4.303 / 3f64.sqrt()).abs() < 1e-12);
+        assert_eq!(interval(&[5.0]).unwrap().half, None);
+        assert!(interval(&[]).is_none());
+    }
+}
