@@ -15,3 +15,14 @@ pub use progress::{NoProgress, Progress};
 pub use text_to_video::{Frames, GenerateParams, TextToVideo};
 pub use text_to_video_zero::{plan_zero, sd15_configs, sd_folder_configs, TextToVideoZero, ZeroConfigs, ZeroParams};
 pub use video_to_video::strength_start;
+
+/// A diffusers pipeline folder has the five components both pipelines load; `what` names the
+/// pipeline in the error.
+pub(crate) fn require_components(dir: &std::path::Path, what: &str) -> crate::error::Result<()> {
+    for sub in ["tokenizer", "text_encoder", "unet", "vae", "scheduler"] {
+        if !dir.join(sub).is_dir() {
+            return Err(crate::error::Error::Other(format!("{}: not a {what} pipeline folder (no {sub}/)", dir.display())));
+        }
+    }
+    Ok(())
+}

@@ -81,11 +81,7 @@ impl TextToVideo {
     /// Loads a diffusers pipeline folder (model_index.json, tokenizer/, text_encoder/, unet/,
     /// vae/, scheduler/).
     pub fn from_dir(gpu: &Arc<Gpu>, dir: &Path, placement: Placement) -> Result<TextToVideo> {
-        for sub in ["tokenizer", "text_encoder", "unet", "vae", "scheduler"] {
-            if !dir.join(sub).is_dir() {
-                return Err(Error::Other(format!("{}: not a text-to-video pipeline folder (no {sub}/)", dir.display())));
-            }
-        }
+        super::require_components(dir, "text-to-video")?;
         Ok(TextToVideo {
             gpu: gpu.clone(),
             dir: dir.to_path_buf(),

@@ -126,11 +126,7 @@ impl TextToVideoZero {
     /// Loads a Stable Diffusion 1.x diffusers folder (tokenizer/, text_encoder/, unet/ with a
     /// UNet2DConditionModel, vae/, scheduler/); safety_checker/ and feature_extractor/ are not read.
     pub fn from_dir(gpu: &Arc<Gpu>, dir: &Path, placement: Placement) -> Result<TextToVideoZero> {
-        for sub in ["tokenizer", "text_encoder", "unet", "vae", "scheduler"] {
-            if !dir.join(sub).is_dir() {
-                return Err(Error::Other(format!("{}: not a Stable Diffusion pipeline folder (no {sub}/)", dir.display())));
-            }
-        }
+        super::require_components(dir, "Stable Diffusion")?;
         Ok(TextToVideoZero {
             gpu: gpu.clone(),
             dir: dir.to_path_buf(),
