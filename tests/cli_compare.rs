@@ -3,6 +3,8 @@
 //! and report, that a rerun does nothing, that two shards run in parallel give the same results
 //! and report as one process, and that `t2v score` on the same frames gives the same numbers.
 
+mod browser_common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -156,25 +158,25 @@ fn compare_resume_shards_and_score() {
     };
     assert_eq!(strip(&two.join("report.html")), strip(&one.join("report.html")), "the shards' report differs");
 
-    // The report in a browser: headless Chromium (Debian's `chromium`) loads it from disk, the
-    // page's #selftest hook counts the videos that decoded and play. Skipped where there is no
-    // Chromium (the trixie root of tools/test has none), unless T2V_BROWSER_TEST=required (the
-    // browser phase of tools/test, on the host).
-    let required = std::env::var("T2V_BROWSER_TEST").is_ok_and(|v| v == "required");
-    match Command::new("chromium").arg("--version").output() {
-        Ok(v) if v.status.success() => {
-            let url = format!("file://{}#selftest", one.join("report.html").display());
-            let flags = ["--headless", "--no-sandbox", "--disable-gpu", "--autoplay-policy=no-user-gesture-required", "--virtual-time-budget=4000"];
-            let dom = Command::new("chromium").args(flags).arg("--dump-dom").arg(&url).output().unwrap();
-            let dom = String::from_utf8_lossy(&dom.stdout);
-            assert!(dom.contains("data-selftest=\"videos=4 loaded=4 playing=4\""), "videos do not load and play in Chromium: {}", &dom[..dom.len().min(400)]);
-            let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("compare-report.png");
-            let s = Command::new("chromium").args(flags).args(["--hide-scrollbars", "--window-size=1280,1400"]).arg(format!("--screenshot={}", shot.display())).arg(&url).output().unwrap();
-            assert!(s.status.success() && shot.is_file(), "screenshot failed");
-            eprintln!("report screenshot: {}", shot.display());
-        }
-        _ if required => panic!("T2V_BROWSER_TEST=required but `chromium` does not run (apt-get install chromium)"),
-        _ => eprintln!("no chromium: the report's browser check is skipped"),
+    // The report in a browser: headless Chromium (Debian's `chromium`, over WebDriver) opens it
+    // from disk and the page's #selftest hook reports how many videos decoded and play; the test
+    // polls that until all four play (a real-time deadline, not a fixed budget: under load they
+    // take longer to start). Skipped where there is no Chromium (the trixie root of tools/test
+    // has none), unless T2V_BROWSER_TEST=required (the browser phase of tools/test, on the host).
+    if let Some((chromium, chromedriver)) = browser_common::tools("the report's browser check") {
+        let b = browser_common::Browser::start(&chromium, &chromedriver, 1280, 1400);
+        b.goto(&format!("file://{}#selftest", one.join("report.html").display()));
+        let probe = "const v = [...document.querySelectorAll('video')];
+            return { selftest: document.body ? document.body.getAttribute('data-selftest') : null,
+                     videos: v.map(x => ({ src: x.getAttribute('src'), ready: x.readyState, paused: x.paused, t: x.currentTime, error: x.error && x.error.code })) };";
+        let state = b.wait_for("the report's four videos load and play in Chromium", probe, |s| {
+            s["selftest"] == "videos=4 loaded=4 playing=4"
+        });
+        eprintln!("report in Chromium: {}", state["selftest"]);
+        b.js("window.scrollTo(0, 0)");
+        let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("compare-report.png");
+        std::fs::write(&shot, b.screenshot()).unwrap();
+        eprintln!("report screenshot: {}", shot.display());
     }
 
     // `t2v score` on PNG frames of the same video (same settings and seed) gives the same numbers.

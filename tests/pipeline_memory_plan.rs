@@ -55,7 +55,8 @@ fn full_size_plans_need_no_weights() {
     let planner = Gpu::planner(&AdapterSelector::from_env()).unwrap();
     let t0 = std::time::Instant::now();
     let plan = plan(&planner, &modelscope_configs().unwrap(), &params(8, 320, 576, 9.0), Placement { matrices: DType::F16 }).unwrap();
-    assert!(t0.elapsed().as_secs_f64() < 30.0);
+    // How long planning takes is a figure (BENCHMARKS.md), never an assertion.
+    eprintln!("planned in {:.2} s", t0.elapsed().as_secs_f64());
     let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
     assert!((2.6..3.0).contains(&gib(plan.weights)), "{}", plan.report());
     assert!(plan.peak > plan.weights, "{}", plan.report());

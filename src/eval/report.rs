@@ -258,14 +258,14 @@ const PLAYER: &str = r#"document.querySelectorAll('.row').forEach(function(row){
   lead.addEventListener('pause',function(){v.forEach(function(o){o.pause();});});
   var b=row.querySelector('button'); if(b) b.onclick=function(){ v.forEach(function(o){o.currentTime=0; o.play();}); };
 });
-// report.html#selftest: after a moment, record how many videos decoded and how many play
-// (tests/cli_compare.rs reads it from headless Chromium's DOM).
-if(location.hash=='#selftest') setTimeout(function(){
+// report.html#selftest: how many videos decoded and how many play, kept up to date (the
+// browser check in tests/cli_compare.rs polls it until all play).
+if(location.hash=='#selftest') setInterval(function(){
   var v=[].slice.call(document.querySelectorAll('video'));
   var loaded=v.filter(function(x){return x.readyState>=2&&!x.error;}).length;
   var playing=v.filter(function(x){return !x.paused&&x.currentTime>0;}).length;
   document.body.setAttribute('data-selftest','videos='+v.length+' loaded='+loaded+' playing='+playing);
-},1500);"#;
+},200);"#;
 
 pub fn html(records: &[Record]) -> Result<String> {
     let names = models(records);

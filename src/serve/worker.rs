@@ -138,13 +138,20 @@ fn run_job(
         if (done % every == 0 && sched.resumable()) || done == steps {
             Checkpoint::capture(i, steps, latents, sched)?.write(&ckpt_path)?;
             app.store.update(id, "checkpoint_step = ?2", rusqlite::params![done as i64]).map_err(store_err)?;
+            if fault("stall-after").is_some_and(|n| n == done.to_string()) {
+                // Fault injection for tests: hold here until the process is killed, so a kill -9
+                // lands after this checkpoint however fast the machine is.
+                loop {
+                    std::thread::sleep(std::time::Duration::from_secs(1));
+                }
+            }
         }
         Ok(())
     })?;
     let final_latents = latents.to_f32()?;
     let latents_hash = hex(&Sha256::digest(bytemuck::cast_slice::<f32, u8>(&final_latents)));
 
-    if std::env::var("T2V_SERVE_FAULT").is_ok_and(|v| v == "decode") {
+    if fault("decode").is_some() {
         // Fault injection for tests: a decode that fails after the final latents are saved.
         return Err(Error::Other("decode failed (T2V_SERVE_FAULT=decode)".into()));
     }
@@ -297,4 +304,15 @@ impl Progress for JobProgress<'_> {
         }
         Ok(())
     }
+}
+
+/// A fault injected for tests: `T2V_SERVE_FAULT` is a comma-separated list of `name` or
+/// `name:value` (`decode`: decoding fails after the final latents are saved; `stall-after:N`:
+/// the worker stops after saving the checkpoint of step N). Returns the value ("" for none).
+fn fault(name: &str) -> Option<String> {
+    let v = std::env::var("T2V_SERVE_FAULT").ok()?;
+    v.split(',').find_map(|f| {
+        let (n, val) = f.trim().split_once(':').unwrap_or((f.trim(), ""));
+        (n == name).then(|| val.to_string())
+    })
 }

@@ -9,6 +9,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// How long a test waits for a state it expects (a job step, an event, a server line) before it
+/// fails. Generous on purpose: outcomes must not depend on how fast or loaded the machine is.
+pub const PATIENCE: Duration = Duration::from_secs(240);
+
 pub fn scratch(name: &str) -> PathBuf {
     let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("serve-{name}"));
     let _ = std::fs::remove_dir_all(&d);
@@ -54,7 +58,7 @@ impl Server {
             }
         });
         let url = loop {
-            match rx.recv_timeout(Duration::from_secs(90)) {
+            match rx.recv_timeout(PATIENCE) {
                 Ok(line) if line.starts_with("listening on ") => break line["listening on ".len()..].to_string(),
                 Ok(_) => continue,
                 Err(_) => panic!("t2v serve did not start: {}", log.lock().unwrap()),
@@ -74,7 +78,7 @@ impl Server {
         // sh's own kill: the trixie root (minbase) has no procps.
         let _ = Command::new("sh").arg("-c").arg(format!("kill -TERM {}", self.child.id())).status();
         let t = Instant::now();
-        while t.elapsed() < Duration::from_secs(20) {
+        while t.elapsed() < PATIENCE {
             if let Ok(Some(_)) = self.child.try_wait() {
                 return;
             }
@@ -117,23 +121,24 @@ impl Server {
         j
     }
 
-    /// Polls a job until `pred` holds (panics with the job and the server log after `secs`).
-    pub fn wait_job(&self, id: i64, secs: u64, pred: impl Fn(&Value) -> bool) -> Value {
+    /// Polls a job until `pred` holds (panics with the job and the server log after
+    /// [`PATIENCE`]: the deadline only catches a job that never gets there, never a slow one).
+    pub fn wait_job(&self, id: i64, pred: impl Fn(&Value) -> bool) -> Value {
         let t = Instant::now();
         loop {
             let j = self.job(id);
             if pred(&j) {
                 return j;
             }
-            if t.elapsed() > Duration::from_secs(secs) {
-                panic!("job {id} did not get there in {secs} s: {j}\nserver log:\n{}", self.log());
+            if t.elapsed() > PATIENCE {
+                panic!("job {id} did not get there in {} s: {j}\nserver log:\n{}", PATIENCE.as_secs(), self.log());
             }
             std::thread::sleep(Duration::from_millis(50));
         }
     }
 
-    pub fn wait_state(&self, id: i64, state: &str, secs: u64) -> Value {
-        self.wait_job(id, secs, |j| j["state"] == state || (state != "failed" && j["state"] == "failed" && panic!("job {id} failed: {j}")))
+    pub fn wait_state(&self, id: i64, state: &str) -> Value {
+        self.wait_job(id, |j| j["state"] == state || (state != "failed" && j["state"] == "failed" && panic!("job {id} failed: {j}")))
     }
 }
 
@@ -158,7 +163,7 @@ pub fn reply(r: Result<ureq::Response, ureq::Error>) -> (u16, Value) {
 /// returns the status and the body.
 pub fn raw(port: u16, request: &str) -> (u16, String) {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.set_read_timeout(Some(PATIENCE)).unwrap();
     s.write_all(request.as_bytes()).unwrap();
     let mut out = String::new();
     let _ = s.read_to_string(&mut out);
@@ -190,7 +195,7 @@ pub struct Sse {
 
 /// Reads `/api/events` on a thread; events arrive on the returned channel.
 pub fn subscribe(base: &str, query: &str, last_event_id: Option<i64>) -> std::sync::mpsc::Receiver<Sse> {
-    let agent = ureq::AgentBuilder::new().timeout_read(Duration::from_secs(60)).build();
+    let agent = ureq::AgentBuilder::new().timeout_read(PATIENCE).build();
     let mut req = agent.get(&format!("{base}/api/events{query}"));
     if let Some(id) = last_event_id {
         req = req.set("Last-Event-ID", &id.to_string());
