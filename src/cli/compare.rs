@@ -4,7 +4,8 @@
 //! so many machines can share one output folder; `--report` rebuilds the report from
 //! whatever results exist.
 
-use super::settings::{parse_scheduler, Settings};
+use super::settings::Settings;
+use super::setup::Model;
 use clap::Args;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -12,8 +13,8 @@ use std::time::Instant;
 use t2v::eval::prompts::{self, PromptSpec};
 use t2v::eval::{report, store, Scorer};
 use t2v::gpu::AdapterSelector;
-use t2v::pipelines::{folder_configs, plan, GenerateParams, MemoryPlan, NoProgress, TextToVideo};
-use t2v::weights::{hub, Placement};
+use t2v::pipelines::{Defaults, GenerateParams, MemoryPlan, NoProgress, VideoPipeline};
+use t2v::weights::Placement;
 use t2v::{DType, Error, Gpu};
 
 /// The prompt suite shipped with t2v (configs/prompt-suite.yaml), the default `--prompts`.
@@ -78,7 +79,11 @@ impl CompareArgs {
         macro_rules! take {
             ($($f:ident),*) => { $( if let Some(v) = &self.$f { s.$f = v.clone(); } )* };
         }
-        take!(negative_prompt, num_frames, num_inference_steps, guidance_scale, fps);
+        take!(negative_prompt);
+        macro_rules! some {
+            ($($f:ident),*) => { $( if self.$f.is_some() { s.$f = self.$f; } )* };
+        }
+        some!(num_frames, num_inference_steps, guidance_scale, fps);
         if self.height.is_some() {
             s.height = self.height;
         }
@@ -125,25 +130,23 @@ struct Job<'a> {
 /// Everything loaded for one model, made on first need (a rerun with nothing missing loads
 /// nothing).
 struct Loaded {
-    pipe: TextToVideo,
+    pipe: Box<dyn VideoPipeline + Send>,
     load_s: f64,
     plans: BTreeMap<String, MemoryPlan>,
 }
 
-fn params_for(s: &Settings, p: &PromptSpec, seed: u64, size: (usize, usize)) -> GenerateParams {
-    GenerateParams {
-        prompt: p.prompt.clone(),
-        negative_prompt: p.negative_prompt.clone().unwrap_or_else(|| s.negative_prompt.clone()),
-        num_frames: p.num_frames.unwrap_or(s.num_frames),
-        height: p.height.or(s.height).unwrap_or(size.0),
-        width: p.width.or(s.width).unwrap_or(size.1),
-        num_inference_steps: p.num_inference_steps.unwrap_or(s.num_inference_steps),
-        guidance_scale: p.guidance_scale.unwrap_or(s.guidance_scale),
-        seed,
-        scheduler: s.scheduler.as_deref().and_then(parse_scheduler),
-        clip_skip: s.clip_skip,
-        noise_dtype: t2v::latents::NoiseDtype::parse(&s.noise_dtype).unwrap_or_default(),
-    }
+/// The settings of one job: the prompt's own overrides, then the config and flags, then the
+/// model's defaults.
+fn params_for(s: &Settings, p: &PromptSpec, seed: u64, d: &Defaults) -> t2v::Result<GenerateParams> {
+    let mut g = s.params(d, seed)?;
+    g.prompt = p.prompt.clone();
+    g.negative_prompt = p.negative_prompt.clone().unwrap_or_else(|| s.negative_prompt.clone());
+    g.num_frames = p.num_frames.unwrap_or(g.num_frames);
+    g.height = p.height.unwrap_or(g.height);
+    g.width = p.width.unwrap_or(g.width);
+    g.num_inference_steps = p.num_inference_steps.unwrap_or(g.num_inference_steps);
+    g.guidance_scale = p.guidance_scale.unwrap_or(g.guidance_scale);
+    Ok(g)
 }
 
 pub fn run(sel: &AdapterSelector, args: CompareArgs) -> t2v::Result<()> {
@@ -200,21 +203,23 @@ pub fn run(sel: &AdapterSelector, args: CompareArgs) -> t2v::Result<()> {
         if my_jobs.is_empty() {
             continue;
         }
-        let dir = hub::resolve(model, &gpu)?;
-        let model_hash = store::folder_hash(&dir, Some(&out))?;
-        let configs = folder_configs(&dir)?;
-        let native = configs.unet.sample_size.unwrap_or(32) * configs.vae.scale_factor();
-        let size = hub::known(model).map(|m| m.size).unwrap_or((native, native));
+        let chosen = Model::choose(model, None, &gpu, true)?;
+        let dir = chosen.dir()?;
+        let model_hash = store::folder_hash(dir, Some(&out))?;
+        let fps = s.fps(&chosen.defaults);
         let mut loaded: Option<Loaded> = None;
         for job in my_jobs {
-            let p = params_for(&s, job.prompt, job.seed, size);
+            let mut p = params_for(&s, job.prompt, job.seed, &chosen.defaults)?;
+            for w in chosen.family.adjust(&mut p) {
+                eprintln!("warning: {model} · {}: {w}", job.prompt.id.as_deref().unwrap_or(""));
+            }
             let scheduler = s.scheduler.clone().unwrap_or_else(|| "default".into()).to_lowercase();
             let dtype = if args.f32_weights { "f32" } else { "f16" };
             let video_key = store::key_of(&serde_json::json!({
                 "t2v_video": 1, "model_hash": model_hash, "prompt": p.prompt, "negative_prompt": p.negative_prompt,
                 "seed": p.seed, "num_frames": p.num_frames, "height": p.height, "width": p.width,
                 "num_inference_steps": p.num_inference_steps, "guidance_scale": p.guidance_scale, "scheduler": scheduler,
-                "clip_skip": p.clip_skip, "noise_dtype": s.noise_dtype, "weights_dtype": dtype, "fps": s.fps,
+                "clip_skip": p.clip_skip, "noise_dtype": s.noise_dtype, "weights_dtype": dtype, "fps": fps,
             }));
             let key = store::key_of(&serde_json::json!({ "t2v_result": 1, "video_key": video_key, "scorer_hash": scorer_hash }));
             let prompt_id = job.prompt.id.clone().unwrap_or_default();
@@ -224,7 +229,7 @@ pub fn run(sel: &AdapterSelector, args: CompareArgs) -> t2v::Result<()> {
             }
             if loaded.is_none() {
                 let t0 = Instant::now();
-                let pipe = TextToVideo::from_dir(&gpu, &dir, placement)?;
+                let pipe = chosen.family.load(&gpu, dir, placement)?;
                 gpu.sync()?;
                 loaded = Some(Loaded { pipe, load_s: t0.elapsed().as_secs_f64(), plans: BTreeMap::new() });
             }
@@ -232,7 +237,7 @@ pub fn run(sel: &AdapterSelector, args: CompareArgs) -> t2v::Result<()> {
             l.pipe.check(&p)?;
             let shape = format!("{}x{}x{}x{}x{}", p.num_frames, p.height, p.width, p.guidance_scale > 1.0, p.clip_skip);
             if !l.plans.contains_key(&shape) {
-                let m = plan(&planner, &configs, &p, placement)?;
+                let m = chosen.family.plan(&planner, &p, placement)?;
                 if !m.fits() {
                     return Err(Error::Other(format!("{model} at {shape}: {} cannot run this: {}", gpu.info.name, m.report())));
                 }
@@ -249,7 +254,7 @@ pub fn run(sel: &AdapterSelector, args: CompareArgs) -> t2v::Result<()> {
             gpu.sync()?;
             let encode_s = t0.elapsed().as_secs_f64();
             let t1 = Instant::now();
-            let latents = l.pipe.denoise(&p, &embeds, &mut NoProgress)?;
+            let latents = l.pipe.denoise_resumable(&p, &embeds, &mut NoProgress, None, &mut |_, _, _| Ok(()))?;
             gpu.sync()?;
             let denoise_s = t1.elapsed().as_secs_f64();
             drop(embeds);
@@ -259,7 +264,7 @@ pub fn run(sel: &AdapterSelector, args: CompareArgs) -> t2v::Result<()> {
             drop(latents);
             let measured = gpu.memory().peak_allocated;
             let video = store::video_rel(&video_key);
-            t2v::video::write_mp4(&out.join(&video), &frames.data, frames.frames, frames.height, frames.width, s.fps)?;
+            t2v::video::write_mp4(&out.join(&video), &frames.data, frames.frames, frames.height, frames.width, fps)?;
             // Scored as 8-bit frames rounded as diffusers' PIL output (`output_type="pil"`), before
             // H.264 compression: the numbers a Python evaluation of the same frames gets.
             let rgb = t2v::video::to_u8_round(&frames.data);
@@ -287,7 +292,7 @@ pub fn run(sel: &AdapterSelector, args: CompareArgs) -> t2v::Result<()> {
                 num_inference_steps: p.num_inference_steps,
                 guidance_scale: p.guidance_scale,
                 scheduler,
-                fps: s.fps,
+                fps,
                 weights_dtype: dtype.into(),
                 scorer: args.clip_model.clone(),
                 scorer_hash: scorer_hash.clone(),

@@ -1,13 +1,14 @@
 //! `t2v generate`: config.yaml + flags → a video file.
 
-use super::settings::{parse_scheduler, Settings};
+use super::settings::Settings;
+use super::setup::{self, Model};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 use std::time::Instant;
 use t2v::gpu::AdapterSelector;
-use t2v::pipelines::{folder_configs, modelscope_configs, plan, GenerateParams, Progress, TextToVideo};
-use t2v::weights::{hub, Placement};
+use t2v::pipelines::{Family, PipelineClass, Progress};
+use t2v::weights::Placement;
 use t2v::{DType, Error, Gpu};
 
 #[derive(Args, Debug, Default)]
@@ -85,7 +86,11 @@ impl GenerateArgs {
         macro_rules! take {
             ($($f:ident),*) => { $( if let Some(v) = &self.$f { s.$f = v.clone(); } )* };
         }
-        take!(prompt, negative_prompt, seed, randomize_seed, num_frames, num_inference_steps, model, guidance_scale, fps, output, clip_skip, noise_dtype);
+        take!(prompt, negative_prompt, seed, randomize_seed, model, output, clip_skip, noise_dtype);
+        macro_rules! some {
+            ($($f:ident),*) => { $( if self.$f.is_some() { s.$f = self.$f; } )* };
+        }
+        some!(num_frames, num_inference_steps, guidance_scale, fps);
         if self.height.is_some() {
             s.height = self.height;
         }
@@ -149,14 +154,6 @@ impl Progress for Bars {
     }
 }
 
-pub(super) fn random_seed() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
-    // Keep seeds in 32 bits: easy to type back, same stream as numpy's RandomState.
-    h.finish() & 0xffff_ffff
-}
-
 pub fn run(sel: &AdapterSelector, args: GenerateArgs) -> t2v::Result<()> {
     let explicit = args.config.as_path() != std::path::Path::new("config.yaml");
     let s = args.merge(Settings::load(&args.config, explicit)?);
@@ -165,88 +162,41 @@ pub fn run(sel: &AdapterSelector, args: GenerateArgs) -> t2v::Result<()> {
     if super::generate_zero::selected(&s)? {
         return super::generate_zero::run(sel, &args, s);
     }
-    let seed = if s.randomize_seed { random_seed() } else { s.seed };
-    if s.randomize_seed {
-        eprintln!("seed: {seed} (randomize_seed is on; pass --seed {seed} to repeat this video)");
-    }
+    let seed = setup::seed(&s);
     // A bad output path should fail now, not after the whole generation.
     t2v::video::check_output_path(&s.output)?;
     let gpu = Gpu::new(sel)?;
     eprintln!("adapter: {} ({:?})", gpu.info.name, gpu.info.backend);
-    let known = hub::known(&s.model);
-    // Named models plan from the configs t2v ships: a dry run downloads nothing.
-    let dir = if known.is_some() && args.dry_run { None } else { Some(hub::resolve(&s.model, &gpu)?) };
-    let configs = match (&dir, known) {
-        (Some(d), _) => folder_configs(d)?,
-        (None, _) => modelscope_configs()?,
-    };
-    if s.model == hub_tiny() {
-        eprintln!("note: tiny-random has random weights — its video is noise; it exercises the whole path offline");
-    }
+    let pipeline = s.pipeline.as_deref().map(PipelineClass::parse).transpose()?;
+    let model = Model::choose(&s.model, pipeline, &gpu, !args.dry_run)?;
     let placement = Placement { matrices: if args.f32_weights { DType::F32 } else { DType::F16 } };
-    // Named models get their recommended size (Zeroscope's config says 256² but it was trained
-    // at 576×320); other folders diffusers' default: sample_size × vae_scale_factor.
-    let native = configs.unet.sample_size.unwrap_or(32) * configs.vae.scale_factor();
-    let (h0, w0) = known.map(|m| m.size).unwrap_or((native, native));
-    let params = GenerateParams {
-        prompt: s.prompt.clone(),
-        negative_prompt: s.negative_prompt.clone(),
-        num_frames: s.num_frames,
-        height: s.height.unwrap_or(h0),
-        width: s.width.unwrap_or(w0),
-        num_inference_steps: s.num_inference_steps,
-        guidance_scale: s.guidance_scale,
-        seed,
-        scheduler: s.scheduler.as_deref().and_then(parse_scheduler),
-        clip_skip: s.clip_skip,
-        noise_dtype: t2v::latents::NoiseDtype::parse(&s.noise_dtype)?,
-    };
+    let mut params = s.params(&model.defaults, seed)?;
+    for w in model.family.adjust(&mut params) {
+        eprintln!("warning: {w}");
+    }
+    let fps = s.fps(&model.defaults);
     // Video-to-video and the text-to-video → video-to-video chain: cli/video_to_video.rs.
     if args.init_video.is_some() || args.upscale.is_some() {
-        return super::video_to_video::run(&args, sel, &gpu, &s, dir, &configs, params, placement);
+        let Family::TextToVideo(configs) = &model.family else {
+            return Err(Error::Other(format!("--init-video / --upscale: {} pipelines have no video-to-video in t2v (ModelScope/Zeroscope models do)", model.family.name())));
+        };
+        return super::video_to_video::run(&args, sel, &gpu, &s, model.dir.clone(), configs, params, placement, fps);
     }
-    let memory = plan(&Gpu::planner(sel)?, &configs, &params, placement)?;
-    eprintln!("memory plan: {}", memory.report().replace('\n', "\n  "));
+    let memory = model.family.plan(&Gpu::planner(sel)?, &params, placement)?;
+    setup::show_plan("", &memory.report(), args.dry_run);
     if args.dry_run {
-        println!("{}", memory.report());
         return Ok(());
     }
-    if !memory.fits() {
-        return Err(Error::Other(format!(
-            "{} cannot run this: {}\n  use fewer frames (--num-frames), a smaller size (--height/--width), or --guidance-scale 1",
-            gpu.info.name,
-            memory.report()
-        )));
-    }
-    let dir = dir.ok_or_else(|| Error::Other("no model folder".into()))?;
+    setup::refuse_unless_fits(&gpu, &memory, "use fewer frames (--num-frames), a smaller size (--height/--width), or --guidance-scale 1")?;
+    let dir = model.dir()?;
     let t0 = Instant::now();
-    let mut pipe = TextToVideo::from_dir(&gpu, &dir, placement)?;
+    let mut pipe = model.family.load(&gpu, dir, placement)?;
     eprintln!("loaded {} in {:.1} s", dir.display(), t0.elapsed().as_secs_f64());
     // Activations come from the plan's buffers, made now: a device that cannot give them fails
     // here, before any work, and the run never allocates again.
     pipe.use_plan(&memory)?;
-    let mut bars = Bars { bar: None, started: Instant::now() };
+    let mut bars = Bars::new();
     let frames = pipe.generate(&params, &mut bars)?;
-    if let Some(b) = bars.bar.take() {
-        b.finish();
-    }
-    if let Some(d) = gpu.schedule_divergence() {
-        eprintln!("note: the run left the memory plan ({d}); the rest was allocated on demand");
-    }
-    t2v::video::write(&s.output, &frames.data, frames.frames, frames.height, frames.width, s.fps)
-        .map_err(|e| Error::Other(format!("writing {}: {e}", s.output.display())))?;
-    eprintln!(
-        "wrote {} ({} frames, {}×{}, {} fps) in {:.1} s",
-        s.output.display(),
-        frames.frames,
-        frames.width,
-        frames.height,
-        s.fps,
-        t0.elapsed().as_secs_f64()
-    );
-    Ok(())
-}
-
-fn hub_tiny() -> &'static str {
-    t2v::weights::tiny_random::NAME
+    bars.finish();
+    setup::write_video(&gpu, &s.output, &frames, fps, t0)
 }

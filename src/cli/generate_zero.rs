@@ -1,13 +1,14 @@
 //! `t2v generate` with the Text2Video-Zero pipeline: training-free video from a Stable
 //! Diffusion 1.x text-to-image model (diffusers' `TextToVideoZeroPipeline`).
 
-use super::generate::{random_seed, Bars, GenerateArgs};
+use super::generate::{Bars, GenerateArgs};
+use super::setup;
 use super::settings::{parse_scheduler, Settings};
 use clap::Args;
 use std::path::Path;
 use std::time::Instant;
 use t2v::gpu::AdapterSelector;
-use t2v::pipelines::{plan_zero, sd15_configs, sd_folder_configs, GenerateParams, TextToVideoZero, ZeroParams};
+use t2v::pipelines::{plan_zero, sd15_configs, sd_folder_configs, Defaults, GenerateParams, PipelineClass, TextToVideoZero, ZeroParams};
 use t2v::weights::{hub, Placement};
 use t2v::{DType, Error, Gpu};
 
@@ -80,10 +81,8 @@ impl ZeroArgs {
 /// Whether the settings ask for Text2Video-Zero: `pipeline` when given, else the model — the
 /// named model, or a folder whose UNet is a UNet2DConditionModel (Stable Diffusion).
 pub fn selected(s: &Settings) -> t2v::Result<bool> {
-    match s.pipeline.as_deref().map(str::to_ascii_lowercase).as_deref() {
-        Some("text2video-zero" | "text-to-video-zero" | "t2v-zero" | "texttovideozero") => Ok(true),
-        Some("text-to-video" | "text2video" | "texttovideosd") => Ok(false),
-        Some(o) => Err(Error::Other(format!("config key 'pipeline': '{o}' is not one of text-to-video, text2video-zero"))),
+    match s.pipeline.as_deref() {
+        Some(p) => Ok(PipelineClass::parse(p)? == PipelineClass::TextToVideoZero),
         None => Ok(is_zero_model(&s.model)),
     }
 }
@@ -115,10 +114,7 @@ pub fn run(sel: &AdapterSelector, args: &GenerateArgs, s: Settings) -> t2v::Resu
             m.name
         )));
     }
-    let seed = if s.randomize_seed { random_seed() } else { s.seed };
-    if s.randomize_seed {
-        eprintln!("seed: {seed} (randomize_seed is on; pass --seed {seed} to repeat this video)");
-    }
+    let seed = setup::seed(&s);
     t2v::video::check_output_path(&s.output)?;
     let gpu = Gpu::new(sel)?;
     eprintln!("adapter: {} ({:?})", gpu.info.name, gpu.info.backend);
@@ -131,8 +127,9 @@ pub fn run(sel: &AdapterSelector, args: &GenerateArgs, s: Settings) -> t2v::Resu
     let placement = Placement { matrices: if args.f32_weights { DType::F32 } else { DType::F16 } };
     let native = configs.unet.sample_size.unwrap_or(64) * configs.vae.scale_factor();
     let (h0, w0) = known.map(|m| m.size).unwrap_or((native, native));
-    let video_length = s.video_length.unwrap_or(if args.num_frames.is_some() { s.num_frames } else { 8 });
-    let steps = s.num_inference_steps;
+    let d = Defaults::UNET;
+    let video_length = s.video_length.or(args.num_frames).unwrap_or(8);
+    let steps = s.num_inference_steps.unwrap_or(d.num_inference_steps);
     let t1 = default_t(s.t1, 47, steps, steps);
     let t0 = default_t(s.t0, 44, steps, t1);
     if s.chunk_size.is_some() && s.frame_ids.is_some() {
@@ -146,7 +143,7 @@ pub fn run(sel: &AdapterSelector, args: &GenerateArgs, s: Settings) -> t2v::Resu
             height: s.height.unwrap_or(h0),
             width: s.width.unwrap_or(w0),
             num_inference_steps: steps,
-            guidance_scale: s.guidance_scale,
+            guidance_scale: s.guidance_scale.unwrap_or(d.guidance_scale),
             seed,
             scheduler: s.scheduler.as_deref().and_then(parse_scheduler),
             clip_skip: s.clip_skip,
@@ -172,18 +169,11 @@ pub fn run(sel: &AdapterSelector, args: &GenerateArgs, s: Settings) -> t2v::Resu
         chunk.map(|c| format!(", chunks of {c}")).unwrap_or_default()
     );
     let memory = plan_zero(&Gpu::planner(sel)?, &configs, &planned, placement)?;
-    eprintln!("memory plan: {}", memory.report().replace('\n', "\n  "));
+    setup::show_plan("", &memory.report(), args.dry_run);
     if args.dry_run {
-        println!("{}", memory.report());
         return Ok(());
     }
-    if !memory.fits() {
-        return Err(Error::Other(format!(
-            "{} cannot run this: {}\n  use fewer frames (--video-length, or --chunk-size 8), a smaller size (--height/--width), or --guidance-scale 1",
-            gpu.info.name,
-            memory.report()
-        )));
-    }
+    setup::refuse_unless_fits(&gpu, &memory, "use fewer frames (--video-length, or --chunk-size 8), a smaller size (--height/--width), or --guidance-scale 1")?;
     let dir = dir.ok_or_else(|| Error::Other("no model folder".into()))?;
     let t_start = Instant::now();
     let mut pipe = TextToVideoZero::from_dir(&gpu, &dir, placement)?;
@@ -195,19 +185,5 @@ pub fn run(sel: &AdapterSelector, args: &GenerateArgs, s: Settings) -> t2v::Resu
         None => pipe.generate(&params, &mut bars)?,
     };
     bars.finish();
-    if let Some(d) = gpu.schedule_divergence() {
-        eprintln!("note: the run left the memory plan ({d}); the rest was allocated on demand");
-    }
-    t2v::video::write(&s.output, &frames.data, frames.frames, frames.height, frames.width, s.fps)
-        .map_err(|e| Error::Other(format!("writing {}: {e}", s.output.display())))?;
-    eprintln!(
-        "wrote {} ({} frames, {}×{}, {} fps) in {:.1} s",
-        s.output.display(),
-        frames.frames,
-        frames.width,
-        frames.height,
-        s.fps,
-        t_start.elapsed().as_secs_f64()
-    );
-    Ok(())
+    setup::write_video(&gpu, &s.output, &frames, s.fps(&d), t_start)
 }

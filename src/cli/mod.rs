@@ -8,6 +8,7 @@ mod generate_zero;
 mod serve;
 mod score; // issue 11: t2v score
 mod settings;
+mod setup;
 mod video_to_video;
 
 use clap::{Parser, Subcommand};

@@ -12,17 +12,18 @@ pub struct Settings {
     pub negative_prompt: String,
     pub seed: u64,
     pub randomize_seed: bool,
-    pub num_frames: usize,
-    pub num_inference_steps: usize,
+    /// None (this and the next three): the model family's default (`Family::defaults`).
+    pub num_frames: Option<usize>,
+    pub num_inference_steps: Option<usize>,
     /// A known model name, `tiny-random`, or a local diffusers folder.
     pub model: String,
     /// None: the model's recommended size.
     pub height: Option<usize>,
     pub width: Option<usize>,
-    pub guidance_scale: f32,
+    pub guidance_scale: Option<f32>,
     /// ddim, dpm++ or euler; None keeps the model's own scheduler.
     pub scheduler: Option<String>,
-    pub fps: u32,
+    pub fps: Option<u32>,
     /// .mp4, .gif, or a folder for PNG frames.
     pub output: PathBuf,
     pub clip_skip: usize,
@@ -51,14 +52,14 @@ impl Default for Settings {
             negative_prompt: String::new(),
             seed: 0,
             randomize_seed: true,
-            num_frames: 24,
-            num_inference_steps: 25,
+            num_frames: None,
+            num_inference_steps: None,
             model: "zeroscope-576w".into(),
             height: None,
             width: None,
-            guidance_scale: 9.0,
+            guidance_scale: None,
             scheduler: None,
-            fps: 10,
+            fps: None,
             output: PathBuf::from("video.mp4"),
             clip_skip: 0,
             noise_dtype: "float32".into(),
@@ -75,6 +76,27 @@ impl Default for Settings {
 }
 
 impl Settings {
+    /// The generation settings with the model's defaults where the config and flags give none.
+    pub fn params(&self, d: &t2v::pipelines::Defaults, seed: u64) -> t2v::Result<t2v::pipelines::GenerateParams> {
+        Ok(t2v::pipelines::GenerateParams {
+            prompt: self.prompt.clone(),
+            negative_prompt: self.negative_prompt.clone(),
+            num_frames: self.num_frames.unwrap_or(d.num_frames),
+            height: self.height.unwrap_or(d.height),
+            width: self.width.unwrap_or(d.width),
+            num_inference_steps: self.num_inference_steps.unwrap_or(d.num_inference_steps),
+            guidance_scale: self.guidance_scale.unwrap_or(d.guidance_scale),
+            seed,
+            scheduler: self.scheduler.as_deref().and_then(parse_scheduler),
+            clip_skip: self.clip_skip,
+            noise_dtype: t2v::latents::NoiseDtype::parse(&self.noise_dtype)?,
+        })
+    }
+
+    pub fn fps(&self, d: &t2v::pipelines::Defaults) -> u32 {
+        self.fps.unwrap_or(d.fps)
+    }
+
     /// Reads `path`; a missing default config.yaml means "all defaults".
     pub fn load(path: &Path, required: bool) -> t2v::Result<Settings> {
         let text = match std::fs::read_to_string(path) {
@@ -94,11 +116,11 @@ impl Settings {
     /// Checks values that parse but cannot work, naming the key and the fix.
     pub fn validate(&self) -> t2v::Result<()> {
         let bad = |key: &str, msg: String| Err(Error::Other(format!("config key '{key}': {msg}")));
-        if self.num_frames == 0 {
+        if self.num_frames == Some(0) {
             return bad("num_frames", "must be at least 1 (diffusers' default is 16; Zeroscope was trained on 24)".into());
         }
-        if self.num_inference_steps == 0 || self.num_inference_steps > 1000 {
-            return bad("num_inference_steps", format!("{} is outside 1..=1000", self.num_inference_steps));
+        if let Some(n) = self.num_inference_steps.filter(|&n| n == 0 || n > 1000) {
+            return bad("num_inference_steps", format!("{n} is outside 1..=1000"));
         }
         for (key, v) in [("height", self.height), ("width", self.width)] {
             if let Some(v) = v {
@@ -110,11 +132,11 @@ impl Settings {
                 }
             }
         }
-        if !self.guidance_scale.is_finite() || self.guidance_scale < 0.0 {
-            return bad("guidance_scale", format!("{} must be ≥ 0 (1 or less turns guidance off)", self.guidance_scale));
+        if let Some(g) = self.guidance_scale.filter(|g| !g.is_finite() || *g < 0.0) {
+            return bad("guidance_scale", format!("{g} must be ≥ 0 (1 or less turns guidance off)"));
         }
-        if self.fps == 0 || self.fps > 240 {
-            return bad("fps", format!("{} is outside 1..=240", self.fps));
+        if let Some(f) = self.fps.filter(|&f| f == 0 || f > 240) {
+            return bad("fps", format!("{f} is outside 1..=240"));
         }
         if let Some(s) = &self.scheduler {
             if parse_scheduler(s).is_none() {

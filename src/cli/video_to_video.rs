@@ -7,13 +7,14 @@
 
 use super::generate::{Bars, GenerateArgs};
 use super::settings::Settings;
+use super::setup::{self, Model};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 use t2v::gpu::AdapterSelector;
-use t2v::pipelines::{folder_configs, modelscope_configs, plan, plan_video_to_video, Frames, GenerateParams, MemoryPlan, ModelConfigs, TextToVideo};
+use t2v::pipelines::{plan, plan_video_to_video, Family, Frames, GenerateParams, MemoryPlan, ModelConfigs, TextToVideo};
 use t2v::video::{read_video, InputVideo};
-use t2v::weights::{hub, Placement};
+use t2v::weights::Placement;
 use t2v::{Error, Gpu};
 
 /// diffusers' `VideoToVideoSDPipeline` default.
@@ -29,6 +30,7 @@ pub fn run(
     configs: &ModelConfigs,
     params: GenerateParams,
     placement: Placement,
+    fps: u32,
 ) -> t2v::Result<()> {
     let strength = args.strength.unwrap_or(DEFAULT_STRENGTH);
     if !(0.0..=1.0).contains(&strength) {
@@ -52,30 +54,26 @@ pub fn run(
         let video = video.resized(params.height, params.width);
         let p = GenerateParams { num_frames: video.frames, ..params };
         let memory = plan_video_to_video(&Gpu::planner(sel)?, configs, &p, strength, placement)?;
-        eprintln!("memory plan (video-to-video, strength {strength}): {}", memory.report().replace('\n', "\n  "));
+        setup::show_plan(&format!(" (video-to-video, strength {strength})"), &memory.report(), args.dry_run);
         if args.dry_run {
-            println!("{}", memory.report());
             return Ok(());
         }
-        refuse_unless_fits(gpu, &memory)?;
+        setup::refuse_unless_fits(gpu, &memory, SHRINK)?;
         let dir = dir.ok_or_else(|| Error::Other("no model folder".into()))?;
         run_v2v(gpu, &dir, placement, &memory, &p, strength, &video)?
     } else {
         let up = args.upscale.clone().unwrap_or_else(|| "zeroscope-xl".into());
-        let known = hub::known(&up);
-        let dir2 = if known.is_some() && args.dry_run { None } else { Some(hub::resolve(&up, gpu)?) };
-        let configs2 = match &dir2 {
-            Some(d) => folder_configs(d)?,
-            None => modelscope_configs()?,
+        let upscaler = Model::choose(&up, None, gpu, !args.dry_run)?;
+        let Family::TextToVideo(configs2) = &upscaler.family else {
+            return Err(Error::Other(format!("--upscale {up}: a {} model has no video-to-video in t2v (ModelScope/Zeroscope models do)", upscaler.family.name())));
         };
-        let native = configs2.unet.sample_size.unwrap_or(32) * configs2.vae.scale_factor();
         let (h2, w2) = match &args.upscale_size {
             Some(sz) => parse_size(sz)?,
-            None => known.map(|m| m.size).unwrap_or((native, native)),
+            None => (upscaler.defaults.height, upscaler.defaults.width),
         };
         let p2 = GenerateParams { height: h2, width: w2, ..params.clone() };
         let plan1 = plan(&Gpu::planner(sel)?, configs, &params, placement)?;
-        let plan2 = plan_video_to_video(&Gpu::planner(sel)?, &configs2, &p2, strength, placement)?;
+        let plan2 = plan_video_to_video(&Gpu::planner(sel)?, configs2, &p2, strength, placement)?;
         let report = format!(
             "1. text-to-video {}x{} × {} frames ({}): {}\n2. video-to-video {}x{} ({up}, strength {strength}): {}\nchain peak (one model at a time): {}",
             params.width,
@@ -88,22 +86,19 @@ pub fn run(
             plan2.report(),
             t2v::error::Bytes(plan1.peak.max(plan2.peak))
         );
-        eprintln!("memory plan: {}", report.replace('\n', "\n  "));
+        setup::show_plan("", &report, args.dry_run);
         if args.dry_run {
-            println!("{report}");
             return Ok(());
         }
-        refuse_unless_fits(gpu, &plan1)?;
-        refuse_unless_fits(gpu, &plan2)?;
+        setup::refuse_unless_fits(gpu, &plan1, SHRINK)?;
+        setup::refuse_unless_fits(gpu, &plan2, SHRINK)?;
         let dir = dir.ok_or_else(|| Error::Other("no model folder".into()))?;
         let first = {
             let mut pipe = TextToVideo::from_dir(gpu, &dir, placement)?;
             pipe.use_plan(&plan1)?;
-            let mut bars = Bars { bar: None, started: Instant::now() };
+            let mut bars = Bars::new();
             let f = pipe.generate(&params, &mut bars)?;
-            if let Some(b) = bars.bar.take() {
-                b.finish();
-            }
+            bars.finish();
             f
         };
         // The first pipeline is gone: give its weights' and activations' buffers back before
@@ -113,21 +108,9 @@ pub fn run(
         eprintln!("text-to-video done ({}x{} × {}); upscaling with {up}", first.width, first.height, first.frames);
         // The frames as PIL images (diffusers' output_type="pil"), resized like the card does.
         let video = InputVideo::from_pipeline_frames(&first.data, first.frames, first.height, first.width).resized(h2, w2);
-        let dir2 = dir2.ok_or_else(|| Error::Other("no upscale model folder".into()))?;
-        run_v2v(gpu, &dir2, placement, &plan2, &p2, strength, &video)?
+        run_v2v(gpu, upscaler.dir()?, placement, &plan2, &p2, strength, &video)?
     };
-    t2v::video::write(&s.output, &frames.data, frames.frames, frames.height, frames.width, s.fps)
-        .map_err(|e| Error::Other(format!("writing {}: {e}", s.output.display())))?;
-    eprintln!(
-        "wrote {} ({} frames, {}×{}, {} fps) in {:.1} s",
-        s.output.display(),
-        frames.frames,
-        frames.width,
-        frames.height,
-        s.fps,
-        t0.elapsed().as_secs_f64()
-    );
-    Ok(())
+    setup::write_video(gpu, &s.output, &frames, fps, t0)
 }
 
 fn run_v2v(
@@ -141,27 +124,13 @@ fn run_v2v(
 ) -> t2v::Result<Frames> {
     let mut pipe = TextToVideo::from_dir(gpu, dir, placement)?;
     pipe.use_plan(memory)?;
-    let mut bars = Bars { bar: None, started: Instant::now() };
+    let mut bars = Bars::new();
     let frames = pipe.video_to_video(p, strength, video, &mut bars)?;
-    if let Some(b) = bars.bar.take() {
-        b.finish();
-    }
-    if let Some(d) = gpu.schedule_divergence() {
-        eprintln!("note: the run left the memory plan ({d}); the rest was allocated on demand");
-    }
+    bars.finish();
     Ok(frames)
 }
 
-fn refuse_unless_fits(gpu: &Gpu, memory: &MemoryPlan) -> t2v::Result<()> {
-    if memory.fits() {
-        return Ok(());
-    }
-    Err(Error::Other(format!(
-        "{} cannot run this: {}\n  use fewer frames (--num-frames), a smaller size, or --guidance-scale 1",
-        gpu.info.name,
-        memory.report()
-    )))
-}
+const SHRINK: &str = "use fewer frames (--num-frames), a smaller size, or --guidance-scale 1";
 
 /// "WIDTHxHEIGHT" → (height, width), multiples of 8 as diffusers requires.
 fn parse_size(s: &str) -> t2v::Result<(usize, usize)> {

@@ -3,16 +3,23 @@
 //! Zeroscope), `text_to_video_zero` TextToVideoZeroPipeline (Stable Diffusion 1.x).
 
 mod checkpoint;
+pub mod denoise;
+mod family;
 mod plan;
+mod frames;
 mod progress;
+pub mod prompt;
 mod text_to_video;
 pub mod text_to_video_zero;
 mod video_to_video;
 
 pub use checkpoint::Checkpoint;
+pub use denoise::Denoiser;
+pub use family::{Defaults, Family, PipelineClass, VideoPipeline};
 pub use plan::{folder_configs, modelscope_configs, placeholder_run, placeholder_run_video, plan, plan_video_to_video, MemoryPlan, ModelConfigs};
 pub use progress::{NoProgress, Progress};
-pub use text_to_video::{Frames, GenerateParams, TextToVideo};
+pub use frames::Frames;
+pub use text_to_video::{GenerateParams, TextToVideo};
 pub use text_to_video_zero::{plan_zero, sd15_configs, sd_folder_configs, TextToVideoZero, ZeroConfigs, ZeroParams};
 pub use video_to_video::strength_start;
 

@@ -213,11 +213,10 @@ pub(crate) fn plan_run(gpu: &Arc<Gpu>, weights: u64, run: &mut StagedRun) -> Res
 /// encoder's positions, which is CLIP's padded length); `stage` is called after prompt encoding,
 /// denoising and decoding. Benchmarks without a tokenizer run a generation this way too.
 pub fn placeholder_run(pipe: &TextToVideo, p: &GenerateParams, stage: &mut dyn FnMut(&'static str)) -> Result<()> {
-    let rows = if p.guidance_scale > 1.0 { 2 } else { 1 };
-    let ids = vec![vec![0u32; pipe.text_encoder.config.max_position_embeddings]; rows];
-    let embeds = pipe.text_encoder.forward(&ids, p.clip_skip)?;
+    let embeds = pipe.prompt.placeholder(p.guidance_scale > 1.0, p.clip_skip)?;
     stage("prompt encoding");
     let latents = pipe.denoise(p, &embeds, &mut NoProgress)?;
+    drop(embeds);
     stage("denoising");
     pipe.decode(&latents, &mut NoProgress)?;
     stage("decoding");
@@ -228,9 +227,7 @@ pub fn placeholder_run(pipe: &TextToVideo, p: &GenerateParams, stage: &mut dyn F
 pub fn placeholder_run_video(pipe: &TextToVideo, p: &GenerateParams, strength: f64, stage: &mut dyn FnMut(&'static str)) -> Result<()> {
     let video = crate::video::InputVideo { rgb: vec![0; p.num_frames * p.height * p.width * 3], frames: p.num_frames, height: p.height, width: p.width };
     pipe.check_video(p, strength, &video)?;
-    let rows = if p.guidance_scale > 1.0 { 2 } else { 1 };
-    let ids = vec![vec![0u32; pipe.text_encoder.config.max_position_embeddings]; rows];
-    let embeds = pipe.text_encoder.forward(&ids, p.clip_skip)?;
+    let embeds = pipe.prompt.placeholder(p.guidance_scale > 1.0, p.clip_skip)?;
     stage("prompt encoding");
     let latents = pipe.denoise_video(p, strength, &video, &embeds, &mut NoProgress, &mut |_, _| Ok(()))?;
     stage("video encoding and denoising");

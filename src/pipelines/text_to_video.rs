@@ -2,15 +2,13 @@
 //! [negative, positive] prompt embeddings, torch-identical initial noise, the scheduler loop on
 //! the device, and a frame-by-frame VAE decode.
 
-use super::Progress;
+use super::{Frames, Progress};
 use crate::error::{Error, Result};
 use crate::latents::NoiseDtype;
-use crate::ops::elementwise::{lincomb2, scale};
 use crate::ops::layout::channels_first_to_frames;
 use crate::schedulers::{self, Scheduler, SchedulerConfig, SchedulerKind};
 use crate::tensor::Tensor;
-use crate::models::text_encoder::ClipTextModel;
-use crate::tokenizer::ClipTokenizer;
+use super::prompt::ClipPrompt;
 use crate::models::unet::UNet3DConditionModel;
 use crate::models::vae::AutoencoderKL;
 use crate::weights::Placement;
@@ -56,21 +54,12 @@ impl Default for GenerateParams {
     }
 }
 
-/// Decoded video: (F, H, W, 3) floats in [0, 1], as diffusers' `output_type="np"` (batch 1).
-pub struct Frames {
-    pub data: Vec<f32>,
-    pub frames: usize,
-    pub height: usize,
-    pub width: usize,
-}
-
 pub struct TextToVideo {
     pub gpu: Arc<Gpu>,
     pub dir: PathBuf,
-    /// None only for memory plans, which feed placeholder token ids.
-    pub tokenizer: Option<ClipTokenizer>,
+    /// Tokenizer and text encoder.
+    pub prompt: ClipPrompt,
     pub scheduler_config: SchedulerConfig,
-    pub text_encoder: ClipTextModel,
     pub unet: UNet3DConditionModel,
     pub vae: AutoencoderKL,
     /// The memory plan's buffer schedule, installed at the start of every [`generate`](Self::generate).
@@ -85,9 +74,8 @@ impl TextToVideo {
         Ok(TextToVideo {
             gpu: gpu.clone(),
             dir: dir.to_path_buf(),
-            tokenizer: Some(ClipTokenizer::from_dir(&dir.join("tokenizer"))?),
+            prompt: ClipPrompt::from_dir(gpu, dir, placement)?,
             scheduler_config: SchedulerConfig::from_file(&dir.join("scheduler/scheduler_config.json"))?,
-            text_encoder: ClipTextModel::from_dir(gpu, &dir.join("text_encoder"), placement)?,
             unet: UNet3DConditionModel::from_dir(gpu, &dir.join("unet"), placement)?,
             vae: AutoencoderKL::from_dir(gpu, &dir.join("vae"), placement)?,
             schedule: None,
@@ -97,13 +85,11 @@ impl TextToVideo {
     /// The pipeline with synthetic weights for the given configs — on a planning device this
     /// allocates nothing real, which is how [`super::plan`] measures a run before it happens.
     pub fn synthetic(gpu: &Arc<Gpu>, configs: &super::ModelConfigs, placement: Placement) -> Result<TextToVideo> {
-        let text = Arc::new(Weights::synthetic(gpu, "text_encoder", placement));
         Ok(TextToVideo {
             gpu: gpu.clone(),
             dir: PathBuf::new(),
-            tokenizer: None,
+            prompt: ClipPrompt::synthetic(gpu, &configs.text_encoder, placement)?,
             scheduler_config: configs.scheduler.clone(),
-            text_encoder: ClipTextModel::load(configs.text_encoder.clone(), text)?,
             unet: UNet3DConditionModel::load(configs.unet.clone(), &Weights::synthetic(gpu, "unet", placement))?,
             vae: AutoencoderKL::load(configs.vae.clone(), &Weights::synthetic(gpu, "vae", placement))?,
             schedule: None,
@@ -116,18 +102,7 @@ impl TextToVideo {
 
     /// (1 or 2, 77, D) prompt embeddings: [negative, positive] when guidance is on.
     pub fn encode_prompt(&self, p: &GenerateParams, progress: &mut dyn Progress) -> Result<Tensor> {
-        let cfg = p.guidance_scale > 1.0;
-        let mut rows = Vec::new();
-        let texts: Vec<&str> = if cfg { vec![&p.negative_prompt, &p.prompt] } else { vec![&p.prompt] };
-        let tokenizer = self.tokenizer.as_ref().ok_or_else(|| Error::Other("this pipeline has no tokenizer".into()))?;
-        for t in texts {
-            let e = tokenizer.encode(t)?;
-            if let Some(w) = tokenizer.truncation_warning(&e) {
-                progress.note(&format!("warning: {w}"));
-            }
-            rows.push(e.ids);
-        }
-        self.text_encoder.forward(&rows, p.clip_skip)
+        self.prompt.encode(&p.prompt, &p.negative_prompt, p.guidance_scale > 1.0, p.clip_skip, progress)
     }
 
     /// Pixels per latent (diffusers' `vae_scale_factor`, from the VAE's config).
@@ -207,15 +182,9 @@ impl TextToVideo {
         observe: &mut dyn FnMut(usize, &Tensor, &dyn Scheduler) -> Result<()>,
     ) -> Result<Tensor> {
         let mut sched = self.scheduler(p.scheduler)?;
-        sched.set_timesteps(p.num_inference_steps)?;
-        let (first, latents) = match resume {
-            None => (0, self.initial_latents(p, sched.init_noise_sigma())?),
-            Some(c) => {
-                let n = sched.timesteps().len();
-                let latents = c.restore(&self.gpu, &self.latent_shape(p), n, sched.as_mut())?;
-                (c.next_step, latents)
-            }
-        };
+        let (first, latents) = super::denoise::start(&self.gpu, sched.as_mut(), p.num_inference_steps, &self.latent_shape(p), resume, |s| {
+            self.initial_latents(p, s.init_noise_sigma())
+        })?;
         self.denoise_from(p, embeds, sched.as_mut(), latents, first, progress, observe)
     }
     // ---- end of resume/checkpoint hook ----------------------------------------------------------
@@ -230,62 +199,29 @@ impl TextToVideo {
         p: &GenerateParams,
         embeds: &Tensor,
         sched: &mut dyn Scheduler,
-        mut latents: Tensor,
+        latents: Tensor,
         first: usize,
         progress: &mut dyn Progress,
         observe: &mut dyn FnMut(usize, &Tensor, &dyn Scheduler) -> Result<()>,
     ) -> Result<Tensor> {
-        let cfg = p.guidance_scale > 1.0;
-        let steps: Vec<f32> = sched.timesteps().get(first..).unwrap_or_default().to_vec();
+        let n = sched.timesteps().len();
         // Everything a step needs besides the latents is prepared here, so the loop body
-        // neither uploads nor repeats anything. Guidance runs the UNet once per prompt instead
-        // of on a batch of two (diffusers' way): batch items never interact in the UNet, so the
-        // noise is the same, and the activations are half the size.
-        let ctxs = (0..embeds.dim(0)).map(|r| self.unet.frame_context(&embeds.narrow0(r, 1)?, p.num_frames)).collect::<Result<Vec<_>>>()?;
-        let tembs = steps.iter().map(|&t| self.unet.frame_time_embedding(t, 1, p.num_frames)).collect::<Result<Vec<_>>>()?;
-        progress.stage("denoising", steps.len());
-        for (i, temb) in (first..).zip(tembs.iter()) {
-            progress.check_cancelled()?;
-            let input = sched.scale_model_input(&latents, i)?;
-            let noise = if cfg {
-                let uncond = self.unet.forward_prepared(&input, temb, &ctxs[0])?;
-                let text = self.unet.forward_prepared(&input, temb, &ctxs[1])?;
-                // uncond + g·(text − uncond) = (1−g)·uncond + g·text
-                lincomb2(&uncond, 1.0 - p.guidance_scale, &text, p.guidance_scale)?
-            } else {
-                self.unet.forward_prepared(&input, temb, &ctxs[0])?
-            };
-            latents = sched.step(&noise, i, &latents)?;
-            self.gpu.flush()?;
-            observe(i, &latents, &*sched)?;
-            progress.tick();
-        }
-        Ok(latents)
+        // neither uploads nor repeats anything.
+        let den = UNet3DSteps {
+            unet: &self.unet,
+            first,
+            ctxs: (0..embeds.dim(0)).map(|r| self.unet.frame_context(&embeds.narrow0(r, 1)?, p.num_frames)).collect::<Result<Vec<_>>>()?,
+            tembs: sched.timesteps().get(first..).unwrap_or_default().iter().map(|&t| self.unet.frame_time_embedding(t, 1, p.num_frames)).collect::<Result<Vec<_>>>()?,
+            guidance: super::denoise::guidance(p.guidance_scale, embeds.dim(0)),
+        };
+        progress.stage("denoising", n.saturating_sub(first));
+        super::denoise::denoise_loop(&den, sched, latents, first..n, progress, observe)
     }
 
     /// Latents (1, 4, F, h, w) → frames, one frame through the VAE at a time so the decoder's
     /// full-resolution activations exist for a single frame only.
     pub fn decode(&self, latents: &Tensor, progress: &mut dyn Progress) -> Result<Frames> {
-        let f = latents.dim(2);
-        let z = scale(&channels_first_to_frames(latents)?, 1.0 / self.vae.config.scaling_factor)?;
-        progress.stage("decoding", f);
-        let mut data = Vec::new();
-        let (mut h, mut w) = (0, 0);
-        for i in 0..f {
-            progress.check_cancelled()?;
-            let img = self.vae.decode(&z.narrow0(i, 1)?)?;
-            (h, w) = (img.dim(2), img.dim(3));
-            let v = img.to_f32()?;
-            let plane = h * w;
-            // (1, 3, H, W) → (H, W, 3), then diffusers' postprocess: (x/2 + 0.5).clamp(0, 1).
-            for px in 0..plane {
-                for ch in 0..3 {
-                    data.push((v[ch * plane + px] / 2.0 + 0.5).clamp(0.0, 1.0));
-                }
-            }
-            progress.tick();
-        }
-        Ok(Frames { data, frames: f, height: h, width: w })
+        super::frames::decode_per_frame(&self.vae, &channels_first_to_frames(latents)?, progress)
     }
 
     /// Runs every later [`generate`](Self::generate) from `plan`'s buffers (made now): a device
@@ -298,15 +234,26 @@ impl TextToVideo {
     }
 
     pub fn generate(&self, p: &GenerateParams, progress: &mut dyn Progress) -> Result<Frames> {
-        self.check(p)?;
-        if let Some(s) = &self.schedule {
-            // The same schedule again keeps its buffers and starts from its first allocation.
-            self.gpu.install_schedule(s)?;
-        }
-        progress.stage("encoding prompt", 1);
-        let embeds = self.encode_prompt(p, progress)?;
-        progress.tick();
-        let latents = self.denoise(p, &embeds, progress)?;
-        self.decode(&latents, progress)
+        super::VideoPipeline::generate(self, p, progress)
+    }
+}
+
+/// The 3-D UNet as the denoising loop sees it: text contexts per prompt and time embeddings
+/// per step, made once per video.
+struct UNet3DSteps<'a> {
+    unet: &'a UNet3DConditionModel,
+    /// Index of the first step `tembs` holds.
+    first: usize,
+    tembs: Vec<Tensor>,
+    ctxs: Vec<Tensor>,
+    guidance: Option<f32>,
+}
+
+impl super::Denoiser for UNet3DSteps<'_> {
+    fn predict(&self, input: &Tensor, step: usize, row: usize) -> Result<Tensor> {
+        self.unet.forward_prepared(input, &self.tembs[step - self.first], &self.ctxs[row])
+    }
+    fn guidance(&self, _step: usize) -> Option<f32> {
+        self.guidance
     }
 }

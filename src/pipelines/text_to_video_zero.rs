@@ -15,13 +15,14 @@ use super::{GenerateParams, Progress};
 use crate::error::{Error, Result};
 use crate::latents::randn::TorchGenerator;
 use crate::latents::NoiseDtype;
-use crate::ops::elementwise::{lincomb2, scale};
+use super::denoise::denoise_loop;
+use crate::ops::elementwise::lincomb2;
 use crate::ops::layout::{cat, repeat_interleave};
 use crate::ops::warp::warp_latents;
 use crate::schedulers::{self, Scheduler, SchedulerConfig};
 use crate::tensor::Tensor;
-use crate::models::text_encoder::{ClipTextConfig, ClipTextModel};
-use crate::tokenizer::ClipTokenizer;
+use super::prompt::ClipPrompt;
+use crate::models::text_encoder::ClipTextConfig;
 use crate::models::unet_2d::{UNet2DConditionModel, UNet2DConfig};
 use crate::models::vae::{AutoencoderKL, AutoencoderKLConfig};
 use crate::weights::{Placement, Weights};
@@ -109,10 +110,9 @@ pub fn sd_folder_configs(dir: &Path) -> Result<ZeroConfigs> {
 pub struct TextToVideoZero {
     pub gpu: Arc<Gpu>,
     pub dir: PathBuf,
-    /// None only for memory plans, which feed placeholder token ids.
-    pub tokenizer: Option<ClipTokenizer>,
+    /// Tokenizer and text encoder.
+    pub prompt: ClipPrompt,
     pub scheduler_config: SchedulerConfig,
-    pub text_encoder: ClipTextModel,
     pub unet: UNet2DConditionModel,
     pub vae: AutoencoderKL,
     /// The memory plan's buffer schedule, installed at the start of every [`generate`](Self::generate).
@@ -130,9 +130,8 @@ impl TextToVideoZero {
         Ok(TextToVideoZero {
             gpu: gpu.clone(),
             dir: dir.to_path_buf(),
-            tokenizer: Some(ClipTokenizer::from_dir(&dir.join("tokenizer"))?),
+            prompt: ClipPrompt::from_dir(gpu, dir, placement)?,
             scheduler_config: SchedulerConfig::from_file(&dir.join("scheduler/scheduler_config.json"))?,
-            text_encoder: ClipTextModel::from_dir(gpu, &dir.join("text_encoder"), placement)?,
             unet: UNet2DConditionModel::from_dir(gpu, &dir.join("unet"), placement)?,
             vae: AutoencoderKL::from_dir(gpu, &dir.join("vae"), placement)?,
             schedule: None,
@@ -141,13 +140,11 @@ impl TextToVideoZero {
 
     /// The pipeline with synthetic weights (on a planning device: nothing real; see [`plan_zero`]).
     pub fn synthetic(gpu: &Arc<Gpu>, configs: &ZeroConfigs, placement: Placement) -> Result<TextToVideoZero> {
-        let text = Arc::new(Weights::synthetic(gpu, "text_encoder", placement));
         Ok(TextToVideoZero {
             gpu: gpu.clone(),
             dir: PathBuf::new(),
-            tokenizer: None,
+            prompt: ClipPrompt::synthetic(gpu, &configs.text_encoder, placement)?,
             scheduler_config: configs.scheduler.clone(),
-            text_encoder: ClipTextModel::load(configs.text_encoder.clone(), text)?,
             unet: UNet2DConditionModel::load(configs.unet.clone(), &Weights::synthetic(gpu, "unet", placement))?,
             vae: AutoencoderKL::load(configs.vae.clone(), &Weights::synthetic(gpu, "vae", placement))?,
             schedule: None,
@@ -206,17 +203,7 @@ impl TextToVideoZero {
     /// (1 or 2, 77, D) prompt embeddings: [negative, positive] when guidance is on.
     pub fn encode_prompt(&self, p: &ZeroParams, progress: &mut dyn Progress) -> Result<Tensor> {
         let c = &p.common;
-        let tokenizer = self.tokenizer.as_ref().ok_or_else(|| Error::Other("this pipeline has no tokenizer".into()))?;
-        let texts: Vec<&str> = if c.guidance_scale > 1.0 { vec![&c.negative_prompt, &c.prompt] } else { vec![&c.prompt] };
-        let mut rows = Vec::new();
-        for t in texts {
-            let e = tokenizer.encode(t)?;
-            if let Some(w) = tokenizer.truncation_warning(&e) {
-                progress.note(&format!("warning: {w}"));
-            }
-            rows.push(e.ids);
-        }
-        self.text_encoder.forward(&rows, c.clip_skip)
+        self.prompt.encode(&c.prompt, &c.negative_prompt, c.guidance_scale > 1.0, c.clip_skip, progress)
     }
 
     /// Denoises and returns the final latents (F, 4, h, w).
@@ -234,7 +221,7 @@ impl TextToVideoZero {
     ) -> Result<Tensor> {
         let c = &p.common;
         let frames = c.num_frames;
-        let guidance = (embeds.dim(0) == 2).then_some(c.guidance_scale);
+        let guidance = super::denoise::guidance(c.guidance_scale, embeds.dim(0));
         let mut sched = self.scheduler(p)?;
         sched.set_timesteps(c.num_inference_steps)?;
         let ts = sched.timesteps().to_vec();
@@ -249,26 +236,21 @@ impl TextToVideoZero {
         // the forward-diffusion noise later continues the same stream.
         let mut gen = TorchGenerator::new(c.seed);
         let noise = draw(&mut gen, c.noise_dtype, ch * h * w, sched.init_noise_sigma());
-        let mut x = Tensor::from_f32(&self.gpu, &[1, ch, h, w], &noise)?;
+        let x = Tensor::from_f32(&self.gpu, &[1, ch, h, w], &noise)?;
 
         let ctx1 = (0..embeds.dim(0)).map(|r| embeds.narrow0(r, 1)).collect::<Result<Vec<_>>>()?;
         let tembs = ts.iter().map(|&t| self.unet.rows_time_embedding(t, 1)).collect::<Result<Vec<_>>>()?;
+        let single = UNet2DSteps { unet: &self.unet, first: 0, tembs, ctxs: ctx1, guidance, cross: None };
         progress.stage("denoising", i0 + (n - i1));
-        for (i, temb) in tembs.iter().enumerate().take(i1) {
-            x = self.step(&mut *sched, i, &x, temb, &ctx1, guidance, None)?;
-            progress.tick();
-        }
+        let mut x = denoise_loop(&single, &mut *sched, x, 0..i1, progress, &mut |_, _, _| Ok(()))?;
         let mut joint = sched.boxed_clone().ok_or_else(|| Error::Other("scheduler copy failed".into()))?;
         let x1_t1 = x.clone();
         observe("x1_t1", &x1_t1)?;
-        for (i, temb) in tembs.iter().enumerate().take(i0).skip(i1) {
-            x = self.step(&mut *sched, i, &x, temb, &ctx1, guidance, None)?;
-            progress.tick();
-        }
+        x = denoise_loop(&single, &mut *sched, x, i1..i0, progress, &mut |_, _, _| Ok(()))?;
         observe("x1_t0", &x)?;
         drop(sched);
 
-        let mut x = if frames > 1 {
+        let x = if frames > 1 {
             let ids = p.frame_ids();
             let warped = warp_latents(&repeat_interleave(&x, frames - 1)?, p.motion_field_strength_x, p.motion_field_strength_y, &ids[1..])?;
             observe("warped", &warped)?;
@@ -287,67 +269,25 @@ impl TextToVideoZero {
             x1_t1
         };
 
-        let cross = cross_frame_length(frames);
-        let ctxf = ctx1.iter().map(|e| repeat_interleave(e, frames)).collect::<Result<Vec<_>>>()?;
-        for (i, temb) in tembs.iter().enumerate().skip(i1) {
-            x = self.step(&mut *joint, i, &x, temb, &ctxf, guidance, cross)?;
-            progress.tick();
-        }
+        // All frames together: every row of a step shares its time embedding; self-attention
+        // looks at frame 0 (cross-frame attention).
+        let all = UNet2DSteps {
+            unet: &self.unet,
+            first: i1,
+            tembs: single.tembs[i1..].iter().map(|t| if frames == 1 { Ok(t.clone()) } else { repeat_interleave(t, frames) }).collect::<Result<Vec<_>>>()?,
+            ctxs: single.ctxs.iter().map(|e| repeat_interleave(e, frames)).collect::<Result<Vec<_>>>()?,
+            guidance,
+            cross: cross_frame_length(frames),
+        };
+        drop(single);
+        let x = denoise_loop(&all, &mut *joint, x, i1..n, progress, &mut |_, _, _| Ok(()))?;
         observe("latents", &x)?;
         Ok(x)
     }
 
-    /// One denoising step on `x` (rows = frames): the UNet once per prompt (batch rows never
-    /// interact, so guidance needs no batch of two), guidance, the scheduler update.
-    #[allow(clippy::too_many_arguments)]
-    fn step(
-        &self,
-        sched: &mut dyn Scheduler,
-        i: usize,
-        x: &Tensor,
-        temb1: &Tensor,
-        ctx: &[Tensor],
-        guidance: Option<f32>,
-        cross: Option<usize>,
-    ) -> Result<Tensor> {
-        let rows = x.dim(0);
-        let temb = if rows == 1 { temb1.clone() } else { repeat_interleave(temb1, rows)? };
-        let input = sched.scale_model_input(x, i)?;
-        let noise = match guidance {
-            Some(g) => {
-                let uncond = self.unet.forward_prepared(&input, &temb, &ctx[0], cross)?;
-                let text = self.unet.forward_prepared(&input, &temb, &ctx[1], cross)?;
-                lincomb2(&uncond, 1.0 - g, &text, g)?
-            }
-            None => self.unet.forward_prepared(&input, &temb, &ctx[0], cross)?,
-        };
-        drop(input);
-        let out = sched.step(&noise, i, x)?;
-        self.gpu.flush()?;
-        Ok(out)
-    }
-
     /// Latents (F, 4, h, w) → frames (F, H, W, 3) in [0, 1], one frame through the VAE at a time.
     pub fn decode(&self, latents: &Tensor, progress: &mut dyn Progress) -> Result<super::Frames> {
-        let f = latents.dim(0);
-        let z = scale(latents, 1.0 / self.vae.config.scaling_factor)?;
-        progress.stage("decoding", f);
-        let mut data = Vec::new();
-        let (mut h, mut w) = (0, 0);
-        for i in 0..f {
-            let img = self.vae.decode(&z.narrow0(i, 1)?)?;
-            (h, w) = (img.dim(2), img.dim(3));
-            let v = img.to_f32()?;
-            let plane = h * w;
-            // (1, 3, H, W) → (H, W, 3), then decode_latents' (x/2 + 0.5).clamp(0, 1).
-            for px in 0..plane {
-                for ch in 0..3 {
-                    data.push((v[ch * plane + px] / 2.0 + 0.5).clamp(0.0, 1.0));
-                }
-            }
-            progress.tick();
-        }
-        Ok(super::Frames { data, frames: f, height: h, width: w })
+        super::frames::decode_per_frame(&self.vae, latents, progress)
     }
 
     /// See `TextToVideo::use_plan`.
@@ -438,9 +378,7 @@ pub fn plan_zero(gpu: &Arc<Gpu>, configs: &ZeroConfigs, p: &ZeroParams, placemen
 
 /// What [`TextToVideoZero::generate`] allocates, with placeholder token ids.
 pub fn placeholder_run_zero(pipe: &TextToVideoZero, p: &ZeroParams, stage: &mut dyn FnMut(&'static str)) -> Result<()> {
-    let rows = if p.common.guidance_scale > 1.0 { 2 } else { 1 };
-    let ids = vec![vec![0u32; pipe.text_encoder.config.max_position_embeddings]; rows];
-    let embeds = pipe.text_encoder.forward(&ids, p.common.clip_skip)?;
+    let embeds = pipe.prompt.placeholder(p.common.guidance_scale > 1.0, p.common.clip_skip)?;
     stage("prompt encoding");
     let latents = pipe.denoise(p, &embeds, &mut super::NoProgress)?;
     drop(embeds);
@@ -448,4 +386,25 @@ pub fn placeholder_run_zero(pipe: &TextToVideoZero, p: &ZeroParams, stage: &mut 
     pipe.decode(&latents, &mut super::NoProgress)?;
     stage("decoding");
     Ok(())
+}
+
+/// The 2-D UNet as the denoising loop sees it: per-step time embeddings (one per row of the
+/// step's latents), the prompt contexts, and cross-frame attention for the joint phase.
+struct UNet2DSteps<'a> {
+    unet: &'a UNet2DConditionModel,
+    /// Index of the first step `tembs` holds.
+    first: usize,
+    tembs: Vec<Tensor>,
+    ctxs: Vec<Tensor>,
+    guidance: Option<f32>,
+    cross: Option<usize>,
+}
+
+impl super::Denoiser for UNet2DSteps<'_> {
+    fn predict(&self, input: &Tensor, step: usize, row: usize) -> Result<Tensor> {
+        self.unet.forward_prepared(input, &self.tembs[step - self.first], &self.ctxs[row], self.cross)
+    }
+    fn guidance(&self, _step: usize) -> Option<f32> {
+        self.guidance
+    }
 }

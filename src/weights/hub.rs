@@ -4,36 +4,50 @@
 use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};
 
+/// Which pipeline family a known model is (its configs ship in the binary for plans).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KnownFamily {
+    /// TextToVideoSDPipeline (ModelScope / Zeroscope) and Stable Diffusion for Text2Video-Zero.
+    UNet,
+    /// WanPipeline, with the folder of `configs/` holding its architecture.
+    Wan(&'static str),
+}
+
 /// A published text-to-video model t2v knows by a short name.
 pub struct KnownModel {
     pub name: &'static str,
     pub repo: &'static str,
-    /// Weight files to fetch per component (safetensors variants or PyTorch .bin).
-    pub weights: [&'static str; 3],
+    pub family: KnownFamily,
+    /// Files to fetch besides the configs: weights (safetensors variants or PyTorch .bin), or
+    /// a sharded component's `*.safetensors.index.json`, whose shards are fetched after it.
+    pub weights: &'static [&'static str],
     /// diffusers' recommended size for this model (height, width).
     pub size: (usize, usize),
     pub about: &'static str,
 }
 
-pub const MODELS: [KnownModel; 4] = [
+pub const MODELS: [KnownModel; 6] = [
     KnownModel {
         name: "zeroscope-576w",
         repo: "cerspense/zeroscope_v2_576w",
-        weights: ["text_encoder/pytorch_model.bin", "unet/diffusion_pytorch_model.bin", "vae/diffusion_pytorch_model.bin"],
+        family: KnownFamily::UNet,
+        weights: &["text_encoder/pytorch_model.bin", "unet/diffusion_pytorch_model.bin", "vae/diffusion_pytorch_model.bin"],
         size: (320, 576),
         about: "Zeroscope v2 576w (fp16 .bin), 576×320",
     },
     KnownModel {
         name: "zeroscope-xl",
         repo: "cerspense/zeroscope_v2_XL",
-        weights: ["text_encoder/pytorch_model.bin", "unet/diffusion_pytorch_model.bin", "vae/diffusion_pytorch_model.bin"],
+        family: KnownFamily::UNet,
+        weights: &["text_encoder/pytorch_model.bin", "unet/diffusion_pytorch_model.bin", "vae/diffusion_pytorch_model.bin"],
         size: (576, 1024),
         about: "Zeroscope v2 XL (fp16 .bin), 1024×576 (made for upscaling 576w output)",
     },
     KnownModel {
         name: "modelscope-1.7b",
         repo: "ali-vilab/text-to-video-ms-1.7b",
-        weights: [
+        family: KnownFamily::UNet,
+        weights: &[
             "text_encoder/model.fp16.safetensors",
             "unet/diffusion_pytorch_model.fp16.safetensors",
             "vae/diffusion_pytorch_model.fp16.safetensors",
@@ -45,7 +59,8 @@ pub const MODELS: [KnownModel; 4] = [
     KnownModel {
         name: "text2video-zero",
         repo: "stable-diffusion-v1-5/stable-diffusion-v1-5",
-        weights: [
+        family: KnownFamily::UNet,
+        weights: &[
             "text_encoder/model.fp16.safetensors",
             "unet/diffusion_pytorch_model.fp16.safetensors",
             "vae/diffusion_pytorch_model.fp16.safetensors",
@@ -53,9 +68,34 @@ pub const MODELS: [KnownModel; 4] = [
         size: (512, 512),
         about: "Text2Video-Zero on Stable Diffusion 1.5 (fp16 variant), 512×512, 8 frames",
     },
+    // Wan 2.1 (WanPipeline): its Diffusers repos store f32 shards; t2v uploads them in 16 bits.
+    KnownModel {
+        name: "wan2.1-t2v-1.3b",
+        repo: "Wan-AI/Wan2.1-T2V-1.3B-Diffusers",
+        family: KnownFamily::Wan("wan2.1-t2v-1.3b"),
+        weights: &[
+            "text_encoder/model.safetensors.index.json",
+            "transformer/diffusion_pytorch_model.safetensors.index.json",
+            "vae/diffusion_pytorch_model.safetensors",
+        ],
+        size: (480, 832),
+        about: "Wan 2.1 text-to-video 1.3B (f32 shards, ~28 GB with its UMT5-XXL text encoder), 832×480, 81 frames at 16 fps",
+    },
+    KnownModel {
+        name: "wan2.1-t2v-14b",
+        repo: "Wan-AI/Wan2.1-T2V-14B-Diffusers",
+        family: KnownFamily::Wan("wan2.1-t2v-14b"),
+        weights: &[
+            "text_encoder/model.safetensors.index.json",
+            "transformer/diffusion_pytorch_model.safetensors.index.json",
+            "vae/diffusion_pytorch_model.safetensors",
+        ],
+        size: (480, 832),
+        about: "Wan 2.1 text-to-video 14B (f32 shards, ~80 GB), 832×480 (720p: 1280×720 with --flow-shift 5), 81 frames at 16 fps",
+    },
 ];
 
-const COMMON_FILES: [&str; 9] = [
+const UNET_FILES: [&str; 9] = [
     "model_index.json",
     "scheduler/scheduler_config.json",
     "text_encoder/config.json",
@@ -66,6 +106,43 @@ const COMMON_FILES: [&str; 9] = [
     "unet/config.json",
     "vae/config.json",
 ];
+
+const WAN_FILES: [&str; 8] = [
+    "model_index.json",
+    "scheduler/scheduler_config.json",
+    "text_encoder/config.json",
+    "tokenizer/tokenizer.json",
+    "tokenizer/special_tokens_map.json",
+    "tokenizer/tokenizer_config.json",
+    "transformer/config.json",
+    "vae/config.json",
+];
+
+impl KnownModel {
+    /// Every file of the model but the shards of sharded components.
+    pub fn files(&self) -> Vec<&'static str> {
+        let common: &[&str] = match self.family {
+            KnownFamily::UNet => &UNET_FILES,
+            KnownFamily::Wan(_) => &WAN_FILES,
+        };
+        common.iter().chain(self.weights).copied().collect()
+    }
+}
+
+/// The shard files a `*.safetensors.index.json` names (its `weight_map` values), relative to
+/// the repo (beside the index).
+fn shards_of(index_rel: &str, index: &Path) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(index).map_err(|e| Error::Other(format!("{}: {e}", index.display())))?;
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::Config { path: index.display().to_string(), msg: format!("not JSON: {e}") })?;
+    let map = v["weight_map"]
+        .as_object()
+        .ok_or_else(|| Error::Config { path: index.display().to_string(), msg: "no \"weight_map\" object".into() })?;
+    let folder = index_rel.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+    let mut shards: Vec<String> = map.values().filter_map(|f| f.as_str()).map(|f| if folder.is_empty() { f.to_string() } else { format!("{folder}/{f}") }).collect();
+    shards.sort();
+    shards.dedup();
+    Ok(shards)
+}
 
 pub fn known(name: &str) -> Option<&'static KnownModel> {
     MODELS.iter().find(|m| m.name == name || m.repo == name)
@@ -92,11 +169,22 @@ pub fn resolve(model: &str, gpu: &std::sync::Arc<crate::Gpu>) -> Result<PathBuf>
             names.join(", ")
         )));
     };
-    let files: Vec<&str> = COMMON_FILES.iter().chain(m.weights.iter()).copied().collect();
+    let files = m.files();
     let cache = hf_hub::Cache::from_env();
     let cached = cache.model(m.repo.to_string());
-    if let Some(paths) = files.iter().map(|f| cached.get(f)).collect::<Option<Vec<_>>>() {
-        return snapshot_dir(&paths[0]);
+    let complete = || -> Option<PathBuf> {
+        let paths = files.iter().map(|f| cached.get(f)).collect::<Option<Vec<_>>>()?;
+        for (f, p) in files.iter().zip(&paths) {
+            if f.ends_with(".index.json") {
+                for shard in shards_of(f, p).ok()? {
+                    cached.get(&shard)?;
+                }
+            }
+        }
+        Some(paths[0].clone())
+    };
+    if let Some(p) = complete() {
+        return snapshot_dir(&p);
     }
     let fallback = "run offline with `--model tiny-random`, or pass a local diffusers folder with `--model PATH`";
     if offline() {
@@ -112,10 +200,14 @@ pub fn resolve(model: &str, gpu: &std::sync::Arc<crate::Gpu>) -> Result<PathBuf>
         .map_err(|e| Error::Other(format!("cannot reach the Hugging Face hub: {e}; {fallback}")))?;
     let repo = api.model(m.repo.to_string());
     let mut first = None;
+    let get = |f: &str| repo.get(f).map_err(|e| Error::Other(format!("downloading {f} of {} failed: {e}; {fallback}", m.repo)));
     for f in files {
-        let p = repo
-            .get(f)
-            .map_err(|e| Error::Other(format!("downloading {f} of {} failed: {e}; {fallback}", m.repo)))?;
+        let p = get(f)?;
+        if f.ends_with(".index.json") {
+            for shard in shards_of(f, &p)? {
+                get(&shard)?;
+            }
+        }
         first.get_or_insert(p);
     }
     snapshot_dir(&first.unwrap_or_default())

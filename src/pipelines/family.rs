@@ -1,0 +1,217 @@
+//! One shape for every text-to-video pipeline: what `t2v generate`, `compare`, `serve` and
+//! `bench` need of a pipeline ([`VideoPipeline`]: diffusers' `__call__` in stages) and of a
+//! model family before anything is loaded ([`Family`]: which pipeline a folder is, its
+//! defaults, diffusers' own adjustments of the settings, its memory plan).
+//!
+//! Text2Video-Zero has settings of its own (t0/t1, motion field, chunks) and its own entry in
+//! the CLI; it shares the denoising loop, prompt encoding and per-frame decode.
+
+use super::{Checkpoint, Frames, GenerateParams, MemoryPlan, ModelConfigs, Progress, TextToVideo};
+use crate::error::{Error, Result};
+use crate::schedulers::Scheduler;
+use crate::tensor::Tensor;
+use crate::weights::Placement;
+use crate::Gpu;
+use std::path::Path;
+use std::sync::Arc;
+
+/// A loaded pipeline, in the stages the CLI and the web app drive.
+pub trait VideoPipeline {
+    fn gpu(&self) -> &Arc<Gpu>;
+    /// What diffusers raises for these settings, as an error naming the key.
+    fn check(&self, p: &GenerateParams) -> Result<()>;
+    /// Prompt embeddings: [negative, positive] rows when guidance is on.
+    fn encode_prompt(&self, p: &GenerateParams, progress: &mut dyn Progress) -> Result<Tensor>;
+    /// The denoising loop from the seed's noise or from a checkpoint (see
+    /// [`super::denoise::start`]); `observe` sees every step's latents and the scheduler.
+    fn denoise_resumable(
+        &self,
+        p: &GenerateParams,
+        embeds: &Tensor,
+        progress: &mut dyn Progress,
+        resume: Option<Checkpoint>,
+        observe: &mut dyn FnMut(usize, &Tensor, &dyn Scheduler) -> Result<()>,
+    ) -> Result<Tensor>;
+    /// Final latents → frames.
+    fn decode(&self, latents: &Tensor, progress: &mut dyn Progress) -> Result<Frames>;
+    /// Serve every later run from `plan`'s buffers (made now).
+    fn use_plan(&mut self, plan: &MemoryPlan) -> Result<()>;
+    /// The plan installed by [`use_plan`](Self::use_plan).
+    fn planned(&self) -> Option<&crate::gpu::schedule::Schedule>;
+
+    /// prompt → video, as the diffusers pipeline's `__call__`.
+    fn generate(&self, p: &GenerateParams, progress: &mut dyn Progress) -> Result<Frames> {
+        self.check(p)?;
+        if let Some(s) = self.planned() {
+            // The same schedule again keeps its buffers and starts from its first allocation.
+            self.gpu().install_schedule(s)?;
+        }
+        progress.stage("encoding prompt", 1);
+        let embeds = self.encode_prompt(p, progress)?;
+        progress.tick();
+        let latents = self.denoise_resumable(p, &embeds, progress, None, &mut |_, _, _| Ok(()))?;
+        drop(embeds);
+        self.decode(&latents, progress)
+    }
+}
+
+/// Settings a family's pipeline uses when the user gives none (its `__call__` defaults, or the
+/// model card's where t2v follows the card).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Defaults {
+    pub height: usize,
+    pub width: usize,
+    pub num_frames: usize,
+    pub num_inference_steps: usize,
+    pub guidance_scale: f32,
+    pub fps: u32,
+}
+
+impl Defaults {
+    /// ModelScope / Zeroscope (and Text2Video-Zero's shared keys): Zeroscope's card, 24 frames
+    /// at 10 fps, with 25 steps and diffusers' guidance 9 (t2v's config.yaml before these keys
+    /// became per model). Sizes are per model.
+    pub const UNET: Defaults = Defaults { height: 256, width: 256, num_frames: 24, num_inference_steps: 25, guidance_scale: 9.0, fps: 10 };
+}
+
+/// A model family t2v runs through the shared CLI, with the configs a plan needs (no weights).
+#[derive(Clone)]
+pub enum Family {
+    /// `TextToVideoSDPipeline`: ModelScope, Zeroscope (UNet3D, CLIP, AutoencoderKL).
+    TextToVideo(ModelConfigs),
+}
+
+/// Which diffusers pipeline a folder holds, from `model_index.json`'s `_class_name` (or, for
+/// folders without one, from its components).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PipelineClass {
+    TextToVideo,
+    TextToVideoZero,
+    Wan,
+}
+
+impl PipelineClass {
+    /// `--pipeline` names.
+    pub fn parse(name: &str) -> Result<PipelineClass> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "text-to-video" | "text2video" | "texttovideosd" | "texttovideosdpipeline" => Ok(PipelineClass::TextToVideo),
+            "text2video-zero" | "text-to-video-zero" | "t2v-zero" | "texttovideozero" | "texttovideozeropipeline" => {
+                Ok(PipelineClass::TextToVideoZero)
+            }
+            "wan" | "wanpipeline" => Ok(PipelineClass::Wan),
+            _ => Err(Error::Other(format!("config key 'pipeline': '{name}' is not one of text-to-video, text2video-zero, wan"))),
+        }
+    }
+
+    pub fn of_folder(dir: &Path) -> Result<PipelineClass> {
+        let index = dir.join("model_index.json");
+        let class = match std::fs::read_to_string(&index) {
+            Ok(text) => {
+                let v: serde_json::Value = serde_json::from_str(&text)
+                    .map_err(|e| Error::Config { path: index.display().to_string(), msg: format!("not JSON: {e}") })?;
+                v["_class_name"].as_str().map(str::to_string)
+            }
+            Err(_) => None,
+        };
+        Ok(match class.as_deref() {
+            Some("WanPipeline") => PipelineClass::Wan,
+            Some("TextToVideoZeroPipeline" | "StableDiffusionPipeline") => PipelineClass::TextToVideoZero,
+            Some("TextToVideoSDPipeline" | "VideoToVideoSDPipeline") => PipelineClass::TextToVideo,
+            // Older or hand-made folders: the components say it.
+            _ if dir.join("transformer").is_dir() => PipelineClass::Wan,
+            _ => PipelineClass::TextToVideo,
+        })
+    }
+}
+
+impl Family {
+    /// The family of a diffusers folder (`pipeline` overrides what `model_index.json` says).
+    pub fn of_folder(dir: &Path, pipeline: Option<PipelineClass>) -> Result<Family> {
+        match pipeline.map_or_else(|| PipelineClass::of_folder(dir), Ok)? {
+            PipelineClass::TextToVideo => Ok(Family::TextToVideo(super::folder_configs(dir)?)),
+            PipelineClass::TextToVideoZero => Err(Error::Other(format!(
+                "{}: a Stable Diffusion folder runs with --pipeline text2video-zero (t2v generate)",
+                dir.display()
+            ))),
+            PipelineClass::Wan => Err(Error::Other(format!("{}: WanPipeline folders are not supported yet", dir.display()))),
+        }
+    }
+
+    /// A named model's family from the configs shipped in the binary (plans need no download).
+    pub fn builtin(model: &crate::weights::hub::KnownModel) -> Result<Family> {
+        use crate::weights::hub::KnownFamily;
+        match model.family {
+            KnownFamily::UNet => Ok(Family::TextToVideo(super::modelscope_configs()?)),
+            KnownFamily::Wan(_) => Err(Error::Other(format!("{}: WanPipeline models are not supported yet", model.name))),
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Family::TextToVideo(_) => "text-to-video",
+        }
+    }
+
+    /// The settings used when none are given: diffusers' `__call__` defaults with the size
+    /// `native` (a named model's recommended size, else the folder's `sample_size` × VAE factor).
+    pub fn defaults(&self, native: Option<(usize, usize)>) -> Defaults {
+        match self {
+            Family::TextToVideo(c) => {
+                let s = c.unet.sample_size.unwrap_or(32) * c.vae.scale_factor();
+                let (height, width) = native.unwrap_or((s, s));
+                Defaults { height, width, ..Defaults::UNET }
+            }
+        }
+    }
+
+    /// diffusers' silent adjustments of the settings (with the warnings it prints).
+    pub fn adjust(&self, p: &mut GenerateParams) -> Vec<String> {
+        let _ = p;
+        Vec::new()
+    }
+
+    /// The memory plan of one generation. `planner` must be a planning device.
+    pub fn plan(&self, planner: &Arc<Gpu>, p: &GenerateParams, placement: Placement) -> Result<MemoryPlan> {
+        match self {
+            Family::TextToVideo(c) => super::plan(planner, c, p, placement),
+        }
+    }
+
+    /// Loads the pipeline from `dir`.
+    pub fn load(&self, gpu: &Arc<Gpu>, dir: &Path, placement: Placement) -> Result<Box<dyn VideoPipeline + Send>> {
+        match self {
+            Family::TextToVideo(_) => Ok(Box::new(TextToVideo::from_dir(gpu, dir, placement)?)),
+        }
+    }
+}
+
+impl VideoPipeline for TextToVideo {
+    fn gpu(&self) -> &Arc<Gpu> {
+        &self.gpu
+    }
+    fn check(&self, p: &GenerateParams) -> Result<()> {
+        TextToVideo::check(self, p)
+    }
+    fn encode_prompt(&self, p: &GenerateParams, progress: &mut dyn Progress) -> Result<Tensor> {
+        TextToVideo::encode_prompt(self, p, progress)
+    }
+    fn denoise_resumable(
+        &self,
+        p: &GenerateParams,
+        embeds: &Tensor,
+        progress: &mut dyn Progress,
+        resume: Option<Checkpoint>,
+        observe: &mut dyn FnMut(usize, &Tensor, &dyn Scheduler) -> Result<()>,
+    ) -> Result<Tensor> {
+        TextToVideo::denoise_resumable(self, p, embeds, progress, resume, observe)
+    }
+    fn decode(&self, latents: &Tensor, progress: &mut dyn Progress) -> Result<Frames> {
+        TextToVideo::decode(self, latents, progress)
+    }
+    fn use_plan(&mut self, plan: &MemoryPlan) -> Result<()> {
+        TextToVideo::use_plan(self, plan)
+    }
+    fn planned(&self) -> Option<&crate::gpu::schedule::Schedule> {
+        self.schedule.as_ref()
+    }
+}
