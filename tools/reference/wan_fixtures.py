@@ -56,7 +56,8 @@ UMT5_CONFIG = dict(d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4, relat
 TRANSFORMER_CONFIG = dict(patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=16,
                           out_channels=16, text_dim=32, freq_dim=256, ffn_dim=32, num_layers=2, cross_attn_norm=True,
                           qk_norm="rms_norm_across_heads", eps=1e-6, rope_max_seq_len=32)
-TRANSFORMER_B_CONFIG = dict(TRANSFORMER_CONFIG, num_attention_heads=3, attention_head_dim=16, ffn_dim=40, num_layers=3)
+# freq_dim 64: the engine must read the sinusoid width from config.json (the real models all use 256)
+TRANSFORMER_B_CONFIG = dict(TRANSFORMER_CONFIG, num_attention_heads=3, attention_head_dim=16, ffn_dim=40, num_layers=3, freq_dim=64)
 # dim_mult [1,2,4,4] as the real Wan2.1 VAE (so the decoder has the real block structure: a 1x1x1
 # shortcut in up_blocks.1 only, upsample3d at up_blocks.0/1, upsample2d at up_blocks.2), with
 # base_dim 2 instead of 96: decoder dims 2*[4,4,4,2,1] = [8,8,8,4,2].
@@ -727,9 +728,18 @@ def file_manifest(wan: Path) -> tuple:
     return rows, total, h.hexdigest()
 
 
+def setup_torch() -> None:
+    try:
+        mf.setup_torch()
+    except RuntimeError:
+        # run as make_fixtures.py's companion: its setup_torch already ran in this process and
+        # torch refuses a second set_num_interop_threads; the rest of the setup is in place
+        assert torch.get_num_threads() == 1 and torch.are_deterministic_algorithms_enabled()
+
+
 def main(fix: Path) -> Path:
     t0 = time.time()
-    mf.setup_torch()
+    setup_torch()
     wan = fix / "wan"
     wan.mkdir(parents=True, exist_ok=True)
     for p in wan.iterdir():  # everything here is ours except the hand-written README.md
