@@ -162,6 +162,8 @@ TOKENIZER_PROMPTS = [
     ("empty_negative", ""),
     ("recommended_negative", NEGATIVE_PROMPT),
     ("long_over_512", LONG_PROMPT),
+    ("exactly_511_text_tokens", " ".join(["cat"] * 511)),  # + </s> = 512: no padding, no truncation
+    ("exactly_512_text_tokens", " ".join(["cat"] * 512)),  # one token too many: the last "cat" is cut
 ]
 
 
@@ -356,6 +358,8 @@ def tokenizer_cases(pipe, wan: Path) -> list:
     assert by["long_over_512"]["num_tokens_untruncated"] > MAX_LEN and by["long_over_512"]["seq_len"] == MAX_LEN
     assert by["long_over_512"]["input_ids"][-1] == 1
     assert any(2 in c["input_ids"] for c in cases), "no <unk> case"
+    assert by["exactly_511_text_tokens"]["num_tokens_untruncated"] == MAX_LEN == by["exactly_511_text_tokens"]["seq_len"]
+    assert by["exactly_512_text_tokens"]["num_tokens_untruncated"] == MAX_LEN + 1
     return cases
 
 
