@@ -40,7 +40,7 @@ import make_fixtures as mf  # noqa: E402  (first: pins the CPU code paths before
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from dumping import Dumper, flatten, replay, write_safetensors  # noqa: E402
+from dumping import Dumper, replay, write_safetensors  # noqa: E402
 
 SEED_TEXT, SEED_TRANSFORMER, SEED_VAE, SEED_TRANSFORMER_B, SEED_STATS, SEED_INPUTS = 21, 22, 23, 24, 25, 26
 MAX_LEN = 512  # WanPipeline.__call__'s max_sequence_length default
@@ -70,7 +70,7 @@ SCHEDULER_CONFIG = dict(num_train_timesteps=1000, beta_schedule="linear", beta_s
                         flow_shift=3.0, final_sigmas_type="zero", timestep_spacing="linspace", steps_offset=0,
                         thresholding=False, use_karras_sigmas=False, use_exponential_sigmas=False,
                         use_beta_sigmas=False, rescale_betas_zero_snr=False)
-TEXT_SHARD = "60KB"  # text encoder: ~134 KB of f32 weights -> 3 shards + model.safetensors.index.json
+TEXT_SHARD = "60KB"  # text encoder: 148 KB of f32 weights -> 3 shards + model.safetensors.index.json
 TRANSFORMER_SHARD = "100KB"  # like the real 1.3B folder: sharded transformer + index
 
 # gains (N(0,1)·gain/√fan_in for linear / conv weights): keep activations O(1) and frames unsaturated
@@ -367,17 +367,11 @@ def tokenizer_cases(pipe, wan: Path) -> list:
 # module dumps
 # ---------------------------------------------------------------------------------------------
 
-def capture_outputs(root: nn.Module, paths, run, keep_inputs=()):
-    """Forward hooks that keep (arg0, output) of each call of the given submodules (any number of calls)."""
+def capture_outputs(root: nn.Module, paths, run):
+    """Forward hooks that keep the output of every call of the given submodules."""
     rec: dict = {p: [] for p in paths}
-    hs = []
-    for p in paths:
-        m = root.get_submodule(p)
-        if p in keep_inputs:
-            hs.append(m.register_forward_pre_hook(lambda m, a, p=p: rec[p].append({"arg0": a[0].detach().clone()})))
-            hs.append(m.register_forward_hook(lambda m, a, o, p=p: rec[p][-1].__setitem__("out", o.detach().clone())))
-        else:
-            hs.append(m.register_forward_hook(lambda m, a, o, p=p: rec[p].append({"out": o.detach().clone()})))
+    hs = [root.get_submodule(p).register_forward_hook(lambda m, a, o, p=p: rec[p].append({"out": o.detach().clone()}))
+          for p in paths]
     try:
         res = run()
     finally:
@@ -629,7 +623,7 @@ def err(a: torch.Tensor, b: torch.Tensor) -> dict:
     return {"rel_l2": float((a - b).norm() / b.norm()), "max_abs": float((a - b).abs().max())}
 
 
-def end_to_end(wan: Path, pipes: dict) -> list:
+def end_to_end(wan: Path) -> list:
     warnings.filterwarnings("ignore")
     (wan / "cases").mkdir(parents=True)
     out_cases = []
@@ -721,10 +715,11 @@ def end_to_end(wan: Path, pipes: dict) -> list:
 
 
 def file_manifest(wan: Path) -> tuple:
-    files = sorted(p for p in wan.rglob("*") if p.is_file() and not any(q.is_symlink() for q in p.relative_to(wan).parents if str(q) != ".") and not any((wan / q).is_symlink() for q in p.relative_to(wan).parents))
+    """Every file we wrote (not the ones reached through tiny-wan-b's symlinked folders), size, sha256."""
+    files = sorted(p for p in wan.rglob("*")  # rglob does not descend into symlinked folders
+                   if p.is_file() and not p.is_symlink() and not (p.parent == wan and p.name in ("manifest.json", "README.md")))
     rows = [OrderedDict([("file", str(p.relative_to(wan))), ("bytes", p.stat().st_size),
-                         ("sha256", hashlib.sha256(p.read_bytes()).hexdigest())])
-            for p in files if p.parent != wan or p.name not in ("manifest.json", "README.md")]
+                         ("sha256", hashlib.sha256(p.read_bytes()).hexdigest())]) for p in files]
     total = sum(r["bytes"] for r in rows)
     h = hashlib.sha256()
     for r in rows:
@@ -788,7 +783,7 @@ def main(fix: Path) -> Path:
     print(f"  replayed {n} transformer dumps from their files: bit-identical", flush=True)
     (wan / "modules" / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
 
-    end_to_end(wan, {})
+    end_to_end(wan)
 
     rows, total, digest = file_manifest(wan)
     (wan / "manifest.json").write_text(json.dumps(OrderedDict([("total_bytes", total), ("digest", digest), ("files", rows)]), indent=1) + "\n")
