@@ -9,7 +9,7 @@ mod text_to_video;
 pub mod text_to_video_zero;
 mod video_to_video;
 
-pub use checkpoint::Checkpoint;
+pub use checkpoint::{Checkpoint, SavedState};
 pub use plan::{folder_configs, modelscope_configs, placeholder_run, placeholder_run_video, plan, plan_video_to_video, MemoryPlan, ModelConfigs};
 pub use progress::{NoProgress, Progress};
 pub use text_to_video::{Frames, GenerateParams, TextToVideo};
