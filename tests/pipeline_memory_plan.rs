@@ -21,6 +21,7 @@ fn params(frames: usize, h: usize, w: usize, guidance: f32) -> GenerateParams {
         scheduler: Some(t2v::schedulers::SchedulerKind::DpmSolverMultistep),
         clip_skip: 0,
         noise_dtype: Default::default(),
+        flow_shift: None,
     }
 }
 

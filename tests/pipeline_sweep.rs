@@ -109,6 +109,7 @@ fn every_sweep_case_matches_diffusers() {
             seed: c.seed,
             scheduler: Some(scheduler),
             noise_dtype: NoiseDtype::parse(&c.noise_dtype).unwrap(),
+            flow_shift: None,
             ..GenerateParams::default()
         };
         let mut sched = pipe.scheduler(p.scheduler).unwrap();

@@ -27,6 +27,7 @@ fn matches_diffusers_end_to_end() {
         scheduler: None,
         clip_skip: 0,
         noise_dtype: Default::default(),
+        flow_shift: None,
     };
     let mut sched = pipe.scheduler(None).unwrap();
     sched.set_timesteps(p.num_inference_steps).unwrap();

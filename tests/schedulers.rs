@@ -275,3 +275,341 @@ fn misuse_is_an_error_not_a_panic() {
         assert!(s.step(&other, 0, &x).is_err(), "{kind}: shape mismatch");
     }
 }
+
+// ---- UniPC and FlowMatchEuler (Wan): tests/fixtures/schedulers.wan.* ------------------------
+
+fn wan_fixtures() -> Fixtures {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let st = SafeTensors::open(&dir.join("schedulers.wan.safetensors")).expect("tests/fixtures/schedulers.wan.safetensors");
+    let mut tensors = BTreeMap::new();
+    for (k, info) in &st.tensors {
+        let b = st.bytes(info);
+        let v: Vec<f64> = match &info.dtype {
+            StoredDType::F32 => bytemuck::pod_collect_to_vec::<u8, f32>(b).iter().map(|&x| x as f64).collect(),
+            StoredDType::Other(d) if d == "I64" => bytemuck::pod_collect_to_vec::<u8, i64>(b).iter().map(|&x| x as f64).collect(),
+            d => panic!("schedulers.wan.safetensors: {k} has unexpected dtype {d:?}"),
+        };
+        tensors.insert(k.clone(), (info.shape.clone(), v));
+    }
+    let side = serde_json::from_str(&std::fs::read_to_string(dir.join("schedulers.wan.json")).expect("schedulers.wan.json")).unwrap();
+    Fixtures { tensors, side }
+}
+
+/// Beta-schedule sigmas √((1−ᾱ)/ᾱ): the engine takes the correctly rounded f32 square root (as
+/// the torch build behind schedulers.safetensors did: `sigmas_and_alphas_cumprod_are_exact`),
+/// while the torch 2.15 build that generated schedulers.wan.* rounds 190 of the 1000 training
+/// sigmas the other way (checked against float64 √). Flow sigmas involve no square root and are
+/// compared exactly.
+#[track_caller]
+fn assert_within_one_ulp(what: &str, got: &[f32], want: &[f64]) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        let w = w as f32;
+        assert!(g == w || g.to_bits().abs_diff(w.to_bits()) == 1, "{what}[{i}]: {g} vs {w}");
+    }
+}
+
+fn wan_case<'a>(fx: &'a Fixtures, name: &str) -> &'a Value {
+    fx.side["cases"].as_array().unwrap().iter().find(|c| c["name"] == name).unwrap_or_else(|| panic!("no case {name}"))
+}
+
+/// Every UniPC and FlowMatchEuler chain, step by step: Wan's UniPC (flow sigmas, shifts 3 and
+/// 5, 1–50 steps: order 1 then 2, corrector, the final order-1 step to σ = 0), its variants
+/// (bh1, order 1, sigma_min, disable_corrector, shift_terminal, no lower-order final), UniPC on
+/// noise-prediction models, FlowMatchEuler (its own file, and `euler` on Wan's file).
+/// Timesteps and sigmas exact; every step's output within relative L2 1e-5.
+#[test]
+fn unipc_and_flow_euler_chains_match_diffusers() {
+    let fx = wan_fixtures();
+    let mut report = Vec::new();
+    for case in fx.side["cases"].as_array().unwrap() {
+        let name = case["name"].as_str().unwrap();
+        let n = case["num_inference_steps"].as_u64().unwrap() as usize;
+        let kind = kind_of(&case["load_as"]);
+        let path = config_file(name, &case["config"]);
+        let mut s = schedulers::from_config_file(&path, kind).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(s.kind().class_name(), case["class"].as_str().unwrap(), "{name}: class");
+        s.set_timesteps(n).unwrap();
+        assert_exact(&format!("{name}: timesteps"), s.timesteps(), &fx.get(&format!("{name}.timesteps")).1);
+        let sigmas = (s.schedule_sigmas().unwrap(), &fx.get(&format!("{name}.sigmas")).1);
+        if SchedulerConfig::from_json(&case["config"].to_string()).unwrap().is_flow() {
+            assert_exact(&format!("{name}: sigmas"), sigmas.0, sigmas.1);
+        } else {
+            assert_within_one_ulp(&format!("{name}: sigmas"), sigmas.0, sigmas.1);
+        }
+        assert_eq!(s.init_noise_sigma() as f64, case["init_noise_sigma"].as_f64().unwrap(), "{name}: init_noise_sigma");
+        assert!(s.resumable(), "{name}");
+
+        let mut x = fx.input(&format!("{name}.sample"));
+        let mut worst = 0.0f64;
+        for i in 0..s.timesteps().len() {
+            assert_eq!(download(&s.scale_model_input(&x, i).unwrap()), download(&x), "{name} step {i}: scale_model_input");
+            let mo = fx.row(&format!("{name}.model_output"), i);
+            x = s.step(&mo, i, &x).unwrap();
+            let e = rel_l2(&download(&x), fx.row_want(&format!("{name}.prev"), i));
+            assert!(e <= TOL, "{name} step {i} (t = {}): prev_sample relative L2 {e:.3e} > {TOL:.0e}", s.timesteps()[i]);
+            worst = worst.max(e);
+        }
+        let k = case["add_noise_step"].as_u64().unwrap() as usize;
+        let mut fresh = schedulers::from_config_file(&path, kind).unwrap();
+        fresh.set_timesteps(n).unwrap();
+        let out = fresh
+            .add_noise(&fx.input(&format!("{name}.add_noise.original")), &fx.input(&format!("{name}.add_noise.noise")), k)
+            .unwrap();
+        let e_noise = rel_l2(&download(&out), &fx.get(&format!("{name}.add_noise.out")).1);
+        assert!(e_noise <= TOL, "{name}: add_noise at step {k}: relative L2 {e_noise:.3e}");
+        report.push(format!("{name:<40} {n:>3} steps  max step error {worst:.2e}  add_noise {e_noise:.2e}"));
+    }
+    assert!(report.len() >= 30, "only {} chains", report.len());
+    println!("{}", report.join("\n"));
+}
+
+/// Flow-matching schedules (UniPC with use_flow_sigmas, FlowMatchEuler; shifts 1–16,
+/// shift_terminal, sigma_min, invert_sigmas) for 1–100 steps: timesteps (UniPC's int64
+/// truncations, FlowMatchEuler's float32) and sigmas bit for bit. One step with shift_terminal
+/// is refused (diffusers divides 0 by 0 there).
+#[test]
+fn flow_schedules_are_exact() {
+    let fx = wan_fixtures();
+    let mut lists = 0;
+    for group in fx.side["flow"].as_array().unwrap() {
+        let prefix = group["prefix"].as_str().unwrap();
+        let path = config_file(&format!("flow-{prefix}"), &group["config"]);
+        let mut s = schedulers::from_config_file(&path, kind_of(&group["load_as"])).unwrap_or_else(|e| panic!("{prefix}: {e}"));
+        assert_eq!(s.kind().class_name(), group["class"].as_str().unwrap(), "{prefix}: class");
+        for n in group["steps"].as_array().unwrap() {
+            let n = n.as_u64().unwrap() as usize;
+            s.set_timesteps(n).unwrap_or_else(|e| panic!("{prefix} n={n}: {e}"));
+            assert_exact(&format!("{prefix}.{n} timesteps"), s.timesteps(), &fx.get(&format!("flow.{prefix}.{n}.timesteps")).1);
+            assert_exact(&format!("{prefix}.{n} sigmas"), s.schedule_sigmas().unwrap(), &fx.get(&format!("flow.{prefix}.{n}.sigmas")).1);
+            lists += 1;
+        }
+        if group["config"]["shift_terminal"].is_number() {
+            let e = s.set_timesteps(1).unwrap_err().to_string();
+            assert!(e.contains("shift_terminal"), "{prefix}: {e}");
+        }
+    }
+    assert!(lists > 150, "only {lists} schedules checked");
+}
+
+/// WAN.md §2.2's published N = 50 lists, independently of the fixtures.
+#[test]
+fn wan_unipc_timesteps_are_the_published_ones() {
+    let fx = wan_fixtures();
+    let cfg = SchedulerConfig::from_json(&wan_case(&fx, "wan_unipc_s3_50")["config"].to_string()).unwrap();
+    let s3 = "999 993 986 979 971 964 956 948 940 931 923 914 904 895 885 875 864 853 842 830 818 805 792 779 765 750 735 719 702 685 667 648 628 607 586 563 539 514 487 459 429 398 365 329 292 251 208 162 113 60";
+    let s5 = "999 995 991 987 982 978 973 968 963 957 952 946 940 934 927 921 914 906 899 890 882 873 864 854 844 833 822 810 797 783 769 754 738 720 702 682 661 638 613 586 556 524 489 450 407 359 305 244 175 96";
+    for (cfg, want) in [(cfg.clone(), s3), (cfg.with_flow_shift(5.0).unwrap(), s5)] {
+        let mut s = schedulers::from_config(&cfg, None).unwrap();
+        s.set_timesteps(50).unwrap();
+        let got: Vec<String> = s.timesteps().iter().map(|t| format!("{t}")).collect();
+        assert_eq!(got.join(" "), want);
+        let sig = s.schedule_sigmas().unwrap();
+        assert_eq!(sig[50], 0.0);
+        if want == s3 {
+            assert_eq!((sig[0], sig[1], sig[2]), (0.999_998_987_f32, 0.993_250_072, 0.986_315_429));
+            assert_eq!((sig[48], sig[49]), (0.113_575_868_f32, 0.060_405_388_5));
+        }
+    }
+}
+
+/// The user-facing names and the flow-model resolution: `euler` on Wan's UniPC file is
+/// flow-matching Euler with the file's shift; `unipc` on a FlowMatchEuler file runs on flow
+/// sigmas; noise-prediction schedulers are refused on flow models; `with_flow_shift` overrides
+/// the shift (and is refused for a noise-prediction model).
+#[test]
+fn flow_models_resolve_euler_and_unipc() {
+    let fx = wan_fixtures();
+    assert_eq!("unipc".parse::<SchedulerKind>().unwrap(), SchedulerKind::UniPcMultistep);
+    assert_eq!("UniPCMultistepScheduler".parse::<SchedulerKind>().unwrap(), SchedulerKind::UniPcMultistep);
+    assert_eq!("flow-euler".parse::<SchedulerKind>().unwrap(), SchedulerKind::FlowMatchEuler);
+    assert_eq!("FlowMatchEulerDiscreteScheduler".parse::<SchedulerKind>().unwrap(), SchedulerKind::FlowMatchEuler);
+    assert_eq!(SchedulerKind::UniPcMultistep.name(), "unipc");
+    assert_eq!(SchedulerKind::FlowMatchEuler.name(), "flow-euler");
+
+    let wan = SchedulerConfig::from_json(&wan_case(&fx, "wan_euler_s3_6")["config"].to_string()).unwrap();
+    assert!(wan.is_flow());
+    // `--scheduler euler` = FlowMatchEuler(shift = flow_shift): the same schedule as the case
+    // generated with FlowMatchEulerDiscreteScheduler.from_config(config, shift=flow_shift).
+    for kind in [SchedulerKind::EulerDiscrete, SchedulerKind::FlowMatchEuler] {
+        let mut s = schedulers::from_config(&wan, Some(kind)).unwrap();
+        assert_eq!(s.kind(), SchedulerKind::FlowMatchEuler);
+        s.set_timesteps(6).unwrap();
+        assert_exact("euler on Wan", s.timesteps(), &fx.get("wan_euler_s3_6.timesteps").1);
+    }
+    // --flow-shift 5 on Wan's file = the shift-5 lists, for UniPC and for euler.
+    let wan5 = wan.clone().with_flow_shift(5.0).unwrap();
+    let mut u = schedulers::from_config(&wan5, None).unwrap();
+    u.set_timesteps(6).unwrap();
+    assert_exact("unipc --flow-shift 5", u.timesteps(), &fx.get("wan_unipc_s5_6.timesteps").1);
+    let mut e = schedulers::from_config(&wan5, Some(SchedulerKind::EulerDiscrete)).unwrap();
+    e.set_timesteps(50).unwrap();
+    assert_exact("euler --flow-shift 5", e.timesteps(), &fx.get("wan_euler_s5_50.timesteps").1);
+    // … and on a FlowMatchEuler file.
+    let fme = SchedulerConfig::from_json(&wan_case(&fx, "fme_s7_6")["config"].to_string()).unwrap();
+    assert!(fme.is_flow());
+    let mut f = schedulers::from_config(&fme.clone().with_flow_shift(3.0).unwrap(), None).unwrap();
+    f.set_timesteps(6).unwrap();
+    assert_exact("flow-euler --flow-shift 3", f.timesteps(), &fx.get("fme_s3_6.timesteps").1);
+    for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+        assert!(wan.clone().with_flow_shift(bad).unwrap_err().to_string().contains("flow_shift"), "{bad}");
+    }
+    // Not a flow model: no flow shift, and euler stays EulerDiscrete.
+    let ms = SchedulerConfig::from_json(&wan_case(&fx, "unipc_ms_6")["config"].to_string()).unwrap();
+    assert!(!ms.is_flow());
+    assert!(ms.clone().with_flow_shift(3.0).unwrap_err().to_string().contains("flow_shift"));
+    assert_eq!(schedulers::from_config(&ms, Some(SchedulerKind::EulerDiscrete)).unwrap().kind(), SchedulerKind::EulerDiscrete);
+    // Noise-prediction schedulers on a flow model: refused, naming the file's key.
+    for (cfg, kind, key) in [
+        (&wan, SchedulerKind::Ddim, "prediction_type"),
+        (&wan, SchedulerKind::DpmSolverMultistep, "prediction_type"),
+        (&wan, SchedulerKind::Pndm, "prediction_type"),
+        (&fme, SchedulerKind::DpmSolverMultistep, "_class_name"),
+        (&fme, SchedulerKind::Ddim, "_class_name"),
+    ] {
+        let e = schedulers::from_config(cfg, Some(kind)).err().unwrap_or_else(|| panic!("{kind} accepted a flow model")).to_string();
+        assert!(e.contains(key) && e.contains("flow-matching"), "{kind}: {e}");
+    }
+}
+
+/// UniPC's other timestep spacings (beta schedules), against diffusers.
+#[test]
+fn unipc_timestep_spacings_match_diffusers() {
+    let fx = wan_fixtures();
+    let mut lists = 0;
+    for group in fx.side["spacing"].as_array().unwrap() {
+        let prefix = group["prefix"].as_str().unwrap();
+        let cfg = SchedulerConfig::from_json(&group["config"].to_string()).unwrap();
+        let mut s = schedulers::from_config(&cfg, None).unwrap();
+        assert_eq!(s.kind(), SchedulerKind::UniPcMultistep);
+        for n in group["steps"].as_array().unwrap() {
+            let n = n.as_u64().unwrap() as usize;
+            s.set_timesteps(n).unwrap_or_else(|e| panic!("{prefix} n={n}: {e}"));
+            assert_exact(&format!("{prefix}.{n}"), s.timesteps(), &fx.get(&format!("{prefix}.{n}")).1);
+            lists += 1;
+        }
+    }
+    assert_eq!(lists, 45);
+}
+
+/// A loop stopped after step k, checkpointed to a file (t2v serve's path: capture, write,
+/// read, restore into a fresh scheduler) and continued, computes exactly the uninterrupted
+/// loop's latents, bit for bit, for every k, on UniPC (its two data predictions, last sample
+/// and order counters), DPM-Solver and FlowMatchEuler.
+#[test]
+fn resumed_loops_equal_uninterrupted_ones_bit_for_bit() {
+    use t2v::pipelines::Checkpoint;
+    let fx = wan_fixtures();
+    let legacy = fixtures();
+    let gpu = common::gpu();
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("schedulers-resume");
+    std::fs::create_dir_all(&dir).unwrap();
+    let cases: [(&Fixtures, &str); 6] = [
+        (&fx, "wan_unipc_s3_6"),
+        (&fx, "wan_unipc_no_corrector_7"),
+        (&fx, "wan_unipc_order1_5"),
+        (&fx, "unipc_ms_6"),
+        (&fx, "fme_s3_6"),
+        (&legacy, "dpm_ms_14"),
+    ];
+    for (fx, name) in cases {
+        let case = fx.side["cases"].as_array().unwrap().iter().find(|c| c["name"] == name).unwrap();
+        let n = case["num_inference_steps"].as_u64().unwrap() as usize;
+        let kind = kind_of(&case["load_as"]);
+        let path = config_file(&format!("resume-{name}"), &case["config"]);
+        let fresh = || {
+            let mut s = schedulers::from_config_file(&path, kind).unwrap();
+            s.set_timesteps(n).unwrap();
+            s
+        };
+        let mut s = fresh();
+        let n = s.timesteps().len();
+        let mut x = fx.input(&format!("{name}.sample"));
+        let mut straight = Vec::new();
+        for i in 0..n {
+            x = s.step(&fx.row(&format!("{name}.model_output"), i), i, &x).unwrap();
+            straight.push(download(&x));
+        }
+        for k in 0..n {
+            // run steps 0..=k, checkpoint, drop everything
+            let mut s = fresh();
+            let mut x = fx.input(&format!("{name}.sample"));
+            for i in 0..=k {
+                x = s.step(&fx.row(&format!("{name}.model_output"), i), i, &x).unwrap();
+            }
+            let file = dir.join(format!("{name}-{k}.ckpt"));
+            Checkpoint::capture(k, n, &x, s.as_ref()).unwrap().write(&file).unwrap();
+            drop((s, x));
+            let c = Checkpoint::read(&file).unwrap();
+            assert_eq!(c.next_step, k + 1);
+            let mut s = fresh();
+            let shape = fx.get(&format!("{name}.sample")).0.clone();
+            let mut x = c.restore(&gpu, &shape, n, s.as_mut()).unwrap();
+            for i in k + 1..n {
+                x = s.step(&fx.row(&format!("{name}.model_output"), i), i, &x).unwrap();
+                assert_eq!(download(&x), straight[i], "{name}: resumed after step {k}, step {i} differs");
+            }
+            assert_eq!(download(&x), straight[n - 1], "{name}: resumed after step {k}");
+        }
+    }
+}
+
+/// Config values UniPC and FlowMatchEuler do not implement, or for which diffusers' result is
+/// NaN, are errors naming the file and the key.
+#[test]
+fn unipc_and_flow_euler_refusals_name_file_and_key() {
+    let fx = wan_fixtures();
+    let wan = &wan_case(&fx, "wan_unipc_s3_6")["config"];
+    let fme = &wan_case(&fx, "fme_s3_6")["config"];
+    let with = |base: &Value, k: &str, v: Value| {
+        let mut c = base.clone();
+        c.as_object_mut().unwrap().insert(k.into(), v);
+        c
+    };
+    let cases: Vec<(&str, Value, Option<SchedulerKind>, &str)> = vec![
+        ("u-karras", with(wan, "use_karras_sigmas", true.into()), None, "use_karras_sigmas"),
+        ("u-exp", with(wan, "use_exponential_sigmas", true.into()), None, "use_exponential_sigmas"),
+        ("u-beta", with(wan, "use_beta_sigmas", true.into()), None, "use_beta_sigmas"),
+        ("u-dyn", with(wan, "use_dynamic_shifting", true.into()), None, "use_dynamic_shifting"),
+        ("u-thr", with(wan, "thresholding", true.into()), None, "thresholding"),
+        ("u-solver-p", with(wan, "solver_p", serde_json::json!({"x": 1})), None, "solver_p"),
+        ("u-order3", with(wan, "solver_order", 3.into()), None, "solver_order"),
+        ("u-solver", with(wan, "solver_type", "bh3".into()), None, "solver_type"),
+        ("u-bh1-zero", with(wan, "solver_type", "bh1".into()), None, "solver_type"),
+        ("u-nolof-zero", with(wan, "lower_order_final", false.into()), None, "lower_order_final"),
+        ("u-x0-off-flow", with(wan, "predict_x0", false.into()), None, "prediction_type"),
+        ("u-shift", with(wan, "flow_shift", 0.0.into()), None, "flow_shift"),
+        ("u-terminal", with(wan, "shift_terminal", 1.5.into()), None, "shift_terminal"),
+        ("u-pred", with(wan, "prediction_type", "x0".into()), None, "prediction_type"),
+        ("u-spacing", with(wan, "timestep_spacing", "uniform".into()), None, "timestep_spacing"),
+        ("f-dyn", with(fme, "use_dynamic_shifting", true.into()), None, "use_dynamic_shifting"),
+        ("f-stoch", with(fme, "stochastic_sampling", true.into()), None, "stochastic_sampling"),
+        ("f-karras", with(fme, "use_karras_sigmas", true.into()), None, "use_karras_sigmas"),
+        ("f-exp", with(fme, "use_exponential_sigmas", true.into()), None, "use_exponential_sigmas"),
+        ("f-beta", with(fme, "use_beta_sigmas", true.into()), None, "use_beta_sigmas"),
+        ("f-tst", with(fme, "time_shift_type", "cubic".into()), None, "time_shift_type"),
+        ("f-shift", with(fme, "shift", (-3.0).into()), None, "shift"),
+        ("f-terminal", with(fme, "shift_terminal", 1.0.into()), None, "shift_terminal"),
+        ("f-as-unipc-dyn", with(fme, "use_dynamic_shifting", true.into()), Some(SchedulerKind::UniPcMultistep), "use_dynamic_shifting"),
+    ];
+    for (tag, cfg, kind, field) in cases {
+        let path = config_file(&format!("bad-{tag}"), &cfg);
+        let err = schedulers::from_config_file(&path, kind).err().unwrap_or_else(|| panic!("{tag}: accepted")).to_string();
+        assert!(err.contains(&path.display().to_string()) && err.contains(field), "{tag}: message '{err}' should name the file and {field}");
+    }
+    // predict_x0 off runs on a beta schedule with sigma_min, not with a final sigma of zero.
+    let own = &wan_case(&fx, "unipc_noise_state_sigma_min_6")["config"];
+    let path = config_file("bad-x0-off-zero", &with(own, "final_sigmas_type", "zero".into()));
+    assert!(schedulers::from_config_file(&path, None).err().unwrap().to_string().contains("predict_x0"));
+    // A restored state of another shape of history is refused, not misused.
+    let path = config_file("restore-wrong", wan);
+    let mut s = schedulers::from_config_file(&path, None).unwrap();
+    s.set_timesteps(6).unwrap();
+    let mut st = schedulers::SchedulerState::new(2);
+    st.tensors.push(("previous_x0".into(), upload(&[2], &[0.0, 0.0])));
+    assert!(s.restore_state(st).is_err());
+    let mut st = schedulers::SchedulerState::new(2);
+    st.scalars.push(("lower_order_nums".into(), 2));
+    st.scalars.push(("this_order".into(), 2));
+    assert!(s.restore_state(st).unwrap_err().to_string().contains("lacks"));
+}

@@ -39,7 +39,8 @@ pub struct GenerateArgs {
     pub width: Option<usize>,
     #[arg(long)]
     pub guidance_scale: Option<f32>,
-    /// ddim, dpm++, euler or pndm (text2video-zero: pndm or ddim).
+    /// ddim, dpm++, euler, pndm, unipc or flow-euler (text2video-zero: pndm or ddim; Wan: unipc,
+    /// or euler = flow-matching Euler with the model's shift).
     #[arg(long)]
     pub scheduler: Option<String>,
     #[arg(long)]
@@ -54,6 +55,10 @@ pub struct GenerateArgs {
     /// not divide the number of latent values).
     #[arg(long)]
     pub noise_dtype: Option<String>,
+    /// Flow-matching models (Wan): the schedule's shift (default: the model's scheduler config,
+    /// 3.0 for Wan 2.1; its card recommends 5.0 for 720p).
+    #[arg(long)]
+    pub flow_shift: Option<f64>,
     /// Keep weights in f32 on the device (default: f16).
     #[arg(long)]
     pub f32_weights: bool,
@@ -90,7 +95,7 @@ impl GenerateArgs {
         macro_rules! some {
             ($($f:ident),*) => { $( if self.$f.is_some() { s.$f = self.$f; } )* };
         }
-        some!(num_frames, num_inference_steps, guidance_scale, fps);
+        some!(num_frames, num_inference_steps, guidance_scale, fps, flow_shift);
         if self.height.is_some() {
             s.height = self.height;
         }

@@ -30,6 +30,9 @@ pub struct Settings {
     /// dtype of the initial noise: float32 (default), float16 or bfloat16 — the `torch_dtype`
     /// of the diffusers pipeline whose seeds to reproduce.
     pub noise_dtype: String,
+    /// Flow-matching models (Wan): the scheduler's shift (null: the model's, 3.0 for Wan 2.1;
+    /// the card says 5.0 for 720p).
+    pub flow_shift: Option<f64>,
     // --- text2video-zero (diffusers' TextToVideoZeroPipeline arguments) ---
     /// text-to-video or text2video-zero; None: chosen from the model.
     pub pipeline: Option<String>,
@@ -63,6 +66,7 @@ impl Default for Settings {
             output: PathBuf::from("video.mp4"),
             clip_skip: 0,
             noise_dtype: "float32".into(),
+            flow_shift: None,
             pipeline: None,
             video_length: None,
             t0: None,
@@ -90,6 +94,7 @@ impl Settings {
             scheduler: self.scheduler.as_deref().and_then(parse_scheduler),
             clip_skip: self.clip_skip,
             noise_dtype: t2v::latents::NoiseDtype::parse(&self.noise_dtype)?,
+            flow_shift: self.flow_shift,
         })
     }
 
@@ -109,7 +114,7 @@ impl Settings {
         }
         serde_yaml::from_str(&text).map_err(|e| Error::Config {
             path: path.display().to_string(),
-            msg: format!("{e}\n  (keys: prompt, negative_prompt, seed, randomize_seed, num_frames, num_inference_steps, model, height, width, guidance_scale, scheduler, fps, output, clip_skip, noise_dtype; text2video-zero: pipeline, video_length, t0, t1, motion_field_strength_x, motion_field_strength_y, frame_ids, chunk_size)"),
+            msg: format!("{e}\n  (keys: prompt, negative_prompt, seed, randomize_seed, num_frames, num_inference_steps, model, height, width, guidance_scale, scheduler, fps, output, clip_skip, noise_dtype, flow_shift; text2video-zero: pipeline, video_length, t0, t1, motion_field_strength_x, motion_field_strength_y, frame_ids, chunk_size)"),
         })
     }
 
@@ -140,8 +145,11 @@ impl Settings {
         }
         if let Some(s) = &self.scheduler {
             if parse_scheduler(s).is_none() {
-                return bad("scheduler", format!("'{s}' is not one of ddim, dpm++, euler, pndm"));
+                return bad("scheduler", format!("'{s}' is not one of ddim, dpm++, euler, pndm, unipc, flow-euler"));
             }
+        }
+        if let Some(f) = self.flow_shift.filter(|f| !f.is_finite() || *f <= 0.0) {
+            return bad("flow_shift", format!("{f} must be a positive number (Wan: 3.0 for 480p, 5.0 for 720p)"));
         }
         if t2v::latents::NoiseDtype::parse(&self.noise_dtype).is_err() {
             return bad("noise_dtype", format!("'{}' is not one of {}", self.noise_dtype, t2v::latents::NoiseDtype::NAMES));
@@ -153,13 +161,8 @@ impl Settings {
     }
 }
 
+/// A `scheduler` name (`t2v::schedulers::SchedulerKind`'s: ddim, dpm++, euler, pndm, unipc,
+/// flow-euler, or a diffusers class name).
 pub fn parse_scheduler(s: &str) -> Option<t2v::schedulers::SchedulerKind> {
-    use t2v::schedulers::SchedulerKind::*;
-    match s.to_lowercase().as_str() {
-        "ddim" => Some(Ddim),
-        "dpm++" | "dpm" | "dpmsolver" | "dpm-solver++" | "dpmsolvermultistep" => Some(DpmSolverMultistep),
-        "euler" => Some(EulerDiscrete),
-        "pndm" | "plms" => Some(Pndm),
-        _ => None,
-    }
+    s.parse().ok()
 }

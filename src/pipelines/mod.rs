@@ -13,7 +13,7 @@ mod text_to_video;
 pub mod text_to_video_zero;
 mod video_to_video;
 
-pub use checkpoint::Checkpoint;
+pub use checkpoint::{Checkpoint, SavedState};
 pub use denoise::Denoiser;
 pub use family::{Defaults, Family, PipelineClass, VideoPipeline};
 pub use plan::{folder_configs, modelscope_configs, placeholder_run, placeholder_run_video, plan, plan_video_to_video, MemoryPlan, ModelConfigs};

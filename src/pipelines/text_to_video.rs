@@ -33,6 +33,9 @@ pub struct GenerateParams {
     pub clip_skip: usize,
     /// The dtype of the initial noise (see [`NoiseDtype`]).
     pub noise_dtype: NoiseDtype,
+    /// Flow-matching models (Wan): the schedule's shift instead of the scheduler config's
+    /// `flow_shift` (3.0 for 480p, 5.0 for 720p per the Wan card). Ignored by the others.
+    pub flow_shift: Option<f64>,
 }
 
 impl Default for GenerateParams {
@@ -50,6 +53,7 @@ impl Default for GenerateParams {
             scheduler: None,
             clip_skip: 0,
             noise_dtype: NoiseDtype::Float32,
+            flow_shift: None,
         }
     }
 }

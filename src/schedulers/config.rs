@@ -62,6 +62,28 @@ pub struct SchedulerConfig {
     // EulerDiscreteScheduler only.
     pub interpolation_type: Option<String>,
     pub timestep_type: Option<String>,
+
+    // UniPCMultistepScheduler (also solver_order, solver_type, lower_order_final,
+    // use_flow_sigmas, use_dynamic_shifting above).
+    pub predict_x0: Option<bool>,
+    /// Step indices whose following corrector is skipped (diffusers' list of ints).
+    pub disable_corrector: Option<Vec<i64>>,
+    /// A scheduler object in Python; any non-null value is refused.
+    pub solver_p: Option<serde_json::Value>,
+    /// The flow-matching shift of UniPC's (and DPM-Solver's) `use_flow_sigmas` schedule.
+    pub flow_shift: Option<f64>,
+    /// Karras/exponential/beta sigma bounds (UniPC); unused unless one of those is on.
+    pub sigma_min: Option<f64>,
+    pub sigma_max: Option<f64>,
+    /// UniPC and FlowMatchEuler: stretch the shifted schedule to end at this sigma.
+    pub shift_terminal: Option<f64>,
+    pub time_shift_type: Option<String>,
+
+    // FlowMatchEulerDiscreteScheduler only.
+    /// Its name for the flow shift.
+    pub shift: Option<f64>,
+    pub invert_sigmas: Option<bool>,
+    pub stochastic_sampling: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,6 +165,46 @@ impl SchedulerConfig {
             "sigma_min" => Ok(FinalSigmas::SigmaMin),
             o => Err(self.bad("final_sigmas_type", format!("\"{o}\" is not one of \"zero\", \"sigma_min\""))),
         }
+    }
+
+    /// Whether this file describes a flow-matching model (Wan, …): a FlowMatchEuler config, or
+    /// one (UniPC, DPM-Solver) with `use_flow_sigmas` or `prediction_type: flow_prediction`.
+    /// Such a model's `euler` is [`FlowMatchEuler`](super::SchedulerKind::FlowMatchEuler) and its
+    /// `unipc` runs on flow sigmas, both with [`model_flow_shift`](Self::model_flow_shift).
+    pub fn is_flow(&self) -> bool {
+        self.class_name.as_deref() == Some(super::SchedulerKind::FlowMatchEuler.class_name())
+            || self.use_flow_sigmas == Some(true)
+            || self.prediction_type.as_deref() == Some("flow_prediction")
+    }
+
+    /// The model's flow shift: `shift` in a FlowMatchEuler file, `flow_shift` in the others
+    /// (either spelling when the class's own is absent), 1.0 (no shift, both classes'
+    /// default) when neither is there.
+    pub fn model_flow_shift(&self) -> f64 {
+        let fme = self.class_name.as_deref() == Some(super::SchedulerKind::FlowMatchEuler.class_name());
+        let (own, other) = if fme { (self.shift, self.flow_shift) } else { (self.flow_shift, self.shift) };
+        own.or(other).unwrap_or(1.0)
+    }
+
+    /// The same file with its flow shift replaced (a CLI `--flow-shift`): sets both spellings,
+    /// `flow_shift` and `shift`, so every flow scheduler built from it uses `shift`.
+    /// diffusers' equivalent is `Scheduler.from_config(config, flow_shift=shift)` (UniPC) or
+    /// `FlowMatchEulerDiscreteScheduler(shift=shift)`. Refused for a model that is not
+    /// flow-matching (see [`is_flow`](Self::is_flow)) and for a shift that is not a positive
+    /// finite number.
+    pub fn with_flow_shift(mut self, shift: f64) -> Result<SchedulerConfig> {
+        if !self.is_flow() {
+            return Err(self.bad(
+                "flow_shift",
+                "a flow shift applies only to flow-matching models (FlowMatchEulerDiscreteScheduler, or use_flow_sigmas / prediction_type \"flow_prediction\"); this scheduler config is not one",
+            ));
+        }
+        if !(shift.is_finite() && shift > 0.0) {
+            return Err(self.bad("flow_shift", format!("must be a positive number, got {shift}")));
+        }
+        self.flow_shift = Some(shift);
+        self.shift = Some(shift);
+        Ok(self)
     }
 
     /// Rejects a flag this crate does not implement when it is on (default off).

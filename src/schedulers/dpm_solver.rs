@@ -3,12 +3,15 @@
 //! takes them.
 
 use super::config::{FinalSigmas, PredictionType, SchedulerConfig, TimestepSpacing};
-use super::{check_num_steps, check_step, spacing, Scheduler, SchedulerKind};
+use super::{check_num_steps, check_step, spacing, Scheduler, SchedulerKind, SchedulerState};
 use crate::error::{Error, Result};
 use crate::ops::elementwise::{lincomb2, lincomb3};
 use crate::tensor::Tensor;
 
 const CLASS: &str = "DPMSolverMultistepScheduler";
+/// The name of its one history tensor in a [`SchedulerState`] (also what version-1 checkpoint
+/// files, which held this tensor alone, are read as).
+pub const HISTORY: &str = "previous_x0";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum SolverType {
@@ -146,6 +149,10 @@ impl Scheduler for DpmSolverMultistepScheduler {
         &self.timesteps
     }
 
+    fn schedule_sigmas(&self) -> Option<&[f32]> {
+        Some(&self.sigmas)
+    }
+
     fn resumable(&self) -> bool {
         true // its history is saved_state
     }
@@ -210,13 +217,19 @@ impl Scheduler for DpmSolverMultistepScheduler {
         Ok(out)
     }
 
-    fn saved_state(&self) -> Option<(usize, &Tensor)> {
-        self.previous.as_ref().map(|(i, m)| (*i, m))
+    fn saved_state(&self) -> Option<SchedulerState> {
+        self.previous.as_ref().map(|(i, m)| {
+            let mut s = SchedulerState::new(*i);
+            s.tensors.push((HISTORY.into(), m.clone()));
+            s
+        })
     }
 
-    fn restore_state(&mut self, step: usize, history: Tensor) -> Result<()> {
-        check_step("restore_state", step, self.timesteps.len())?;
-        self.previous = Some((step, history));
+    fn restore_state(&mut self, state: SchedulerState) -> Result<()> {
+        check_step("restore_state", state.step, self.timesteps.len())?;
+        state.check_names(CLASS, &[], &[HISTORY])?;
+        let m = state.tensor(HISTORY).ok_or_else(|| Error::Other(format!("{CLASS}: saved state lacks '{HISTORY}'")))?;
+        self.previous = Some((state.step, m.clone()));
         Ok(())
     }
 

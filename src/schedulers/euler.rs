@@ -95,6 +95,10 @@ impl Scheduler for EulerDiscreteScheduler {
         &self.timesteps
     }
 
+    fn schedule_sigmas(&self) -> Option<&[f32]> {
+        Some(&self.sigmas)
+    }
+
     fn resumable(&self) -> bool {
         true // no history: the latents are the whole state
     }

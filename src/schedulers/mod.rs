@@ -1,12 +1,14 @@
 //! Noise schedulers with diffusers' exact math and timestep spacing: DDIM (what ModelScope and
-//! Zeroscope ship), DPM-Solver++ multistep, Euler, and PNDM (what Stable Diffusion 1.x ships).
+//! Zeroscope ship), DPM-Solver++ multistep, Euler, PNDM (what Stable Diffusion 1.x ships),
+//! UniPC multistep (what Wan ships, on flow-matching sigmas) and flow-matching Euler.
 //!
 //! The split follows the engine's rule that nothing is read back inside the denoising loop:
 //! every per-step coefficient (ᾱ, σ, λ, solver weights) is a handful of scalars computed on the
 //! host, replicating torch's float32 scalar arithmetic where diffusers does it in float32, and
 //! the latent update is one fused `a·x + b·y (+ c·z)` dispatch on the device
 //! ([`lincomb2`](crate::ops::elementwise::lincomb2) / [`lincomb3`](crate::ops::elementwise::lincomb3)).
-//! DPM-Solver's history (its previous data prediction) stays on the device.
+//! DPM-Solver's and UniPC's histories (previous data predictions, UniPC's last sample) stay on
+//! the device; [`SchedulerState`] is how a checkpoint takes and gives them back.
 //!
 //! Steps are addressed by their index into [`Scheduler::timesteps`] (diffusers tracks the same
 //! index internally as `step_index`; pipelines that start part-way, like video-to-video, call
@@ -16,14 +18,20 @@ pub mod config;
 mod ddim;
 mod dpm_solver;
 mod euler;
+mod flow_match_euler;
 mod pndm;
 mod spacing;
+mod unipc;
 
 pub use config::{FinalSigmas, PredictionType, SchedulerConfig, TimestepSpacing};
 pub use ddim::DdimScheduler;
 pub use dpm_solver::DpmSolverMultistepScheduler;
+/// The name version-1 checkpoint files' single history tensor (always DPM-Solver's) has now.
+pub(crate) use dpm_solver::HISTORY as DPM_SOLVER_HISTORY;
 pub use euler::EulerDiscreteScheduler;
+pub use flow_match_euler::FlowMatchEulerDiscreteScheduler;
 pub use pndm::PndmScheduler;
+pub use unipc::UniPcMultistepScheduler;
 
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
@@ -33,9 +41,15 @@ pub trait Scheduler {
     fn kind(&self) -> SchedulerKind;
     /// Builds the inference schedule and clears any multistep history.
     fn set_timesteps(&mut self, num_inference_steps: usize) -> Result<()>;
-    /// diffusers' `scheduler.timesteps`: integers for DDIM and DPM-Solver (exact in f32), float
-    /// for Euler (its linspace timesteps are fractional). This is what the UNet is given.
+    /// diffusers' `scheduler.timesteps`: integers for DDIM, DPM-Solver and UniPC (exact in f32;
+    /// UniPC's flow timesteps are `σ·1000` truncated toward zero, as its int64 cast does), float
+    /// for Euler and FlowMatchEuler (fractional). This is what the denoiser is given.
     fn timesteps(&self) -> &[f32];
+    /// diffusers' `scheduler.sigmas` (one more than the timesteps) for the sigma-based classes
+    /// (DPM-Solver, Euler, UniPC, FlowMatchEuler); None for DDIM and PNDM.
+    fn schedule_sigmas(&self) -> Option<&[f32]> {
+        None
+    }
     /// Scale of the initial noise: `latents = randn · init_noise_sigma`.
     fn init_noise_sigma(&self) -> f32;
     /// The UNet input for step `step` (Euler divides by √(σ²+1); the others return `sample`).
@@ -56,18 +70,64 @@ pub trait Scheduler {
     fn resumable(&self) -> bool {
         false
     }
-    /// What a resumed loop needs besides the latents: the multistep history (DPM-Solver's
-    /// previous data prediction and the step it belongs to). None for one-step schedulers.
-    fn saved_state(&self) -> Option<(usize, &Tensor)> {
+    /// What a resumed loop needs besides the latents: the multistep history left by the last
+    /// step run (DPM-Solver's previous data prediction; UniPC's two data predictions, last
+    /// sample and order counters). None for one-step schedulers and before the first step.
+    fn saved_state(&self) -> Option<SchedulerState> {
         None
     }
-    /// Puts back what [`saved_state`](Self::saved_state) returned (after `set_timesteps`).
-    fn restore_state(&mut self, step: usize, _history: Tensor) -> Result<()> {
-        Err(Error::Other(format!("{} keeps no history to restore (step {step})", self.kind().class_name())))
+    /// Puts back what [`saved_state`](Self::saved_state) returned (after `set_timesteps`), so
+    /// that `step(.., state.step + 1, ..)` computes what the uninterrupted loop would.
+    fn restore_state(&mut self, state: SchedulerState) -> Result<()> {
+        Err(Error::Other(format!("{} keeps no history to restore (step {})", self.kind().class_name(), state.step)))
     }
 }
 
-/// The scheduler classes this crate implements (user names: `ddim`, `dpm++`, `euler`, `pndm`).
+/// A multistep scheduler's history between two steps, as [`Scheduler::saved_state`] gives it
+/// and [`Scheduler::restore_state`] takes it back: named device tensors and named integers.
+/// The names belong to the scheduler class (a checkpoint never changes class); restoring
+/// checks them and refuses a state that lacks one it needs.
+#[derive(Debug, Clone)]
+pub struct SchedulerState {
+    /// The last step run: the state belongs to it and the next step is `step + 1`.
+    pub step: usize,
+    pub scalars: Vec<(String, i64)>,
+    pub tensors: Vec<(String, Tensor)>,
+}
+
+impl SchedulerState {
+    pub fn new(step: usize) -> SchedulerState {
+        SchedulerState { step, scalars: Vec::new(), tensors: Vec::new() }
+    }
+
+    pub fn tensor(&self, name: &str) -> Option<&Tensor> {
+        self.tensors.iter().find(|(n, _)| n == name).map(|(_, t)| t)
+    }
+
+    pub fn scalar(&self, name: &str) -> Option<i64> {
+        self.scalars.iter().find(|(n, _)| n == name).map(|&(_, v)| v)
+    }
+
+    /// Refuses names the class does not know (a state of another class or version).
+    fn check_names(&self, class: &str, scalars: &[&str], tensors: &[&str]) -> Result<()> {
+        let bad = self.scalars.iter().map(|(n, _)| n).filter(|n| !scalars.contains(&n.as_str()));
+        let bad: Vec<&String> = bad.chain(self.tensors.iter().map(|(n, _)| n).filter(|n| !tensors.contains(&n.as_str()))).collect();
+        if !bad.is_empty() {
+            return Err(Error::Other(format!(
+                "{class}: saved state has unknown entries {bad:?} (expected scalars {scalars:?}, tensors {tensors:?})"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The scheduler classes this crate implements. User names: `ddim`, `dpm++`, `euler`, `pndm`,
+/// `unipc` (UniPCMultistepScheduler) and `flow-euler` (FlowMatchEulerDiscreteScheduler).
+///
+/// On a flow-matching model (see [`SchedulerConfig::is_flow`]: Wan's UniPC config with
+/// `use_flow_sigmas`, or a FlowMatchEuler config) `euler` means flow-matching Euler with the
+/// model's shift, as diffusers users write `FlowMatchEulerDiscreteScheduler(shift=flow_shift)`,
+/// and `unipc` means UniPC on flow sigmas with that shift; [`from_config`] resolves this.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize)]
 #[serde(try_from = "String")]
 pub enum SchedulerKind {
@@ -75,11 +135,19 @@ pub enum SchedulerKind {
     DpmSolverMultistep,
     EulerDiscrete,
     Pndm,
+    UniPcMultistep,
+    FlowMatchEuler,
 }
 
 impl SchedulerKind {
-    pub const ALL: [SchedulerKind; 4] =
-        [SchedulerKind::Ddim, SchedulerKind::DpmSolverMultistep, SchedulerKind::EulerDiscrete, SchedulerKind::Pndm];
+    pub const ALL: [SchedulerKind; 6] = [
+        SchedulerKind::Ddim,
+        SchedulerKind::DpmSolverMultistep,
+        SchedulerKind::EulerDiscrete,
+        SchedulerKind::Pndm,
+        SchedulerKind::UniPcMultistep,
+        SchedulerKind::FlowMatchEuler,
+    ];
 
     pub fn class_name(self) -> &'static str {
         match self {
@@ -87,6 +155,8 @@ impl SchedulerKind {
             SchedulerKind::DpmSolverMultistep => "DPMSolverMultistepScheduler",
             SchedulerKind::EulerDiscrete => "EulerDiscreteScheduler",
             SchedulerKind::Pndm => "PNDMScheduler",
+            SchedulerKind::UniPcMultistep => "UniPCMultistepScheduler",
+            SchedulerKind::FlowMatchEuler => "FlowMatchEulerDiscreteScheduler",
         }
     }
 
@@ -97,6 +167,8 @@ impl SchedulerKind {
             SchedulerKind::DpmSolverMultistep => "dpm++",
             SchedulerKind::EulerDiscrete => "euler",
             SchedulerKind::Pndm => "pndm",
+            SchedulerKind::UniPcMultistep => "unipc",
+            SchedulerKind::FlowMatchEuler => "flow-euler",
         }
     }
 
@@ -117,13 +189,16 @@ impl std::str::FromStr for SchedulerKind {
         let k = s.trim().to_ascii_lowercase();
         match k.as_str() {
             "ddim" => Ok(SchedulerKind::Ddim),
-            "dpm++" | "dpmsolver++" | "dpm-solver++" | "dpmpp" | "dpm++2m" | "dpm++ 2m" | "dpmsolvermultistep" => {
+            "dpm++" | "dpm" | "dpmsolver" | "dpmsolver++" | "dpm-solver++" | "dpmpp" | "dpm++2m" | "dpm++ 2m" | "dpmsolvermultistep" => {
                 Ok(SchedulerKind::DpmSolverMultistep)
             }
             "euler" | "eulerdiscrete" => Ok(SchedulerKind::EulerDiscrete),
             "pndm" | "plms" => Ok(SchedulerKind::Pndm),
+            "unipc" | "unipc-multistep" | "unipcmultistep" => Ok(SchedulerKind::UniPcMultistep),
+            "flow-euler" | "flow_euler" | "floweuler" | "flowmatch-euler" | "flow-match-euler" | "flowmatcheuler"
+            | "flowmatcheulerdiscrete" => Ok(SchedulerKind::FlowMatchEuler),
             _ => SchedulerKind::from_class_name(s.trim())
-                .ok_or_else(|| format!("unknown scheduler '{s}'; choose one of: ddim, dpm++, euler, pndm")),
+                .ok_or_else(|| format!("unknown scheduler '{s}'; choose one of: ddim, dpm++, euler, pndm, unipc, flow-euler")),
         }
     }
 }
@@ -142,26 +217,64 @@ pub fn from_config_file(path: &Path, kind: Option<SchedulerKind>) -> Result<Box<
 }
 
 pub fn from_config(cfg: &SchedulerConfig, kind: Option<SchedulerKind>) -> Result<Box<dyn Scheduler>> {
+    const CHOOSE: &str = "choose one of ddim, dpm++, euler, pndm, unipc, flow-euler";
     let kind = match kind {
         Some(k) => k,
         None => {
-            let class = cfg.class_name.as_deref().ok_or_else(|| {
-                cfg.bad("_class_name", "missing; choose a scheduler explicitly (ddim, dpm++, euler, pndm)")
-            })?;
+            let class = cfg.class_name.as_deref().ok_or_else(|| cfg.bad("_class_name", format!("missing; {CHOOSE}")))?;
             SchedulerKind::from_class_name(class).ok_or_else(|| {
-                cfg.bad(
-                    "_class_name",
-                    format!("{class} is not implemented; choose one of ddim, dpm++, euler, pndm (they run on this file's betas)"),
-                )
+                cfg.bad("_class_name", format!("{class} is not implemented; {CHOOSE} (they run on this file's schedule)"))
             })?
         }
     };
+    let file_kind = cfg.class_name.as_deref().and_then(SchedulerKind::from_class_name);
     Ok(match kind {
-        SchedulerKind::Ddim => Box::new(DdimScheduler::new(cfg)?),
-        SchedulerKind::DpmSolverMultistep => Box::new(DpmSolverMultistepScheduler::new(cfg)?),
+        SchedulerKind::Ddim => Box::new(DdimScheduler::new(not_flow(cfg, kind)?)?),
+        SchedulerKind::DpmSolverMultistep => Box::new(DpmSolverMultistepScheduler::new(not_flow(cfg, kind)?)?),
+        // A flow model's `euler` is flow-matching Euler with its shift.
+        SchedulerKind::EulerDiscrete if cfg.is_flow() => Box::new(FlowMatchEulerDiscreteScheduler::new(&as_flow_euler(cfg))?),
         SchedulerKind::EulerDiscrete => Box::new(EulerDiscreteScheduler::new(cfg)?),
-        SchedulerKind::Pndm => Box::new(PndmScheduler::new(cfg)?),
+        SchedulerKind::Pndm => Box::new(PndmScheduler::new(not_flow(cfg, kind)?)?),
+        // A FlowMatchEuler file carries the shift as `shift` and no flow flags: UniPC runs it on
+        // flow sigmas (diffusers' from_config would silently fall back to betas).
+        SchedulerKind::UniPcMultistep if file_kind == Some(SchedulerKind::FlowMatchEuler) => {
+            let mut c = cfg.clone();
+            c.use_flow_sigmas = Some(true);
+            c.prediction_type = Some("flow_prediction".into());
+            c.flow_shift = Some(cfg.model_flow_shift());
+            Box::new(UniPcMultistepScheduler::new(&c)?)
+        }
+        SchedulerKind::UniPcMultistep => Box::new(UniPcMultistepScheduler::new(cfg)?),
+        SchedulerKind::FlowMatchEuler if cfg.is_flow() => Box::new(FlowMatchEulerDiscreteScheduler::new(&as_flow_euler(cfg))?),
+        SchedulerKind::FlowMatchEuler => Box::new(FlowMatchEulerDiscreteScheduler::new(cfg)?),
     })
+}
+
+/// A flow model's config as FlowMatchEuler reads it: diffusers'
+/// `FlowMatchEulerDiscreteScheduler.from_config(config, shift=flow_shift)`.
+fn as_flow_euler(cfg: &SchedulerConfig) -> SchedulerConfig {
+    let mut c = cfg.clone();
+    c.shift = Some(cfg.model_flow_shift());
+    c
+}
+
+/// Refuses a noise-prediction scheduler on a flow-matching model's config, naming the key that
+/// makes it one (its betas would be defaults that have nothing to do with the model).
+fn not_flow(cfg: &SchedulerConfig, kind: SchedulerKind) -> Result<&SchedulerConfig> {
+    if !cfg.is_flow() {
+        return Ok(cfg);
+    }
+    let why = if cfg.prediction_type.as_deref() == Some("flow_prediction") {
+        "prediction_type"
+    } else if cfg.use_flow_sigmas == Some(true) {
+        "use_flow_sigmas"
+    } else {
+        "_class_name"
+    };
+    Err(cfg.bad(
+        why,
+        format!("this is a flow-matching model's scheduler config; {} does not run flow matching here (use unipc or euler)", kind.name()),
+    ))
 }
 
 /// Checks `num_inference_steps` against the training schedule (diffusers' DDIM raises the same;

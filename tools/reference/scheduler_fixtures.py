@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Scheduler reference chains: tests/fixtures/schedulers.safetensors + schedulers.json.
+"""Scheduler reference chains: tests/fixtures/schedulers.safetensors + schedulers.json, and
+schedulers.wan.safetensors + schedulers.wan.json (UniPC, FlowMatchEuler; same layout).
 
-    tools/reference/.venv/bin/python tools/reference/scheduler_fixtures.py
+    tools/reference/.venv/bin/python tools/reference/scheduler_fixtures.py [--wan-only]
 
 (or main(FIX) from make_fixtures.py; about 5 s). For every case a scheduler_config.json is
 written to disk and loaded the way diffusers loads a pipeline's scheduler
@@ -9,8 +10,9 @@ written to disk and loaded the way diffusers loads a pipeline's scheduler
 schedulers (`DPMSolverMultistepScheduler.from_config(pipe.scheduler.config)`), so the Rust side
 must reproduce from_config's key filtering too. Recorded per case:
 
-  <case>.timesteps            scheduler.timesteps after set_timesteps(n) (int64, or float32 for Euler)
-  <case>.sigmas               scheduler.sigmas (DPM-Solver, Euler; float32)
+  <case>.timesteps            scheduler.timesteps after set_timesteps(n) (int64, or float32 for Euler
+                              and FlowMatchEuler)
+  <case>.sigmas               scheduler.sigmas (DPM-Solver, Euler, UniPC, FlowMatchEuler; float32)
   <case>.sample               the chain's first sample: randn(SHAPE) * init_noise_sigma
   <case>.model_output         [n, *shape]: row i is a random "UNet output" for step i
   <case>.scaled               [n, *shape]: scale_model_input(sample_i, t_i) (Euler only; the
@@ -20,15 +22,27 @@ must reproduce from_config's key filtering too. Recorded per case:
   <case>.add_noise.{original,noise,out}
                               add_noise(original, noise, timesteps[k:k+1]) on a fresh
                               set_timesteps(n) scheduler, with set_begin_index(k) where the class
-                              has it (as VideoToVideoSDPipeline does); k in the JSON
+                              has it (as VideoToVideoSDPipeline does); k in the JSON.
+                              FlowMatchEuler: scale_noise(original, timesteps[k:k+1], noise)
   alphas_cumprod.<schedule>   the training schedule (float32), one per beta schedule
 
   spacing.<class>.<spacing>.<n>
                               timesteps only, for many step counts n
 
+  flow.<group>.<n>.{timesteps,sigmas}
+                              flow-matching schedules (UniPC with use_flow_sigmas, FlowMatchEuler)
+                              for many step counts n
+
 schedulers.json lists the cases (name, the config as written to scheduler_config.json, load_as,
-num_inference_steps, init_noise_sigma, add_noise_step, shape) and the spacing groups (prefix,
-config, steps). DDIM runs with eta = 0.
+num_inference_steps, init_noise_sigma, add_noise_step, shape), the spacing groups (prefix,
+config, steps) and the flow groups (prefix, config, load_as, steps). DDIM runs with eta = 0.
+
+Flow models (Wan): cases named wan_* write Wan's UniPC scheduler_config.json (WAN.md §2.1).
+load_as FlowMatchEuler on a flow config is `FlowMatchEulerDiscreteScheduler.from_config(config,
+shift=flow_shift)` (what `--scheduler euler` means on a flow model), load_as UniPC on a
+FlowMatchEuler config passes use_flow_sigmas/flow_prediction/flow_shift=shift (`--scheduler
+unipc` there); the Rust side resolves the same in schedulers::from_config. FlowMatchEuler has no
+init_noise_sigma or scale_model_input (1.0 and the identity are recorded).
 Deterministic: fixed generator seeds, one thread, float32 throughout (as the pipelines run).
 """
 
@@ -77,6 +91,52 @@ MS_CONFIG = OrderedDict(
 )
 
 DDIM, DPM, EULER = "DDIMScheduler", "DPMSolverMultistepScheduler", "EulerDiscreteScheduler"
+UNIPC, FME = "UniPCMultistepScheduler", "FlowMatchEulerDiscreteScheduler"
+
+# scheduler/scheduler_config.json of the Wan 2.1 diffusers repos (WAN.md §2.1), key for key.
+WAN_CONFIG = OrderedDict(
+    [
+        ("_class_name", UNIPC),
+        ("_diffusers_version", "0.34.0.dev0"),
+        ("beta_end", 0.02),
+        ("beta_schedule", "linear"),
+        ("beta_start", 0.0001),
+        ("disable_corrector", []),
+        ("dynamic_thresholding_ratio", 0.995),
+        ("final_sigmas_type", "zero"),
+        ("flow_shift", 3.0),
+        ("lower_order_final", True),
+        ("num_train_timesteps", 1000),
+        ("predict_x0", True),
+        ("prediction_type", "flow_prediction"),
+        ("rescale_betas_zero_snr", False),
+        ("sample_max_value", 1.0),
+        ("solver_order", 2),
+        ("solver_p", None),
+        ("solver_type", "bh2"),
+        ("steps_offset", 0),
+        ("thresholding", False),
+        ("timestep_spacing", "linspace"),
+        ("trained_betas", None),
+        ("use_beta_sigmas", False),
+        ("use_exponential_sigmas", False),
+        ("use_flow_sigmas", True),
+        ("use_karras_sigmas", False),
+    ]
+)
+
+
+def wan(**over) -> OrderedDict:
+    c = OrderedDict(WAN_CONFIG)
+    c.update(over)
+    return c
+
+
+def fme(**over) -> OrderedDict:
+    """A FlowMatchEulerDiscreteScheduler config file (as the old Wan model_index pointed to)."""
+    c = OrderedDict([("_class_name", FME), ("num_train_timesteps", 1000), ("shift", 3.0)])
+    c.update(over)
+    return c
 
 
 def ms(**over) -> OrderedDict:
@@ -130,6 +190,72 @@ CASES = [
     ("euler_sigma_min_sample_4", own(EULER, final_sigmas_type="sigma_min", prediction_type="sample"), None, 4, 1),
 ]
 
+# schedulers.wan.*: the schedulers Wan brought (UniPC, FlowMatchEuler); same layout as above
+WAN_CASES = [
+    # Wan's UniPC (flow sigmas), as WanPipeline runs it: 480p (shift 3) and 720p (shift 5)
+    ("wan_unipc_s3_1", wan(), None, 1, 0),
+    ("wan_unipc_s3_2", wan(), None, 2, 1),
+    ("wan_unipc_s3_3", wan(), None, 3, 1),
+    ("wan_unipc_s3_6", wan(), None, 6, 2),
+    ("wan_unipc_s3_50", wan(), None, 50, 10),
+    ("wan_unipc_s5_1", wan(flow_shift=5.0), None, 1, 0),
+    ("wan_unipc_s5_2", wan(flow_shift=5.0), None, 2, 1),
+    ("wan_unipc_s5_3", wan(flow_shift=5.0), None, 3, 1),
+    ("wan_unipc_s5_6", wan(flow_shift=5.0), None, 6, 2),
+    ("wan_unipc_s5_50", wan(flow_shift=5.0), None, 50, 10),
+    # UniPC variants on flow sigmas
+    ("wan_unipc_bh1_sigma_min_6", wan(solver_type="bh1", final_sigmas_type="sigma_min"), None, 6, 2),
+    ("wan_unipc_order1_5", wan(solver_order=1), None, 5, 1),
+    ("wan_unipc_sigma_min_6", wan(final_sigmas_type="sigma_min"), None, 6, 2),
+    ("wan_unipc_no_corrector_7", wan(disable_corrector=[1, 3]), None, 7, 2),
+    ("wan_unipc_terminal_6", wan(shift_terminal=0.1, flow_shift=16.0), None, 6, 2),
+    ("wan_unipc_no_lower_final_sigma_min_5", wan(lower_order_final=False, final_sigmas_type="sigma_min"), None, 5, 1),
+    # (bh1, predict_x0 off, lower_order_final off with final sigma zero: NaN in diffusers, refused)
+    # `scheduler: unipc` on a noise-prediction model (from_config keeps only UniPC's keys)
+    ("unipc_ms_25", ms(), UNIPC, 25, 5),
+    ("unipc_ms_6", ms(), UNIPC, 6, 2),
+    ("unipc_ms_1", ms(), UNIPC, 1, 0),
+    ("unipc_vpred_6", ms(prediction_type="v_prediction"), UNIPC, 6, 2),
+    ("unipc_leading_bh1_7", own(UNIPC, timestep_spacing="leading", steps_offset=1, solver_type="bh1", final_sigmas_type="sigma_min"), None, 7, 2),
+    ("unipc_trailing_sigma_min_6", own(UNIPC, timestep_spacing="trailing", final_sigmas_type="sigma_min"), None, 6, 2),
+    ("unipc_sample_order1_4", own(UNIPC, prediction_type="sample", solver_order=1), None, 4, 1),
+    ("unipc_noise_state_sigma_min_6", own(UNIPC, predict_x0=False, final_sigmas_type="sigma_min"), None, 6, 2),
+    ("unipc_noise_state_vpred_5", own(UNIPC, predict_x0=False, prediction_type="v_prediction", final_sigmas_type="sigma_min"), None, 5, 1),
+    # FlowMatchEuler: its own file, and `scheduler: euler` on Wan's UniPC file (shift = flow_shift)
+    ("fme_s3_1", fme(), None, 1, 0),
+    ("fme_s3_2", fme(), None, 2, 1),
+    ("fme_s3_6", fme(), None, 6, 2),
+    ("fme_s3_50", fme(), None, 50, 10),
+    ("fme_s7_6", fme(shift=7.0), None, 6, 2),  # diffusers' tiny Wan pipeline test
+    ("fme_terminal_6", fme(shift_terminal=0.1), None, 6, 2),
+    ("fme_invert_4", fme(invert_sigmas=True), None, 4, 1),
+    ("wan_euler_s3_6", wan(), FME, 6, 2),
+    ("wan_euler_s5_50", wan(flow_shift=5.0), FME, 50, 10),
+    # `scheduler: unipc` on a FlowMatchEuler file: UniPC on flow sigmas with its shift
+    ("fme_as_unipc_6", fme(shift=5.0), UNIPC, 6, 2),
+]
+
+FLOW_STEPS = [1, 2, 3, 6, 7, 13, 20, 33, 50, 61, 100]
+# (prefix, config, load_as): schedules only, for many step counts. With shift_terminal, one step
+# is left out: its only sigma is 1, and the stretch divides 0 by 0 (NaN; refused in Rust).
+FLOW_GROUPS = [
+    ("unipc.s1", wan(flow_shift=1.0), None),
+    ("unipc.s3", wan(), None),
+    ("unipc.s5", wan(flow_shift=5.0), None),
+    ("unipc.s12", wan(flow_shift=12.0), None),
+    ("unipc.s16", wan(flow_shift=16.0), None),
+    ("unipc.s3_sigma_min", wan(final_sigmas_type="sigma_min"), None),
+    ("unipc.s16_terminal", wan(flow_shift=16.0, shift_terminal=0.05), None),
+    ("fme.s1", fme(shift=1.0), None),
+    ("fme.s3", fme(), None),
+    ("fme.s5", fme(shift=5.0), None),
+    ("fme.s7", fme(shift=7.0), None),
+    ("fme.s3_3", fme(shift=3.3), None),  # a shift that float32 does not hold exactly
+    ("fme.s3_terminal", fme(shift_terminal=0.1), None),
+    ("fme.s3_invert", fme(invert_sigmas=True), None),
+    ("fme.wan_s5", wan(flow_shift=5.0), FME),
+]
+
 # timestep lists only (cheap): every class × spacing × awkward step counts
 SPACING_STEPS = [1, 2, 3, 7, 10, 13, 20, 30, 33, 49, 50, 61, 99, 100, 333]  # 61: trailing gives 62 steps
 
@@ -140,7 +266,15 @@ def load(config: dict, load_as: str | None):
     with tempfile.TemporaryDirectory() as td:
         (pathlib.Path(td) / "scheduler_config.json").write_text(json.dumps(config, indent=2))
         base = getattr(diffusers, config["_class_name"]).from_pretrained(td)
-    return getattr(diffusers, load_as).from_config(base.config) if load_as else base
+    if not load_as:
+        return base
+    cls = getattr(diffusers, load_as)
+    flow = base.config.get("use_flow_sigmas") or base.config.get("prediction_type") == "flow_prediction"
+    if load_as == FME and flow:
+        return cls.from_config(base.config, shift=base.config.flow_shift)
+    if load_as == UNIPC and config["_class_name"] == FME:
+        return cls.from_config(base.config, use_flow_sigmas=True, prediction_type="flow_prediction", flow_shift=base.config.shift)
+    return cls.from_config(base.config)
 
 
 def run_case(name, config, load_as, n, k, tensors, seed) -> dict:
@@ -151,13 +285,15 @@ def run_case(name, config, load_as, n, k, tensors, seed) -> dict:
     tensors[f"{name}.timesteps"] = s.timesteps.clone()
     if hasattr(s, "sigmas"):
         tensors[f"{name}.sigmas"] = s.sigmas.clone()
-    sigma0 = float(s.init_noise_sigma)
-    x = torch.randn(SHAPE, generator=gen) * s.init_noise_sigma
+    sigma0 = float(getattr(s, "init_noise_sigma", 1.0))  # FlowMatchEuler has none (pipelines use 1)
+    x = torch.randn(SHAPE, generator=gen) * getattr(s, "init_noise_sigma", 1.0)
     tensors[f"{name}.sample"] = x
     outs, scaled, prev = [], [], []
+    if cls in (UNIPC, FME):
+        s.set_begin_index(0)  # as WanPipeline does; the same step indices as without
     for t in s.timesteps:
         mo = torch.randn(SHAPE, generator=gen)
-        scaled.append(s.scale_model_input(x, t))
+        scaled.append(s.scale_model_input(x, t) if hasattr(s, "scale_model_input") else x)
         if cls != EULER:
             assert torch.equal(scaled[-1], x)
         kw = {"eta": 0.0} if cls == DDIM else {}
@@ -173,10 +309,11 @@ def run_case(name, config, load_as, n, k, tensors, seed) -> dict:
     s = load(config, load_as)
     s.set_timesteps(n)
     orig, noise = torch.randn(SHAPE, generator=gen), torch.randn(SHAPE, generator=gen)
-    plain = s.add_noise(orig, noise, s.timesteps[k : k + 1])
+    add = s.add_noise if cls != FME else (lambda o, n, t: s.scale_noise(o, t, n))
+    plain = add(orig, noise, s.timesteps[k : k + 1])
     if hasattr(s, "set_begin_index"):
         s.set_begin_index(k)
-    out = s.add_noise(orig, noise, s.timesteps[k : k + 1])
+    out = add(orig, noise, s.timesteps[k : k + 1])
     assert torch.equal(out, plain), f"{name}: add_noise depends on begin_index"
     tensors[f"{name}.add_noise.original"] = orig
     tensors[f"{name}.add_noise.noise"] = noise
@@ -219,7 +356,55 @@ def main(out_dir: pathlib.Path) -> None:
     (out_dir / "schedulers.json").write_text(json.dumps(side, indent=1) + "\n")
     print(f"schedulers: {len(cases)} chains, {len(spacing)} timestep lists; {st.stat().st_size} + "
           f"{(out_dir / 'schedulers.json').stat().st_size} bytes")
+    main_wan(out_dir)
+
+
+def main_wan(out_dir: pathlib.Path) -> None:
+    """schedulers.wan.*: UniPC and FlowMatchEuler chains, UniPC's timestep spacings, flow schedules.
+
+    A separate file so that adding them leaves schedulers.* alone: its float32 values are not
+    reproduced bit for bit by every torch build (a few sigmas and chain values differ in the
+    last bit on some machines), while the Rust tests compare its sigmas exactly.
+    """
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
+    torch.set_grad_enabled(False)
+    from diffusers.utils import logging as dlog
+
+    dlog.set_verbosity_error()
+    tensors: OrderedDict = OrderedDict()
+    cases = [run_case(*c, tensors, seed=500 + i) for i, c in enumerate(WAN_CASES)]
+
+    spacing = []
+    for sp in ("leading", "linspace", "trailing"):
+        cfg = own(UNIPC, timestep_spacing=sp, steps_offset=1)
+        s = load(cfg, None)
+        prefix = f"spacing.{UNIPC}.{sp}"
+        for n in SPACING_STEPS:
+            s.set_timesteps(n)
+            tensors[f"{prefix}.{n}"] = s.timesteps.clone()
+        spacing.append(OrderedDict([("prefix", prefix), ("config", cfg), ("steps", SPACING_STEPS)]))
+
+    flow = []
+    for prefix, cfg, load_as in FLOW_GROUPS:
+        s = load(cfg, load_as)
+        steps = [n for n in FLOW_STEPS if n > 1 or not cfg.get("shift_terminal")]
+        for n in steps:
+            s.set_timesteps(n)
+            tensors[f"flow.{prefix}.{n}.timesteps"] = s.timesteps.clone()
+            tensors[f"flow.{prefix}.{n}.sigmas"] = s.sigmas.clone()
+        flow.append(OrderedDict([("prefix", prefix), ("class", type(s).__name__), ("config", cfg), ("load_as", load_as),
+                                 ("steps", steps)]))
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    st = out_dir / "schedulers.wan.safetensors"
+    write_safetensors(st, tensors, {"source": "tools/reference/scheduler_fixtures.py (main_wan)"})
+    side = OrderedDict([("shape", list(SHAPE)), ("cases", cases), ("spacing", spacing), ("flow", flow)])
+    (out_dir / "schedulers.wan.json").write_text(json.dumps(side, indent=1) + "\n")
+    print(f"schedulers.wan: {len(cases)} chains, {len(spacing)} timestep lists, {len(flow)} flow schedules; "
+          f"{st.stat().st_size} + {(out_dir / 'schedulers.wan.json').stat().st_size} bytes")
 
 
 if __name__ == "__main__":
-    main(HERE.parent.parent / "tests" / "fixtures")
+    # --wan-only: only schedulers.wan.* (leaves schedulers.* as committed)
+    (main_wan if "--wan-only" in sys.argv[1:] else main)(HERE.parent.parent / "tests" / "fixtures")
