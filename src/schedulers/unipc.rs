@@ -502,3 +502,25 @@ pub(crate) fn stretch_to_terminal(s: &mut [f64], terminal: f64) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::solve_unipc_2x2;
+    use crate::weights::{SafeTensors, StoredDType};
+
+    /// Bit for bit against torch.linalg.solve on the systems in tests/fixtures/schedulers.wan.*
+    /// (made by tools/reference/scheduler_fixtures.py).
+    #[test]
+    fn solve_matches_torch_bit_for_bit() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/schedulers.wan.safetensors");
+        let st = SafeTensors::open(&path).unwrap();
+        let info = &st.tensors["unipc_solve2"];
+        assert_eq!(info.dtype, StoredDType::F32);
+        let v: Vec<f32> = bytemuck::pod_collect_to_vec(st.bytes(info));
+        assert!(v.len() >= 5 * 400, "{} systems", v.len() / 5);
+        for row in v.chunks_exact(5) {
+            let (rho0, rho1) = solve_unipc_2x2(row[0], row[1], row[2]);
+            assert_eq!((rho0.to_bits(), rho1.to_bits()), (row[3].to_bits(), row[4].to_bits()), "r = {:e}, b = {:?}", row[0], &row[1..3]);
+        }
+    }
+}

@@ -29,6 +29,9 @@ must reproduce from_config's key filtering too. Recorded per case:
   spacing.<class>.<spacing>.<n>
                               timesteps only, for many step counts n
 
+  unipc_solve2                [m, 5] float32 rows (r, b1, b2, rho0, rho1): torch.linalg.solve(
+                              [[1, 1], [r, 1]], [b1, b2]) as UniPC's order-2 corrector calls it
+                              (r near -1 as in real schedules, near +1, and spread out)
   flow.<group>.<n>.{timesteps,sigmas}
                               flow-matching schedules (UniPC with use_flow_sigmas, FlowMatchEuler)
                               for many step counts n
@@ -395,6 +398,21 @@ def main_wan(out_dir: pathlib.Path) -> None:
             tensors[f"flow.{prefix}.{n}.sigmas"] = s.sigmas.clone()
         flow.append(OrderedDict([("prefix", prefix), ("class", type(s).__name__), ("config", cfg), ("load_as", load_as),
                                  ("steps", steps)]))
+
+    gen = torch.Generator().manual_seed(7)
+    rows = []
+    for spread in (0.5, 1e-2, 1e-4, 1e-6):
+        for sign in (-1.0, 1.0):
+            r = sign * (1.0 + spread * torch.randn(64, generator=gen))
+            b = torch.rand(64, 2, generator=gen) * 2 - 1
+            for i in range(64):
+                rks = torch.stack([r[i], torch.ones(())])
+                R = torch.stack([torch.pow(rks, 0), torch.pow(rks, 1)])
+                if bool(R[1, 0] == 1):
+                    continue  # singular
+                rho = torch.linalg.solve(R, b[i])
+                rows.append(torch.stack([r[i], b[i, 0], b[i, 1], rho[0], rho[1]]))
+    tensors["unipc_solve2"] = torch.stack(rows)
 
     out_dir.mkdir(parents=True, exist_ok=True)
     st = out_dir / "schedulers.wan.safetensors"
