@@ -11,6 +11,7 @@ pub mod group_norm;
 pub mod layer_norm;
 pub mod layout;
 pub mod matmul;
+pub mod rms_norm;
 pub mod warp;
 
 use crate::gpu::Gpu;
