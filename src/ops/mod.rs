@@ -2,6 +2,7 @@
 //! work when a tensor exceeds the device's storage-binding limit, and records dispatches.
 
 pub mod attention;
+pub mod attention_bias;
 pub mod conv2d;
 pub mod conv_temporal;
 pub mod elementwise;

@@ -459,5 +459,18 @@ fn shards(index: &Path) -> Result<Vec<PathBuf>> {
         return Err(WeightError::Malformed { path: index.to_path_buf(), msg: "weight_map names no files".into() }.into());
     }
     let dir = index.parent().unwrap_or(Path::new("."));
-    Ok(files.into_iter().map(|s| dir.join(s)).collect())
+    let mut paths = Vec::with_capacity(files.len());
+    for name in files {
+        let path = dir.join(&name);
+        // Shards sit beside their index (transformers and diffusers write bare file names).
+        if Path::new(&name).components().count() != 1 || !path.is_file() {
+            return Err(WeightError::NotFound {
+                path: index.to_path_buf(),
+                msg: format!("its weight_map names the shard {name:?}, which is not in {} (an interrupted download?)", dir.display()),
+            }
+            .into());
+        }
+        paths.push(path);
+    }
+    Ok(paths)
 }
