@@ -168,3 +168,44 @@ fn bad_tokenizer_files_name_the_file() {
     assert!(e.contains("\"</s>\" is not in the vocabulary"), "{e}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[derive(serde::Deserialize)]
+struct Case {
+    name: String,
+    prompt: String,
+    cleaned: String,
+    num_tokens_untruncated: usize,
+    seq_len: usize,
+    input_ids: Vec<u32>,
+}
+
+/// tests/fixtures/wan/tokenizer_cases.json: diffusers' prompt_clean and transformers 5's
+/// T5Tokenizer (512, padded, truncated) on the tiny-wan tokenizer, as WanPipeline calls them.
+#[test]
+fn fixture_ids_match_transformers() {
+    let wan = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/wan");
+    let tok = T5Tokenizer::from_dir(&wan.join("tiny-wan/tokenizer")).unwrap();
+    let cases: Vec<Case> = serde_json::from_str(&std::fs::read_to_string(wan.join("tokenizer_cases.json")).unwrap()).unwrap();
+    assert!(cases.len() >= 20, "{} cases", cases.len());
+    let mut bad = Vec::new();
+    for c in &cases {
+        let cleaned = prompt_clean(&c.prompt);
+        if cleaned != c.cleaned {
+            bad.push(format!("{}: cleaned {cleaned:?}, diffusers {:?}", c.name, c.cleaned));
+        }
+        let e = tok.encode_prompt(&c.prompt, 512).unwrap();
+        if e.ids != c.input_ids {
+            let first = e.ids.iter().zip(&c.input_ids).position(|(a, b)| a != b).unwrap_or(0);
+            bad.push(format!("{}: ids differ from position {first}: ours {:?}, transformers {:?}", c.name, &e.ids[first..(first + 8).min(512)], &c.input_ids[first..(first + 8).min(512)]));
+        }
+        if e.seq_len != c.seq_len || e.num_tokens != c.num_tokens_untruncated || e.truncated != (c.num_tokens_untruncated > 512) {
+            bad.push(format!("{}: seq_len {} num_tokens {} (transformers {} {})", c.name, e.seq_len, e.num_tokens, c.seq_len, c.num_tokens_untruncated));
+        }
+        let ones = e.mask.iter().take_while(|&&m| m == 1).count();
+        assert!(ones == c.seq_len && e.mask[ones..].iter().all(|&m| m == 0), "{}: mask", c.name);
+    }
+    assert!(bad.is_empty(), "{} mismatches:\n{}", bad.len(), bad.join("\n"));
+    let long = cases.iter().find(|c| c.name == "long_over_512").unwrap();
+    let e = tok.encode_prompt(&long.prompt, 512).unwrap();
+    assert!(tok.truncation_warning(&e).is_some_and(|w| w.contains("at most 512")));
+}
