@@ -158,7 +158,13 @@ impl UMT5EncoderModel {
     pub fn encode(&self, prompts: &[T5Encoded]) -> Result<Tensor> {
         let ids: Vec<Vec<u32>> = prompts.iter().map(|p| p.ids.clone()).collect();
         let lens: Vec<usize> = prompts.iter().map(|p| p.seq_len).collect();
-        let out = self.forward(&ids, &lens)?;
+        self.encode_ids(&ids, &lens)
+    }
+
+    /// [`encode`](Self::encode) from token rows and their real lengths (memory plans pass
+    /// placeholder ids: `vec![vec![0; 512]; batch]`).
+    pub fn encode_ids(&self, ids: &[Vec<u32>], lens: &[usize]) -> Result<Tensor> {
+        let out = self.forward(ids, lens)?;
         let (b, l, d) = (out.dim(0), out.dim(1), out.dim(2));
         let rows = out.reshape(&[b * l, d])?;
         for (i, &n) in lens.iter().enumerate() {
