@@ -10,5 +10,7 @@ pub mod text_encoder;
 pub mod unet;
 /// UNet2DConditionModel (Stable Diffusion 1.x, for Text2Video-Zero): the image denoiser.
 pub mod unet_2d;
+/// UMT5EncoderModel (Wan's umT5-XXL text encoder): prompt tokens → embeddings.
+pub mod umt5;
 /// AutoencoderKL: latents ↔ frames.
 pub mod vae;

@@ -2,6 +2,7 @@
 //! work when a tensor exceeds the device's storage-binding limit, and records dispatches.
 
 pub mod attention;
+pub mod attention_bias;
 pub mod conv2d;
 pub mod conv_temporal;
 pub mod elementwise;
@@ -11,6 +12,7 @@ pub mod group_norm;
 pub mod layer_norm;
 pub mod layout;
 pub mod matmul;
+pub mod rms_norm;
 pub mod warp;
 
 use crate::gpu::Gpu;

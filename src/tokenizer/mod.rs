@@ -14,8 +14,14 @@
 //! - `<|startoftext|>` / `<|endoftext|>` are matched after lower-casing, "!" before.
 //! - no ftfy, no HTML unescaping, no accent stripping.
 
+pub mod clean;
 mod files;
+mod html_entities;
 mod pipeline;
+pub mod t5;
+
+pub use clean::prompt_clean;
+pub use t5::{T5Encoded, T5Tokenizer, WAN_MAX_LENGTH};
 
 use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};

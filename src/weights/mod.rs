@@ -69,6 +69,8 @@ pub enum WeightError {
     Unexpected { component: String, count: usize, examples: String },
     #[error("{path}: no weights found: {msg}")]
     NotFound { path: PathBuf, msg: String },
+    #[error("{path}: weight '{key}' holds values up to {max:e}, beyond f16's range (±65504); load this component with f32 weights")]
+    F16Range { path: PathBuf, key: String, max: f32 },
 }
 
 /// How a component's parameters live on the device: matrices (linear and conv weights) in
@@ -276,7 +278,14 @@ impl Weights {
                 let v = self.host_f32(key, shape)?;
                 match dtype {
                     DType::F32 => Tensor::from_f32(&self.gpu, shape, &v)?,
-                    DType::F16 => Tensor::from_f32_as_f16(&self.gpu, shape, &v)?,
+                    DType::F16 => {
+                        // An f32 or bf16 value of 65520 or more rounds to ±inf in f16.
+                        let max = v.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+                        if max >= 65520.0 {
+                            return Err(WeightError::F16Range { path: file.path().to_path_buf(), key: stored, max }.into());
+                        }
+                        Tensor::from_f32_as_f16(&self.gpu, shape, &v)?
+                    }
                 }
             }
         };
@@ -459,5 +468,18 @@ fn shards(index: &Path) -> Result<Vec<PathBuf>> {
         return Err(WeightError::Malformed { path: index.to_path_buf(), msg: "weight_map names no files".into() }.into());
     }
     let dir = index.parent().unwrap_or(Path::new("."));
-    Ok(files.into_iter().map(|s| dir.join(s)).collect())
+    let mut paths = Vec::with_capacity(files.len());
+    for name in files {
+        let path = dir.join(&name);
+        // Shards sit beside their index (transformers and diffusers write bare file names).
+        if Path::new(&name).components().count() != 1 || !path.is_file() {
+            return Err(WeightError::NotFound {
+                path: index.to_path_buf(),
+                msg: format!("its weight_map names the shard {name:?}, which is not in {} (an interrupted download?)", dir.display()),
+            }
+            .into());
+        }
+        paths.push(path);
+    }
+    Ok(paths)
 }
