@@ -12,3 +12,5 @@ pub mod unet;
 pub mod unet_2d;
 /// AutoencoderKL: latents ↔ frames.
 pub mod vae;
+/// AutoencoderKLWan (Wan 2.1's causal 3-D VAE): latents → frames.
+pub mod wan_vae;

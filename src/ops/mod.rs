@@ -2,7 +2,9 @@
 //! work when a tensor exceeds the device's storage-binding limit, and records dispatches.
 
 pub mod attention;
+pub mod channel_norm;
 pub mod conv2d;
+pub mod conv3d;
 pub mod conv_temporal;
 pub mod elementwise;
 pub mod embedding;
