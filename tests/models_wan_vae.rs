@@ -61,6 +61,21 @@ fn check_folded(what: &str, d: &Dump, key: &str, got: &Tensor) {
     assert_close(what, &got, &want, TOL);
 }
 
+/// Frames first..first+n of a dumped (1, C, F, H, W) tensor against `got` (n, C, H, W).
+#[track_caller]
+fn check_frames(what: &str, d: &Dump, key: &str, first: usize, got: &Tensor) {
+    let (shape, v) = d.get(key);
+    let (fs, want) = folded(shape, v);
+    let n = got.dim(0);
+    let per: usize = fs[1..].iter().product();
+    assert_eq!(got.shape()[1..], fs[1..], "{what}: shape");
+    assert!(first + n <= fs[0], "{what}: frames {first}..{} of {}", first + n, fs[0]);
+    let got = got.to_f32().unwrap();
+    let want = &want[first * per..(first + n) * per];
+    println!("{what}: relative L2 {:.2e}", rel_l2(&got, want));
+    assert_close(what, &got, want, TOL);
+}
+
 #[test]
 fn post_quant_conv_matches_diffusers() {
     let v = vae();
@@ -92,16 +107,18 @@ fn decoder_chunks_match_diffusers() {
         let (shape, x) = d.get("arg0");
         let (fs, x) = folded(shape, x);
         let x = upload(&fs, &x.iter().map(|&a| a as f32).collect::<Vec<_>>());
-        let mut errs = Vec::new();
+        let mut seen = Vec::new();
         let out = v
             .decoder
-            .forward_observed(&x, &mut cache, false, &mut |name, t| {
-                check_folded(&format!("chunk {ci} {name}"), &d, &format!("inner.{name}"), t);
-                errs.push(name.to_string());
+            .forward_observed(&x, &mut cache, false, &mut |name, first, t| {
+                check_frames(&format!("chunk {ci} {name} from frame {first}"), &d, &format!("inner.{name}"), first, t);
+                seen.push(name.to_string());
                 Ok(())
             })
             .unwrap();
-        assert_eq!(errs.len(), 2 + v.decoder.up_blocks.len());
+        for stage in ["conv_in", "mid_block", "up_blocks.0", "up_blocks.1", "up_blocks.2", "up_blocks.3"] {
+            assert!(seen.iter().any(|s| s == stage), "chunk {ci}: {stage} not observed ({seen:?})");
+        }
         check_folded(&format!("chunk {ci} out"), &d, "out", &out);
     }
 }
