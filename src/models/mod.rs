@@ -14,3 +14,5 @@ pub mod unet_2d;
 pub mod umt5;
 /// AutoencoderKL: latents ↔ frames.
 pub mod vae;
+/// AutoencoderKLWan (Wan 2.1's causal 3-D VAE): latents → frames.
+pub mod wan_vae;

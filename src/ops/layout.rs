@@ -126,6 +126,15 @@ pub fn repeat_interleave(x: &Tensor, times: usize) -> Result<Tensor> {
     Ok(y)
 }
 
+/// Copies `src` into `dst` element for element (same element count, f32; shapes may differ):
+/// the Wan VAE writes new frames into its causal caches and chunk outputs into the video.
+pub fn copy_into(src: &Tensor, dst: &Tensor) -> Result<()> {
+    if src.numel() != dst.numel() {
+        return shape_err("copy_into", format!("{:?} and {:?} hold different element counts", src.shape(), dst.shape()));
+    }
+    copy_box(src, 0, [1, 0, 0, 0], dst, 0, [1, 0, 0, 0], [src.numel(), 1, 1, 1])
+}
+
 /// (B·F, C, H, W) → (B, C, F, H, W): the engine's folded frames to PyTorch's Conv3d layout.
 pub fn frames_to_channels_first(x: &Tensor, frames: usize) -> Result<Tensor> {
     let (b, c, h, w) = folded_dims("frames_to_channels_first", x, frames)?;

@@ -3,7 +3,9 @@
 
 pub mod attention;
 pub mod attention_bias;
+pub mod channel_norm;
 pub mod conv2d;
+pub mod conv3d;
 pub mod conv_temporal;
 pub mod elementwise;
 pub mod embedding;

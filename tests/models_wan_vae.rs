@@ -1,0 +1,212 @@
+//! AutoencoderKLWan's decode path against diffusers 0.42.1 (fixtures by
+//! tools/reference/wan_fixtures.py: tests/fixtures/wan/tiny-wan/vae, a Wan 2.1-shaped VAE with a
+//! small base_dim, and its dumps in tests/fixtures/wan/modules/vae.*), relative L2 ≤ 1e-4 in f32.
+
+mod common;
+
+use common::fixtures::{dump_at, fixtures, Dump};
+use common::{assert_close, gpu, rel_l2, upload};
+use t2v::models::wan_vae::{AutoencoderKLWan, AutoencoderKLWanConfig};
+use t2v::weights::{Placement, Weights};
+use t2v::gpu::AdapterSelector;
+use t2v::{DType, Gpu, Tensor};
+
+const TOL: f64 = 1e-4;
+
+fn wan() -> std::path::PathBuf {
+    fixtures().join("wan")
+}
+
+fn vae() -> AutoencoderKLWan {
+    AutoencoderKLWan::from_dir(&gpu(), &wan().join("tiny-wan/vae"), Placement { matrices: DType::F32 }).expect("load tiny Wan VAE")
+}
+
+fn module(name: &str) -> Dump {
+    dump_at(&wan().join("modules").join(format!("{name}.safetensors")), name)
+}
+
+/// The dumps of one module, by case name (e.g. `vae.decode` → t1h4w6, t4h2w3, …).
+fn cases(prefix: &str) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(wan().join("modules"))
+        .expect("tests/fixtures/wan/modules")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter_map(|n| n.strip_prefix(&format!("{prefix}.")).and_then(|c| c.strip_suffix(".safetensors")).map(str::to_string))
+        .collect();
+    v.sort();
+    assert!(!v.is_empty(), "no {prefix}.* dumps in tests/fixtures/wan/modules");
+    v
+}
+
+/// (1, C, F, H, W) as diffusers holds it → the engine's (F, C, H, W) frames.
+fn folded(shape: &[usize], v: &[f64]) -> (Vec<usize>, Vec<f64>) {
+    assert_eq!(shape.len(), 5);
+    assert_eq!(shape[0], 1);
+    let (c, f, s) = (shape[1], shape[2], shape[3] * shape[4]);
+    let mut out = vec![0.0; v.len()];
+    for ci in 0..c {
+        for fi in 0..f {
+            out[(fi * c + ci) * s..(fi * c + ci + 1) * s].copy_from_slice(&v[(ci * f + fi) * s..(ci * f + fi + 1) * s]);
+        }
+    }
+    (vec![f, c, shape[3], shape[4]], out)
+}
+
+#[track_caller]
+fn check_folded(what: &str, d: &Dump, key: &str, got: &Tensor) {
+    let (shape, v) = d.get(key);
+    let (fs, want) = folded(shape, v);
+    assert_eq!(got.shape(), &fs[..], "{what}: shape");
+    let got = got.to_f32().unwrap();
+    println!("{what}: relative L2 {:.2e}", rel_l2(&got, &want));
+    assert_close(what, &got, &want, TOL);
+}
+
+/// Frames first..first+n of a dumped (1, C, F, H, W) tensor against `got` (n, C, H, W).
+#[track_caller]
+fn check_frames(what: &str, d: &Dump, key: &str, first: usize, got: &Tensor) {
+    let (shape, v) = d.get(key);
+    let (fs, want) = folded(shape, v);
+    let n = got.dim(0);
+    let per: usize = fs[1..].iter().product();
+    assert_eq!(got.shape()[1..], fs[1..], "{what}: shape");
+    assert!(first + n <= fs[0], "{what}: frames {first}..{} of {}", first + n, fs[0]);
+    let got = got.to_f32().unwrap();
+    let want = &want[first * per..(first + n) * per];
+    println!("{what}: relative L2 {:.2e}", rel_l2(&got, want));
+    assert_close(what, &got, want, TOL);
+}
+
+#[test]
+fn post_quant_conv_matches_diffusers() {
+    let v = vae();
+    for case in cases("vae.post_quant_conv") {
+        let d = module(&format!("vae.post_quant_conv.{case}"));
+        let y = v.post_quant(&d.input("arg0")).unwrap();
+        check_folded(&format!("post_quant_conv {case}"), &d, "out", &y);
+    }
+}
+
+#[test]
+fn denormalize_matches_the_pipeline() {
+    let v = vae();
+    for case in cases("vae.decode") {
+        let d = module(&format!("vae.decode.{case}"));
+        d.check("arg0", &v.denormalize(&d.input("latents")).unwrap(), 1e-6);
+    }
+}
+
+#[test]
+fn decoder_chunks_match_diffusers() {
+    // One decode of 3 latent frames at 2×4, chunk by chunk: chunk 0 is the first latent frame
+    // (1 frame out, upsample3d passes through), chunks 1 and 2 continue from the caches.
+    let v = vae();
+    let mut cache = v.new_cache();
+    for ci in 0..3 {
+        let d = module(&format!("vae.decoder.chunk{ci}"));
+        assert_eq!(v.decoder.slots, d.meta_usize("feat_cache_used"), "cache slots used per chunk");
+        let (shape, x) = d.get("arg0");
+        let (fs, x) = folded(shape, x);
+        let x = upload(&fs, &x.iter().map(|&a| a as f32).collect::<Vec<_>>());
+        let mut seen = Vec::new();
+        let out = v
+            .decoder
+            .forward_observed(&x, &mut cache, false, &mut |name, first, t| {
+                check_frames(&format!("chunk {ci} {name} from frame {first}"), &d, &format!("inner.{name}"), first, t);
+                seen.push(name.to_string());
+                Ok(())
+            })
+            .unwrap();
+        for stage in ["conv_in", "mid_block", "up_blocks.0", "up_blocks.1", "up_blocks.2", "up_blocks.3"] {
+            assert!(seen.iter().any(|s| s == stage), "chunk {ci}: {stage} not observed ({seen:?})");
+        }
+        check_folded(&format!("chunk {ci} out"), &d, "out", &out);
+    }
+}
+
+#[test]
+fn decode_matches_diffusers() {
+    // Non-square latents with 1, 3 and 4 latent frames → 1, 9, 13 frames.
+    let v = vae();
+    let cs = cases("vae.decode");
+    assert!(cs.len() >= 3, "{cs:?}");
+    for case in cs {
+        let d = module(&format!("vae.decode.{case}"));
+        let y = v.decode(&d.input("arg0")).unwrap();
+        check_folded(&format!("decode {case}"), &d, "out.sample", &y);
+        let m = y.to_f32().unwrap().iter().fold(0.0f32, |a, &b| a.max(b.abs()));
+        assert!(m <= 1.0, "decode {case}: output not clamped ({m})");
+    }
+}
+
+#[test]
+fn decode_with_hands_out_chunks_in_order() {
+    let v = vae();
+    let case = cases("vae.decode").into_iter().find(|c| c.starts_with("t4")).expect("a 4-latent-frame decode dump");
+    let d = module(&format!("vae.decode.{case}"));
+    let mut sizes = Vec::new();
+    v.decode_with(&d.input("arg0"), &mut |t| {
+        sizes.push(t.dim(0));
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(sizes, [1, 4, 4, 4]);
+    assert_eq!(v.config.frames_for(4), 13);
+}
+
+#[test]
+fn bad_configs_and_inputs_are_clear_errors() {
+    let c = AutoencoderKLWanConfig { is_residual: true, ..Default::default() };
+    assert!(c.validate().unwrap_err().contains("is_residual"));
+    let c = AutoencoderKLWanConfig { patch_size: Some(2), ..Default::default() };
+    assert!(c.validate().unwrap_err().contains("patch_size"));
+    let c = AutoencoderKLWanConfig { temperal_downsample: vec![true], ..Default::default() };
+    assert!(c.validate().unwrap_err().contains("temperal_downsample"));
+    let c = AutoencoderKLWanConfig { z_dim: 4, ..Default::default() };
+    assert!(c.validate().unwrap_err().contains("latents_mean"));
+
+    let v = vae();
+    let e = v.decode(&upload(&[1, 8, 1, 2, 2], &[0.0; 32])).unwrap_err().to_string();
+    assert!(e.contains("(1, 16, T, h, w)"), "{e}");
+    let e = v.denormalize(&upload(&[1, 8, 1, 2, 2], &[0.0; 32])).unwrap_err().to_string();
+    assert!(e.contains("(B, 16, T, h, w)"), "{e}");
+
+    // A config that does not match the weights names the key and both shapes.
+    let dir = common::fixtures::scratch_copy("wan/tiny-wan/vae", "bad-config");
+    let mut cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    cfg["base_dim"] = serde_json::json!(cfg["base_dim"].as_u64().unwrap() + 1);
+    std::fs::write(dir.join("config.json"), cfg.to_string()).unwrap();
+    let e = AutoencoderKLWan::from_dir(&gpu(), &dir, Placement { matrices: DType::F32 }).err().expect("mismatched config must fail").to_string();
+    assert!(e.contains("decoder.conv_in.weight") && e.contains("expected"), "{e}");
+}
+
+/// The real Wan 2.1 VAE at 832×480 (latent 104×60), planned shape-only: the causal caches
+/// and the peak of the first and of a later chunk. Prints the figures the pipeline's plan uses.
+#[test]
+fn plan_wan21_decode_at_480p() {
+    let planner = Gpu::planner(&AdapterSelector::from_env()).unwrap();
+    let w = Weights::synthetic(&planner, "vae", Placement { matrices: DType::F16 });
+    let v = AutoencoderKLWan::load(AutoencoderKLWanConfig::default(), &w).unwrap();
+    assert_eq!(v.decoder.slots, 32, "Wan 2.1 uses 32 cache slots (WAN.md §4.4)");
+    let weights = planner.memory().live;
+    let x = Tensor::empty(&planner, &[3, 16, 60, 104], DType::F32).unwrap();
+    let mut cache = v.new_cache();
+    let mib = |b: u64| b as f64 / (1 << 20) as f64;
+    let mut line = format!("Wan 2.1 VAE decode @832x480: weights {:.1} MiB (f16)", mib(weights));
+    for (i, frames) in [(0, 1), (1, 4), (2, 4)] {
+        planner.reset_peak();
+        let (base, cache0) = (planner.memory().live, cache.bytes());
+        let out = v.decoder.forward(&x.narrow0(i, 1).unwrap(), &mut cache, true).unwrap();
+        assert_eq!(out.shape(), &[frames, 3, 480, 832]);
+        let peak = planner.memory().peak_live - base;
+        line += &format!(
+            "; chunk {i}: cache {:.1} MiB after, peak {:.1} MiB above the inputs and the cache before ({:.1} MiB transient)",
+            mib(cache.bytes()),
+            mib(peak),
+            mib(peak - (cache.bytes() - cache0))
+        );
+    }
+    println!("{line}; largest binding {:?}", planner.largest_binding());
+    // Every slot holds 2 frames of its conv input: Σ 2·C·h·w·4 bytes = 605,312·h·w bytes
+    // (WAN.md §4.6: 944.3 M elements, 3.78 GB).
+    assert_eq!(cache.bytes(), 605_312 * 60 * 104);
+}
