@@ -20,6 +20,8 @@ pub trait VideoPipeline {
     fn gpu(&self) -> &Arc<Gpu>;
     /// What diffusers raises for these settings, as an error naming the key.
     fn check(&self, p: &GenerateParams) -> Result<()>;
+    /// The scheduler a run with these settings uses (the model's own, or `p.scheduler`).
+    fn scheduler_for(&self, p: &GenerateParams) -> Result<Box<dyn Scheduler>>;
     /// Prompt embeddings: [negative, positive] rows when guidance is on.
     fn encode_prompt(&self, p: &GenerateParams, progress: &mut dyn Progress) -> Result<Tensor>;
     /// The denoising loop from the seed's noise or from a checkpoint (see
@@ -164,6 +166,14 @@ impl Family {
         }
     }
 
+    /// (frame step, size step): frame counts the pipeline takes are `k·step + 1` (1: any), and
+    /// height and width must be multiples of the size step.
+    pub fn frame_and_size_steps(&self) -> (usize, usize) {
+        match self {
+            Family::TextToVideo(_) => (1, 8),
+        }
+    }
+
     /// diffusers' silent adjustments of the settings (with the warnings it prints).
     pub fn adjust(&self, p: &mut GenerateParams) -> Vec<String> {
         let _ = p;
@@ -191,6 +201,9 @@ impl VideoPipeline for TextToVideo {
     }
     fn check(&self, p: &GenerateParams) -> Result<()> {
         TextToVideo::check(self, p)
+    }
+    fn scheduler_for(&self, p: &GenerateParams) -> Result<Box<dyn Scheduler>> {
+        self.scheduler(p.scheduler)
     }
     fn encode_prompt(&self, p: &GenerateParams, progress: &mut dyn Progress) -> Result<Tensor> {
         TextToVideo::encode_prompt(self, p, progress)

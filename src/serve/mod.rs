@@ -16,7 +16,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 use store::Store;
 use t2v::gpu::AdapterSelector;
-use t2v::pipelines::{folder_configs, modelscope_configs, plan, MemoryPlan};
+use t2v::pipelines::{Family, MemoryPlan};
 use t2v::weights::{hub, tiny_random, Placement};
 use t2v::{DType, Error, Gpu, Result};
 
@@ -83,6 +83,16 @@ impl App {
         }
     }
 
+    /// The model's family: from its folder, or from the configs t2v ships for a named model
+    /// not downloaded yet.
+    pub fn family(&self, name: &str) -> Result<Family> {
+        let m = self.model(name)?;
+        match &m.dir {
+            Some(d) => Family::of_folder(d, None),
+            None => Family::builtin(hub::known(name).ok_or_else(|| Error::Other(format!("model '{name}' has no folder")))?),
+        }
+    }
+
     /// The memory plan for a job's shapes (cached: the same shapes plan the same).
     pub fn plan(&self, p: &JobParams) -> Result<Arc<MemoryPlan>> {
         let key = p.plan_key();
@@ -93,12 +103,8 @@ impl App {
         if let Some(plan) = self.plans.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
             return Ok(plan.clone());
         }
-        let m = self.model(&p.model)?;
-        let configs = match &m.dir {
-            Some(d) => folder_configs(d)?,
-            None => modelscope_configs()?,
-        };
-        let planned = Arc::new(plan(&self.planner, &configs, &p.generate_params(), Placement { matrices: DType::F16 })?);
+        let family = self.family(&p.model)?;
+        let planned = Arc::new(family.plan(&self.planner, &p.generate_params(), Placement { matrices: DType::F16 })?);
         self.plans.lock().unwrap_or_else(|e| e.into_inner()).insert(key, planned.clone());
         Ok(planned)
     }
@@ -127,49 +133,30 @@ fn new_token() -> String {
 fn catalog(gpu: &Arc<Gpu>, dirs: &[PathBuf]) -> Result<Vec<ModelChoice>> {
     let mut models = Vec::new();
     let tiny = tiny_random::ensure(gpu)?;
-    models.push(ModelChoice {
-        name: tiny_random::NAME.into(),
-        about: "tiny random-weight model built by t2v (offline; the video is noise)".into(),
-        source: "builtin",
-        available: true,
-        height: 32,
-        width: 32,
-        dir: Some(tiny),
-    });
+    let about = "tiny random-weight model built by t2v (offline; the video is noise)".to_string();
+    let family = Family::of_folder(&tiny, None)?;
+    models.push(ModelChoice::new(tiny_random::NAME.into(), about, "builtin", true, &family, Some((32, 32)), Some(tiny)));
     let cache = hf_hub::Cache::from_env();
     for m in hub::MODELS.iter() {
+        // Text2Video-Zero has settings of its own: `t2v generate` runs it, the web app does not.
+        if m.name == "text2video-zero" {
+            continue;
+        }
         let cached = cache.model(m.repo.to_string()).get("model_index.json").is_some();
-        models.push(ModelChoice {
-            name: m.name.into(),
-            about: format!("{} ({})", m.about, m.repo),
-            source: "hub",
-            available: cached,
-            height: m.size.0,
-            width: m.size.1,
-            dir: None,
-        });
+        let family = Family::builtin(m)?;
+        models.push(ModelChoice::new(m.name.into(), format!("{} ({})", m.about, m.repo), "hub", cached, &family, Some(m.size), None));
     }
     // Other text-to-video pipelines already in the Hugging Face cache, by repo id.
     for (repo, dir) in cached_pipelines(&cache.path().clone()) {
         if models.iter().any(|m| m.name == repo) || hub::MODELS.iter().any(|m| m.repo == repo) {
             continue;
         }
-        let Ok(configs) = folder_configs(&dir) else { continue };
-        let native = configs.unet.sample_size.unwrap_or(32) * configs.vae.scale_factor();
-        models.push(ModelChoice {
-            name: repo.clone(),
-            about: format!("{repo} from the Hugging Face cache"),
-            source: "hf-cache",
-            available: true,
-            height: native,
-            width: native,
-            dir: Some(dir),
-        });
+        let Ok(family) = Family::of_folder(&dir, None) else { continue };
+        models.push(ModelChoice::new(repo.clone(), format!("{repo} from the Hugging Face cache"), "hf-cache", true, &family, None, Some(dir)));
     }
     for d in dirs {
         let dir = d.canonicalize().map_err(|e| Error::Other(format!("--model-dir {}: {e}", d.display())))?;
-        let configs = folder_configs(&dir)?;
-        let native = configs.unet.sample_size.unwrap_or(32) * configs.vae.scale_factor();
+        let family = Family::of_folder(&dir, None)?;
         let base = dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "model".into());
         let mut name = base.replace(['/', '\\'], "_").trim_start_matches('.').to_string();
         let mut k = 2;
@@ -177,21 +164,13 @@ fn catalog(gpu: &Arc<Gpu>, dirs: &[PathBuf]) -> Result<Vec<ModelChoice>> {
             name = format!("{base}-{k}");
             k += 1;
         }
-        models.push(ModelChoice {
-            name,
-            about: format!("local folder {}", dir.display()),
-            source: "folder",
-            available: true,
-            height: native,
-            width: native,
-            dir: Some(dir),
-        });
+        models.push(ModelChoice::new(name, format!("local folder {}", dir.display()), "folder", true, &family, None, Some(dir)));
     }
     Ok(models)
 }
 
 /// `models--owner--name/snapshots/<rev>/` folders of the cache whose model_index.json is a
-/// TextToVideoSDPipeline with every component present, as (owner/name, folder).
+/// TextToVideoSDPipeline or WanPipeline with every component present, as (owner/name, folder).
 fn cached_pipelines(cache: &std::path::Path) -> Vec<(String, PathBuf)> {
     let mut out = Vec::new();
     let Ok(entries) = std::fs::read_dir(cache) else { return out };
@@ -202,8 +181,9 @@ fn cached_pipelines(cache: &std::path::Path) -> Vec<(String, PathBuf)> {
         for s in snaps.flatten() {
             let dir = s.path();
             let index = std::fs::read_to_string(dir.join("model_index.json")).unwrap_or_default();
-            let complete = ["unet", "vae", "text_encoder", "tokenizer", "scheduler"].iter().all(|c| dir.join(c).is_dir());
-            if index.contains("TextToVideoSDPipeline") && complete {
+            let unet = ["unet", "vae", "text_encoder", "tokenizer", "scheduler"].iter().all(|c| dir.join(c).is_dir());
+            let wan = ["transformer", "vae", "text_encoder", "tokenizer", "scheduler"].iter().all(|c| dir.join(c).is_dir());
+            if (index.contains("TextToVideoSDPipeline") && unet) || (index.contains("\"WanPipeline\"") && wan) {
                 out.push((repo.replacen("--", "/", 1), dir));
                 break;
             }

@@ -92,11 +92,44 @@ pub struct ModelChoice {
     pub source: &'static str,
     /// Already on disk (hub models: in the Hugging Face cache).
     pub available: bool,
-    /// Recommended (height, width).
+    /// The model family's defaults (its recommended size, frames, steps, guidance, fps): what
+    /// the page fills in and what a request without them gets.
     pub height: usize,
     pub width: usize,
+    pub num_frames: usize,
+    pub num_inference_steps: usize,
+    pub guidance_scale: f32,
+    pub fps: u32,
+    /// Frame counts this model takes are `k·temporal + 1` (Wan: 4; 1 = any): a request is
+    /// rounded down as diffusers does, and the stored job says what ran.
+    pub temporal: usize,
+    /// Height and width must be multiples of this (8; Wan 16).
+    pub size_multiple: usize,
     #[serde(skip)]
     pub dir: Option<PathBuf>,
+}
+
+impl ModelChoice {
+    /// A choice with the defaults of `family` at size `native` (None: the family's own).
+    pub fn new(name: String, about: String, source: &'static str, available: bool, family: &t2v::pipelines::Family, native: Option<(usize, usize)>, dir: Option<PathBuf>) -> ModelChoice {
+        let d = family.defaults(native);
+        let (temporal, size_multiple) = family.frame_and_size_steps();
+        ModelChoice {
+            name,
+            about,
+            source,
+            available,
+            height: d.height,
+            width: d.width,
+            num_frames: d.num_frames,
+            num_inference_steps: d.num_inference_steps,
+            guidance_scale: d.guidance_scale,
+            fps: d.fps,
+            temporal,
+            size_multiple,
+            dir,
+        }
+    }
 }
 
 pub fn random_seed() -> u64 {
@@ -115,7 +148,7 @@ pub fn resolve(req: JobRequest, models: &[ModelChoice]) -> Result<JobParams, Str
     }
     if req.prompt.len() > MAX_PROMPT_BYTES || req.negative_prompt.len() > MAX_PROMPT_BYTES {
         return Err(format!(
-            "prompt: {} bytes is longer than {MAX_PROMPT_BYTES} (the text encoder reads 77 tokens)",
+            "prompt: {} bytes is longer than {MAX_PROMPT_BYTES} (text encoders read 77 (CLIP) or 512 (UMT5) tokens)",
             req.prompt.len().max(req.negative_prompt.len())
         ));
     }
@@ -134,20 +167,24 @@ pub fn resolve(req: JobRequest, models: &[ModelChoice]) -> Result<JobParams, Str
     };
     let height = req.height.unwrap_or(model.height);
     let width = req.width.unwrap_or(model.width);
+    let m = model.size_multiple.max(1);
     for (field, v) in [("height", height), ("width", width)] {
-        if v == 0 || v % 8 != 0 || v > MAX_SIDE {
-            return Err(format!("{field}: {v} must be a multiple of 8 between 8 and {MAX_SIDE}"));
+        if v == 0 || v % m != 0 || v > MAX_SIDE {
+            return Err(format!("{field}: {v} must be a multiple of {m} between {m} and {MAX_SIDE} for {name}"));
         }
     }
-    let num_frames = req.num_frames.unwrap_or(16);
+    let mut num_frames = req.num_frames.unwrap_or(model.num_frames);
     if num_frames == 0 || num_frames > MAX_FRAMES {
         return Err(format!("num_frames: {num_frames} is outside 1..={MAX_FRAMES}"));
     }
-    let steps = req.num_inference_steps.unwrap_or(25);
+    // diffusers' own rounding (WanPipeline: 4k+1), so the stored job is what runs.
+    let t = model.temporal.max(1);
+    num_frames = (num_frames - 1) / t * t + 1;
+    let steps = req.num_inference_steps.unwrap_or(model.num_inference_steps);
     if steps == 0 || steps > MAX_STEPS {
         return Err(format!("num_inference_steps: {steps} is outside 1..={MAX_STEPS}"));
     }
-    let guidance_scale = req.guidance_scale.unwrap_or(9.0);
+    let guidance_scale = req.guidance_scale.unwrap_or(model.guidance_scale);
     if !guidance_scale.is_finite() || !(0.0..=50.0).contains(&guidance_scale) {
         return Err(format!("guidance_scale: {guidance_scale} is outside 0..=50 (1 or less turns guidance off)"));
     }
@@ -155,7 +192,7 @@ pub fn resolve(req: JobRequest, models: &[ModelChoice]) -> Result<JobParams, Str
         None | Some("") | Some("default") => None,
         Some(s) => Some(s.parse::<SchedulerKind>().map_err(|e| format!("scheduler: {e}"))?.name().to_string()),
     };
-    let fps = req.fps.unwrap_or(8);
+    let fps = req.fps.unwrap_or(model.fps);
     if fps == 0 || fps > 50 {
         return Err(format!("fps: {fps} is outside 1..=50"));
     }

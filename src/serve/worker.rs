@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use t2v::pipelines::{Checkpoint, Progress, TextToVideo};
+use t2v::pipelines::{Checkpoint, Progress, VideoPipeline};
 use t2v::{Error, Result};
 
 /// The job running now and its cancel flag.
@@ -25,7 +25,7 @@ pub struct Running {
 const CANCELLED: &str = "cancelled by the user";
 
 pub fn run(app: Arc<App>) {
-    let mut loaded: Option<(String, TextToVideo)> = None;
+    let mut loaded: Option<(String, Box<dyn VideoPipeline + Send>)> = None;
     let mut hashes: HashMap<PathBuf, String> = HashMap::new();
     loop {
         if app.paused.load(Ordering::SeqCst) {
@@ -92,7 +92,7 @@ fn run_job(
     p: &JobParams,
     dir: &Path,
     cancel: &AtomicBool,
-    loaded: &mut Option<(String, TextToVideo)>,
+    loaded: &mut Option<(String, Box<dyn VideoPipeline + Send>)>,
     hashes: &mut HashMap<PathBuf, String>,
 ) -> Result<(Value, Value)> {
     let mut progress = JobProgress::new(app, id, cancel);
@@ -107,7 +107,7 @@ fn run_job(
     let model_dir = app.model_dir(&p.model)?;
     if loaded.as_ref().is_none_or(|(m, _)| *m != p.model) {
         *loaded = None; // free the old model's weights first
-        let pipe = TextToVideo::from_dir(&app.gpu, &model_dir, t2v::weights::Placement { matrices: t2v::DType::F16 })?;
+        let pipe = app.family(&p.model)?.load(&app.gpu, &model_dir, t2v::weights::Placement { matrices: t2v::DType::F16 })?;
         *loaded = Some((p.model.clone(), pipe));
     }
     let pipe = &mut loaded.as_mut().ok_or_else(|| Error::Other("no pipeline".into()))?.1;
@@ -170,7 +170,7 @@ fn run_job(
         "backend": format!("{:?}", info.backend),
         "driver": info.driver,
         "driver_info": info.driver_info,
-        "scheduler": pipe.scheduler(gp.scheduler)?.kind().name(),
+        "scheduler": pipe.scheduler_for(&gp)?.kind().name(),
         "params": p,
         "latents_sha256": latents_hash,
         "resumed_from_step": first,

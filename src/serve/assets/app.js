@@ -280,8 +280,8 @@ async function init() {
   const pickModel = () => {
     const m = models.find((x) => x.name === sel.value);
     if (!m) return;
-    $("#width").value = m.width;
-    $("#height").value = m.height;
+    // The model family's own defaults (Wan: 832×480, 81 frames at 16 fps, 50 steps, guidance 5).
+    for (const k of ["width", "height", "num_frames", "fps", "num_inference_steps", "guidance_scale"]) $("#" + k).value = m[k];
     $("#model-about").textContent = m.about;
   };
   sel.addEventListener("change", pickModel);
