@@ -12,3 +12,5 @@ pub mod unet;
 pub mod unet_2d;
 /// AutoencoderKL: latents ↔ frames.
 pub mod vae;
+/// WanTransformer3DModel (Wan 2.1 text-to-video): the diffusion transformer.
+pub mod wan_transformer;
