@@ -7,7 +7,7 @@
 mod common;
 use common::*;
 use t2v::ops::layer_norm::layer_norm_modulated;
-use t2v::ops::layout::{patchify, unpatchify};
+use t2v::ops::layout::{merge_heads, patchify, split_heads, unpatchify};
 use t2v::ops::modulate::gated_add_inplace;
 use t2v::Tensor;
 
@@ -211,4 +211,44 @@ fn modulate_ops_reject_bad_inputs() {
     assert!(e.contains("whole multiples of the patch"), "{e}");
     let e = unpatchify(&upload(&[1, 5, 8], &[0.0; 40]), [1, 2, 2], [1, 2, 2]).unwrap_err().to_string();
     assert!(e.contains("(B, 4, 4·C)"), "{e}");
+}
+
+#[test]
+fn split_and_merge_heads() {
+    // [B, L, H·D] → [B·H, L, D] and back, at odd sizes.
+    let (b, l, h, d) = (2usize, 13usize, 3usize, 5usize);
+    let mut r = Rng::new(40);
+    let x = r.normals(b * l * h * d, 1.0);
+    let s = split_heads(&upload(&[b, l, h * d], &x), h).unwrap();
+    assert_eq!(s.shape(), &[b * h, l, d]);
+    let mut want = vec![0.0f64; x.len()];
+    for bi in 0..b {
+        for li in 0..l {
+            for hi in 0..h {
+                for di in 0..d {
+                    want[((bi * h + hi) * l + li) * d + di] = x[(bi * l + li) * h * d + hi * d + di] as f64;
+                }
+            }
+        }
+    }
+    assert_close("split_heads", &s.to_f32().unwrap(), &want, 0.0);
+    let m = merge_heads(&s, h).unwrap();
+    assert_eq!(m.shape(), &[b, l, h * d]);
+    assert_close("merge_heads", &m.to_f32().unwrap(), &x.iter().map(|&v| v as f64).collect::<Vec<_>>(), 0.0);
+    assert!(split_heads(&upload(&[1, 2, 7], &[0.0; 14]), 2).unwrap_err().to_string().contains("[B, L, 2·D]"));
+}
+
+#[test]
+fn split_heads_of_a_sequence_larger_than_a_binding() {
+    // 70,000 tokens × 4 × 128 f32 = 143 MB in one batch item: each head (36 MB) is one output
+    // binding, the input is bound a row range at a time.
+    let (l, h, d) = (70_000usize, 4usize, 128usize);
+    assert!((l * h * d * 4) as u64 > 128 << 20);
+    let x: Vec<f32> = (0..l * h * d).map(|i| (i % 1_000_003) as f32).collect();
+    let s = split_heads(&upload(&[1, l, h * d], &x), h).unwrap().to_f32().unwrap();
+    for &(li, hi, di) in &[(0usize, 0usize, 0usize), (l - 1, 3, 127), (36_000, 2, 5), (65_535, 1, 64), (12_345, 3, 0)] {
+        assert_eq!(s[(hi * l + li) * d + di], x[li * h * d + hi * d + di], "token {li} head {hi} channel {di}");
+    }
+    let m = merge_heads(&upload(&[h, l, d], &s), h).unwrap().to_f32().unwrap();
+    assert!(m == x, "merge_heads(split_heads(x)) != x");
 }

@@ -121,6 +121,21 @@ fn attention_modules() {
     check(&d, "out", &out);
 }
 
+#[test]
+fn attention_on_head_major_copies() {
+    // The path taken where one [L, H·D] sequence exceeds a storage binding (1.3B at 832×480×81
+    // on lavapipe), forced here: every block's attentions, the whole model, batch 2.
+    let mut tr = model("tiny-wan");
+    for b in &mut tr.blocks {
+        b.attn1.always_split_heads = true;
+        b.attn2.always_split_heads = true;
+    }
+    let d = dump("transformer", "blocks.0.attn1", "f3h6w10");
+    let rope = RopeTables::new(&gpu(), 12, [3, 3, 5], 32).unwrap();
+    check(&d, "out", &tr.blocks[0].attn1.forward(d.input("arg0"), None, Some(&rope)).unwrap());
+    check_full(&tr, "transformer", "f2h10w6b2");
+}
+
 fn check_block(tr: &WanTransformer3DModel, m: &str, i: usize, case: &str, grid: [usize; 3]) {
     let d = dump(m, &format!("blocks.{i}"), case);
     let block = &tr.blocks[i];

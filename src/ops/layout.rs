@@ -201,6 +201,45 @@ pub fn upsample_nearest(x: &Tensor, oh: usize, ow: usize) -> Result<Tensor> {
     Ok(y)
 }
 
+/// [B, L, H·D] → [B·H, L, D]: each head's channels as its own contiguous sequence, so
+/// attention over a sequence whose [L, H·D] rows exceed one storage binding (Wan at 832×480×81:
+/// 201 MB of q) binds one head at a time. One copy per (batch item, head), split into row
+/// ranges by `copy_box`, so no binding spans more than a row range of x or one head of y.
+pub fn split_heads(x: &Tensor, heads: usize) -> Result<Tensor> {
+    let (b, l, d) = head_dims("split_heads", x, heads)?;
+    let y = Tensor::empty(x.gpu(), &[b * heads, l, d], DType::F32)?;
+    for bi in 0..b {
+        for h in 0..heads {
+            copy_box(x, bi * l * heads * d + h * d, [heads * d, 1, 0, 0], &y, (bi * heads + h) * l * d, [d, 1, 0, 0], [l, d, 1, 1])?;
+        }
+    }
+    Ok(y)
+}
+
+/// [B·H, L, D] → [B, L, H·D], the inverse of [`split_heads`].
+pub fn merge_heads(x: &Tensor, heads: usize) -> Result<Tensor> {
+    let s = x.shape();
+    if s.len() != 3 || heads == 0 || !s[0].is_multiple_of(heads) || x.dtype() != DType::F32 {
+        return shape_err("merge_heads", format!("expects f32 [B·{heads}, L, D], got {s:?}"));
+    }
+    let (b, l, d) = (s[0] / heads, s[1], s[2]);
+    let y = Tensor::empty(x.gpu(), &[b, l, heads * d], DType::F32)?;
+    for bi in 0..b {
+        for h in 0..heads {
+            copy_box(x, (bi * heads + h) * l * d, [d, 1, 0, 0], &y, bi * l * heads * d + h * d, [heads * d, 1, 0, 0], [l, d, 1, 1])?;
+        }
+    }
+    Ok(y)
+}
+
+fn head_dims(op: &'static str, x: &Tensor, heads: usize) -> Result<(usize, usize, usize)> {
+    let s = x.shape();
+    if s.len() != 3 || heads == 0 || !s[2].is_multiple_of(heads) || x.dtype() != DType::F32 {
+        return shape_err(op, format!("expects f32 [B, L, {heads}·D], got {s:?}"));
+    }
+    Ok((s[0], s[1], s[2] / heads))
+}
+
 /// Wan's patch embedding input: x (B, C, F, H, W) → (B, F'·H'·W', C·pt·ph·pw), rows in token
 /// order f'·H'W' + h'·W' + w', each row a patch in Conv3d weight order (c, t, h, w). F, H, W must
 /// be whole multiples of the patch.
