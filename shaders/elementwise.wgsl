@@ -120,3 +120,26 @@ fn lincomb3(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wi
     let i = index(lid, wid, nwg);
     if (i < p.n) { o[p.o_off + i] = p.s * a[p.a_off + i] + p.s2 * b[p.b_off + i] + p.s3 * c[p.c_off + i]; }
 }
+
+// gelu_new / torch gelu(approximate="tanh"): 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))).
+// Beyond |z| = 10 tanh is exactly ±1 in f32 (as torch gives): a driver's tanh may compute
+// (e^2z − 1)/(e^2z + 1) = inf/inf = NaN there (z = ±inf once x³ overflows), or land an ulp short
+// of −1, which 0.5·x would blow up for huge negative x.
+fn gelu_tanh_f32(x: f32) -> f32 {
+    let z = 0.7978845608028654 * (x + 0.044715 * x * x * x);
+    let t = select(tanh(clamp(z, -10.0, 10.0)), sign(z), abs(z) > 10.0);
+    return 0.5 * x * (1.0 + t);
+}
+
+@compute @workgroup_size(256)
+fn gelu_tanh(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = index(lid, wid, nwg);
+    if (i < p.n) { o[p.o_off + i] = gelu_tanh_f32(a[p.a_off + i]); }
+}
+
+// T5's gated-gelu feed-forward: gelu_new(x·wi_0ᵀ) ⊙ (x·wi_1ᵀ), the two projections separate.
+@compute @workgroup_size(256)
+fn gelu_tanh_mul(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = index(lid, wid, nwg);
+    if (i < p.n) { o[p.o_off + i] = gelu_tanh_f32(a[p.a_off + i]) * b[p.b_off + i]; }
+}

@@ -150,3 +150,55 @@ fn more_than_65535_workgroups_and_more_than_a_binding() {
         assert_eq!(y[i], a[i] + v[(i / 2880) % c], "element {i}");
     }
 }
+
+/// transformers' gelu_new in f64.
+fn gelu_tanh(x: f64) -> f64 {
+    0.5 * x * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (x + 0.044715 * x.powi(3))).tanh())
+}
+
+#[test]
+fn gelu_tanh_and_gated_form() {
+    // A sweep over [-12, 12] (both tanh tails) plus odd-length normals; one extreme value whose
+    // cube overflows f32 must give x (positive) or 0 (negative), never NaN.
+    let mut a: Vec<f32> = (-480..=480).map(|i| i as f32 * 0.025).collect();
+    let mut r = Rng::new(21);
+    a.extend(r.normals(4001, 3.0));
+    a.extend([1e13, -1e13, 0.0, 1e-30]);
+    let n = a.len();
+    let got = ew::gelu_tanh(&upload(&[n], &a)).unwrap().to_f32().unwrap();
+    let want: Vec<f64> = a.iter().map(|&x| if x.abs() > 1e12 { (x.max(0.0)) as f64 } else { gelu_tanh(x as f64) }).collect();
+    assert!(got.iter().all(|v| v.is_finite()), "gelu_tanh produced a non-finite value");
+    assert_eq!(got[n - 4], 1e13);
+    assert_eq!(got[n - 3], 0.0);
+    assert_close("gelu_tanh", &got[..n - 4], &want[..n - 4], 1e-5);
+    // Near-zero arguments keep their relative accuracy (no 1 − e^{-2z} cancellation blow-up).
+    let small: Vec<f32> = (1..200).map(|i| i as f32 * 1e-5).collect();
+    let got = ew::gelu_tanh(&upload(&[small.len()], &small)).unwrap().to_f32().unwrap();
+    assert_close("gelu_tanh small", &got, &small.iter().map(|&x| gelu_tanh(x as f64)).collect::<Vec<_>>(), 1e-5);
+
+    // Gated: rows of a (77, 103) gate and up projection.
+    let (rows, d) = (77, 103);
+    let g = r.normals(rows * d, 2.0);
+    let u = r.normals(rows * d, 1.0);
+    let y = ew::gelu_tanh_mul(&upload(&[rows, d], &g), &upload(&[rows, d], &u)).unwrap();
+    assert_eq!(y.shape(), &[rows, d]);
+    let want: Vec<f64> = (0..rows * d).map(|i| gelu_tanh(g[i] as f64) * u[i] as f64).collect();
+    assert_close("gelu_tanh_mul", &y.to_f32().unwrap(), &want, 1e-5);
+    let e = ew::gelu_tanh_mul(&upload(&[3], &[0.0; 3]), &upload(&[4], &[0.0; 4])).unwrap_err().to_string();
+    assert!(e.contains("shapes differ"), "{e}");
+}
+
+#[test]
+fn gelu_tanh_mul_across_bindings() {
+    // 36M elements per operand (144 MB > 128 MiB binding, > 65,535 workgroups): the chunked
+    // windows of a and b must stay aligned with each other.
+    let n = 36_000_000usize;
+    let a: Vec<f32> = (0..n).map(|i| ((i % 2001) as f32 - 1000.0) * 0.004).collect();
+    let b: Vec<f32> = (0..n).map(|i| (i % 13) as f32 - 6.0).collect();
+    let y = ew::gelu_tanh_mul(&upload(&[n], &a), &upload(&[n], &b)).unwrap().to_f32().unwrap();
+    let picks: Vec<usize> = (0..n).step_by(4999).chain([n / 2, n - 1]).collect();
+    let got: Vec<f32> = picks.iter().map(|&i| y[i]).collect();
+    let want: Vec<f64> = picks.iter().map(|&i| gelu_tanh(a[i] as f64) * b[i] as f64).collect();
+    assert_close("gelu_tanh_mul > binding", &got, &want, 1e-5);
+    assert!(y.iter().all(|v| v.is_finite()), "unwritten (poisoned) elements remain");
+}

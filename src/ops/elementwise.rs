@@ -188,6 +188,18 @@ pub fn quick_gelu(a: &Tensor) -> Result<Tensor> {
     unary("quick_gelu", a, 0.0)
 }
 
+/// Tanh-approximated GELU (transformers' `gelu_new`, torch `gelu(approximate="tanh")`):
+/// Wan's feed-forward activation.
+pub fn gelu_tanh(a: &Tensor) -> Result<Tensor> {
+    unary("gelu_tanh", a, 0.0)
+}
+
+/// `gelu_tanh(a) ⊙ b`: T5's gated-gelu feed-forward, whose `wi_0` (gate, activated) and `wi_1`
+/// projections are separate linears, so the two halves arrive as two same-shape tensors.
+pub fn gelu_tanh_mul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    binary("gelu_tanh_mul", a, b)
+}
+
 /// diffusers' GEGLU after its projection: rows `[h | gate]` (width 2d) → `h * gelu(gate)`.
 pub fn geglu(x: &Tensor) -> Result<Tensor> {
     f32_only("geglu", x)?;

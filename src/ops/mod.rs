@@ -12,6 +12,7 @@ pub mod layer_norm;
 pub mod layout;
 pub mod matmul;
 pub mod modulate;
+pub mod rms_norm;
 pub mod rope;
 pub mod warp;
 
