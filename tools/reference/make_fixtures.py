@@ -53,8 +53,10 @@ OWNED = ["tiny-t2v", "tiny-t2v-f16", "vae-legacy", "modules", "tokenizer_cases.j
 # so they run after the tiny pipeline exists (sweep_fixtures also links tiny-t2v's tokenizer,
 # scheduler and text encoder into its model variants; it owns tests/fixtures/sweep/, ~3.4 MB,
 # counted and digested by itself; zero_fixtures (Text2Video-Zero: tiny-sd/ and zero/) links the
-# sweep's quick_gelu text encoder, so it runs last).
-COMPANIONS = ["scheduler_fixtures", "randn_fixtures", "bin_fixtures", "sweep_fixtures", "v2v_fixtures", "clip_fixtures", "zero_fixtures"]
+# sweep's quick_gelu text encoder, so it runs last; wan_fixtures (Wan 2.1: tests/fixtures/wan/) is
+# independent of the others).
+COMPANIONS = ["scheduler_fixtures", "randn_fixtures", "bin_fixtures", "sweep_fixtures", "v2v_fixtures", "clip_fixtures", "zero_fixtures",
+              "wan_fixtures"]
 
 # transformers 5 save_pretrained writes tokenizer.json (3.6 MB here: vocab + merges again).
 # The published repos do not have it, and it would take more than half of the fixture budget,
