@@ -4,7 +4,7 @@
 //! 1/√head_dim. The attention itself is the flash kernel (FMA or cooperative matrices, as
 //! `ops::attention` picks for the adapter): the score matrix never exists.
 
-use super::pending::rms_norm;
+use crate::ops::rms_norm::rms_norm;
 use crate::error::Result;
 use crate::nn::Linear;
 use crate::ops::attention::attention;

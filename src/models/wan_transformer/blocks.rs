@@ -3,10 +3,9 @@
 //! and the feed-forward; cross-attention has an affine LayerNorm (`norm2`) and no gate.
 
 use super::attention::WanAttention;
-use super::pending::gelu_tanh;
 use crate::error::Result;
 use crate::nn::{LayerNorm, Linear};
-use crate::ops::elementwise::{add_bcast, add_inplace};
+use crate::ops::elementwise::{add_bcast, add_inplace, gelu_tanh};
 use crate::ops::layout::permute;
 use crate::ops::layer_norm::layer_norm_modulated;
 use crate::ops::modulate::gated_add_inplace;

@@ -3,10 +3,9 @@
 //! → `time_proj(SiLU(temb))` (6·dim: the blocks' modulation); text [B, 512, text_dim] →
 //! `text_embedder` (linear_1, GELU-tanh, linear_2) over every row, padding included.
 
-use super::pending::gelu_tanh;
 use crate::error::Result;
 use crate::nn::Linear;
-use crate::ops::elementwise::silu;
+use crate::ops::elementwise::{gelu_tanh, silu};
 use crate::ops::embedding::TimestepEmbedding as Timesteps;
 use crate::tensor::{DType, Tensor};
 use crate::weights::Scope;

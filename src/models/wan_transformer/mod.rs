@@ -16,7 +16,6 @@ mod attention;
 mod blocks;
 mod condition_embedder;
 mod config;
-mod pending;
 mod rope;
 
 pub use attention::{RmsNorm, WanAttention};
