@@ -8,6 +8,10 @@
 // 64-thread workgroup per row that is the fallback without subgroups). Nothing is unrolled per
 // row width: a register-cached row took LLVM 15 s to compile at C = 1024 on lavapipe. With VEC4
 // counts and offsets are in vec4 units.
+//
+// MODULATE: Wan's modulated norm `LN(x) · (1 + scale) + shift`, the LN affine-free, with one
+// scale and shift vector per batch item (rows b·per_batch ..): `weight` holds the scales and
+// `bias` the shifts, [batches, C] each.
 
 struct Params {
     rows: u32,
@@ -18,6 +22,8 @@ struct Params {
     b_off: u32,
     n: f32,        // row length in elements
     eps: f32,
+    row0: u32,     // MODULATE: global row of this dispatch's first row
+    per_batch: u32, // MODULATE: rows per batch item
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -59,9 +65,16 @@ fn share(xb: u32, first: u32, step: u32) -> vec3<f32> {
 fn write_row(row: u32, first: u32, step: u32, mean: f32, rstd: f32) {
     let xb = p.x_off + row * p.c;
     let ob = p.o_off + row * p.c;
+#if MODULATE
+    let vb = ((p.row0 + row) / p.per_batch) * p.c;
+    for (var i = first; i < p.c; i += step) {
+        o[ob + i] = (x[xb + i] - V(mean)) * V(rstd) * (V(1.0) + weight[p.w_off + vb + i]) + bias[p.b_off + vb + i];
+    }
+#else
     for (var i = first; i < p.c; i += step) {
         o[ob + i] = (x[xb + i] - V(mean)) * V(rstd) * weight[p.w_off + i] + bias[p.b_off + i];
     }
+#endif
 }
 
 #if SUBGROUP

@@ -14,5 +14,7 @@ pub mod unet_2d;
 pub mod umt5;
 /// AutoencoderKL: latents ↔ frames.
 pub mod vae;
+/// WanTransformer3DModel (Wan 2.1 text-to-video): the diffusion transformer.
+pub mod wan_transformer;
 /// AutoencoderKLWan (Wan 2.1's causal 3-D VAE): latents → frames.
 pub mod wan_vae;

@@ -1,7 +1,7 @@
 //! LayerNorm over the last dimension (shaders/layer_norm.wgsl), torch.nn.LayerNorm semantics:
 //! biased variance, eps inside the square root, affine weight and bias, f32 statistics from
 //! per-thread Welford/Chan summaries (never E[x²]−E[x]²). Rows are split into chunks when x
-//! exceeds one storage binding.
+//! exceeds one storage binding. The modulated variant is Wan's `LN(x)·(1 + scale) + shift`.
 
 use super::{chunk_ranges, f, groups, units_per_binding};
 use crate::error::{shape_err, Result};
@@ -14,6 +14,46 @@ const WG: usize = 64;
 /// torch.nn.LayerNorm(C) on x [.., C]; weight and bias are f32 [C].
 pub fn layer_norm(x: &Tensor, weight: &Tensor, bias: &Tensor, eps: f32) -> Result<Tensor> {
     let op = "layer_norm";
+    let c = check_x(op, x)?;
+    for (name, t) in [("weight", weight), ("bias", bias)] {
+        if t.shape() != [c] || t.dtype() != DType::F32 {
+            return shape_err(op, format!("{name} must be f32 [{c}], got {:?} {}", t.shape(), t.dtype().name()));
+        }
+    }
+    run(op, x, weight, bias, eps, None)
+}
+
+/// Wan's modulated norm: affine-free LayerNorm of x [B, L, C], then `· (1 + scale) + shift`
+/// with `scale` and `shift` f32 [B, C] (one vector per batch item) or [C] (one for every row),
+/// as diffusers' `norm1(x) * (1 + scale_msa) + shift_msa`.
+pub fn layer_norm_modulated(x: &Tensor, shift: &Tensor, scale: &Tensor, eps: f32) -> Result<Tensor> {
+    let op = "layer_norm_modulated";
+    check_x(op, x)?;
+    let per_batch = rows_per_vector(op, "shift", x, shift)?;
+    if rows_per_vector(op, "scale", x, scale)? != per_batch {
+        return shape_err(op, format!("shift {:?} and scale {:?} must have the same shape", shift.shape(), scale.shape()));
+    }
+    run(op, x, scale, shift, eps, Some(per_batch))
+}
+
+/// Rows of x [.., C] that share one vector of `v`: all of them for v [C] (or [1, C]), one batch
+/// item's L for v [B, C] with x [B, L, C].
+pub(crate) fn rows_per_vector(op: &'static str, name: &str, x: &Tensor, v: &Tensor) -> Result<usize> {
+    let c = *x.shape().last().unwrap_or(&0);
+    let rows = x.numel() / c.max(1);
+    let batches = if x.shape().len() >= 3 { x.dim(0) } else { 1 };
+    if v.dtype() == DType::F32 && *v.shape().last().unwrap_or(&0) == c {
+        if v.numel() == c {
+            return Ok(rows.max(1));
+        }
+        if v.numel() == batches * c {
+            return Ok((rows / batches.max(1)).max(1));
+        }
+    }
+    shape_err(op, format!("{name} must be f32 [{c}] or [{batches}, {c}] for x {:?}, got {:?} {}", x.shape(), v.shape(), v.dtype().name()))
+}
+
+fn check_x(op: &'static str, x: &Tensor) -> Result<usize> {
     if x.dtype() != DType::F32 {
         return shape_err(op, format!("expects f32 activations, got {}", x.dtype().name()));
     }
@@ -21,11 +61,13 @@ pub fn layer_norm(x: &Tensor, weight: &Tensor, bias: &Tensor, eps: f32) -> Resul
     if x.shape().is_empty() || c == 0 {
         return shape_err(op, format!("expects [.., C] with C > 0, got {:?}", x.shape()));
     }
-    for (name, t) in [("weight", weight), ("bias", bias)] {
-        if t.shape() != [c] || t.dtype() != DType::F32 {
-            return shape_err(op, format!("{name} must be f32 [{c}], got {:?} {}", t.shape(), t.dtype().name()));
-        }
-    }
+    Ok(c)
+}
+
+/// Records the kernel over x's rows; `modulate` = Some(rows per batch item) selects the
+/// modulated variant (weight = scales, bias = shifts).
+fn run(op: &'static str, x: &Tensor, weight: &Tensor, bias: &Tensor, eps: f32, modulate: Option<usize>) -> Result<Tensor> {
+    let c = *x.shape().last().unwrap_or(&0);
     let gpu = x.gpu();
     let out = Tensor::empty(gpu, x.shape(), DType::F32)?;
     let rows = x.numel() / c;
@@ -45,7 +87,11 @@ pub fn layer_norm(x: &Tensor, weight: &Tensor, bias: &Tensor, eps: f32) -> Resul
         let vec4 = aligned && xw.shift % 4 == 0 && ow.shift % 4 == 0;
         let lanes = if vec4 { 4 } else { 1 };
         let cv = c / lanes;
-        let defines = [("VEC4", (vec4 as u32).to_string()), ("SUBGROUP", (subgroup as u32).to_string())];
+        let defines = [
+            ("VEC4", (vec4 as u32).to_string()),
+            ("SUBGROUP", (subgroup as u32).to_string()),
+            ("MODULATE", (modulate.is_some() as u32).to_string()),
+        ];
         let kern = gpu.kernel("layer_norm", SRC, "layer_norm", &defines)?;
         let l = lanes as u32;
         let params = [
@@ -57,6 +103,8 @@ pub fn layer_norm(x: &Tensor, weight: &Tensor, bias: &Tensor, eps: f32) -> Resul
             bw.shift / l,
             f(c as f32),
             f(eps),
+            lo as u32,
+            modulate.unwrap_or(1).max(1) as u32,
         ];
         gpu.dispatch(
             &kern,

@@ -1,5 +1,5 @@
-//! Data movement (shaders/layout.wgsl, shaders/upsample.wgsl): permutes between the frame
-//! layouts, concat, and nearest upsampling. All permutes and concats are one strided-copy
+//! Data movement (shaders/layout.wgsl, shaders/upsample.wgsl, shaders/patch.wgsl): permutes
+//! between the frame layouts, concat, nearest upsampling, and Wan's patchify/unpatchify. All permutes and concats are one strided-copy
 //! kernel; the wrappers only compute strides.
 
 use super::{chunk_ranges, f, groups, units_per_binding};
@@ -8,6 +8,7 @@ use crate::tensor::{DType, Tensor};
 
 const SRC: &str = include_str!("../../shaders/layout.wgsl");
 const UPSAMPLE: &str = include_str!("../../shaders/upsample.wgsl");
+const PATCH: &str = include_str!("../../shaders/patch.wgsl");
 
 /// Copies a 4-D box: element (i0..i3) goes from `x[x_at + Σ i·is]` to `y[y_at + Σ i·os]`.
 /// Splits along box dim 0 when a window would exceed one binding.
@@ -207,6 +208,115 @@ pub fn upsample_nearest(x: &Tensor, oh: usize, ow: usize) -> Result<Tensor> {
         gpu.dispatch(&k, &params, vec![(1, xw.binding), (2, yw.binding)], groups(gpu, cnt.div_ceil(256)));
     }
     Ok(y)
+}
+
+/// [B, L, H·D] → [B·H, L, D]: each head's channels as its own contiguous sequence, so
+/// attention over a sequence whose [L, H·D] rows exceed one storage binding (Wan at 832×480×81:
+/// 201 MB of q) binds one head at a time. One copy per (batch item, head), split into row
+/// ranges by `copy_box`, so no binding spans more than a row range of x or one head of y.
+pub fn split_heads(x: &Tensor, heads: usize) -> Result<Tensor> {
+    let (b, l, d) = head_dims("split_heads", x, heads)?;
+    let y = Tensor::empty(x.gpu(), &[b * heads, l, d], DType::F32)?;
+    for bi in 0..b {
+        for h in 0..heads {
+            copy_box(x, bi * l * heads * d + h * d, [heads * d, 1, 0, 0], &y, (bi * heads + h) * l * d, [d, 1, 0, 0], [l, d, 1, 1])?;
+        }
+    }
+    Ok(y)
+}
+
+/// [B·H, L, D] → [B, L, H·D], the inverse of [`split_heads`].
+pub fn merge_heads(x: &Tensor, heads: usize) -> Result<Tensor> {
+    let s = x.shape();
+    if s.len() != 3 || heads == 0 || !s[0].is_multiple_of(heads) || x.dtype() != DType::F32 {
+        return shape_err("merge_heads", format!("expects f32 [B·{heads}, L, D], got {s:?}"));
+    }
+    let (b, l, d) = (s[0] / heads, s[1], s[2]);
+    let y = Tensor::empty(x.gpu(), &[b, l, heads * d], DType::F32)?;
+    for bi in 0..b {
+        for h in 0..heads {
+            copy_box(x, (bi * heads + h) * l * d, [d, 1, 0, 0], &y, bi * l * heads * d + h * d, [heads * d, 1, 0, 0], [l, d, 1, 1])?;
+        }
+    }
+    Ok(y)
+}
+
+fn head_dims(op: &'static str, x: &Tensor, heads: usize) -> Result<(usize, usize, usize)> {
+    let s = x.shape();
+    if s.len() != 3 || heads == 0 || !s[2].is_multiple_of(heads) || x.dtype() != DType::F32 {
+        return shape_err(op, format!("expects f32 [B, L, {heads}·D], got {s:?}"));
+    }
+    Ok((s[0], s[1], s[2] / heads))
+}
+
+/// Wan's patch embedding input: x (B, C, F, H, W) → (B, F'·H'·W', C·pt·ph·pw), rows in token
+/// order f'·H'W' + h'·W' + w', each row a patch in Conv3d weight order (c, t, h, w). F, H, W must
+/// be whole multiples of the patch.
+pub fn patchify(x: &Tensor, patch: [usize; 3]) -> Result<Tensor> {
+    let op = "patchify";
+    let s = x.shape();
+    if s.len() != 5 || x.dtype() != DType::F32 || patch.contains(&0) {
+        return shape_err(op, format!("expects f32 (B, C, F, H, W) and a non-zero patch, got {s:?} {} patch {patch:?}", x.dtype().name()));
+    }
+    let (b, c) = (s[0], s[1]);
+    let grid = post_patch_grid(op, [s[2], s[3], s[4]], patch)?;
+    let width = c * patch.iter().product::<usize>();
+    let y = Tensor::empty(x.gpu(), &[b, grid.iter().product(), width], DType::F32)?;
+    run_patch("patchify", x, &y, c, grid, patch)?;
+    Ok(y)
+}
+
+/// Wan's output layout: rows (B, F'·H'·W', pt·ph·pw·C) with channel fastest → (B, C, F, H, W)
+/// for a post-patch grid (F', H', W').
+pub fn unpatchify(x: &Tensor, grid: [usize; 3], patch: [usize; 3]) -> Result<Tensor> {
+    let op = "unpatchify";
+    let s = x.shape();
+    let tokens = grid.iter().product::<usize>();
+    let psz = patch.iter().product::<usize>();
+    if s.len() != 3 || x.dtype() != DType::F32 || psz == 0 || s[1] != tokens || !s[2].is_multiple_of(psz) {
+        return shape_err(
+            op,
+            format!("expects f32 (B, {tokens}, {psz}·C) for grid {grid:?} patch {patch:?}, got {s:?} {}", x.dtype().name()),
+        );
+    }
+    let c = s[2] / psz;
+    let y = Tensor::empty(x.gpu(), &[s[0], c, grid[0] * patch[0], grid[1] * patch[1], grid[2] * patch[2]], DType::F32)?;
+    run_patch("unpatchify", x, &y, c, grid, patch)?;
+    Ok(y)
+}
+
+/// (F', H', W') for a video of (F, H, W) frames and pixels, refusing a remainder (diffusers'
+/// strided conv would drop it and the output would not match the input's size).
+pub fn post_patch_grid(op: &'static str, size: [usize; 3], patch: [usize; 3]) -> Result<[usize; 3]> {
+    if (0..3).any(|i| patch[i] == 0 || !size[i].is_multiple_of(patch[i])) {
+        return shape_err(op, format!("frames × height × width {size:?} must be whole multiples of the patch {patch:?}"));
+    }
+    Ok([size[0] / patch[0], size[1] / patch[1], size[2] / patch[2]])
+}
+
+fn run_patch(entry: &'static str, x: &Tensor, y: &Tensor, c: usize, grid: [usize; 3], patch: [usize; 3]) -> Result<()> {
+    let n = y.numel();
+    if n == 0 {
+        return Ok(());
+    }
+    let gpu = x.gpu();
+    // Latents are small (16 × 21 × 60 × 104 f32 = 8.4 MB at 832×480×81): bound whole.
+    let (xw, yw) = (x.whole(entry)?, y.whole(entry)?);
+    let k = gpu.kernel("patch", PATCH, entry, &[])?;
+    let params = [
+        n as u32,
+        c as u32,
+        grid[0] as u32,
+        grid[1] as u32,
+        grid[2] as u32,
+        patch[0] as u32,
+        patch[1] as u32,
+        patch[2] as u32,
+        xw.shift,
+        yw.shift,
+    ];
+    gpu.dispatch(&k, &params, vec![(1, xw.binding), (2, yw.binding)], groups(gpu, n.div_ceil(256)));
+    Ok(())
 }
 
 pub(crate) fn bench_cases(gpu: &std::sync::Arc<crate::gpu::Gpu>, frames: usize) -> Result<Vec<crate::bench::Case>> {

@@ -14,7 +14,9 @@ pub mod group_norm;
 pub mod layer_norm;
 pub mod layout;
 pub mod matmul;
+pub mod modulate;
 pub mod rms_norm;
+pub mod rope;
 pub mod warp;
 
 use crate::gpu::Gpu;
