@@ -235,3 +235,45 @@ fn plan_wan21_decode_at_480p() {
         println!("largest binding {:?}", planner.largest_binding());
     }
 }
+
+/// Every kernel variant a Wan 2.1 decode builds (f32 and f16 caches, f16 weights, with and
+/// without SHADER_F16) parses, validates and translates to MSL and HLSL, as
+/// tests/kernels_portable.rs checks for the other pipelines.
+#[test]
+fn decode_kernels_translate_to_msl_and_hlsl() {
+    use t2v::gpu::Caps;
+    let mut all = std::collections::BTreeMap::new();
+    for f16 in [true, false] {
+        let caps = Caps { shader_f16: f16, subgroup: true, timestamp_query: true, coop: None, subgroup_max: 32 };
+        let g = Gpu::planner_as(&AdapterSelector::from_env(), wgpu::DeviceType::DiscreteGpu, caps, 32).unwrap();
+        for cache_dtype in [DType::F32, DType::F16] {
+            let w = Weights::synthetic(&g, "vae", Placement { matrices: DType::F16 });
+            let mut v = AutoencoderKLWan::load(AutoencoderKLWanConfig::default(), &w).unwrap();
+            v.cache_dtype = cache_dtype;
+            let z = Tensor::empty(&g, &[1, 16, 3, 6, 10], DType::F32).unwrap();
+            v.decode(&v.denormalize(&z).unwrap()).unwrap();
+        }
+        all.extend(g.planned_kernels());
+    }
+    assert!(all.keys().any(|k| k.contains("T0_F16=1")), "no f16-cache conv3d variant planned: {:?}", all.keys());
+    let mut failures = Vec::new();
+    for (k, src) in &all {
+        let r = (|| -> Result<(), String> {
+            let module = naga::front::wgsl::parse_str(src).map_err(|e| format!("parse: {}", e.emit_to_string(src)))?;
+            let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::all())
+                .validate(&module)
+                .map_err(|e| format!("validate: {}", e.emit_to_string(src)))?;
+            let msl = naga::back::msl::Options { lang_version: (2, 4), ..Default::default() };
+            naga::back::msl::write_string(&module, &info, &msl, &naga::back::msl::PipelineOptions::default()).map_err(|e| format!("MSL: {e}"))?;
+            let hlsl = naga::back::hlsl::Options { shader_model: naga::back::hlsl::ShaderModel::V6_2, ..Default::default() };
+            let mut out = String::new();
+            naga::back::hlsl::Writer::new(&mut out, &hlsl, &Default::default()).write(&module, &info, None).map_err(|e| format!("HLSL: {e}"))?;
+            Ok(())
+        })();
+        if let Err(e) = r {
+            failures.push(format!("{k}: {e}"));
+        }
+    }
+    println!("{} Wan VAE decode kernel variants translated", all.len());
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -7,6 +7,12 @@
 //! per-frame op (norm, 2-D resample conv, attention) then sees plain images, and the output
 //! is already the pipeline's (F, 3, H, W).
 //!
+//! Memory (Wan 2.1, latent h×w, planned in tests/models_wan_vae.rs): the 32 cache slots hold
+//! 2 frames of their conv's input, Σ 2·C·(scale²) = 151,328·h·w elements — 3.52 GiB in f32 at
+//! 832×480 (h×w = 60×104), 1.76 GiB with `cache_dtype = F16` — allocated during the first two
+//! chunks and held to the end; on top of them a later chunk needs ≈ 1.0 GiB of transients
+//! (the stages after the last temporal upsampler run frame by frame), the weights 140 MiB f16.
+//!
 //! Wan 2.2's VAE (`is_residual`, `patch_size`) is refused by the config check for now; its
 //! decoder differs in the up blocks (DupUp3D shortcuts, `upsampler` keys) and an unpatchify.
 
