@@ -84,7 +84,7 @@ pub fn conv3d_causal(x: &Tensor, prev: &[&Tensor], w: &Tensor, bias: Option<&Ten
             for (k0, k1) in chunk_ranges(cin, cin_per) {
                 // Each tap's frame: padding, a cached frame or one of the new frames.
                 let mut taps = 0u32;
-                let mut f16_taps = [false; 2];
+                let mut f16_taps = 0u32;
                 let mut wins: Vec<Window> = Vec::with_capacity(3);
                 for dt in 0..3 {
                     let q = j + dt;
@@ -94,7 +94,7 @@ pub fn conv3d_causal(x: &Tensor, prev: &[&Tensor], w: &Tensor, bias: Option<&Ten
                         let fr = prev[q - pad];
                         match (fr.dtype(), dt) {
                             (DType::F32, _) => {}
-                            (DType::F16, 0 | 1) => f16_taps[dt] = true,
+                            (DType::F16, 0 | 1) => f16_taps |= 1 << dt,
                             _ => return shape_err(op, "an f16 cached frame in the newest tap (more cached frames than the kernel reads?)"),
                         }
                         Some(fr.window(k0 * plane, k1 * plane, op)?)
@@ -135,7 +135,7 @@ pub fn conv3d_causal(x: &Tensor, prev: &[&Tensor], w: &Tensor, bias: Option<&Ten
                     _ => return shape_err(op, "internal: three tap windows expected"),
                 };
                 gpu.dispatch(
-                    &kernel(f16_taps)?,
+                    &kernel([f16_taps & 1 != 0, f16_taps & 2 != 0])?,
                     &params,
                     vec![
                         (1, w0.binding),
