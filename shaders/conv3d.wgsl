@@ -32,8 +32,26 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
+// Taps 0 and 1 may read cached frames stored as f16 (T0_F16 / T1_F16): natively with
+// SHADER_F16, else as u32 pairs through unpack2x16float. Tap 2 is always a new (f32) frame.
+#if T0_F16
+#if SHADER_F16
+@group(0) @binding(1) var<storage, read> x0: array<f16>;
+#else
+@group(0) @binding(1) var<storage, read> x0: array<u32>;
+#endif
+#else
 @group(0) @binding(1) var<storage, read> x0: array<f32>;
+#endif
+#if T1_F16
+#if SHADER_F16
+@group(0) @binding(5) var<storage, read> x1: array<f16>;
+#else
+@group(0) @binding(5) var<storage, read> x1: array<u32>;
+#endif
+#else
 @group(0) @binding(5) var<storage, read> x1: array<f32>;
+#endif
 @group(0) @binding(6) var<storage, read> x2: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
@@ -47,9 +65,27 @@ const WG: u32 = {{WG}}u;
 // `t` is uniform across the workgroup, so the branch costs no divergence.
 fn load_x(t: u32, i: u32) -> f32 {
     if (t == 0u) {
+#if T0_F16
+#if SHADER_F16
+        return f32(x0[p.x0_off + i]);
+#else
+        let e = p.x0_off + i;
+        return unpack2x16float(x0[e >> 1u])[e & 1u];
+#endif
+#else
         return x0[p.x0_off + i];
+#endif
     } else if (t == 1u) {
+#if T1_F16
+#if SHADER_F16
+        return f32(x1[p.x1_off + i]);
+#else
+        let e = p.x1_off + i;
+        return unpack2x16float(x1[e >> 1u])[e & 1u];
+#endif
+#else
         return x1[p.x1_off + i];
+#endif
     }
     return x2[p.x2_off + i];
 }
@@ -134,4 +170,27 @@ fn conv3d(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid:
             }
         }
     }
+}
+
+// cache_store: writes f32 frames (x2) into an f16 cache buffer seen as u32 words (two halves
+// each), elements d0..d0+n of the binding. Words shared with a neighbouring frame keep that
+// frame's half, so frames need no even sizes or offsets. One invocation per word.
+@group(0) @binding(7) var<storage, read_write> cache_words: array<u32>;
+
+@compute @workgroup_size(256)
+fn cache_store(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let wi = wg_linear(wid, nwg) * 256u + lid;
+    // Reused fields: cin = words, h = first word, w = d0, cout = n.
+    if (wi >= p.cin) {
+        return;
+    }
+    let word = p.h + wi;
+    var v = unpack2x16float(cache_words[word]);
+    for (var k = 0u; k < 2u; k++) {
+        let e = 2u * word + k;
+        if (e >= p.w && e < p.w + p.cout) {
+            v[k] = x2[p.x2_off + e - p.w];
+        }
+    }
+    cache_words[word] = pack2x16float(v);
 }

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{assert_close, gpu, round_f16, upload, Rng};
-use t2v::ops::conv3d::conv3d_causal;
+use t2v::ops::conv3d::{conv3d_causal, store_f16};
 use t2v::Tensor;
 
 /// Conv3d, stride 1, over `stream` (T frames of [cin, h, w]) with `pad_t` zero frames in front
@@ -144,4 +144,52 @@ fn conv3d_frame_larger_than_a_binding() {
         .unwrap();
     let want = cpu_causal_conv3d(&[cache, x].concat(), 2, 1, c, h, w, &wt, Some(&b), c, 3, 1);
     assert_close("conv3d (3,1,1), one frame > binding", &y, &want, 1e-5);
+}
+
+/// Cached frames stored in f16 (the decoder's 16-bit cache option), read natively and through
+/// unpack2x16float; the reference sees the same f16-rounded values.
+fn check_f16_cache(g: &std::sync::Arc<t2v::Gpu>, label: &str) {
+    let (f, cin, cout, h, wd) = (2usize, 5usize, 7usize, 3usize, 5usize); // odd frame size: 75
+    let plane = h * wd;
+    for (kt, ks, cached) in [(3, 3, 2), (3, 3, 1), (3, 1, 2)] {
+        let mut r = Rng::new(40 + cached as u64 + ks as u64);
+        let cache = r.normals(cached * cin * plane, 1.0);
+        let x = r.normals(f * cin * plane, 1.0);
+        let w = r.normals(cout * cin * kt * ks * ks, 0.3);
+        let b = r.normals(cout, 0.5);
+        // One f16 buffer with a leading frame, so cached frames start at odd element offsets.
+        let ct = Tensor::empty(g, &[cached + 1, cin, h, wd], t2v::DType::F16).unwrap();
+        store_f16(&Tensor::from_f32(g, &[cached, cin, h, wd], &cache).unwrap(), &ct.narrow0(1, cached).unwrap()).unwrap();
+        let views: Vec<Tensor> = (0..cached).map(|i| ct.narrow0(1 + i, 1).unwrap()).collect();
+        let prev: Vec<&Tensor> = views.iter().collect();
+        let xt = Tensor::from_f32(g, &[f, cin, h, wd], &x).unwrap();
+        let wt = Tensor::from_f32(g, &[cout, cin, kt, ks, ks], &w).unwrap();
+        let bt = Tensor::from_f32(g, &[cout], &b).unwrap();
+        let y = conv3d_causal(&xt, &prev, &wt, Some(&bt), false).unwrap().to_f32().unwrap();
+        let stream = [round_f16(&cache), x].concat();
+        let want = cpu_causal_conv3d(&stream, cached + f, 2 - cached, cin, h, wd, &w, Some(&b), cout, kt, ks);
+        assert_close(&format!("conv3d f16 cache ({label}) k=({kt},{ks},{ks}) cached={cached}"), &y, &want, 1e-5);
+    }
+}
+
+#[test]
+fn conv3d_reads_f16_cached_frames() {
+    check_f16_cache(&gpu(), "native f16");
+    let sel = t2v::gpu::AdapterSelector { disable_f16: true, ..t2v::gpu::AdapterSelector::from_env() };
+    check_f16_cache(&t2v::Gpu::new(&sel).unwrap(), "unpack2x16float");
+}
+
+#[test]
+fn store_f16_keeps_neighbouring_halves() {
+    // Frames of 3·5·7 = 105 elements (odd): writing frame 1 shares a word with frames 0 and 2.
+    let g = gpu();
+    let n = 105;
+    let mut r = Rng::new(50);
+    let all = r.normals(3 * n, 1.0);
+    let t = Tensor::from_f32_as_f16(&g, &[3, 3, 5, 7], &all).unwrap();
+    let new = r.normals(n, 1.0);
+    store_f16(&upload(&[1, 3, 5, 7], &new), &t.narrow0(1, 1).unwrap()).unwrap();
+    let got = t.to_f32().unwrap();
+    let want = [round_f16(&all[..n]), round_f16(&new), round_f16(&all[2 * n..])].concat();
+    assert_eq!(got, want);
 }

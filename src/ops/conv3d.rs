@@ -43,8 +43,8 @@ pub fn conv3d_causal(x: &Tensor, prev: &[&Tensor], w: &Tensor, bias: Option<&Ten
         return shape_err(op, format!("{} cached frames given, a kernel of {kt} frames uses at most {}", prev.len(), kt - 1));
     }
     for p in prev {
-        if p.shape() != [1, cin, h, wd] || p.dtype() != DType::F32 {
-            return shape_err(op, format!("cached frame must be f32 [1, {cin}, {h}, {wd}], got {:?}", p.shape()));
+        if p.shape() != [1, cin, h, wd] {
+            return shape_err(op, format!("cached frame must be [1, {cin}, {h}, {wd}], got {:?}", p.shape()));
         }
     }
     if let Some(b) = bias {
@@ -63,15 +63,20 @@ pub fn conv3d_causal(x: &Tensor, prev: &[&Tensor], w: &Tensor, bias: Option<&Ten
     let cin_per = if fits(cin) { cin } else { units_per_binding(gpu, 4 * plane as u64) };
     let cout_per = if fits(cout) { cout } else { units_per_binding(gpu, 4 * plane as u64) };
     let (wg, tm) = row_tile(plane);
-    let defines = [
-        ("WG", wg.to_string()),
-        ("TM", tm.to_string()),
-        ("TN", TILE_N.to_string()),
-        ("KS", ks.to_string()),
-        ("KT", kt.to_string()),
-        ("W_F16", ((w.dtype() == DType::F16) as u32).to_string()),
-    ];
-    let kern = gpu.kernel("conv3d", SRC, "conv3d", &defines)?;
+    // Cached frames may be f16 (taps 0 and 1 only: tap 2 is always a new frame).
+    let kernel = |f16_taps: [bool; 2]| {
+        let defines = [
+            ("WG", wg.to_string()),
+            ("TM", tm.to_string()),
+            ("TN", TILE_N.to_string()),
+            ("KS", ks.to_string()),
+            ("KT", kt.to_string()),
+            ("W_F16", ((w.dtype() == DType::F16) as u32).to_string()),
+            ("T0_F16", (f16_taps[0] as u32).to_string()),
+            ("T1_F16", (f16_taps[1] as u32).to_string()),
+        ];
+        gpu.kernel("conv3d", SRC, "conv3d", &defines)
+    };
     let pad = kt - 1 - prev.len();
     for j in 0..f {
         for (c0, c1) in chunk_ranges(cout, cout_per) {
@@ -79,13 +84,20 @@ pub fn conv3d_causal(x: &Tensor, prev: &[&Tensor], w: &Tensor, bias: Option<&Ten
             for (k0, k1) in chunk_ranges(cin, cin_per) {
                 // Each tap's frame: padding, a cached frame or one of the new frames.
                 let mut taps = 0u32;
+                let mut f16_taps = 0u32;
                 let mut wins: Vec<Window> = Vec::with_capacity(3);
                 for dt in 0..3 {
                     let q = j + dt;
                     let win = if dt >= kt || q < pad {
                         None
                     } else if q - pad < prev.len() {
-                        Some(prev[q - pad].window(k0 * plane, k1 * plane, op)?)
+                        let fr = prev[q - pad];
+                        match (fr.dtype(), dt) {
+                            (DType::F32, _) => {}
+                            (DType::F16, 0 | 1) => f16_taps |= 1 << dt,
+                            _ => return shape_err(op, "an f16 cached frame in the newest tap (more cached frames than the kernel reads?)"),
+                        }
+                        Some(fr.window(k0 * plane, k1 * plane, op)?)
                     } else {
                         let fr = q - pad - prev.len();
                         Some(x.window((fr * cin + k0) * plane, (fr * cin + k1) * plane, op)?)
@@ -123,7 +135,7 @@ pub fn conv3d_causal(x: &Tensor, prev: &[&Tensor], w: &Tensor, bias: Option<&Ten
                     _ => return shape_err(op, "internal: three tap windows expected"),
                 };
                 gpu.dispatch(
-                    &kern,
+                    &kernel([f16_taps & 1 != 0, f16_taps & 2 != 0])?,
                     &params,
                     vec![
                         (1, w0.binding),
@@ -139,4 +151,33 @@ pub fn conv3d_causal(x: &Tensor, prev: &[&Tensor], w: &Tensor, bias: Option<&Ten
         }
     }
     Ok(out)
+}
+
+/// Writes the f32 frames `src` into `dst`, an f16 tensor of the same element count (a causal
+/// cache slot kept in 16 bits), rounding as `pack2x16float`.
+pub fn store_f16(src: &Tensor, dst: &Tensor) -> Result<()> {
+    let op = "conv3d cache_store";
+    if src.dtype() != DType::F32 || dst.dtype() != DType::F16 || src.numel() != dst.numel() {
+        return shape_err(op, format!("f32 source and f16 destination of one size expected, got {:?} and {:?}", src.shape(), dst.shape()));
+    }
+    let n = src.numel();
+    if n == 0 {
+        return Ok(());
+    }
+    let gpu = src.gpu();
+    let kern = gpu.kernel("conv3d", SRC, "cache_store", &[("WG", "64".into()), ("TM", "1".into()), ("TN", "1".into()), ("KS", "1".into()), ("KT", "1".into()), ("W_F16", "0".into()), ("T0_F16", "0".into()), ("T1_F16", "0".into())])?;
+    for (lo, hi) in chunk_ranges(n, units_per_binding(gpu, 4)) {
+        let xw = src.window(lo, hi, op)?;
+        let yw = dst.window(lo, hi, op)?;
+        let d0 = yw.shift as usize;
+        let (w0, w1) = (d0 / 2, (d0 + hi - lo).div_ceil(2));
+        let mut params = [0u32; 16];
+        params[0] = (w1 - w0) as u32;
+        params[1] = w0 as u32;
+        params[2] = d0 as u32;
+        params[3] = (hi - lo) as u32;
+        params[6] = xw.shift;
+        gpu.dispatch(&kern, &params, vec![(6, xw.binding), (7, yw.binding)], groups(gpu, (w1 - w0).div_ceil(256)));
+    }
+    Ok(())
 }

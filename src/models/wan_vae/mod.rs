@@ -7,6 +7,12 @@
 //! per-frame op (norm, 2-D resample conv, attention) then sees plain images, and the output
 //! is already the pipeline's (F, 3, H, W).
 //!
+//! Memory (Wan 2.1, latent h×w, planned in tests/models_wan_vae.rs): the 32 cache slots hold
+//! 2 frames of their conv's input, Σ 2·C·(scale²) = 151,328·h·w elements — 3.52 GiB in f32 at
+//! 832×480 (h×w = 60×104), 1.76 GiB with `cache_dtype = F16` — allocated during the first two
+//! chunks and held to the end; on top of them a later chunk needs ≈ 1.0 GiB of transients
+//! (the stages after the last temporal upsampler run frame by frame), the weights 140 MiB f16.
+//!
 //! Wan 2.2's VAE (`is_residual`, `patch_size`) is refused by the config check for now; its
 //! decoder differs in the up blocks (DupUp3D shortcuts, `upsampler` keys) and an unpatchify.
 
@@ -41,6 +47,9 @@ pub struct AutoencoderKLWan {
     pub config: AutoencoderKLWanConfig,
     pub post_quant_conv: CausalConv3d,
     pub decoder: WanDecoder3d,
+    /// How [`decode`](Self::decode) keeps its causal caches: F32 (default, diffusers' numbers)
+    /// or F16 (half of the decode's largest allocation; see `cache`).
+    pub cache_dtype: DType,
     /// `latents_std` as the multiplier of [`denormalize`](Self::denormalize), and `latents_mean`.
     std: Tensor,
     mean: Tensor,
@@ -69,6 +78,7 @@ impl AutoencoderKLWan {
             mean: Tensor::from_f32(gpu, &[z], &config.latents_mean)?,
             post_quant_conv,
             decoder,
+            cache_dtype: DType::F32,
             config,
         })
     }
@@ -91,7 +101,7 @@ impl AutoencoderKLWan {
 
     /// A fresh set of causal caches for one video (slots fill during its first chunk).
     pub fn new_cache(&self) -> CausalCache {
-        CausalCache::new(self.decoder.slots)
+        CausalCache::new(self.decoder.slots, self.cache_dtype)
     }
 
     /// `post_quant_conv` over the whole latent video (1, z, T, h, w) → folded frames (T, z, h, w).
@@ -100,7 +110,7 @@ impl AutoencoderKLWan {
         if s.len() != 5 || s[0] != 1 || s[1] != self.config.z_dim || s[2] == 0 {
             return shape_err("wan_vae.decode", format!("latents must be one video (1, {}, T, h, w), got {s:?}", self.config.z_dim));
         }
-        let mut cache = CausalCache::new(0);
+        let mut cache = CausalCache::new(0, DType::F32);
         self.post_quant_conv.forward(&channels_first_to_frames(z)?, &mut cache, false)
     }
 
