@@ -81,6 +81,8 @@ impl Defaults {
 pub enum Family {
     /// `TextToVideoSDPipeline`: ModelScope, Zeroscope (UNet3D, CLIP, AutoencoderKL).
     TextToVideo(ModelConfigs),
+    /// `WanPipeline`: Wan 2.1 (WanTransformer3DModel, UMT5, AutoencoderKLWan, UniPC).
+    Wan(Box<super::WanConfigs>),
 }
 
 /// Which diffusers pipeline a folder holds, from `model_index.json`'s `_class_name` (or, for
@@ -135,7 +137,7 @@ impl Family {
                 "{}: a Stable Diffusion folder runs with --pipeline text2video-zero (t2v generate)",
                 dir.display()
             ))),
-            PipelineClass::Wan => Err(Error::Other(format!("{}: WanPipeline folders are not supported yet", dir.display()))),
+            PipelineClass::Wan => Ok(Family::Wan(Box::new(super::wan_folder_configs(dir)?))),
         }
     }
 
@@ -144,13 +146,14 @@ impl Family {
         use crate::weights::hub::KnownFamily;
         match model.family {
             KnownFamily::UNet => Ok(Family::TextToVideo(super::modelscope_configs()?)),
-            KnownFamily::Wan(_) => Err(Error::Other(format!("{}: WanPipeline models are not supported yet", model.name))),
+            KnownFamily::Wan(name) => Ok(Family::Wan(Box::new(super::wan_builtin_configs(name)?))),
         }
     }
 
     pub fn name(&self) -> &'static str {
         match self {
             Family::TextToVideo(_) => "text-to-video",
+            Family::Wan(_) => "wan",
         }
     }
 
@@ -163,6 +166,11 @@ impl Family {
                 let (height, width) = native.unwrap_or((s, s));
                 Defaults { height, width, ..Defaults::UNET }
             }
+            Family::Wan(_) => {
+                let d = super::wan::WAN_DEFAULTS;
+                let (height, width) = native.unwrap_or((d.height, d.width));
+                Defaults { height, width, ..d }
+            }
         }
     }
 
@@ -171,19 +179,23 @@ impl Family {
     pub fn frame_and_size_steps(&self) -> (usize, usize) {
         match self {
             Family::TextToVideo(_) => (1, 8),
+            Family::Wan(c) => (c.vae.temporal_scale(), 16.max(c.vae.spatial_scale() * c.transformer.patch_size[1])),
         }
     }
 
     /// diffusers' silent adjustments of the settings (with the warnings it prints).
     pub fn adjust(&self, p: &mut GenerateParams) -> Vec<String> {
-        let _ = p;
-        Vec::new()
+        match self {
+            Family::TextToVideo(_) => Vec::new(),
+            Family::Wan(c) => super::wan::adjust(&c.vae, p),
+        }
     }
 
     /// The memory plan of one generation. `planner` must be a planning device.
     pub fn plan(&self, planner: &Arc<Gpu>, p: &GenerateParams, placement: Placement) -> Result<MemoryPlan> {
         match self {
             Family::TextToVideo(c) => super::plan(planner, c, p, placement),
+            Family::Wan(c) => super::plan_wan(planner, c, p, placement),
         }
     }
 
@@ -191,6 +203,7 @@ impl Family {
     pub fn load(&self, gpu: &Arc<Gpu>, dir: &Path, placement: Placement) -> Result<Box<dyn VideoPipeline + Send>> {
         match self {
             Family::TextToVideo(_) => Ok(Box::new(TextToVideo::from_dir(gpu, dir, placement)?)),
+            Family::Wan(_) => Ok(Box::new(super::WanPipeline::from_dir(gpu, dir, placement)?)),
         }
     }
 }

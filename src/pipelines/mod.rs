@@ -12,6 +12,7 @@ pub mod prompt;
 mod text_to_video;
 pub mod text_to_video_zero;
 mod video_to_video;
+pub mod wan;
 
 pub use checkpoint::{Checkpoint, SavedState};
 pub use denoise::Denoiser;
@@ -22,6 +23,7 @@ pub use frames::Frames;
 pub use text_to_video::{GenerateParams, TextToVideo};
 pub use text_to_video_zero::{plan_zero, sd15_configs, sd_folder_configs, TextToVideoZero, ZeroConfigs, ZeroParams};
 pub use video_to_video::strength_start;
+pub use wan::{plan_wan, wan_builtin_configs, wan_folder_configs, WanConfigs, WanPipeline};
 
 /// A diffusers pipeline folder has the five components both pipelines load; `what` names the
 /// pipeline in the error.

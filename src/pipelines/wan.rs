@@ -18,7 +18,7 @@ use crate::models::wan_transformer::{WanTimeConditioning, WanTransformer3DModel,
 use crate::models::wan_vae::{AutoencoderKLWan, AutoencoderKLWanConfig};
 use crate::schedulers::{self, Scheduler, SchedulerConfig};
 use crate::tensor::Tensor;
-use crate::tokenizer::t5::{T5Tokenizer, WAN_MAX_LENGTH};
+use crate::tokenizer::{T5Tokenizer, WAN_MAX_LENGTH};
 use crate::weights::{Placement, Weights};
 use crate::Gpu;
 use std::path::{Path, PathBuf};
@@ -115,7 +115,10 @@ pub struct WanPipeline {
     /// None only for memory plans, which feed placeholder token ids.
     pub tokenizer: Option<T5Tokenizer>,
     pub text_encoder: UMT5EncoderModel,
-    pub transformer: WanTransformer3DModel,
+    /// The transformer's config; its weights are uploaded for the denoising loop and freed
+    /// before decoding (see [`transformer`](Self::transformer)).
+    pub transformer_config: WanTransformerConfig,
+    transformer_weights: TransformerWeights,
     pub vae: AutoencoderKLWan,
     pub scheduler_config: SchedulerConfig,
     pub schedule: Option<crate::gpu::schedule::Schedule>,
@@ -124,12 +127,15 @@ pub struct WanPipeline {
 impl WanPipeline {
     pub fn from_dir(gpu: &Arc<Gpu>, dir: &Path, placement: Placement) -> Result<WanPipeline> {
         require_wan_components(dir)?;
+        // The transformer's files are checked now (config, keys and shapes), not at the first run.
+        drop(WanTransformer3DModel::from_dir(&Gpu::planner(&crate::gpu::AdapterSelector::from_env())?, &dir.join("transformer"), placement)?);
         Ok(WanPipeline {
             gpu: gpu.clone(),
             dir: dir.to_path_buf(),
             tokenizer: Some(T5Tokenizer::from_dir(&dir.join("tokenizer"))?),
             text_encoder: UMT5EncoderModel::from_dir(gpu, &dir.join("text_encoder"), placement)?,
-            transformer: WanTransformer3DModel::from_dir(gpu, &dir.join("transformer"), placement)?,
+            transformer_config: WanTransformerConfig::from_file(&dir.join("transformer/config.json"))?,
+            transformer_weights: TransformerWeights::Folder(dir.join("transformer"), placement),
             vae: AutoencoderKLWan::from_dir(gpu, &dir.join("vae"), placement)?,
             scheduler_config: SchedulerConfig::from_file(&dir.join("scheduler/scheduler_config.json"))?,
             schedule: None,
@@ -143,7 +149,8 @@ impl WanPipeline {
             dir: PathBuf::new(),
             tokenizer: None,
             text_encoder: UMT5EncoderModel::load(c.text_encoder.clone(), Arc::new(Weights::synthetic(gpu, "text_encoder", placement)))?,
-            transformer: WanTransformer3DModel::load(c.transformer.clone(), &Weights::synthetic(gpu, "transformer", placement))?,
+            transformer_config: c.transformer.clone(),
+            transformer_weights: TransformerWeights::Synthetic(placement),
             vae: AutoencoderKLWan::load(c.vae.clone(), &Weights::synthetic(gpu, "vae", placement))?,
             scheduler_config: c.scheduler.clone(),
             schedule: None,
@@ -153,7 +160,7 @@ impl WanPipeline {
     /// The scheduler of the run: the folder's (or `p.scheduler`), with `p.flow_shift` if given.
     pub fn scheduler(&self, p: &GenerateParams) -> Result<Box<dyn Scheduler>> {
         let cfg = match p.flow_shift {
-            Some(s) => self.scheduler_config.with_flow_shift(s)?,
+            Some(s) => self.scheduler_config.clone().with_flow_shift(s)?,
             None => self.scheduler_config.clone(),
         };
         schedulers::from_config(&cfg, p.scheduler)
@@ -162,7 +169,7 @@ impl WanPipeline {
     /// What `WanPipeline.check_inputs` raises (after [`adjust`]), naming the key.
     pub fn check(&self, p: &GenerateParams) -> Result<()> {
         let bad = |field: &str, msg: String| Err(Error::Other(format!("{field}: {msg}")));
-        let m = self.vae.config.spatial_scale() * self.transformer.config.patch_size[1];
+        let m = self.vae.config.spatial_scale() * self.transformer_config.patch_size[1];
         if p.height == 0 || p.width == 0 || !p.height.is_multiple_of(16) || !p.width.is_multiple_of(16) {
             return bad("height/width", format!("{}×{} must be non-zero multiples of 16 for Wan (e.g. 832×480)", p.width, p.height));
         }
@@ -181,7 +188,7 @@ impl WanPipeline {
     /// Latent shape (1, C, (F−1)/4+1, H/8, W/8).
     pub fn latent_shape(&self, p: &GenerateParams) -> [usize; 5] {
         let (t, s) = (self.vae.config.temporal_scale(), self.vae.config.spatial_scale());
-        [1, self.transformer.config.in_channels, (p.num_frames - 1) / t + 1, p.height / s, p.width / s]
+        [1, self.transformer_config.in_channels, (p.num_frames - 1) / t + 1, p.height / s, p.width / s]
     }
 
     /// (1 or 2, 512, d) embeddings: [negative, positive] when guided (negative "" by default).
@@ -202,7 +209,7 @@ impl WanPipeline {
     /// What [`encode_prompt`](Self::encode_prompt) allocates, from placeholder ids.
     fn placeholder_prompt(&self, guided: bool) -> Result<Tensor> {
         let rows = if guided { 2 } else { 1 };
-        self.text_encoder.forward(&vec![vec![0u32; WAN_MAX_LENGTH]; rows], &vec![WAN_MAX_LENGTH; rows])
+        self.text_encoder.encode_ids(&vec![vec![0u32; WAN_MAX_LENGTH]; rows], &vec![WAN_MAX_LENGTH; rows])
     }
 
     pub fn denoise_resumable(
@@ -224,15 +231,29 @@ impl WanPipeline {
             Tensor::from_f32(&self.gpu, &shape, &noise)
         })?;
         let n = sched.timesteps().len();
+        let transformer = self.transformer()?;
         let den = WanSteps {
-            transformer: &self.transformer,
+            transformer: &transformer,
             first,
-            contexts: (0..embeds.dim(0)).map(|r| self.transformer.prepare_context(&embeds.narrow0(r, 1)?)).collect::<Result<Vec<_>>>()?,
-            times: sched.timesteps()[first..].iter().map(|&t| self.transformer.time_conditioning(&[t])).collect::<Result<Vec<_>>>()?,
+            contexts: (0..embeds.dim(0)).map(|r| transformer.prepare_context(&embeds.narrow0(r, 1)?)).collect::<Result<Vec<_>>>()?,
+            times: sched.timesteps()[first..].iter().map(|&t| transformer.time_conditioning(&[t])).collect::<Result<Vec<_>>>()?,
             guidance: super::denoise::guidance(p.guidance_scale, embeds.dim(0)),
         };
         progress.stage("denoising", n - first);
         super::denoise::denoise_loop(&den, sched.as_mut(), latents, first..n, progress, observe)
+    }
+
+    /// The transformer with its weights on the device, for one denoising loop. Its weights are
+    /// freed when it drops, so the VAE's causal caches never sit beside them: at 832×480×81
+    /// the 1.3B model's 2.6 GiB of weights and the decode's 4.7 GiB would otherwise add up.
+    /// Uploading again per video costs a read of the memory-mapped checkpoint.
+    pub fn transformer(&self) -> Result<WanTransformer3DModel> {
+        match &self.transformer_weights {
+            TransformerWeights::Folder(dir, placement) => WanTransformer3DModel::from_dir(&self.gpu, dir, *placement),
+            TransformerWeights::Synthetic(placement) => {
+                WanTransformer3DModel::load(self.transformer_config.clone(), &Weights::synthetic(&self.gpu, "transformer", *placement))
+            }
+        }
     }
 
     /// Final latents → frames: de-normalised, decoded chunk by chunk (each chunk's frames read
@@ -250,6 +271,13 @@ impl WanPipeline {
         })?;
         Ok(out)
     }
+}
+
+/// Where the transformer's weights come from.
+enum TransformerWeights {
+    Folder(PathBuf, Placement),
+    /// A memory plan's (shape-only) weights.
+    Synthetic(Placement),
 }
 
 /// Wan's transformer as the denoising loop sees it.
@@ -306,6 +334,9 @@ impl super::VideoPipeline for WanPipeline {
     }
     fn check(&self, p: &GenerateParams) -> Result<()> {
         WanPipeline::check(self, p)
+    }
+    fn scheduler_for(&self, p: &GenerateParams) -> Result<Box<dyn Scheduler>> {
+        self.scheduler(p)
     }
     fn encode_prompt(&self, p: &GenerateParams, progress: &mut dyn Progress) -> Result<Tensor> {
         WanPipeline::encode_prompt(self, p, progress)

@@ -18,6 +18,13 @@ impl WanRotaryPosEmbed {
         WanRotaryPosEmbed { head_dim, max_seq_len, cached: Mutex::new(None) }
     }
 
+    /// Drops the kept tables. A pipeline calls this when a video starts and ends, so each run
+    /// makes (and its memory plan sees) the same allocations, and the tables do not outlive
+    /// the denoising loop.
+    pub fn reset(&self) {
+        *self.cached.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
     /// The tables for a post-patch grid (F', H', W'): the cached ones when the grid is the same.
     pub fn tables(&self, gpu: &Arc<Gpu>, grid: [usize; 3]) -> Result<Arc<RopeTables>> {
         let mut cached = self.cached.lock().unwrap_or_else(|p| p.into_inner());
