@@ -224,6 +224,22 @@ fn refuses_what_t2v_does_not_run() {
         assert!(e.contains(expect) && e.contains("config.json"), "{key}: {e}");
     }
     std::fs::remove_dir_all(&tmp).ok();
+    // A config that does not match the weights: every key is named.
+    let dir = wan().join("tiny-wan/transformer");
+    let load = |edit: &dyn Fn(&mut WanTransformerConfig)| {
+        let mut cfg = WanTransformerConfig::from_file(&dir.join("config.json")).unwrap();
+        edit(&mut cfg);
+        let w = Weights::open_dir(&gpu(), &dir, Placement { matrices: DType::F32 }).unwrap();
+        WanTransformer3DModel::load(cfg, &w).err().expect("load should fail").to_string()
+    };
+    let e = load(&|c| c.num_layers = 3);
+    assert!(e.contains("missing weight 'blocks.2."), "{e}");
+    let e = load(&|c| c.num_layers = 1);
+    assert!(e.contains("unexpected") && e.contains("'blocks.1."), "{e}");
+    let e = load(&|c| c.ffn_dim = 33);
+    assert!(e.contains("blocks.0.ffn.net.0.proj.weight") && e.contains("[33, 24]"), "{e}");
+    let e = load(&|c| c.cross_attn_norm = false);
+    assert!(e.contains("unexpected") && e.contains("norm2"), "{e}");
     // A grid beyond rope_max_seq_len (32 positions): 34 latent frames.
     let tr = model("tiny-wan");
     let x = Tensor::zeros(&gpu(), &[1, 16, 34, 2, 2], DType::F32).unwrap();
