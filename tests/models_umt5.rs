@@ -71,7 +71,7 @@ fn prompt_embeds_are_trimmed_and_zero_filled_like_the_pipeline() {
     assert_eq!(enc.ids, ids[0], "tokenizer ids");
     assert_eq!(enc.seq_len, lens[0]);
     let te = UMT5EncoderModel::from_dir(&gpu(), &wan().join("tiny-wan/text_encoder"), f32_placement()).unwrap();
-    let emb = te.encode(&[enc.clone()]).unwrap();
+    let emb = te.encode(std::slice::from_ref(&enc)).unwrap();
     let got = emb.to_f32().unwrap();
     let dm = te.config.d_model;
     // Padded rows are exact zeros, as `u.new_zeros` makes them.
@@ -218,4 +218,29 @@ fn f16_placement_refuses_weights_beyond_f16_range() {
     let e = te.forward(&ids, &lens).err().unwrap().to_string();
     assert!(e.contains("encoder.block.1.layer.1.DenseReluDense.wo.weight") && e.contains("f16") && e.contains("7e4"), "{e}");
     std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn encode_runs_only_real_tokens_and_matches_the_padded_run() {
+    // The long prompt (512 real tokens) and the padded short one: encode() runs 512 + 12
+    // tokens instead of 2 × 512; its real rows are transformers' last_hidden_state rows, the
+    // rest exact zeros.
+    let te = UMT5EncoderModel::from_dir(&gpu(), &wan().join("tiny-wan/text_encoder"), f32_placement()).unwrap();
+    let full = module("text_encoder.full.p2");
+    let (ids, lens) = ids_and_lens(&full, "arg0", "arg1");
+    let got = te.encode_ids(&ids, &lens).unwrap().to_f32().unwrap();
+    let padded = te.forward(&ids, &lens).unwrap().to_f32().unwrap();
+    let want = full.want("out.last_hidden_state");
+    let (l, d) = (512, te.config.d_model);
+    let (mut g, mut w, mut max_diff) = (Vec::new(), Vec::new(), 0.0f32);
+    for (b, &n) in lens.iter().enumerate() {
+        let real = b * l * d..(b * l + n) * d;
+        g.extend_from_slice(&got[real.clone()]);
+        w.extend_from_slice(&want[real.clone()]);
+        max_diff = got[real.clone()].iter().zip(&padded[real]).fold(max_diff, |m, (a, b)| m.max((a - b).abs()));
+        assert!(got[(b * l + n) * d..(b + 1) * l * d].iter().all(|&x| x == 0.0), "prompt {b}: padded rows not zero");
+    }
+    let e = rel_l2(&g, &w);
+    eprintln!("umt5 encode (real tokens only): relative L2 {e:.2e}; max |trimmed − padded run| {max_diff:e}");
+    assert!(e <= TOL, "{e:.3e}");
 }
