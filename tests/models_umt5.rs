@@ -244,3 +244,42 @@ fn encode_runs_only_real_tokens_and_matches_the_padded_run() {
     eprintln!("umt5 encode (real tokens only): relative L2 {e:.2e}; max |trimmed − padded run| {max_diff:e}");
     assert!(e <= TOL, "{e:.3e}");
 }
+
+#[test]
+fn feed_forward_wider_than_a_binding_runs_in_blocks() {
+    // wi_0 / wi_1 [16400, 2048] and wo [2048, 16400] in f32 are 134 MB each, over lavapipe's
+    // 128 MiB binding: the gated FF runs as d_ff blocks whose partial wo products are summed.
+    // Checked against an f64 CPU reference of the same synthetic weights on 3 tokens.
+    use t2v::models::umt5::UMT5DenseGatedActDense;
+    let g = gpu();
+    let c = UMT5Config { d_model: 2048, d_ff: 16400, ..UMT5Config::default() };
+    let bytes = (c.d_model * c.d_ff * 4) as u64;
+    if bytes <= g.max_binding() {
+        eprintln!("skipped: this adapter binds {bytes} B whole");
+        return;
+    }
+    let w = Weights::synthetic(&g, "ff", f32_placement());
+    let ff = UMT5DenseGatedActDense::load(&w.at("ff"), &c).unwrap();
+    assert!(ff.blocks.len() >= 2, "{} blocks", ff.blocks.len());
+    let x = Rng::new(3).normals(3 * c.d_model, 1.0);
+    let y = ff.forward(&upload(&[3, c.d_model], &x)).unwrap().to_f32().unwrap();
+    let vals = w.synthesized();
+    let (wi0, wi1, wo) = (&vals["ff.wi_0.weight"].1, &vals["ff.wi_1.weight"].1, &vals["ff.wo.weight"].1);
+    let gelu = |v: f64| 0.5 * v * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (v + 0.044715 * v.powi(3))).tanh());
+    let mut want = vec![0.0f64; 3 * c.d_model];
+    for t in 0..3 {
+        let xt = &x[t * c.d_model..][..c.d_model];
+        let h: Vec<f64> = (0..c.d_ff)
+            .map(|j| {
+                let dot = |w: &[f32]| w[j * c.d_model..][..c.d_model].iter().zip(xt).map(|(a, b)| *a as f64 * *b as f64).sum::<f64>();
+                gelu(dot(wi0)) * dot(wi1)
+            })
+            .collect();
+        for o in 0..c.d_model {
+            want[t * c.d_model + o] = wo[o * c.d_ff..][..c.d_ff].iter().zip(&h).map(|(a, b)| *a as f64 * b).sum();
+        }
+    }
+    let e = rel_l2(&y, &want);
+    eprintln!("umt5 FF in {} blocks: relative L2 {e:.2e}", ff.blocks.len());
+    assert!(e <= 1e-5, "{e:.3e}");
+}
