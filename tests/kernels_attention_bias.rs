@@ -4,7 +4,7 @@
 
 mod common;
 use common::*;
-use t2v::ops::attention_bias::{attention_rel_bias, Buckets};
+use t2v::ops::attention_bias::{attention_rel_bias, Buckets, RelBias};
 
 const UMT5: Buckets = Buckets { num_buckets: 32, max_distance: 128, bidirectional: true };
 
@@ -72,7 +72,7 @@ fn check(name: &str, b: usize, lq: usize, lk: usize, heads: usize, d: usize, bk:
     let table = r.normals(bk.num_buckets * heads, 3.0);
     let (qt, kt, vt) = (upload(&[b, lq, hd], &q), upload(&[b, lk, hd], &k), upload(&[b, lk, hd], &v));
     let tt = upload(&[bk.num_buckets, heads], &table);
-    let y = attention_rel_bias(&qt, &kt, &vt, heads, &tt, bk, lens.as_deref(), scale).unwrap();
+    let y = attention_rel_bias(&qt, &kt, &vt, heads, RelBias { table: &tt, buckets: bk }, lens.as_deref(), scale).unwrap();
     assert_eq!(y.shape(), &[b, lq, hd]);
     let lens = lens.unwrap_or(vec![lk; b]);
     let want = cpu(&q, &k, &v, b, lq, lk, heads, d, &table, bk, &lens, scale as f64);
@@ -102,14 +102,14 @@ fn rejects_bad_inputs() {
     let x = upload(&[1, 4, 8], &[0.0; 32]);
     let table = upload(&[8, 2], &[0.0; 16]);
     let bk = Buckets { num_buckets: 8, max_distance: 16, bidirectional: true };
-    let e = attention_rel_bias(&x, &x, &x, 2, &table, bk, Some(&[0]), 1.0).unwrap_err().to_string();
+    let e = attention_rel_bias(&x, &x, &x, 2, RelBias { table: &table, buckets: bk }, Some(&[0]), 1.0).unwrap_err().to_string();
     assert!(e.contains("key length 0"), "{e}");
-    let e = attention_rel_bias(&x, &x, &x, 2, &table, bk, Some(&[5]), 1.0).unwrap_err().to_string();
+    let e = attention_rel_bias(&x, &x, &x, 2, RelBias { table: &table, buckets: bk }, Some(&[5]), 1.0).unwrap_err().to_string();
     assert!(e.contains("key length 5"), "{e}");
-    let e = attention_rel_bias(&x, &x, &x, 2, &table, bk, Some(&[1, 2]), 1.0).unwrap_err().to_string();
+    let e = attention_rel_bias(&x, &x, &x, 2, RelBias { table: &table, buckets: bk }, Some(&[1, 2]), 1.0).unwrap_err().to_string();
     assert!(e.contains("2 key lengths"), "{e}");
-    let e = attention_rel_bias(&x, &x, &x, 4, &table, bk, None, 1.0).unwrap_err().to_string();
+    let e = attention_rel_bias(&x, &x, &x, 4, RelBias { table: &table, buckets: bk }, None, 1.0).unwrap_err().to_string();
     assert!(e.contains("bias table must be f32 [8, 4]"), "{e}");
-    let e = attention_rel_bias(&x, &x, &x, 3, &table, bk, None, 1.0).unwrap_err().to_string();
+    let e = attention_rel_bias(&x, &x, &x, 3, RelBias { table: &table, buckets: bk }, None, 1.0).unwrap_err().to_string();
     assert!(e.contains("do not split into 3 heads"), "{e}");
 }

@@ -71,7 +71,7 @@ fn prompt_embeds_are_trimmed_and_zero_filled_like_the_pipeline() {
     assert_eq!(enc.ids, ids[0], "tokenizer ids");
     assert_eq!(enc.seq_len, lens[0]);
     let te = UMT5EncoderModel::from_dir(&gpu(), &wan().join("tiny-wan/text_encoder"), f32_placement()).unwrap();
-    let emb = te.encode(&[enc.clone()]).unwrap();
+    let emb = te.encode(std::slice::from_ref(&enc)).unwrap();
     let got = emb.to_f32().unwrap();
     let dm = te.config.d_model;
     // Padded rows are exact zeros, as `u.new_zeros` makes them.
@@ -218,4 +218,68 @@ fn f16_placement_refuses_weights_beyond_f16_range() {
     let e = te.forward(&ids, &lens).err().unwrap().to_string();
     assert!(e.contains("encoder.block.1.layer.1.DenseReluDense.wo.weight") && e.contains("f16") && e.contains("7e4"), "{e}");
     std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn encode_runs_only_real_tokens_and_matches_the_padded_run() {
+    // The long prompt (512 real tokens) and the padded short one: encode() runs 512 + 12
+    // tokens instead of 2 × 512; its real rows are transformers' last_hidden_state rows, the
+    // rest exact zeros.
+    let te = UMT5EncoderModel::from_dir(&gpu(), &wan().join("tiny-wan/text_encoder"), f32_placement()).unwrap();
+    let full = module("text_encoder.full.p2");
+    let (ids, lens) = ids_and_lens(&full, "arg0", "arg1");
+    let got = te.encode_ids(&ids, &lens).unwrap().to_f32().unwrap();
+    let padded = te.forward(&ids, &lens).unwrap().to_f32().unwrap();
+    let want = full.want("out.last_hidden_state");
+    let (l, d) = (512, te.config.d_model);
+    let (mut g, mut w, mut max_diff) = (Vec::new(), Vec::new(), 0.0f32);
+    for (b, &n) in lens.iter().enumerate() {
+        let real = b * l * d..(b * l + n) * d;
+        g.extend_from_slice(&got[real.clone()]);
+        w.extend_from_slice(&want[real.clone()]);
+        max_diff = got[real.clone()].iter().zip(&padded[real]).fold(max_diff, |m, (a, b)| m.max((a - b).abs()));
+        assert!(got[(b * l + n) * d..(b + 1) * l * d].iter().all(|&x| x == 0.0), "prompt {b}: padded rows not zero");
+    }
+    let e = rel_l2(&g, &w);
+    eprintln!("umt5 encode (real tokens only): relative L2 {e:.2e}; max |trimmed − padded run| {max_diff:e}");
+    assert!(e <= TOL, "{e:.3e}");
+}
+
+#[test]
+fn feed_forward_wider_than_a_binding_runs_in_blocks() {
+    // wi_0 / wi_1 [16400, 2048] and wo [2048, 16400] in f32 are 134 MB each, over lavapipe's
+    // 128 MiB binding: the gated FF runs as d_ff blocks whose partial wo products are summed.
+    // Checked against an f64 CPU reference of the same synthetic weights on 3 tokens.
+    use t2v::models::umt5::UMT5DenseGatedActDense;
+    let g = gpu();
+    let c = UMT5Config { d_model: 2048, d_ff: 16400, ..UMT5Config::default() };
+    let bytes = (c.d_model * c.d_ff * 4) as u64;
+    if bytes <= g.max_binding() {
+        eprintln!("skipped: this adapter binds {bytes} B whole");
+        return;
+    }
+    let w = Weights::synthetic(&g, "ff", f32_placement());
+    let ff = UMT5DenseGatedActDense::load(&w.at("ff"), &c).unwrap();
+    assert!(ff.blocks.len() >= 2, "{} blocks", ff.blocks.len());
+    let x = Rng::new(3).normals(3 * c.d_model, 1.0);
+    let y = ff.forward(&upload(&[3, c.d_model], &x)).unwrap().to_f32().unwrap();
+    let vals = w.synthesized();
+    let (wi0, wi1, wo) = (&vals["ff.wi_0.weight"].1, &vals["ff.wi_1.weight"].1, &vals["ff.wo.weight"].1);
+    let gelu = |v: f64| 0.5 * v * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (v + 0.044715 * v.powi(3))).tanh());
+    let mut want = vec![0.0f64; 3 * c.d_model];
+    for t in 0..3 {
+        let xt = &x[t * c.d_model..][..c.d_model];
+        let h: Vec<f64> = (0..c.d_ff)
+            .map(|j| {
+                let dot = |w: &[f32]| w[j * c.d_model..][..c.d_model].iter().zip(xt).map(|(a, b)| *a as f64 * *b as f64).sum::<f64>();
+                gelu(dot(wi0)) * dot(wi1)
+            })
+            .collect();
+        for o in 0..c.d_model {
+            want[t * c.d_model + o] = wo[o * c.d_ff..][..c.d_ff].iter().zip(&h).map(|(a, b)| *a as f64 * b).sum();
+        }
+    }
+    let e = rel_l2(&y, &want);
+    eprintln!("umt5 FF in {} blocks: relative L2 {e:.2e}", ff.blocks.len());
+    assert!(e <= 1e-5, "{e:.3e}");
 }

@@ -52,10 +52,19 @@ impl Buckets {
     }
 }
 
-/// UMT5 self-attention: q [B, Lq, H·D], k and v [B, Lk, H·D] (f32), `table` the layer's
-/// `relative_attention_bias.weight` [num_buckets, H] (f32), `key_lens` the number of valid
-/// (unpadded) keys of each batch row, 1..=Lk (None: all Lk). `scale` multiplies q·kᵀ (UMT5: 1).
-pub fn attention_rel_bias(q: &Tensor, k: &Tensor, v: &Tensor, heads: usize, table: &Tensor, buckets: Buckets, key_lens: Option<&[usize]>, scale: f32) -> Result<Tensor> {
+/// A layer's relative-position bias: its `relative_attention_bias.weight` [num_buckets, H]
+/// (f32) and how offsets map to its rows.
+#[derive(Clone, Copy)]
+pub struct RelBias<'a> {
+    pub table: &'a Tensor,
+    pub buckets: Buckets,
+}
+
+/// UMT5 self-attention: q [B, Lq, H·D], k and v [B, Lk, H·D] (f32), `key_lens` the number of
+/// valid (unpadded) keys of each batch row, 1..=Lk (None: all Lk). `scale` multiplies q·kᵀ
+/// (UMT5: 1).
+pub fn attention_rel_bias(q: &Tensor, k: &Tensor, v: &Tensor, heads: usize, bias: RelBias, key_lens: Option<&[usize]>, scale: f32) -> Result<Tensor> {
+    let RelBias { table, buckets } = bias;
     let op = "attention_rel_bias";
     for (name, t) in [("q", q), ("k", k), ("v", v)] {
         if t.shape().len() != 3 || t.dtype() != DType::F32 {

@@ -293,6 +293,38 @@ impl Weights {
         Ok(t)
     }
 
+    /// A matrix [n, k] uploaded as column blocks [n, kᵢ] (`widths` summing to k), in the
+    /// placement's dtype: for a weight whose rows are too long to bind whole, multiplied
+    /// against matching column blocks of its input and the partial products summed.
+    pub fn column_blocks(&self, key: &str, shape: [usize; 2], widths: &[usize]) -> Result<Vec<Tensor>> {
+        let [n, k] = shape;
+        if widths.iter().sum::<usize>() != k {
+            return crate::error::shape_err("column_blocks", format!("{key}: block widths {widths:?} do not sum to {k}"));
+        }
+        let dtype = self.placement.matrices;
+        if self.synthetic.is_some() && self.gpu.is_planning() {
+            self.synthetic_shape(key, &shape);
+            return widths.iter().map(|&w| Tensor::empty(&self.gpu, &[n, w], dtype)).collect();
+        }
+        let v = self.host_f32(key, &shape)?;
+        let max = v.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+        if dtype == DType::F16 && max >= 65520.0 {
+            let path = self.lookup(key).map(|(_, f, _)| f.path().to_path_buf()).unwrap_or_else(|| self.component.clone().into());
+            return Err(WeightError::F16Range { path, key: key.into(), max }.into());
+        }
+        let mut out = Vec::with_capacity(widths.len());
+        let mut at = 0;
+        for &w in widths {
+            let block: Vec<f32> = v.chunks(k).flat_map(|row| row[at..at + w].iter().copied()).collect();
+            out.push(match dtype {
+                DType::F32 => Tensor::from_f32(&self.gpu, &[n, w], &block)?,
+                DType::F16 => Tensor::from_f32_as_f16(&self.gpu, &[n, w], &block)?,
+            });
+            at += w;
+        }
+        Ok(out)
+    }
+
     /// Marks a stored key as known and unused (buffers like CLIP's `position_ids`).
     pub fn ignore(&self, key: &str) {
         self.used.lock().unwrap_or_else(|p| p.into_inner()).insert(key.to_string());

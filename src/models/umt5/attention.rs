@@ -5,7 +5,7 @@ use super::layer_norm::UMT5LayerNorm;
 use super::UMT5Config;
 use crate::error::Result;
 use crate::nn::Linear;
-use crate::ops::attention_bias::{attention_rel_bias, Buckets};
+use crate::ops::attention_bias::{attention_rel_bias, Buckets, RelBias};
 use crate::ops::elementwise::add_inplace;
 use crate::tensor::{DType, Tensor};
 use crate::weights::Scope;
@@ -52,7 +52,7 @@ impl UMT5Attention {
     /// x [B, L, d_model]; `key_lens` the real (unpadded) tokens of each row.
     pub fn forward(&self, x: &Tensor, key_lens: &[usize]) -> Result<Tensor> {
         let (q, k, v) = (self.q.forward(x)?, self.k.forward(x)?, self.v.forward(x)?);
-        let a = attention_rel_bias(&q, &k, &v, self.heads, &self.relative_attention_bias, self.buckets, Some(key_lens), 1.0)?;
+        let a = attention_rel_bias(&q, &k, &v, self.heads, RelBias { table: &self.relative_attention_bias, buckets: self.buckets }, Some(key_lens), 1.0)?;
         self.o.forward(&a)
     }
 }

@@ -25,7 +25,7 @@ pub use feed_forward::{UMT5DenseGatedActDense, UMT5LayerFF};
 pub use layer_norm::UMT5LayerNorm;
 
 use crate::error::{shape_err, Result};
-use crate::ops::elementwise::fill_bits;
+use crate::ops::elementwise::add_inplace;
 use crate::tensor::{DType, Tensor};
 use crate::tokenizer::T5Encoded;
 use crate::weights::{Placement, Scope, Weights};
@@ -137,13 +137,7 @@ impl UMT5EncoderModel {
     /// [`forward`](Self::forward), handing each block's output (`encoder.block.N`, before the
     /// final norm) to `each` as it is made (tests compare them with transformers' hooks).
     pub fn forward_inspect(&self, ids: &[Vec<u32>], key_lens: &[usize], each: &mut dyn FnMut(usize, &Tensor) -> Result<()>) -> Result<Tensor> {
-        let l = ids.first().map_or(0, |r| r.len());
-        if key_lens.len() != ids.len() {
-            return shape_err("umt5", format!("{} attention-mask lengths for {} token rows", key_lens.len(), ids.len()));
-        }
-        if let Some(bad) = key_lens.iter().find(|&&n| n == 0 || n > l) {
-            return shape_err("umt5", format!("attention mask covers {bad} tokens; need 1..={l}"));
-        }
+        check_lens(ids, key_lens)?;
         let mut h = self.embed(ids)?;
         for i in 0..self.config.num_layers {
             h = self.block(i)?.forward(&h, key_lens)?;
@@ -162,15 +156,31 @@ impl UMT5EncoderModel {
     }
 
     /// [`encode`](Self::encode) from token rows and their real lengths (memory plans pass
-    /// placeholder ids: `vec![vec![0; 512]; batch]`).
+    /// placeholder ids and full lengths: `vec![vec![0; 512]; batch]`, `vec![512; batch]`).
+    ///
+    /// Only each prompt's real tokens are run through the encoder. A padded position is a
+    /// masked key, so it never reaches a real one, and diffusers discards (zero-fills) the
+    /// padded outputs: the real rows come out exactly as `forward` computes them (every kernel
+    /// keeps one row's arithmetic independent of the others), for the cost of seq_len tokens
+    /// instead of 512 — typically a tenth. Each block is still uploaded once, for all prompts.
     pub fn encode_ids(&self, ids: &[Vec<u32>], lens: &[usize]) -> Result<Tensor> {
-        let out = self.forward(ids, lens)?;
-        let (b, l, d) = (out.dim(0), out.dim(1), out.dim(2));
-        let rows = out.reshape(&[b * l, d])?;
-        for (i, &n) in lens.iter().enumerate() {
-            if n < l {
-                fill_bits(&rows.narrow0(i * l + n, l - n)?, 0)?;
+        check_lens(ids, lens)?;
+        let (l, d) = (ids[0].len(), self.config.d_model);
+        let mut hs = Vec::with_capacity(ids.len());
+        for (row, &n) in ids.iter().zip(lens) {
+            hs.push(self.embed(&[row[..n].to_vec()])?);
+        }
+        for i in 0..self.config.num_layers {
+            let block = self.block(i)?;
+            for (h, &n) in hs.iter_mut().zip(lens) {
+                *h = block.forward(h, &[n])?;
             }
+        }
+        let out = Tensor::zeros(self.weights.gpu(), &[ids.len(), l, d], DType::F32)?;
+        let rows = out.reshape(&[ids.len() * l, d])?;
+        for (b, (h, &n)) in hs.iter().zip(lens).enumerate() {
+            // 0 + y = y exactly: the real rows land unchanged between exact zeros.
+            add_inplace(&rows.narrow0(b * l, n)?, &self.final_layer_norm.forward(h)?.reshape(&[n, d])?)?;
         }
         Ok(out)
     }
@@ -188,4 +198,19 @@ impl UMT5EncoderModel {
     pub fn dtype(&self) -> DType {
         DType::F32
     }
+}
+
+/// Token rows of one length with a real-token count in 1..=length each.
+fn check_lens(ids: &[Vec<u32>], lens: &[usize]) -> Result<()> {
+    let l = ids.first().map_or(0, |r| r.len());
+    if l == 0 || ids.iter().any(|r| r.len() != l) {
+        return shape_err("umt5", "token rows must be non-empty and share one length");
+    }
+    if lens.len() != ids.len() {
+        return shape_err("umt5", format!("{} attention-mask lengths for {} token rows", lens.len(), ids.len()));
+    }
+    if let Some(bad) = lens.iter().find(|&&n| n == 0 || n > l) {
+        return shape_err("umt5", format!("attention mask covers {bad} tokens; need 1..={l}"));
+    }
+    Ok(())
 }
