@@ -1,0 +1,160 @@
+//! `WanPipeline` end to end against diffusers (tests/fixtures/wan/cases.json, made by
+//! tools/reference/wan_fixtures.py): nine runs of the tiny Wan 2.1 pipelines — non-square sizes,
+//! odd patch grids, 1/5/9/13 frames and one diffusers rounds (6 → 5), guidance on and off, UniPC
+//! and flow-matching Euler (the model's shift, and `from_config`'s shift 1), two transformer
+//! shapes (the second stored in bfloat16), a prompt past 512 tokens. Each stage is held to
+//! diffusers: token ids and noise exactly, timesteps exactly, prompt embeddings at 1e-4, the
+//! latents after every step and the frames within 10× diffusers' own f32-vs-f64 error (with the
+//! fidelity sweep's floors: 1e-4 relative for latents, 1/255 for frames).
+
+mod common;
+
+use common::fixtures::{dump_at, fixtures};
+use common::{gpu, rel_l2};
+use serde_json::Value;
+use t2v::pipelines::{Family, GenerateParams, NoProgress, WanPipeline};
+use t2v::schedulers::SchedulerKind;
+use t2v::weights::Placement;
+use t2v::DType;
+
+const LATENT_FLOOR: f64 = 1e-4;
+const FRAME_FLOOR: f64 = 1.0 / 255.0;
+const FACTOR: f64 = 10.0;
+
+fn cases() -> Vec<Value> {
+    serde_json::from_str(&std::fs::read_to_string(fixtures().join("wan/cases.json")).unwrap()).unwrap()
+}
+
+fn params(c: &Value) -> GenerateParams {
+    let u = |k: &str| c[k].as_u64().unwrap() as usize;
+    let scheduler = match c["scheduler"].as_str().unwrap() {
+        "unipc" => SchedulerKind::UniPcMultistep,
+        // `--scheduler euler` on a flow model: flow-matching Euler with the model's shift.
+        "euler" => SchedulerKind::EulerDiscrete,
+        // diffusers' `FlowMatchEulerDiscreteScheduler.from_config(unipc_config)` takes its own
+        // default shift (1), not the model's: t2v's `--scheduler euler --flow-shift 1`.
+        "euler-default" => SchedulerKind::EulerDiscrete,
+        s => panic!("unknown scheduler {s}"),
+    };
+    let flow_shift = (c["scheduler"] == "euler-default").then_some(1.0);
+    GenerateParams {
+        prompt: c["prompt"].as_str().unwrap().into(),
+        negative_prompt: c["negative_prompt"].as_str().unwrap_or("").into(),
+        num_frames: u("num_frames"),
+        height: u("height"),
+        width: u("width"),
+        num_inference_steps: u("num_inference_steps"),
+        guidance_scale: c["guidance_scale"].as_f64().unwrap() as f32,
+        seed: c["seed"].as_u64().unwrap(),
+        scheduler: Some(scheduler),
+        flow_shift,
+        ..GenerateParams::default()
+    }
+}
+
+/// The prompt embeddings diffusers passes on: the trimmed rows stored in the fixture, then
+/// zeros to 512 rows.
+fn padded(rows: &(Vec<usize>, Vec<f64>), len: usize) -> Vec<f64> {
+    let mut v = rows.1.clone();
+    v.resize(len, 0.0);
+    v
+}
+
+#[test]
+fn wan_pipeline_matches_diffusers_end_to_end() {
+    let g = gpu();
+    let mut worst: Option<(f64, String)> = None;
+    println!("{:<28} {:>10} {:>9} {:>11} {:>9}", "case", "latents", "bound", "frames/255", "bound");
+    for c in cases() {
+        let name = c["name"].as_str().unwrap();
+        let dir = fixtures().join("wan").join(c["model"].as_str().unwrap());
+        let family = Family::of_folder(&dir, None).unwrap();
+        let mut p = params(&c);
+        family.adjust(&mut p);
+        assert_eq!(p.num_frames, c["num_frames_used"].as_u64().unwrap() as usize, "{name}: diffusers' frame rounding");
+        let pipe = WanPipeline::from_dir(&g, &dir, Placement { matrices: DType::F32 }).unwrap();
+        pipe.check(&p).unwrap();
+        let d = dump_at(&fixtures().join("wan").join(c["file"].as_str().unwrap()), name);
+
+        // Schedule: integer timesteps (UniPC) or fractional ones (flow Euler), exactly.
+        let mut sched = pipe.scheduler(&p).unwrap();
+        sched.set_timesteps(p.num_inference_steps).unwrap();
+        let want_t: Vec<f32> = d.want("timesteps").iter().map(|&t| t as f32).collect();
+        if want_t.iter().all(|t| t.fract() == 0.0) {
+            assert_eq!(sched.timesteps(), &want_t[..], "{name}: timesteps");
+        } else {
+            assert!(rel_l2(sched.timesteps(), d.want("timesteps")) < 1e-7, "{name}: timesteps {:?}", sched.timesteps());
+        }
+
+        // Prompt embeddings: [negative, positive] with guidance.
+        let embeds = pipe.encode_prompt(&p, &mut NoProgress).unwrap();
+        let rows = embeds.dim(0);
+        let row_len = embeds.numel() / rows;
+        let got = embeds.to_f32().unwrap();
+        let want_pos = padded(d.get("prompt_embeds"), row_len);
+        let e = rel_l2(&got[(rows - 1) * row_len..], &want_pos);
+        assert!(e < 1e-4, "{name}: prompt embeddings rel L2 {e:.2e}");
+        if rows == 2 {
+            let e = rel_l2(&got[..row_len], &padded(d.get("negative_prompt_embeds"), row_len));
+            assert!(e < 1e-4, "{name}: negative prompt embeddings rel L2 {e:.2e}");
+        }
+
+        // Denoising, step by step; the initial noise is torch's stream bit for bit.
+        let (lat_bound, fr_bound) = {
+            let r = &c["ref_err"];
+            (LATENT_FLOOR.max(FACTOR * r["latents"]["rel_l2"].as_f64().unwrap()), FRAME_FLOOR.max(FACTOR * r["frames"]["max_abs"].as_f64().unwrap()))
+        };
+        let noise = p.noise_dtype.randn(p.seed, d.get("init_latents").1.len());
+        assert!(noise.iter().zip(d.want("init_latents")).all(|(a, b)| *a as f64 == *b), "{name}: initial noise");
+        let mut steps = Vec::new();
+        let latents = pipe
+            .denoise_resumable(&p, &embeds, &mut NoProgress, None, &mut |i, l, _| {
+                steps.push((i, l.to_f32()?));
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(steps.len(), p.num_inference_steps, "{name}: steps run");
+        for (i, l) in &steps {
+            let e = rel_l2(l, d.want(&format!("latents.step{i}")));
+            assert!(e <= lat_bound, "{name}: latents after step {i}: rel L2 {e:.2e} > {lat_bound:.1e}");
+        }
+        let lat_err = rel_l2(&latents.to_f32().unwrap(), d.want("latents"));
+
+        // De-normalised and decoded: frames (F, H, W, 3) in [0, 1].
+        let frames = pipe.decode(&latents, &mut NoProgress).unwrap();
+        let (fshape, want_fr) = d.get("frames");
+        assert_eq!(&[1, frames.frames, frames.height, frames.width, 3][..], &fshape[..], "{name}: frame shape");
+        let fr_err = frames.data.iter().zip(want_fr).map(|(g, w)| (*g as f64 - w).abs()).fold(0.0, f64::max);
+        println!("{name:<28} {lat_err:>10.2e} {lat_bound:>9.1e} {:>11.4} {:>9.3}", fr_err * 255.0, fr_bound * 255.0);
+        let ratio = (lat_err / lat_bound).max(fr_err / fr_bound);
+        if worst.as_ref().is_none_or(|(r, _)| ratio > *r) {
+            worst = Some((ratio, format!("{name}: latents {lat_err:.2e} (bound {lat_bound:.1e}), frames {:.4}/255 (bound {:.3}/255)", fr_err * 255.0, fr_bound * 255.0)));
+        }
+        assert!(lat_err <= lat_bound, "{name}: final latents rel L2 {lat_err:.2e} > {lat_bound:.1e}");
+        assert!(fr_err <= fr_bound, "{name}: frames max |Δ| {:.4}/255 > {:.3}/255", fr_err * 255.0, fr_bound * 255.0);
+    }
+    println!("closest to its bound: {}", worst.map(|w| w.1).unwrap_or_default());
+}
+
+#[test]
+fn wan_settings_and_folders_are_checked() {
+    let g = gpu();
+    let dir = fixtures().join("wan/tiny-wan");
+    let pipe = WanPipeline::from_dir(&g, &dir, Placement { matrices: DType::F32 }).unwrap();
+    let base = GenerateParams { prompt: "a cat".into(), num_frames: 5, height: 16, width: 16, num_inference_steps: 2, ..GenerateParams::default() };
+    let e = pipe.check(&GenerateParams { height: 24, ..base.clone() }).unwrap_err().to_string();
+    assert!(e.contains("height/width") && e.contains("16"), "{e}");
+    let e = pipe.check(&GenerateParams { num_frames: 6, ..base.clone() }).unwrap_err().to_string();
+    assert!(e.contains("num_frames") && e.contains("4k+1"), "{e}");
+    // A folder missing a component names it and what belongs there.
+    let broken = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("wan-no-vae");
+    let _ = std::fs::remove_dir_all(&broken);
+    std::fs::create_dir_all(&broken).unwrap();
+    for sub in ["model_index.json", "tokenizer", "text_encoder", "transformer", "scheduler"] {
+        std::os::unix::fs::symlink(dir.join(sub), broken.join(sub)).unwrap();
+    }
+    let e = WanPipeline::from_dir(&g, &broken, Placement { matrices: DType::F32 }).err().unwrap().to_string();
+    assert!(e.contains("vae/") && e.contains("AutoencoderKLWan"), "{e}");
+    let e = Family::of_folder(&broken, None).err().unwrap().to_string();
+    assert!(e.contains("vae/"), "{e}");
+}
