@@ -93,3 +93,23 @@ fn unwritable_output_leaves_nothing() {
     assert!(log.contains("x.mp4"), "{log}");
     assert!(!d.join("no").exists());
 }
+
+#[test]
+fn wan_folders_generate_and_named_wan_models_plan_offline() {
+    let d = scratch("wan");
+    let wan = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/wan/tiny-wan");
+    let wan = wan.to_str().unwrap();
+    // A WanPipeline folder picks the Wan pipeline by itself; 6 frames become 5 as in diffusers.
+    let (ok, log) = t2v(&d, &["generate", "--model", wan, "--prompt", "a cat dancing", "--seed", "1", "--num-frames", "6", "--height", "16", "--width", "32", "--num-inference-steps", "2", "-o", "cat.mp4"]);
+    assert!(ok, "{log}");
+    assert!(log.contains("rounded to 5"), "{log}");
+    assert!(log.contains("wrote cat.mp4 (5 frames, 32×16, 16 fps)"), "{log}");
+    // diffusers' own refusal: sizes that are not multiples of 16.
+    let (ok, log) = t2v(&d, &["generate", "--model", wan, "--prompt", "x", "--height", "24", "--width", "32", "--num-frames", "1", "--dry-run"]);
+    assert!(!ok && log.contains("multiples of 16") && !log.contains("panicked"), "{log}");
+    // The named models plan from the configs t2v ships, without downloading.
+    for m in ["wan2.1-t2v-1.3b", "wan2.1-t2v-14b"] {
+        let (ok, log) = t2v(&d, &["generate", "--model", m, "--prompt", "x", "--dry-run", "--num-frames", "5", "--height", "64", "--width", "96"]);
+        assert!(ok && log.contains("peak") && log.contains("weights"), "{m}: {log}");
+    }
+}

@@ -58,6 +58,14 @@ fn variants(p: &Profile) -> BTreeMap<String, String> {
     let common = GenerateParams { prompt: "x".into(), num_frames: 8, height: 512, width: 512, num_inference_steps: 2, guidance_scale: 7.5, ..Default::default() };
     let zero = t2v::pipelines::ZeroParams { common, t0: 0, t1: 1, ..Default::default() };
     t2v::pipelines::plan_zero(&g, &t2v::pipelines::sd15_configs().unwrap(), &zero, Placement { matrices: DType::F16 }).expect("plan");
+    // Wan 2.1: the 1.3B model at a small size (UMT5, the transformer with RoPE and modulation,
+    // the causal VAE), and the tiny fixture pipeline (other head widths and channel counts).
+    let wan = GenerateParams { prompt: "x".into(), num_frames: 5, height: 64, width: 96, num_inference_steps: 2, guidance_scale: 5.0, ..Default::default() };
+    for configs in [t2v::pipelines::wan_builtin_configs("wan2.1-t2v-1.3b").unwrap(), t2v::pipelines::wan_folder_configs(&fixtures().join("wan/tiny-wan")).unwrap()] {
+        for matrices in [DType::F16, DType::F32] {
+            t2v::pipelines::plan_wan(&g, &configs, &wan, Placement { matrices }).expect("plan wan");
+        }
+    }
     g.planned_kernels().into_iter().collect()
 }
 
