@@ -158,3 +158,33 @@ fn wan_settings_and_folders_are_checked() {
     let e = Family::of_folder(&broken, None).err().unwrap().to_string();
     assert!(e.contains("vae/"), "{e}");
 }
+
+#[test]
+fn wan_plan_equals_the_measured_peak() {
+    // The plan (three phases: prompt, loop, decode, each with its own buffers; the transformer's
+    // weights uploaded for the loop) is what a real run of the tiny pipeline reaches, and a
+    // second video on the same pipeline stays within it.
+    use t2v::gpu::AdapterSelector;
+    use t2v::pipelines::{plan_wan, wan_folder_configs, VideoPipeline};
+    use t2v::Gpu;
+    let sel = AdapterSelector::from_env();
+    let dir = fixtures().join("wan/tiny-wan");
+    let p = GenerateParams { prompt: "a cat".into(), num_frames: 9, height: 16, width: 48, num_inference_steps: 3, guidance_scale: 5.0, ..GenerateParams::default() };
+    for dtype in [DType::F16, DType::F32] {
+        let placement = Placement { matrices: dtype };
+        let planned = plan_wan(&Gpu::planner(&sel).unwrap(), &wan_folder_configs(&dir).unwrap(), &p, placement).unwrap();
+        assert_eq!(planned.schedule.later.len(), 2, "{}", planned.report());
+        let gpu = Gpu::new(&sel).unwrap();
+        let mut pipe = WanPipeline::from_dir(&gpu, &dir, placement).unwrap();
+        pipe.use_plan(&planned).unwrap();
+        gpu.reset_peak();
+        pipe.generate(&p, &mut NoProgress).unwrap();
+        assert_eq!(gpu.schedule_divergence(), None, "the real run allocated differently from the plan");
+        let m = gpu.memory();
+        assert_eq!(planned.peak, m.peak_allocated, "{dtype:?}: planned {} vs measured", planned.report());
+        assert_eq!(planned.peak_live, m.peak_live, "{dtype:?}");
+        pipe.generate(&p, &mut NoProgress).unwrap();
+        assert_eq!(gpu.schedule_divergence(), None);
+        assert_eq!(gpu.memory().peak_allocated, planned.peak, "{dtype:?}: a second run grew the device buffers");
+    }
+}

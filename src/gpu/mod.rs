@@ -271,6 +271,14 @@ impl Gpu {
         self.pool.install(s)
     }
 
+    /// A phase boundary of a planned run (see `schedule::Schedule::later`): the plan's trace
+    /// records it, a replay switches to the next phase's buffers. Pipelines call it where one
+    /// stage's tensors are gone and the next stage's differ (Wan: after the prompt, after the
+    /// denoising loop).
+    pub fn next_schedule_phase(&self) -> Result<()> {
+        self.pool.next_phase()
+    }
+
     pub fn clear_schedule(&self) {
         self.pool.uninstall()
     }

@@ -43,6 +43,8 @@ struct Trace {
     events: u64,
     lives: Vec<Lifetime>,
     index: HashMap<u64, usize>,
+    /// Where each later phase began: (index into `lives`, event count).
+    bounds: Vec<(usize, u64)>,
 }
 
 struct Replay {
@@ -54,6 +56,8 @@ struct Replay {
     next: usize,
     /// Set at the first allocation the schedule did not foresee; the pool serves the rest.
     diverged: Option<String>,
+    /// The phases still to come (see `Schedule::later`).
+    later: Vec<Schedule>,
 }
 
 pub(super) struct BufferPool {
@@ -212,7 +216,7 @@ impl BufferPool {
     /// Stops recording and assigns the recorded allocations to slots.
     pub(super) fn finish_trace(&self) -> Schedule {
         let t = self.state.lock().unwrap_or_else(|p| p.into_inner()).trace.take().unwrap_or_default();
-        Schedule::assign(&t.lives)
+        Schedule::assign_phases(&t.lives, &t.bounds)
     }
 
     /// Creates the schedule's slot buffers now (so a run that cannot get them fails before it
@@ -226,13 +230,21 @@ impl BufferPool {
         {
             // The same plan again (one loaded pipeline, many videos): keep its buffers.
             let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(r) = s.replay.as_mut().filter(|r| r.assign == schedule.assign && r.slots.len() == schedule.slots.len()) {
+            if let Some(r) =
+                s.replay.as_mut().filter(|r| r.assign == schedule.assign && r.slots.len() == schedule.slots.len() && r.later == schedule.later)
+            {
                 r.next = 0;
                 r.diverged = None;
                 return Ok(());
             }
         }
         self.uninstall();
+        self.create_slots(schedule)
+    }
+
+    /// Creates `schedule`'s slot buffers (its first phase) and serves the following
+    /// allocations from them.
+    fn create_slots(&self, schedule: &Schedule) -> Result<()> {
         let max = self.device.limits().max_buffer_size;
         let mut slots = Vec::with_capacity(schedule.slots.len());
         for &bytes in &schedule.slots {
@@ -248,12 +260,46 @@ impl BufferPool {
         }
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
         s.replay_gen += 1;
-        let total = schedule.total();
+        let total: u64 = schedule.slots.iter().sum();
         s.stats.allocated += total;
         s.stats.peak_allocated = s.stats.peak_allocated.max(s.stats.allocated);
-        s.replay =
-            Some(Replay { gen: s.replay_gen, slots, sizes: schedule.slots.clone(), assign: schedule.assign.clone(), next: 0, diverged: None });
+        s.replay = Some(Replay {
+            gen: s.replay_gen,
+            slots,
+            sizes: schedule.slots.clone(),
+            assign: schedule.assign.clone(),
+            next: 0,
+            diverged: None,
+            later: schedule.later.clone(),
+        });
         Ok(())
+    }
+
+    /// A phase boundary of the run: a trace records it; a replayed schedule gives back its
+    /// current phase's idle slots (held ones go with their tensors) and creates the next
+    /// phase's. A replay that has diverged, or has no phase left, serves the rest from the pool.
+    pub(super) fn next_phase(&self) -> Result<()> {
+        let next = {
+            let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(t) = s.trace.as_mut() {
+                t.bounds.push((t.lives.len(), t.events));
+            }
+            match s.replay.as_mut() {
+                Some(r) if r.diverged.is_none() && !r.later.is_empty() => {
+                    let mut next = r.later.remove(0);
+                    next.later = std::mem::take(&mut r.later);
+                    Some(next)
+                }
+                _ => None,
+            }
+        };
+        match next {
+            Some(schedule) => {
+                self.uninstall();
+                self.create_slots(&schedule)
+            }
+            None => Ok(()),
+        }
     }
 
     /// Drops the schedule; a slot still held by a tensor is freed (and uncounted) with it.

@@ -15,12 +15,17 @@ pub struct Lifetime {
     pub end: u64,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Schedule {
     /// Bytes of each slot buffer.
     pub slots: Vec<u64>,
     /// For the n-th allocation of the run: its bytes (a replay checks them) and its slot.
     pub assign: Vec<(u64, u32)>,
+    /// The run's later phases, installed one after another at each
+    /// `Gpu::next_schedule_phase`: a phase's slots exist only while it runs, so phases whose
+    /// tensors differ in size (a transformer's weights and activations, then a VAE's caches)
+    /// do not each keep the other's slots. Empty for a one-phase run.
+    pub later: Vec<Schedule>,
 }
 
 /// Slots are whole multiples of 256 B, as binding offsets and sizes want.
@@ -29,8 +34,38 @@ pub fn slot_bytes(bytes: u64) -> u64 {
 }
 
 impl Schedule {
+    /// Bytes of slot buffers: the largest phase's.
     pub fn total(&self) -> u64 {
-        self.slots.iter().sum()
+        self.phases().map(|p| p.slots.iter().sum::<u64>()).max().unwrap_or(0)
+    }
+
+    /// Slot buffers over all phases.
+    pub fn slot_count(&self) -> usize {
+        self.phases().map(|p| p.slots.len()).sum()
+    }
+
+    /// This phase and the later ones, in order.
+    pub fn phases(&self) -> impl Iterator<Item = &Schedule> {
+        std::iter::once(self).chain(self.later.iter())
+    }
+
+    /// One schedule per phase of a trace: `bounds` are the indices into `trace` (and the event
+    /// counts) where each later phase began. An allocation that outlives its phase keeps its
+    /// slot until it is freed (the phase's other slots go at the boundary), so within its phase
+    /// it counts as never freed.
+    pub fn assign_phases(trace: &[Lifetime], bounds: &[(usize, u64)]) -> Schedule {
+        let mut starts: Vec<(usize, u64)> = vec![(0, 0)];
+        starts.extend_from_slice(bounds);
+        let mut phases: Vec<Schedule> = Vec::new();
+        for (k, &(first, _)) in starts.iter().enumerate() {
+            let (last, end_event) = starts.get(k + 1).copied().unwrap_or((trace.len(), u64::MAX));
+            let lives: Vec<Lifetime> =
+                trace[first..last].iter().map(|l| Lifetime { end: if l.end > end_event { u64::MAX } else { l.end }, ..*l }).collect();
+            phases.push(Schedule::assign(&lives));
+        }
+        let mut first = phases.remove(0);
+        first.later = phases;
+        first
     }
 
     /// Largest allocations first, each into the smallest slot that is free for its whole
@@ -59,7 +94,7 @@ impl Schedule {
             slots[slot].1.insert(l.start, l.end);
             assign[i] = (l.bytes, slot as u32);
         }
-        Schedule { slots: slots.into_iter().map(|(b, _)| b).collect(), assign }
+        Schedule { slots: slots.into_iter().map(|(b, _)| b).collect(), assign, later: Vec::new() }
     }
 }
 

@@ -78,12 +78,16 @@ impl MemoryPlan {
 
     pub fn report(&self) -> String {
         let mut s = format!(
-            "weights {}; peak {} ({} in live tensors); activations in {} buffers of {} in all",
+            "weights {}; peak {} ({} in live tensors); activations in {} buffers of {} in all{}",
             Bytes(self.weights),
             Bytes(self.peak),
             Bytes(self.peak_live),
-            self.schedule.slots.len(),
-            Bytes(self.schedule.total())
+            self.schedule.slot_count(),
+            Bytes(self.schedule.total()),
+            match self.schedule.later.len() {
+                0 => String::new(),
+                n => format!(" (the largest of {} phases, each made when its stage starts)", n + 1),
+            }
         );
         for (name, b) in &self.stages {
             s += &format!("\n  in tensors by the end of {name}: {}", Bytes(*b));

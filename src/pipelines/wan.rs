@@ -203,13 +203,18 @@ impl WanPipeline {
             }
             encoded.push(e);
         }
-        self.text_encoder.encode(&encoded)
+        let embeds = self.text_encoder.encode(&encoded)?;
+        // The encoder's layers are gone; the denoising loop's tensors get buffers of their own.
+        self.gpu.next_schedule_phase()?;
+        Ok(embeds)
     }
 
     /// What [`encode_prompt`](Self::encode_prompt) allocates, from placeholder ids.
     fn placeholder_prompt(&self, guided: bool) -> Result<Tensor> {
         let rows = if guided { 2 } else { 1 };
-        self.text_encoder.encode_ids(&vec![vec![0u32; WAN_MAX_LENGTH]; rows], &vec![WAN_MAX_LENGTH; rows])
+        let embeds = self.text_encoder.encode_ids(&vec![vec![0u32; WAN_MAX_LENGTH]; rows], &vec![WAN_MAX_LENGTH; rows])?;
+        self.gpu.next_schedule_phase()?;
+        Ok(embeds)
     }
 
     pub fn denoise_resumable(
@@ -240,7 +245,13 @@ impl WanPipeline {
             guidance: super::denoise::guidance(p.guidance_scale, embeds.dim(0)),
         };
         progress.stage("denoising", n - first);
-        super::denoise::denoise_loop(&den, sched.as_mut(), latents, first..n, progress, observe)
+        let latents = super::denoise::denoise_loop(&den, sched.as_mut(), latents, first..n, progress, observe)?;
+        // The transformer's weights and activations are gone: the decode's caches get buffers
+        // of their own instead of sharing (and keeping) the loop's.
+        drop(den);
+        drop(transformer);
+        self.gpu.next_schedule_phase()?;
+        Ok(latents)
     }
 
     /// The transformer with its weights on the device, for one denoising loop. Its weights are

@@ -25,7 +25,7 @@ pub use feed_forward::{UMT5DenseGatedActDense, UMT5LayerFF};
 pub use layer_norm::UMT5LayerNorm;
 
 use crate::error::{shape_err, Result};
-use crate::ops::elementwise::add_inplace;
+use crate::ops::elementwise::fill_bits;
 use crate::tensor::{DType, Tensor};
 use crate::tokenizer::T5Encoded;
 use crate::weights::{Placement, Scope, Weights};
@@ -158,29 +158,20 @@ impl UMT5EncoderModel {
     /// [`encode`](Self::encode) from token rows and their real lengths (memory plans pass
     /// placeholder ids and full lengths: `vec![vec![0; 512]; batch]`, `vec![512; batch]`).
     ///
-    /// Only each prompt's real tokens are run through the encoder. A padded position is a
-    /// masked key, so it never reaches a real one, and diffusers discards (zero-fills) the
-    /// padded outputs: the real rows come out exactly as `forward` computes them (every kernel
-    /// keeps one row's arithmetic independent of the others), for the cost of seq_len tokens
-    /// instead of 512 — typically a tenth. Each block is still uploaded once, for all prompts.
+    /// Every position is run, as diffusers does (padded keys are masked, padded outputs are
+    /// zero-filled after): the work and the allocations are then the same for every prompt, so
+    /// a memory plan made before the prompt is known is what the run does. Running only the
+    /// real tokens would give the same rows for about a tenth of the encoder's cost (a few ms
+    /// on a GPU next to minutes of denoising), but allocations that depend on the prompt.
     pub fn encode_ids(&self, ids: &[Vec<u32>], lens: &[usize]) -> Result<Tensor> {
         check_lens(ids, lens)?;
-        let (l, d) = (ids[0].len(), self.config.d_model);
-        let mut hs = Vec::with_capacity(ids.len());
-        for (row, &n) in ids.iter().zip(lens) {
-            hs.push(self.embed(&[row[..n].to_vec()])?);
-        }
-        for i in 0..self.config.num_layers {
-            let block = self.block(i)?;
-            for (h, &n) in hs.iter_mut().zip(lens) {
-                *h = block.forward(h, &[n])?;
+        let (b, l, d) = (ids.len(), ids[0].len(), self.config.d_model);
+        let out = self.forward(ids, lens)?;
+        let rows = out.reshape(&[b * l, d])?;
+        for (i, &n) in lens.iter().enumerate() {
+            if n < l {
+                fill_bits(&rows.narrow0(i * l + n, l - n)?, 0)?;
             }
-        }
-        let out = Tensor::zeros(self.weights.gpu(), &[ids.len(), l, d], DType::F32)?;
-        let rows = out.reshape(&[ids.len() * l, d])?;
-        for (b, (h, &n)) in hs.iter().zip(lens).enumerate() {
-            // 0 + y = y exactly: the real rows land unchanged between exact zeros.
-            add_inplace(&rows.narrow0(b * l, n)?, &self.final_layer_norm.forward(h)?.reshape(&[n, d])?)?;
         }
         Ok(out)
     }
