@@ -47,7 +47,7 @@ impl PndmScheduler {
         if prediction == PredictionType::Sample {
             return Err(cfg.bad("prediction_type", "\"sample\" is not supported by PNDMScheduler (diffusers raises too)"));
         }
-        let alphas_cumprod = cfg.alphas_cumprod()?;
+        let alphas_cumprod = cfg.without_zero_snr().alphas_cumprod()?;
         let final_alpha_cumprod = if cfg.set_alpha_to_one.unwrap_or(false) { 1.0 } else { alphas_cumprod[0] };
         Ok(PndmScheduler {
             final_alpha_cumprod,

@@ -140,7 +140,7 @@ impl UniPcMultistepScheduler {
         // The betas are built by diffusers either way but only used without flow sigmas.
         let train_sigmas = match flow {
             Some(_) => Vec::new(),
-            None => cfg.alphas_cumprod()?.iter().map(|&a| ((1.0 - a) / a).sqrt()).collect(),
+            None => cfg.alphas_cumprod_for_sigmas()?.iter().map(|&a| ((1.0 - a) / a).sqrt()).collect(),
         };
         let lower_order_final = cfg.lower_order_final.unwrap_or(true);
         let final_sigmas = cfg.final_sigmas()?;
