@@ -270,6 +270,20 @@ pub fn from_config_file(path: &Path, kind: Option<SchedulerKind>) -> Result<Box<
     from_config(&SchedulerConfig::from_file(path)?, kind)
 }
 
+/// The generator a text-to-video pipeline hands a stochastic scheduler
+/// ([`Scheduler::set_generator`]): `torch.Generator().manual_seed(seed)` after the initial
+/// latents' `randn(drawn, dtype=dtype)`, which diffusers' `prepare_latents` draws from the same
+/// generator before the first `scheduler.step(..., generator=generator)`.
+pub fn generator_after_latents(seed: u64, drawn: usize, dtype: NoiseDtype) -> TorchGenerator {
+    let mut gen = TorchGenerator::new(seed);
+    match dtype {
+        NoiseDtype::Float32 => drop(gen.randn(drawn)),
+        NoiseDtype::Float16 => drop(gen.randn_f16(drawn)),
+        NoiseDtype::Bfloat16 => drop(gen.randn_bf16(drawn)),
+    }
+    gen
+}
+
 /// Every user name, for messages.
 const CHOOSE_NAMES: &str = "ddim, dpm++, dpm++-karras, dpm++-sde, dpm++-sde-karras, euler, euler-a, pndm, unipc, flow-euler";
 

@@ -472,6 +472,12 @@ OPTION_CASES = [
     ("euler_a_ms_25", ms(), EULER_A, "euler-a", None, 25, 5, 7102, SHAPE2),
     ("euler_a_trailing_vpred_6", own(EULER_A, timestep_spacing="trailing", prediction_type="v_prediction"), None, None, None, 6, 2, 7103, SHAPE),
     ("euler_a_leading_5", own(EULER_A, timestep_spacing="leading", steps_offset=1), None, None, None, 5, 1, 7104, SHAPE),
+    # PNDM: PLMS as Stable Diffusion ships it, and with the Runge-Kutta warm-up (skip_prk_steps
+    # false, the class default: n + 9 evaluations)
+    ("pndm_plms_sd_8", SD_CONFIG, None, None, None, 8, 2, None, SHAPE),
+    ("pndm_prk_sd_10", OrderedDict(SD_CONFIG, skip_prk_steps=False), None, None, None, 10, 3, None, SHAPE),
+    ("pndm_prk_default_6", own(PNDM), None, None, None, 6, 2, None, SHAPE),
+    ("pndm_prk_vpred_alpha_one_4", own(PNDM, prediction_type="v_prediction", set_alpha_to_one=True, steps_offset=1), None, None, None, 4, 1, None, SHAPE2),
     ("euler_a_zero_snr_leading_6", own(EULER_A, rescale_betas_zero_snr=True, timestep_spacing="leading", steps_offset=1, prediction_type="v_prediction"), None, None, None, 6, 2, 7105, SHAPE),
 ]
 
@@ -492,15 +498,18 @@ def main_options(out_dir: pathlib.Path) -> None:
         cases.append(c)
 
     spacing = []
-    for cls in (PNDM, EULER_A):
+    for cls, skip in ((PNDM, True), (PNDM, False), (EULER_A, True)):
         for sp in ("leading", "linspace", "trailing"):
-            cfg = own(cls, timestep_spacing=sp, steps_offset=1, skip_prk_steps=True)
+            if not skip and sp != "leading":
+                continue  # PRK's half-way points pass t = 999 there: diffusers indexes out of range
+            cfg = own(cls, timestep_spacing=sp, steps_offset=1, skip_prk_steps=skip)
             s = load(cfg, None)
-            prefix = f"spacing.{cls}.{sp}"
-            for n in SPACING_STEPS:
+            prefix = f"spacing.{cls}.{sp}" + ("" if skip else ".prk")
+            steps = [n for n in SPACING_STEPS if skip or n >= 4]
+            for n in steps:
                 s.set_timesteps(n)
                 tensors[f"{prefix}.{n}"] = s.timesteps.clone()
-            spacing.append(OrderedDict([("prefix", prefix), ("config", cfg), ("steps", SPACING_STEPS)]))
+            spacing.append(OrderedDict([("prefix", prefix), ("config", cfg), ("steps", steps)]))
 
     # the zero-terminal-SNR training schedules (DDIM keeps ᾱ_T = 0; the sigma classes 2^-24)
     for cls in (DDIM, DPM):
