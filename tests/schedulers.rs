@@ -15,7 +15,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use t2v::schedulers::{
-    self, DpmSolverMultistepScheduler, EulerDiscreteScheduler, Scheduler, SchedulerConfig, SchedulerKind,
+    self, DpmSolverMultistepScheduler, EulerDiscreteScheduler, Scheduler, SchedulerConfig, SchedulerKind, StepNoise,
 };
 use t2v::latents::randn::TorchGenerator;
 use t2v::latents::NoiseDtype;
@@ -725,7 +725,7 @@ fn option_chains_match_diffusers() {
             assert_exact(&format!("{name}: the initial sample is the stream's first draw"), &start, &fx.get(&format!("{name}.sample")).1);
             let probe = upload(x0.shape(), &vec![0.0; x0.numel()]);
             assert!(s.step(&probe, 0, &probe).is_err(), "{name}: a stochastic step without a generator must be refused");
-            s.set_generator(gen, NoiseDtype::Float32);
+            s.set_generator(StepNoise::new(gen, NoiseDtype::Float32));
         }
         let scaled_key = format!("{name}.scaled");
         let mut x = x0;

@@ -194,7 +194,9 @@ impl TextToVideo {
         // part-way has no stream to continue (they are not resumable) and its step refuses.
         if first == 0 && sched.is_stochastic() {
             let drawn = self.latent_shape(p).iter().product();
-            sched.set_generator(schedulers::generator_after_latents(p.seed, drawn, p.noise_dtype), p.noise_dtype);
+            let gen = schedulers::generator_after_latents(p.seed, drawn, p.noise_dtype);
+            // TextToVideoSDPipeline steps on (F, C, h, w): its noise comes frames first.
+            sched.set_generator(schedulers::StepNoise::new(gen, p.noise_dtype).frames_first());
         }
         self.denoise_from(p, embeds, sched.as_mut(), latents, first, progress, observe)
     }

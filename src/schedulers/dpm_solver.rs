@@ -5,10 +5,8 @@
 
 use super::config::{FinalSigmas, PredictionType, SchedulerConfig, TimestepSpacing};
 use super::sigmas::{sigma_to_t, SigmaSchedule};
-use super::{check_num_steps, check_step, spacing, Scheduler, SchedulerKind, SchedulerState};
+use super::{check_num_steps, check_step, spacing, Scheduler, SchedulerKind, SchedulerState, StepNoise};
 use crate::error::{Error, Result};
-use crate::latents::randn::TorchGenerator;
-use crate::latents::NoiseDtype;
 use crate::ops::elementwise::{lincomb2, lincomb3};
 use crate::tensor::Tensor;
 
@@ -39,7 +37,7 @@ pub struct DpmSolverMultistepScheduler {
     schedule: SigmaSchedule,
     /// `sde-dpmsolver++`: each step adds σ_t·√(1−e^{−2h})·z, z drawn from `generator`.
     sde: bool,
-    generator: Option<TorchGenerator>,
+    generator: Option<StepNoise>,
     timesteps: Vec<f32>,
     /// One more than the timesteps: the sigma each step lands on.
     sigmas: Vec<f32>,
@@ -137,7 +135,8 @@ impl DpmSolverMultistepScheduler {
         let b = alpha_t * (1.0 - e2h);
         let cn = sigma_t * (1.0 - e2h).sqrt();
         let gen = self.generator.as_mut().ok_or_else(|| Error::Other(format!("{CLASS}: no generator")))?;
-        let noise = Tensor::from_f32(sample.gpu(), sample.shape(), &gen.randn(sample.numel()))?;
+        // diffusers draws the SDE noise in float32 whatever the pipeline's dtype.
+        let noise = gen.draw(sample, true)?;
         match m1 {
             None => lincomb3(sample, cx, m0, b, &noise, cn),
             Some(m1) => {
@@ -237,9 +236,8 @@ impl Scheduler for DpmSolverMultistepScheduler {
         self.sde
     }
 
-    fn set_generator(&mut self, gen: TorchGenerator, _dtype: NoiseDtype) {
-        // diffusers draws the SDE noise in float32 whatever the pipeline's dtype.
-        self.generator = Some(gen);
+    fn set_generator(&mut self, noise: StepNoise) {
+        self.generator = Some(noise);
     }
 
     fn scale_model_input(&self, sample: &Tensor, step: usize) -> Result<Tensor> {

@@ -2,10 +2,8 @@
 //! noise scaled by σ_up drawn from the pipeline's torch generator on every step.
 
 use super::config::{PredictionType, SchedulerConfig, TimestepSpacing};
-use super::{check_num_steps, check_step, spacing, Scheduler, SchedulerKind};
+use super::{check_num_steps, check_step, spacing, Scheduler, SchedulerKind, StepNoise};
 use crate::error::{Error, Result};
-use crate::latents::randn::TorchGenerator;
-use crate::latents::NoiseDtype;
 use crate::ops::elementwise::{lincomb2, lincomb3, scale};
 use crate::tensor::Tensor;
 
@@ -21,7 +19,7 @@ pub struct EulerAncestralDiscreteScheduler {
     /// One more than the timesteps, the last 0.
     sigmas: Vec<f32>,
     init_noise_sigma: f32,
-    generator: Option<(TorchGenerator, NoiseDtype)>,
+    generator: Option<StepNoise>,
 }
 
 impl EulerAncestralDiscreteScheduler {
@@ -86,8 +84,8 @@ impl Scheduler for EulerAncestralDiscreteScheduler {
         true
     }
 
-    fn set_generator(&mut self, gen: TorchGenerator, dtype: NoiseDtype) {
-        self.generator = Some((gen, dtype));
+    fn set_generator(&mut self, noise: StepNoise) {
+        self.generator = Some(noise);
     }
 
     fn scale_model_input(&self, sample: &Tensor, step: usize) -> Result<Tensor> {
@@ -106,7 +104,7 @@ impl Scheduler for EulerAncestralDiscreteScheduler {
                 sample.shape()
             )));
         }
-        let (gen, dtype) = self.generator.as_mut().ok_or_else(|| {
+        let gen = self.generator.as_mut().ok_or_else(|| {
             Error::Other(format!("{CLASS} draws noise each step: set_generator must give it the pipeline's generator first"))
         })?;
         let (sigma, sigma_to) = (self.sigmas[step], self.sigmas[step + 1]);
@@ -127,13 +125,7 @@ impl Scheduler for EulerAncestralDiscreteScheduler {
             }
         };
         // randn_tensor(model_output.shape, dtype=model_output.dtype, generator=generator)
-        let n = sample.numel();
-        let z: Vec<f32> = match dtype {
-            NoiseDtype::Float32 => gen.randn(n),
-            NoiseDtype::Float16 => gen.randn_f16(n).into_iter().map(f32::from).collect(),
-            NoiseDtype::Bfloat16 => gen.randn_bf16(n).into_iter().map(f32::from).collect(),
-        };
-        let z = Tensor::from_f32(sample.gpu(), sample.shape(), &z)?;
+        let z = gen.draw(sample, false)?;
         lincomb3(sample, cx as f32, model_output, cm as f32, &z, sigma_up)
     }
 

@@ -79,12 +79,11 @@ pub trait Scheduler {
     /// `generator` to `scheduler.step`, after `prepare_latents` has drawn the initial latents
     /// (text-to-video: `randn(latent_shape)`; video-to-video: the VAE posterior's sample, then
     /// `add_noise`'s noise). So a pipeline seeds `TorchGenerator::new(seed)`, draws what it
-    /// draws before the loop from that generator, and hands it over here. `dtype` is the dtype
-    /// torch draws in: Euler ancestral draws in the model output's dtype (float16 when the
-    /// diffusers pipeline runs in float16), DPM-Solver's SDE always in float32. Every step draws
-    /// one `randn(model_output.shape)`, the last step too. Ignored by deterministic schedulers.
-    fn set_generator(&mut self, gen: TorchGenerator, dtype: NoiseDtype) {
-        let _ = (gen, dtype);
+    /// draws before the loop from that generator, and hands it over here (see [`StepNoise`]
+    /// for the dtype and the layout diffusers steps in). Every step draws one
+    /// `randn(model_output.shape)`, the last step too. Ignored by deterministic schedulers.
+    fn set_generator(&mut self, noise: StepNoise) {
+        let _ = noise;
     }
     /// Whether [`saved_state`](Self::saved_state) holds everything a loop resumed part-way needs
     /// (checkpoints before the last step are only taken and restored then). A scheduler whose
@@ -102,6 +101,62 @@ pub trait Scheduler {
     /// that `step(.., state.step + 1, ..)` computes what the uninterrupted loop would.
     fn restore_state(&mut self, state: SchedulerState) -> Result<()> {
         Err(Error::Other(format!("{} keeps no history to restore (step {})", self.kind().class_name(), state.step)))
+    }
+}
+
+/// What a stochastic scheduler draws its per-step noise from: the pipeline's torch generator,
+/// the dtype torch draws in (Euler ancestral: the model output's, float16 when the diffusers
+/// pipeline runs in float16; DPM-Solver's SDE: always float32), and the layout diffusers
+/// steps in. ModelScope's pipelines (TextToVideoSD, VideoToVideoSD) call `scheduler.step` on
+/// latents reshaped to (B·F, C, h, w), so the noise comes in frames-first order while t2v steps
+/// on (B, C, F, h, w): [`frames_first`](Self::frames_first) permutes each draw.
+#[derive(Clone)]
+pub struct StepNoise {
+    gen: TorchGenerator,
+    dtype: NoiseDtype,
+    frames_first: bool,
+}
+
+impl StepNoise {
+    /// Noise drawn in the sample's own layout (a scheduler stepping what diffusers steps).
+    pub fn new(gen: TorchGenerator, dtype: NoiseDtype) -> StepNoise {
+        StepNoise { gen, dtype, frames_first: false }
+    }
+
+    /// Samples are (B, C, F, h, w) and diffusers steps them as (B·F, C, h, w).
+    pub fn frames_first(mut self) -> StepNoise {
+        self.frames_first = true;
+        self
+    }
+
+    /// `randn_tensor(sample.shape, generator, dtype)` in diffusers' step layout, uploaded in
+    /// the sample's; `float32` forces torch's float32 draw (DPM-Solver's SDE).
+    pub(crate) fn draw(&mut self, sample: &Tensor, float32: bool) -> Result<Tensor> {
+        let n = sample.numel();
+        let z: Vec<f32> = match if float32 { NoiseDtype::Float32 } else { self.dtype } {
+            NoiseDtype::Float32 => self.gen.randn(n),
+            NoiseDtype::Float16 => self.gen.randn_f16(n).into_iter().map(f32::from).collect(),
+            NoiseDtype::Bfloat16 => self.gen.randn_bf16(n).into_iter().map(f32::from).collect(),
+        };
+        let z = match (self.frames_first, sample.shape()) {
+            (false, _) => z,
+            (true, &[b, c, f, h, w]) => {
+                let hw = h * w;
+                let mut out = vec![0f32; n];
+                for bi in 0..b {
+                    for fi in 0..f {
+                        for ci in 0..c {
+                            let src = ((bi * f + fi) * c + ci) * hw;
+                            let dst = ((bi * c + ci) * f + fi) * hw;
+                            out[dst..dst + hw].copy_from_slice(&z[src..src + hw]);
+                        }
+                    }
+                }
+                out
+            }
+            (true, s) => return Err(Error::Other(format!("frames-first step noise needs a (B, C, F, h, w) sample, got {s:?}"))),
+        };
+        Tensor::from_f32(sample.gpu(), sample.shape(), &z)
     }
 }
 
