@@ -288,6 +288,24 @@ def stochastic(fix: Path) -> None:
         print(f"  v2v {name:<16} timesteps {kept}  diffusers f32 vs f64: latents {ref_err['latents_rel_l2']:.1e}, "
               f"frames max {ref_err['frames_max_abs'] * 255:.3f}/255", flush=True)
     ea_mod.randn_tensor = orig
+    # The same schedulers through TextToVideoSDPipeline (initial latents, then the steps' noise,
+    # drawn frames first as it steps on (F, C, h, w)): frames only, float32.
+    from diffusers import TextToVideoSDPipeline
+
+    t2v = TextToVideoSDPipeline.from_pretrained(fix / "tiny-t2v", torch_dtype=torch.float32)
+    t2v.set_progress_bar_config(disable=True)
+    base = t2v.scheduler.config
+    for name, t2v_name, sched, over, steps, _, guidance in STOCHASTIC:
+        t2v.scheduler = getattr(diffusers, sched).from_config(base, **over)
+        fr = t2v(prompt=PROMPT, num_frames=SRC_F, height=H, width=W, num_inference_steps=steps + 1, guidance_scale=guidance,
+                 generator=torch.Generator().manual_seed(SEED + 6), output_type="np").frames
+        c = dict(name=f"t2v_{name}", pipeline="text-to-video", scheduler=sched, t2v_scheduler=t2v_name, overrides=over,
+                 num_inference_steps=steps + 1, guidance_scale=guidance, seed=SEED + 6, prompt=PROMPT, height=H, width=W,
+                 num_frames=SRC_F, file=f"v2v/stochastic/t2v_{name}.safetensors")
+        write_st(out / "stochastic" / f"t2v_{name}.safetensors",
+                 OrderedDict([("frames", torch.from_numpy(np.asarray(fr[0])).to(torch.float16))]), {"case": json.dumps(c)})
+        cases.append(c)
+        print(f"  t2v {name:<16} {steps + 1} steps", flush=True)
     (out / "stochastic.json").write_text(json.dumps(cases, indent=1) + "\n")
 
 
