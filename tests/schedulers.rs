@@ -683,7 +683,15 @@ fn option_chains_match_diffusers() {
         let name = case["name"].as_str().unwrap();
         let n = case["num_inference_steps"].as_u64().unwrap() as usize;
         let kind = option_kind(case);
-        let path = config_file(name, &case["config"]);
+        // Overrides without a t2v name (`from_config(config, **overrides)`) are the same file
+        // with those keys set.
+        let mut config = case["config"].clone();
+        if case["scheduler"].is_null() {
+            for (k, v) in case["overrides"].as_object().into_iter().flatten() {
+                config[k] = v.clone();
+            }
+        }
+        let path = config_file(name, &config);
         let mut s = schedulers::from_config_file(&path, kind).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(s.kind().class_name(), case["class"].as_str().unwrap(), "{name}: class");
         if let Some(k) = kind {

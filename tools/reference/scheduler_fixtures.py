@@ -472,6 +472,10 @@ OPTION_CASES = [
     ("euler_a_ms_25", ms(), EULER_A, "euler-a", None, 25, 5, 7102, SHAPE2),
     ("euler_a_trailing_vpred_6", own(EULER_A, timestep_spacing="trailing", prediction_type="v_prediction"), None, None, None, 6, 2, 7103, SHAPE),
     ("euler_a_leading_5", own(EULER_A, timestep_spacing="leading", steps_offset=1), None, None, None, 5, 1, 7104, SHAPE),
+    # UniPC on Karras / exponential sigmas (beta schedules; refused with flow sigmas)
+    ("unipc_karras_10", ms(), UNIPC, None, KARRAS, 10, 3, None, SHAPE),
+    ("unipc_karras_bh1_sigma_min_8", own(UNIPC, use_karras_sigmas=True, solver_type="bh1", final_sigmas_type="sigma_min"), None, None, None, 8, 2, None, SHAPE),
+    ("unipc_exponential_vpred_7", own(UNIPC, use_exponential_sigmas=True, prediction_type="v_prediction"), None, None, None, 7, 2, None, SHAPE),
     # PNDM: PLMS as Stable Diffusion ships it, and with the Runge-Kutta warm-up (skip_prk_steps
     # false, the class default: n + 9 evaluations)
     ("pndm_plms_sd_8", SD_CONFIG, None, None, None, 8, 2, None, SHAPE),
