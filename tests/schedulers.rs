@@ -240,7 +240,7 @@ fn unsupported_config_values_name_file_and_field() {
         ("pred", with("prediction_type", "flow_prediction".into()), Some(SchedulerKind::DpmSolverMultistep), "prediction_type"),
         ("order", with("solver_order", 3.into()), Some(SchedulerKind::DpmSolverMultistep), "solver_order"),
         ("beta-sigmas", with("use_beta_sigmas", true.into()), Some(SchedulerKind::EulerDiscrete), "use_beta_sigmas"),
-        ("lu", with("use_lu_lambdas", true.into()), Some(SchedulerKind::DpmSolverMultistep), "use_lu_lambdas"),
+        ("dpm-thresholding", with("thresholding", true.into()), Some(SchedulerKind::DpmSolverMultistep), "thresholding"),
         ("class", with("_class_name", "LMSDiscreteScheduler".into()), None, "_class_name"),
     ];
     for (tag, cfg, kind, field) in cases {

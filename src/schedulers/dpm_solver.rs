@@ -35,6 +35,9 @@ pub struct DpmSolverMultistepScheduler {
     final_sigmas: FinalSigmas,
     lambda_min_clipped: f64,
     schedule: SigmaSchedule,
+    /// `use_lu_lambdas` (Lu et al.'s uniform log-SNR steps), which diffusers checks after
+    /// Karras and before exponential sigmas.
+    lu_lambdas: bool,
     /// `sde-dpmsolver++`: each step adds σ_t·√(1−e^{−2h})·z, z drawn from `generator`.
     sde: bool,
     generator: Option<StepNoise>,
@@ -70,7 +73,6 @@ impl DpmSolverMultistepScheduler {
         }
         for (field, v) in [
             ("thresholding", cfg.thresholding),
-            ("use_lu_lambdas", cfg.use_lu_lambdas),
             ("use_flow_sigmas", cfg.use_flow_sigmas),
             ("use_dynamic_shifting", cfg.use_dynamic_shifting),
         ] {
@@ -92,6 +94,7 @@ impl DpmSolverMultistepScheduler {
             euler_at_final: cfg.euler_at_final.unwrap_or(false),
             final_sigmas: cfg.final_sigmas()?,
             lambda_min_clipped: cfg.lambda_min_clipped.unwrap_or(f64::NEG_INFINITY),
+            lu_lambdas: cfg.use_lu_lambdas == Some(true) && schedule != SigmaSchedule::Karras,
             schedule,
             sde,
             generator: None,
@@ -180,15 +183,22 @@ impl Scheduler for DpmSolverMultistepScheduler {
         let ts = spacing::dpm(self.spacing, train, self.last_timestep(), n, self.steps_offset);
         // Karras / exponential: sigmas between the training extremes, timesteps mapped back
         // (Karras rounds them half to even, exponential truncates them in the int64 cast).
-        let converted = self.schedule.convert(self.train_sigmas[0] as f64, self.train_sigmas[train - 1] as f64, n);
+        let log_sigmas: Vec<f32> = self.train_sigmas.iter().map(|s| s.ln()).collect();
+        let converted = if self.lu_lambdas {
+            // _convert_to_lu: log σ linear from the largest training log σ to the smallest
+            // (ρ = 1), in float64 from numpy's float32 logs; rounded timesteps like Karras.
+            let (lmin, lmax) = (log_sigmas[0] as f64, log_sigmas[train - 1] as f64);
+            Some(spacing::linspace(0.0, 1.0, n).iter().map(|&r| (lmax + r * (lmin - lmax)).exp()).collect::<Vec<f64>>())
+        } else {
+            self.schedule.convert(self.train_sigmas[0] as f64, self.train_sigmas[train - 1] as f64, n)
+        };
         let (ts, converted) = match converted {
             None => (ts, None),
             Some(sig) => {
-                let log_sigmas: Vec<f32> = self.train_sigmas.iter().map(|s| s.ln()).collect();
                 let t = sig.iter().map(|&s| sigma_to_t(s, &log_sigmas));
                 let ts: Vec<i64> = match self.schedule {
-                    SigmaSchedule::Karras => t.map(|t| t.round_ties_even() as i64).collect(),
-                    _ => t.map(|t| t as i64).collect(),
+                    SigmaSchedule::Exponential if !self.lu_lambdas => t.map(|t| t as i64).collect(),
+                    _ => t.map(|t| t.round_ties_even() as i64).collect(),
                 };
                 (ts, Some(sig))
             }

@@ -458,6 +458,8 @@ OPTION_CASES = [
     ("dpm_karras_no_lower_final_20", own(DPM, use_karras_sigmas=True, lower_order_final=False, final_sigmas_type="sigma_min"), None, None, None, 20, 4, None, SHAPE),
     ("dpm_exponential_10", own(DPM, use_exponential_sigmas=True), None, None, None, 10, 3, None, SHAPE),
     ("dpm_exponential_vpred_sigma_min_7", own(DPM, use_exponential_sigmas=True, prediction_type="v_prediction", final_sigmas_type="sigma_min"), None, None, None, 7, 2, None, SHAPE),
+    ("dpm_lu_lambdas_10", own(DPM, use_lu_lambdas=True), None, None, None, 10, 3, None, SHAPE),
+    ("dpm_lu_lambdas_heun_sigma_min_7", own(DPM, use_lu_lambdas=True, solver_type="heun", final_sigmas_type="sigma_min"), None, None, None, 7, 2, None, SHAPE),
     # SDE-DPM-Solver++ (noise from the torch generator stream)
     ("dpm_sde_10", ms(), DPM, "dpm++-sde", SDE, 10, 3, 7001, SHAPE),
     ("dpm_sde_25", ms(), DPM, "dpm++-sde", SDE, 25, 5, 7002, SHAPE),
