@@ -73,6 +73,13 @@ fn scale(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: 
     if (i < p.n) { o[p.o_off + i] = a[p.a_off + i] * p.s; }
 }
 
+// torch's x.clamp(-s, s): DDIM's clip_sample of the predicted x0.
+@compute @workgroup_size(256)
+fn clamp_sym(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = index(lid, wid, nwg);
+    if (i < p.n) { o[p.o_off + i] = clamp(a[p.a_off + i], -p.s, p.s); }
+}
+
 @compute @workgroup_size(256)
 fn silu_op(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = index(lid, wid, nwg);

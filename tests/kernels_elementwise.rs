@@ -72,6 +72,9 @@ fn unary_and_binary_ops() {
     assert_close("add", &ew::add(&at, &bt).unwrap().to_f32().unwrap(), &d(&|i| a[i] as f64 + b[i] as f64), 1e-6);
     assert_close("mul", &ew::mul(&at, &bt).unwrap().to_f32().unwrap(), &d(&|i| a[i] as f64 * b[i] as f64), 1e-6);
     assert_close("scale", &ew::scale(&at, 0.18215).unwrap().to_f32().unwrap(), &d(&|i| a[i] as f64 * 0.18215), 1e-6);
+    // clamp is exact; 5000 elements is not a multiple of the 256-wide workgroup.
+    let clamped = ew::clamp_sym(&at, 1.5).unwrap().to_f32().unwrap();
+    assert_eq!(clamped, a.iter().map(|&x| x.clamp(-1.5, 1.5)).collect::<Vec<f32>>(), "clamp_sym");
     // exp/erf in f32 add a few ulp.
     assert_close("silu", &ew::silu(&at).unwrap().to_f32().unwrap(), &d(&|i| silu(a[i] as f64)), 1e-5);
     assert_close("gelu", &ew::gelu(&at).unwrap().to_f32().unwrap(), &d(&|i| gelu(a[i] as f64)), 1e-5);

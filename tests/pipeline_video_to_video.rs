@@ -4,7 +4,8 @@
 //! posterior sample (the generator's first draw), the strength cut of the timesteps, add_noise
 //! (the second draw), and the whole run for DDIM at strength 0.5 and DPM-Solver++ at 0.8, both
 //! with guidance (Euler at 0.7 without guidance runs through the CLI test), the upscale chain's
-//! two stages, and the video-to-video memory plan.
+//! two stages, the video-to-video memory plan, and the stochastic schedulers (`euler-a`,
+//! `dpm++-sde`, tests/fixtures/v2v/stochastic) whose step noise continues the seed's stream.
 //!
 //! Bounds: pixels exactly (PIL's integer resize, then the same f32 ops); the encoded latents
 //! and the noised start within relative L2 1e-4 (the per-module bound: a VAE encoder's f32
@@ -206,4 +207,76 @@ fn video_to_video_plan_equals_the_measured_peak() {
     assert_eq!(g.schedule_divergence(), None, "the real run allocated differently from the plan");
     assert_eq!(planned.peak, g.memory().peak_allocated, "planned {}", planned.report());
     assert!(planned.stages.iter().any(|(s, _)| s.contains("video encoding")), "{}", planned.report());
+}
+
+#[derive(serde::Deserialize)]
+struct StochasticCase {
+    name: String,
+    /// "text-to-video" for the TextToVideoSDPipeline cases (frames only); absent: video-to-video.
+    #[serde(default)]
+    pipeline: Option<String>,
+    t2v_scheduler: String,
+    num_inference_steps: usize,
+    #[serde(default)]
+    strength: f64,
+    guidance_scale: f32,
+    seed: u64,
+    prompt: String,
+    height: usize,
+    width: usize,
+    num_frames: usize,
+    file: String,
+    #[serde(default)]
+    ref_err: Option<RefErr>,
+}
+
+/// Schedulers whose steps draw noise (`euler-a`, `dpm++-sde`) end to end against diffusers
+/// (tests/fixtures/v2v/stochastic): their noise continues the seed's torch stream after the
+/// posterior sample and add_noise's noise, as the pipeline's one generator does in diffusers.
+/// Same bounds as above.
+#[test]
+fn stochastic_schedulers_match_diffusers() {
+    let g = gpu();
+    let pipe = TextToVideo::from_dir(&g, &fixtures().join("tiny-t2v"), Placement { matrices: DType::F32 }).unwrap();
+    let source = read_video(&fixtures().join("v2v/input")).unwrap();
+    let cases: Vec<StochasticCase> =
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join("v2v/stochastic.json")).unwrap()).unwrap();
+    let mut report = Vec::new();
+    for c in cases {
+        let d = dump_at(&fixtures().join(&c.file), &c.name);
+        let kind: SchedulerKind = c.t2v_scheduler.parse().unwrap();
+        let p = GenerateParams {
+            prompt: c.prompt.clone(),
+            negative_prompt: String::new(),
+            num_frames: c.num_frames,
+            height: c.height,
+            width: c.width,
+            num_inference_steps: c.num_inference_steps,
+            guidance_scale: c.guidance_scale,
+            seed: c.seed,
+            scheduler: Some(kind),
+            ..GenerateParams::default()
+        };
+        assert!(pipe.scheduler(p.scheduler).unwrap().is_stochastic(), "{}", c.name);
+        if c.pipeline.as_deref() == Some("text-to-video") {
+            // TextToVideoSDPipeline: initial latents, then each step's noise, frames first.
+            // Frames within the sweep's floor (1/255).
+            let frames = pipe.generate(&p, &mut NoProgress).unwrap();
+            let e_fr = frames.data.iter().zip(d.want("frames")).map(|(&a, &b)| (a as f64 - b).abs()).fold(0.0, f64::max);
+            report.push(format!("{:<20} text-to-video frames max {:.4}/255", c.name, e_fr * 255.0));
+            assert!(e_fr <= FRAME_FLOOR, "{}: frames differ from diffusers by {:.3}/255", c.name, e_fr * 255.0);
+            continue;
+        }
+        let ref_err = c.ref_err.as_ref().expect("video-to-video cases record diffusers' f32-vs-f64 error");
+        let video = source.resized(c.height, c.width);
+        let embeds = pipe.encode_prompt(&p, &mut NoProgress).unwrap();
+        let latents = pipe.denoise_video(&p, c.strength, &video, &embeds, &mut NoProgress, &mut |_, _| Ok(())).unwrap();
+        let e_lat = rel_l2(&latents.to_f32().unwrap(), d.want("latents"));
+        let frames = pipe.decode(&latents, &mut NoProgress).unwrap();
+        let e_fr = frames.data.iter().zip(d.want("frames")).map(|(&a, &b)| (a as f64 - b).abs()).fold(0.0, f64::max);
+        let (lat_bound, fr_bound) = (LATENT_FLOOR.max(FACTOR * ref_err.latents_rel_l2), FRAME_FLOOR.max(FACTOR * ref_err.frames_max_abs));
+        report.push(format!("{:<20} latents {e_lat:.1e} (bound {lat_bound:.1e})  frames max {:.3}/255", c.name, e_fr * 255.0));
+        assert!(e_lat <= lat_bound && e_fr <= fr_bound, "{}: latents {e_lat:.2e} (≤ {lat_bound:.1e}), frames {e_fr:.2e} (≤ {fr_bound:.1e})", c.name);
+    }
+    eprintln!("{}", report.join("\n"));
 }

@@ -174,6 +174,11 @@ pub fn scale(a: &Tensor, s: f32) -> Result<Tensor> {
     unary("scale", a, s)
 }
 
+/// `a.clamp(-s, s)` (s ≥ 0): DDIM's `clip_sample`.
+pub fn clamp_sym(a: &Tensor, s: f32) -> Result<Tensor> {
+    unary("clamp_sym", a, s)
+}
+
 pub fn silu(a: &Tensor) -> Result<Tensor> {
     unary("silu_op", a, 0.0)
 }

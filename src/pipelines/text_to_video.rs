@@ -189,6 +189,15 @@ impl TextToVideo {
         let (first, latents) = super::denoise::start(&self.gpu, sched.as_mut(), p.num_inference_steps, &self.latent_shape(p), resume, |s| {
             self.initial_latents(p, s.init_noise_sigma())
         })?;
+        // Stochastic schedulers (dpm++-sde, euler-a) continue the seed's stream after the
+        // initial latents, as diffusers' step(..., generator=generator) does. A loop resumed
+        // part-way has no stream to continue (they are not resumable) and its step refuses.
+        if first == 0 && sched.is_stochastic() {
+            let drawn = self.latent_shape(p).iter().product();
+            let gen = schedulers::generator_after_latents(p.seed, drawn, p.noise_dtype);
+            // TextToVideoSDPipeline steps on (F, C, h, w): its noise comes frames first.
+            sched.set_generator(schedulers::StepNoise::new(gen, p.noise_dtype).frames_first());
+        }
         self.denoise_from(p, embeds, sched.as_mut(), latents, first, progress, observe)
     }
     // ---- end of resume/checkpoint hook ----------------------------------------------------------

@@ -129,6 +129,10 @@ impl TextToVideo {
         let first = strength_start(p.num_inference_steps, strength);
         let s = self.vae_scale_factor();
         let start = self.start_latents(&init, video.frames, sched.as_ref(), first, &mut gen)?;
+        // diffusers draws the VAE posterior's sample, then add_noise's noise, then each
+        // stochastic step's noise (dpm++-sde, euler-a) from the one generator, each step's in
+        // the (F, C, h, w) layout VideoToVideoSDPipeline steps in.
+        sched.set_generator(crate::schedulers::StepNoise::new(gen, p.noise_dtype).frames_first());
         let start = start.reshape(&[1, self.unet.config.in_channels, video.frames, p.height / s, p.width / s])?;
         self.denoise_from(p, embeds, sched.as_mut(), start, first, progress, &mut |i, latents, _| observe(i, latents))
     }

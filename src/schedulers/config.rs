@@ -31,8 +31,10 @@ pub struct SchedulerConfig {
     pub timestep_spacing: Option<String>,
     pub steps_offset: Option<i64>,
     pub rescale_betas_zero_snr: Option<bool>,
-    /// DDIM and DPM-Solver.
+    /// DDIM, DPM-Solver and UniPC: dynamic thresholding of x̂₀ (pixel-space models).
     pub thresholding: Option<bool>,
+    pub dynamic_thresholding_ratio: Option<f64>,
+    pub sample_max_value: Option<f64>,
     /// DPM-Solver and Euler.
     pub final_sigmas_type: Option<String>,
     pub use_karras_sigmas: Option<bool>,
@@ -41,6 +43,7 @@ pub struct SchedulerConfig {
 
     // DDIM (and set_alpha_to_one: PNDM, default false there).
     pub clip_sample: Option<bool>,
+    pub clip_sample_range: Option<f64>,
     pub set_alpha_to_one: Option<bool>,
 
     // PNDMScheduler only.
@@ -241,7 +244,6 @@ impl SchedulerConfig {
         if self.trained_betas.as_ref().is_some_and(|v| !v.is_null()) {
             return Err(self.bad("trained_betas", "explicit betas are not supported; use beta_start/beta_end/beta_schedule"));
         }
-        self.require_off("rescale_betas_zero_snr", self.rescale_betas_zero_snr, "this engine")?;
         let n = self.num_train_timesteps()?;
         let (start, end) = (self.beta_start.unwrap_or(0.0001), self.beta_end.unwrap_or(0.02));
         let betas: Vec<f32> = match self.beta_schedule.as_deref().unwrap_or("linear") {
@@ -249,8 +251,48 @@ impl SchedulerConfig {
             "scaled_linear" => torch_linspace_f32(start.sqrt(), end.sqrt(), n).iter().map(|b| b * b).collect(),
             o => return Err(self.bad("beta_schedule", format!("\"{o}\" is not supported (linear, scaled_linear)"))),
         };
+        let betas = if self.rescale_betas_zero_snr == Some(true) { rescale_zero_terminal_snr(&betas) } else { betas };
         Ok(betas.iter().map(|&b| 1.0f32 - b).collect())
     }
+
+    /// [`alphas_cumprod`](Self::alphas_cumprod) as the sigma-based classes (DPM-Solver, Euler,
+    /// Euler ancestral, UniPC) keep it: with `rescale_betas_zero_snr` the last ᾱ is 0, and they
+    /// replace it by 2⁻²⁴ "so the first sigma is not inf".
+    pub(crate) fn alphas_cumprod_for_sigmas(&self) -> Result<Vec<f32>> {
+        let mut ac = self.alphas_cumprod()?;
+        if self.rescale_betas_zero_snr == Some(true) {
+            if let Some(last) = ac.last_mut() {
+                *last = 2f32.powi(-24);
+            }
+        }
+        Ok(ac)
+    }
+
+    /// The same file without the keys a class lacks (diffusers' from_config drops them), for
+    /// PNDM, which has no `rescale_betas_zero_snr`.
+    pub(crate) fn without_zero_snr(&self) -> SchedulerConfig {
+        SchedulerConfig { rescale_betas_zero_snr: None, ..self.clone() }
+    }
+}
+
+/// diffusers' `rescale_zero_terminal_snr` (Lin et al. 2023, algorithm 1) with torch's float32
+/// roundings op for op: √ᾱ shifted to end at 0 and rescaled to keep √ᾱ₀, then back to betas.
+fn rescale_zero_terminal_snr(betas: &[f32]) -> Vec<f32> {
+    let mut acc = 1.0f64;
+    let mut sqrt: Vec<f32> = betas
+        .iter()
+        .map(|&b| {
+            acc *= (1.0f32 - b) as f64;
+            (acc as f32).sqrt()
+        })
+        .collect();
+    let (s0, st) = (sqrt[0], sqrt[sqrt.len() - 1]);
+    let factor = s0 / (s0 - st);
+    for v in sqrt.iter_mut() {
+        *v = (*v - st) * factor;
+    }
+    let bar: Vec<f32> = sqrt.iter().map(|v| v * v).collect();
+    std::iter::once(bar[0]).chain(bar.windows(2).map(|w| w[1] / w[0])).map(|a| 1.0f32 - a).collect()
 }
 
 /// `torch.linspace(start, end, n, dtype=torch.float32)` on the CPU, bit for bit.

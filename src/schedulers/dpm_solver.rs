@@ -1,9 +1,11 @@
-//! diffusers' `DPMSolverMultistepScheduler`: DPM-Solver++ (data prediction), order 1 or 2,
-//! midpoint or heun second-order weights, lower-order steps at the start and end as diffusers
-//! takes them.
+//! diffusers' `DPMSolverMultistepScheduler`: DPM-Solver++ (data prediction) and its SDE variant
+//! (`sde-dpmsolver++`, which adds fresh noise each step from the pipeline's torch generator),
+//! order 1 or 2, midpoint or heun second-order weights, lower-order steps at the start and end
+//! as diffusers takes them, on interpolated, Karras or exponential sigmas.
 
 use super::config::{FinalSigmas, PredictionType, SchedulerConfig, TimestepSpacing};
-use super::{check_num_steps, check_step, spacing, Scheduler, SchedulerKind, SchedulerState};
+use super::sigmas::{sigma_to_t, SigmaSchedule};
+use super::{check_num_steps, check_step, spacing, Scheduler, SchedulerKind, SchedulerState, StepNoise};
 use crate::error::{Error, Result};
 use crate::ops::elementwise::{lincomb2, lincomb3};
 use crate::tensor::Tensor;
@@ -32,6 +34,13 @@ pub struct DpmSolverMultistepScheduler {
     euler_at_final: bool,
     final_sigmas: FinalSigmas,
     lambda_min_clipped: f64,
+    schedule: SigmaSchedule,
+    /// `use_lu_lambdas` (Lu et al.'s uniform log-SNR steps), which diffusers checks after
+    /// Karras and before exponential sigmas.
+    lu_lambdas: bool,
+    /// `sde-dpmsolver++`: each step adds σ_t·√(1−e^{−2h})·z, z drawn from `generator`.
+    sde: bool,
+    generator: Option<StepNoise>,
     timesteps: Vec<f32>,
     /// One more than the timesteps: the sigma each step lands on.
     sigmas: Vec<f32>,
@@ -42,10 +51,17 @@ pub struct DpmSolverMultistepScheduler {
 impl DpmSolverMultistepScheduler {
     pub fn new(cfg: &SchedulerConfig) -> Result<DpmSolverMultistepScheduler> {
         // diffusers re-registers "deis" as dpmsolver++ and the UniPC/DEIS solver types as midpoint.
-        match cfg.algorithm_type.as_deref().unwrap_or("dpmsolver++") {
-            "dpmsolver++" | "deis" => {}
-            o => return Err(cfg.bad("algorithm_type", format!("\"{o}\" is not supported (dpmsolver++)"))),
-        }
+        let sde = match cfg.algorithm_type.as_deref().unwrap_or("dpmsolver++") {
+            "dpmsolver++" | "deis" => false,
+            "sde-dpmsolver++" => true,
+            o @ ("dpmsolver" | "sde-dpmsolver") => {
+                return Err(cfg.bad(
+                    "algorithm_type",
+                    format!("\"{o}\" (noise-prediction DPM-Solver, deprecated in diffusers) is not supported; use \"dpmsolver++\" or \"sde-dpmsolver++\""),
+                ))
+            }
+            o => return Err(cfg.bad("algorithm_type", format!("\"{o}\" is not one of \"dpmsolver++\", \"sde-dpmsolver++\""))),
+        };
         let solver_type = match cfg.solver_type.as_deref().unwrap_or("midpoint") {
             "midpoint" | "logrho" | "bh1" | "bh2" => SolverType::Midpoint,
             "heun" => SolverType::Heun,
@@ -57,10 +73,6 @@ impl DpmSolverMultistepScheduler {
         }
         for (field, v) in [
             ("thresholding", cfg.thresholding),
-            ("use_karras_sigmas", cfg.use_karras_sigmas),
-            ("use_exponential_sigmas", cfg.use_exponential_sigmas),
-            ("use_beta_sigmas", cfg.use_beta_sigmas),
-            ("use_lu_lambdas", cfg.use_lu_lambdas),
             ("use_flow_sigmas", cfg.use_flow_sigmas),
             ("use_dynamic_shifting", cfg.use_dynamic_shifting),
         ] {
@@ -69,7 +81,8 @@ impl DpmSolverMultistepScheduler {
         if let Some(v) = &cfg.variance_type {
             return Err(cfg.bad("variance_type", format!("\"{v}\" (learned variance) is not supported; remove the key")));
         }
-        let alphas_cumprod = cfg.alphas_cumprod()?;
+        let schedule = SigmaSchedule::from_config(cfg, CLASS)?;
+        let alphas_cumprod = cfg.alphas_cumprod_for_sigmas()?;
         let train_sigmas = alphas_cumprod.iter().map(|&a| ((1.0 - a) / a).sqrt()).collect();
         Ok(DpmSolverMultistepScheduler {
             prediction: cfg.prediction_type(CLASS)?,
@@ -81,6 +94,10 @@ impl DpmSolverMultistepScheduler {
             euler_at_final: cfg.euler_at_final.unwrap_or(false),
             final_sigmas: cfg.final_sigmas()?,
             lambda_min_clipped: cfg.lambda_min_clipped.unwrap_or(f64::NEG_INFINITY),
+            lu_lambdas: cfg.use_lu_lambdas == Some(true) && schedule != SigmaSchedule::Karras,
+            schedule,
+            sde,
+            generator: None,
             alphas_cumprod,
             train_sigmas,
             timesteps: Vec::new(),
@@ -107,6 +124,39 @@ impl DpmSolverMultistepScheduler {
     }
 }
 
+impl DpmSolverMultistepScheduler {
+    /// The `sde-dpmsolver++` update, first order (`m1` None) or second order:
+    /// x = (σ_t/σ_s·e^{−h})·x + B·D0 + {½B | C}·D1 + σ_t·√(1−e^{−2h})·z with
+    /// B = α_t(1 − e^{−2h}), C = α_t((1 − e^{−2h})/(−2h) + 1) (heun), D1 = (m0 − m1)/r0, and z a
+    /// fresh `randn(model_output.shape)` (float32) from the generator, drawn on every step.
+    fn sde_update(&mut self, sample: &Tensor, m0: &Tensor, m1: Option<&Tensor>, step: usize) -> Result<Tensor> {
+        let (_, sigma_s, lambda_s) = alpha_sigma_lambda(self.sigmas[step]);
+        let (alpha_t, sigma_t, lambda_t) = alpha_sigma_lambda(self.sigmas[step + 1]);
+        let h = lambda_t - lambda_s;
+        let e2h = (-2.0f32 * h).exp();
+        let cx = (sigma_t / sigma_s) * (-h).exp();
+        let b = alpha_t * (1.0 - e2h);
+        let cn = sigma_t * (1.0 - e2h).sqrt();
+        let gen = self.generator.as_mut().ok_or_else(|| Error::Other(format!("{CLASS}: no generator")))?;
+        // diffusers draws the SDE noise in float32 whatever the pipeline's dtype.
+        let noise = gen.draw(sample, true)?;
+        match m1 {
+            None => lincomb3(sample, cx, m0, b, &noise, cn),
+            Some(m1) => {
+                let (_, _, lambda_s1) = alpha_sigma_lambda(self.sigmas[step - 1]);
+                let inv_r0 = (1.0 / ((lambda_s - lambda_s1) / h)) as f64;
+                let d1 = match self.solver_type {
+                    SolverType::Midpoint => 0.5 * b as f64,
+                    SolverType::Heun => (alpha_t * ((1.0 - e2h) / (-2.0 * h) + 1.0)) as f64,
+                };
+                let (c0, c1) = (b as f64 + d1 * inv_r0, -d1 * inv_r0);
+                let ode = lincomb3(sample, cx, m0, c0 as f32, m1, c1 as f32)?;
+                lincomb2(&ode, 1.0, &noise, cn)
+            }
+        }
+    }
+}
+
 /// diffusers' `_sigma_to_alpha_sigma_t` and λ = log α − log σ, in float32 as torch does them
 /// on 0-dim tensors (glibc's logf/expf in both).
 fn alpha_sigma_lambda(sigma: f32) -> (f32, f32, f32) {
@@ -117,7 +167,12 @@ fn alpha_sigma_lambda(sigma: f32) -> (f32, f32, f32) {
 
 impl Scheduler for DpmSolverMultistepScheduler {
     fn kind(&self) -> SchedulerKind {
-        SchedulerKind::DpmSolverMultistep
+        match (self.sde, self.schedule == SigmaSchedule::Karras) {
+            (false, false) => SchedulerKind::DpmSolverMultistep,
+            (false, true) => SchedulerKind::DpmSolverKarras,
+            (true, false) => SchedulerKind::DpmSolverSde,
+            (true, true) => SchedulerKind::DpmSolverSdeKarras,
+        }
     }
 
     fn set_timesteps(&mut self, n: usize) -> Result<()> {
@@ -126,6 +181,28 @@ impl Scheduler for DpmSolverMultistepScheduler {
         // Timesteps may leave 0..train (trailing spacing can end at -1, leading with an offset
         // can reach train): diffusers' np.interp then clamps to the end sigmas, and so does this.
         let ts = spacing::dpm(self.spacing, train, self.last_timestep(), n, self.steps_offset);
+        // Karras / exponential: sigmas between the training extremes, timesteps mapped back
+        // (Karras rounds them half to even, exponential truncates them in the int64 cast).
+        let log_sigmas: Vec<f32> = self.train_sigmas.iter().map(|s| s.ln()).collect();
+        let converted = if self.lu_lambdas {
+            // _convert_to_lu: log σ linear from the largest training log σ to the smallest
+            // (ρ = 1), in float64 from numpy's float32 logs; rounded timesteps like Karras.
+            let (lmin, lmax) = (log_sigmas[0] as f64, log_sigmas[train - 1] as f64);
+            Some(spacing::linspace(0.0, 1.0, n).iter().map(|&r| (lmax + r * (lmin - lmax)).exp()).collect::<Vec<f64>>())
+        } else {
+            self.schedule.convert(self.train_sigmas[0] as f64, self.train_sigmas[train - 1] as f64, n)
+        };
+        let (ts, converted) = match converted {
+            None => (ts, None),
+            Some(sig) => {
+                let t = sig.iter().map(|&s| sigma_to_t(s, &log_sigmas));
+                let ts: Vec<i64> = match self.schedule {
+                    SigmaSchedule::Exponential if !self.lu_lambdas => t.map(|t| t as i64).collect(),
+                    _ => t.map(|t| t.round_ties_even() as i64).collect(),
+                };
+                (ts, Some(sig))
+            }
+        };
         // diffusers starts a fresh schedule at the *second* occurrence of a repeated first
         // timestep; steps here are plain indices, so refuse rather than differ.
         match ts.first() {
@@ -139,7 +216,10 @@ impl Scheduler for DpmSolverMultistepScheduler {
             FinalSigmas::Zero => 0.0,
             FinalSigmas::SigmaMin => self.train_sigmas[0],
         };
-        self.sigmas = ts.iter().map(|&t| spacing::interp(t as f64, &self.train_sigmas) as f32).chain([last]).collect();
+        self.sigmas = match converted {
+            Some(sig) => sig.iter().map(|&s| s as f32).chain([last]).collect(),
+            None => ts.iter().map(|&t| spacing::interp(t as f64, &self.train_sigmas) as f32).chain([last]).collect(),
+        };
         self.timesteps = ts.iter().map(|&t| t as f32).collect();
         self.previous = None;
         Ok(())
@@ -154,11 +234,20 @@ impl Scheduler for DpmSolverMultistepScheduler {
     }
 
     fn resumable(&self) -> bool {
-        true // its history is saved_state
+        // Its history is saved_state; the SDE's generator position is not.
+        !self.sde
     }
 
     fn init_noise_sigma(&self) -> f32 {
         1.0
+    }
+
+    fn is_stochastic(&self) -> bool {
+        self.sde
+    }
+
+    fn set_generator(&mut self, noise: StepNoise) {
+        self.generator = Some(noise);
     }
 
     fn scale_model_input(&self, sample: &Tensor, step: usize) -> Result<Tensor> {
@@ -169,6 +258,11 @@ impl Scheduler for DpmSolverMultistepScheduler {
     fn step(&mut self, model_output: &Tensor, step: usize, sample: &Tensor) -> Result<Tensor> {
         let len = self.timesteps.len();
         check_step("step", step, len)?;
+        if self.sde && self.generator.is_none() {
+            return Err(Error::Other(format!(
+                "{CLASS} with algorithm_type sde-dpmsolver++ draws noise each step: set_generator must give it the pipeline's generator first"
+            )));
+        }
         // The history belongs to the step just before; anything else starts afresh (diffusers
         // would silently pair outputs of unrelated steps).
         let previous = match self.previous.take() {
@@ -188,11 +282,16 @@ impl Scheduler for DpmSolverMultistepScheduler {
         };
 
         let h = lambda_t - lambda_s;
-        let a = alpha_t * ((-h).exp() - 1.0); // alpha_t * (exp(-h) - 1), float32 as in torch
-        let cx = (sigma_t / sigma_s) as f64;
         let final_step = step + 1 == len;
         let lower_order_final = final_step
             && (self.euler_at_final || (self.lower_order_final && len < 15) || self.final_sigmas == FinalSigmas::Zero);
+        if self.sde {
+            let out = self.sde_update(sample, &m0, previous.as_ref().filter(|_| self.solver_order == 2 && !lower_order_final), step)?;
+            self.previous = Some((step, m0));
+            return Ok(out);
+        }
+        let a = alpha_t * ((-h).exp() - 1.0); // alpha_t * (exp(-h) - 1), float32 as in torch
+        let cx = (sigma_t / sigma_s) as f64;
         let out = match previous {
             Some(m1) if self.solver_order == 2 && !lower_order_final => {
                 let (_, _, lambda_s1) = alpha_sigma_lambda(self.sigmas[step - 1]);
@@ -218,6 +317,9 @@ impl Scheduler for DpmSolverMultistepScheduler {
     }
 
     fn saved_state(&self) -> Option<SchedulerState> {
+        if self.sde {
+            return None; // the generator's position is not captured (resumable() is false)
+        }
         self.previous.as_ref().map(|(i, m)| {
             let mut s = SchedulerState::new(*i);
             s.tensors.push((HISTORY.into(), m.clone()));

@@ -1,6 +1,8 @@
-//! diffusers' `EulerDiscreteScheduler` (k-diffusion's Euler sampler, no churn: s_churn = 0).
+//! diffusers' `EulerDiscreteScheduler` (k-diffusion's Euler sampler, no churn: s_churn = 0), on
+//! interpolated, Karras or exponential sigmas.
 
 use super::config::{FinalSigmas, PredictionType, SchedulerConfig, TimestepSpacing};
+use super::sigmas::{sigma_to_t, SigmaSchedule};
 use super::{check_num_steps, check_step, spacing, Scheduler, SchedulerKind};
 use crate::error::Result;
 use crate::ops::elementwise::{lincomb2, scale};
@@ -15,6 +17,10 @@ pub struct EulerDiscreteScheduler {
     spacing: TimestepSpacing,
     steps_offset: i64,
     final_sigmas: FinalSigmas,
+    schedule: SigmaSchedule,
+    /// `sigma_min` / `sigma_max` of the config: bounds of the Karras/exponential schedule
+    /// (None: the interpolated schedule's own ends).
+    sigma_bounds: (Option<f64>, Option<f64>),
     timesteps: Vec<f32>,
     /// One more than the timesteps: the sigma each step lands on.
     sigmas: Vec<f32>,
@@ -27,13 +33,7 @@ impl EulerDiscreteScheduler {
             "linear" => {}
             o => return Err(cfg.bad("interpolation_type", format!("\"{o}\" is not supported (linear)"))),
         }
-        for (field, v) in [
-            ("use_karras_sigmas", cfg.use_karras_sigmas),
-            ("use_exponential_sigmas", cfg.use_exponential_sigmas),
-            ("use_beta_sigmas", cfg.use_beta_sigmas),
-        ] {
-            cfg.require_off(field, v, CLASS)?;
-        }
+        let schedule = SigmaSchedule::from_config(cfg, CLASS)?;
         let prediction = cfg.prediction_type(CLASS)?;
         // "continuous" changes the timesteps only together with v_prediction (EDM-style 0.25·ln σ).
         match cfg.timestep_type.as_deref().unwrap_or("discrete") {
@@ -41,13 +41,15 @@ impl EulerDiscreteScheduler {
             "continuous" if prediction != PredictionType::VPrediction => {}
             o => return Err(cfg.bad("timestep_type", format!("\"{o}\" is not supported with this prediction_type (discrete)"))),
         }
-        let train_sigmas: Vec<f32> = cfg.alphas_cumprod()?.iter().map(|&a| ((1.0 - a) / a).sqrt()).collect();
+        let train_sigmas: Vec<f32> = cfg.alphas_cumprod_for_sigmas()?.iter().map(|&a| ((1.0 - a) / a).sqrt()).collect();
         let spacing = cfg.timestep_spacing(TimestepSpacing::Linspace)?;
         let mut s = EulerDiscreteScheduler {
             prediction,
             spacing,
             steps_offset: cfg.steps_offset.unwrap_or(0),
             final_sigmas: cfg.final_sigmas()?,
+            schedule,
+            sigma_bounds: (cfg.sigma_min, cfg.sigma_max),
             timesteps: Vec::new(),
             sigmas: Vec::new(),
             init_noise_sigma: 1.0,
@@ -85,7 +87,19 @@ impl Scheduler for EulerDiscreteScheduler {
             FinalSigmas::Zero => 0.0,
             FinalSigmas::SigmaMin => self.train_sigmas[0],
         };
-        self.sigmas = ts.iter().map(|&t| spacing::interp(t as f64, &self.train_sigmas) as f32).chain([last]).collect();
+        let interp: Vec<f64> = ts.iter().map(|&t| spacing::interp(t as f64, &self.train_sigmas)).collect();
+        // Karras / exponential start from the interpolated schedule's ends (unlike DPM-Solver,
+        // which starts from the training sigmas' ends); timesteps stay fractional.
+        let (lo, hi) = (self.sigma_bounds.0.unwrap_or(interp[interp.len() - 1]), self.sigma_bounds.1.unwrap_or(interp[0]));
+        let (sig, ts) = match self.schedule.convert(lo, hi, n) {
+            None => (interp, ts),
+            Some(sig) => {
+                let log_sigmas: Vec<f32> = self.train_sigmas.iter().map(|s| s.ln()).collect();
+                let ts = sig.iter().map(|&s| sigma_to_t(s, &log_sigmas) as f32).collect();
+                (sig, ts)
+            }
+        };
+        self.sigmas = sig.iter().map(|&s| s as f32).chain([last]).collect();
         self.timesteps = ts;
         self.init_noise_sigma = self.noise_sigma_of(&self.sigmas);
         Ok(())

@@ -18,7 +18,9 @@ pub mod config;
 mod ddim;
 mod dpm_solver;
 mod euler;
+mod euler_ancestral;
 mod flow_match_euler;
+mod sigmas;
 mod pndm;
 mod spacing;
 mod unipc;
@@ -29,11 +31,14 @@ pub use dpm_solver::DpmSolverMultistepScheduler;
 /// The name version-1 checkpoint files' single history tensor (always DPM-Solver's) has now.
 pub(crate) use dpm_solver::HISTORY as DPM_SOLVER_HISTORY;
 pub use euler::EulerDiscreteScheduler;
+pub use euler_ancestral::EulerAncestralDiscreteScheduler;
 pub use flow_match_euler::FlowMatchEulerDiscreteScheduler;
 pub use pndm::PndmScheduler;
 pub use unipc::UniPcMultistepScheduler;
 
 use crate::error::{Error, Result};
+use crate::latents::randn::TorchGenerator;
+use crate::latents::NoiseDtype;
 use crate::tensor::Tensor;
 use std::path::Path;
 
@@ -64,6 +69,22 @@ pub trait Scheduler {
     fn boxed_clone(&self) -> Option<Box<dyn Scheduler>> {
         None
     }
+    /// Whether `step` draws fresh noise (sde-dpmsolver++, Euler ancestral): such a scheduler
+    /// refuses to step until [`set_generator`](Self::set_generator) has given it the stream.
+    fn is_stochastic(&self) -> bool {
+        false
+    }
+    /// The torch CPU generator a stochastic `step` draws its noise from, continuing the stream
+    /// exactly where diffusers' pipeline leaves it: diffusers passes the pipeline's one
+    /// `generator` to `scheduler.step`, after `prepare_latents` has drawn the initial latents
+    /// (text-to-video: `randn(latent_shape)`; video-to-video: the VAE posterior's sample, then
+    /// `add_noise`'s noise). So a pipeline seeds `TorchGenerator::new(seed)`, draws what it
+    /// draws before the loop from that generator, and hands it over here (see [`StepNoise`]
+    /// for the dtype and the layout diffusers steps in). Every step draws one
+    /// `randn(model_output.shape)`, the last step too. Ignored by deterministic schedulers.
+    fn set_generator(&mut self, noise: StepNoise) {
+        let _ = noise;
+    }
     /// Whether [`saved_state`](Self::saved_state) holds everything a loop resumed part-way needs
     /// (checkpoints before the last step are only taken and restored then). A scheduler whose
     /// history is not captured must keep the default, or resumed runs would silently differ.
@@ -80,6 +101,62 @@ pub trait Scheduler {
     /// that `step(.., state.step + 1, ..)` computes what the uninterrupted loop would.
     fn restore_state(&mut self, state: SchedulerState) -> Result<()> {
         Err(Error::Other(format!("{} keeps no history to restore (step {})", self.kind().class_name(), state.step)))
+    }
+}
+
+/// What a stochastic scheduler draws its per-step noise from: the pipeline's torch generator,
+/// the dtype torch draws in (Euler ancestral: the model output's, float16 when the diffusers
+/// pipeline runs in float16; DPM-Solver's SDE: always float32), and the layout diffusers
+/// steps in. ModelScope's pipelines (TextToVideoSD, VideoToVideoSD) call `scheduler.step` on
+/// latents reshaped to (B·F, C, h, w), so the noise comes in frames-first order while t2v steps
+/// on (B, C, F, h, w): [`frames_first`](Self::frames_first) permutes each draw.
+#[derive(Clone)]
+pub struct StepNoise {
+    gen: TorchGenerator,
+    dtype: NoiseDtype,
+    frames_first: bool,
+}
+
+impl StepNoise {
+    /// Noise drawn in the sample's own layout (a scheduler stepping what diffusers steps).
+    pub fn new(gen: TorchGenerator, dtype: NoiseDtype) -> StepNoise {
+        StepNoise { gen, dtype, frames_first: false }
+    }
+
+    /// Samples are (B, C, F, h, w) and diffusers steps them as (B·F, C, h, w).
+    pub fn frames_first(mut self) -> StepNoise {
+        self.frames_first = true;
+        self
+    }
+
+    /// `randn_tensor(sample.shape, generator, dtype)` in diffusers' step layout, uploaded in
+    /// the sample's; `float32` forces torch's float32 draw (DPM-Solver's SDE).
+    pub(crate) fn draw(&mut self, sample: &Tensor, float32: bool) -> Result<Tensor> {
+        let n = sample.numel();
+        let z: Vec<f32> = match if float32 { NoiseDtype::Float32 } else { self.dtype } {
+            NoiseDtype::Float32 => self.gen.randn(n),
+            NoiseDtype::Float16 => self.gen.randn_f16(n).into_iter().map(f32::from).collect(),
+            NoiseDtype::Bfloat16 => self.gen.randn_bf16(n).into_iter().map(f32::from).collect(),
+        };
+        let z = match (self.frames_first, sample.shape()) {
+            (false, _) => z,
+            (true, &[b, c, f, h, w]) => {
+                let hw = h * w;
+                let mut out = vec![0f32; n];
+                for bi in 0..b {
+                    for fi in 0..f {
+                        for ci in 0..c {
+                            let src = ((bi * f + fi) * c + ci) * hw;
+                            let dst = ((bi * c + ci) * f + fi) * hw;
+                            out[dst..dst + hw].copy_from_slice(&z[src..src + hw]);
+                        }
+                    }
+                }
+                out
+            }
+            (true, s) => return Err(Error::Other(format!("frames-first step noise needs a (B, C, F, h, w) sample, got {s:?}"))),
+        };
+        Tensor::from_f32(sample.gpu(), sample.shape(), &z)
     }
 }
 
@@ -121,8 +198,11 @@ impl SchedulerState {
     }
 }
 
-/// The scheduler classes this crate implements. User names: `ddim`, `dpm++`, `euler`, `pndm`,
-/// `unipc` (UniPCMultistepScheduler) and `flow-euler` (FlowMatchEulerDiscreteScheduler).
+/// The schedulers this crate implements, by the names users write. Most are one diffusers class
+/// each; `dpm++-karras`, `dpm++-sde` and `dpm++-sde-karras` are DPMSolverMultistepScheduler with
+/// `use_karras_sigmas=True` and/or `algorithm_type="sde-dpmsolver++"` passed to its
+/// `from_config` (the UIs' "DPM++ 2M Karras", "DPM++ 2M SDE", "DPM++ 2M SDE Karras"), and
+/// `euler-a` is EulerAncestralDiscreteScheduler.
 ///
 /// On a flow-matching model (see [`SchedulerConfig::is_flow`]: Wan's UniPC config with
 /// `use_flow_sigmas`, or a FlowMatchEuler config) `euler` means flow-matching Euler with the
@@ -137,26 +217,43 @@ pub enum SchedulerKind {
     Pndm,
     UniPcMultistep,
     FlowMatchEuler,
+    /// DPM-Solver++ on Karras sigmas.
+    DpmSolverKarras,
+    /// SDE-DPM-Solver++ (stochastic).
+    DpmSolverSde,
+    /// SDE-DPM-Solver++ on Karras sigmas (stochastic).
+    DpmSolverSdeKarras,
+    /// EulerAncestralDiscreteScheduler (stochastic).
+    EulerAncestral,
 }
 
 impl SchedulerKind {
-    pub const ALL: [SchedulerKind; 6] = [
+    /// The plain class of each diffusers class comes first (what [`from_class_name`] finds).
+    pub const ALL: [SchedulerKind; 10] = [
         SchedulerKind::Ddim,
         SchedulerKind::DpmSolverMultistep,
         SchedulerKind::EulerDiscrete,
         SchedulerKind::Pndm,
         SchedulerKind::UniPcMultistep,
         SchedulerKind::FlowMatchEuler,
+        SchedulerKind::DpmSolverKarras,
+        SchedulerKind::DpmSolverSde,
+        SchedulerKind::DpmSolverSdeKarras,
+        SchedulerKind::EulerAncestral,
     ];
 
     pub fn class_name(self) -> &'static str {
         match self {
             SchedulerKind::Ddim => "DDIMScheduler",
-            SchedulerKind::DpmSolverMultistep => "DPMSolverMultistepScheduler",
+            SchedulerKind::DpmSolverMultistep
+            | SchedulerKind::DpmSolverKarras
+            | SchedulerKind::DpmSolverSde
+            | SchedulerKind::DpmSolverSdeKarras => "DPMSolverMultistepScheduler",
             SchedulerKind::EulerDiscrete => "EulerDiscreteScheduler",
             SchedulerKind::Pndm => "PNDMScheduler",
             SchedulerKind::UniPcMultistep => "UniPCMultistepScheduler",
             SchedulerKind::FlowMatchEuler => "FlowMatchEulerDiscreteScheduler",
+            SchedulerKind::EulerAncestral => "EulerAncestralDiscreteScheduler",
         }
     }
 
@@ -169,6 +266,10 @@ impl SchedulerKind {
             SchedulerKind::Pndm => "pndm",
             SchedulerKind::UniPcMultistep => "unipc",
             SchedulerKind::FlowMatchEuler => "flow-euler",
+            SchedulerKind::DpmSolverKarras => "dpm++-karras",
+            SchedulerKind::DpmSolverSde => "dpm++-sde",
+            SchedulerKind::DpmSolverSdeKarras => "dpm++-sde-karras",
+            SchedulerKind::EulerAncestral => "euler-a",
         }
     }
 
@@ -192,13 +293,21 @@ impl std::str::FromStr for SchedulerKind {
             "dpm++" | "dpm" | "dpmsolver" | "dpmsolver++" | "dpm-solver++" | "dpmpp" | "dpm++2m" | "dpm++ 2m" | "dpmsolvermultistep" => {
                 Ok(SchedulerKind::DpmSolverMultistep)
             }
+            "dpm++-karras" | "dpm++ 2m karras" | "dpm++2m-karras" | "dpmpp-karras" | "dpmpp_2m_karras" => Ok(SchedulerKind::DpmSolverKarras),
+            "dpm++-sde" | "dpm++ 2m sde" | "dpm++2m-sde" | "dpmpp-sde" | "dpmpp_2m_sde" | "sde-dpmsolver++" => Ok(SchedulerKind::DpmSolverSde),
+            "dpm++-sde-karras" | "dpm++ 2m sde karras" | "dpm++2m-sde-karras" | "dpmpp-sde-karras" | "dpmpp_2m_sde_karras" => {
+                Ok(SchedulerKind::DpmSolverSdeKarras)
+            }
+            "euler-a" | "euler_a" | "euler a" | "euler-ancestral" | "eulerancestral" | "eulerancestraldiscrete" => {
+                Ok(SchedulerKind::EulerAncestral)
+            }
             "euler" | "eulerdiscrete" => Ok(SchedulerKind::EulerDiscrete),
             "pndm" | "plms" => Ok(SchedulerKind::Pndm),
             "unipc" | "unipc-multistep" | "unipcmultistep" => Ok(SchedulerKind::UniPcMultistep),
             "flow-euler" | "flow_euler" | "floweuler" | "flowmatch-euler" | "flow-match-euler" | "flowmatcheuler"
             | "flowmatcheulerdiscrete" => Ok(SchedulerKind::FlowMatchEuler),
             _ => SchedulerKind::from_class_name(s.trim())
-                .ok_or_else(|| format!("unknown scheduler '{s}'; choose one of: ddim, dpm++, euler, pndm, unipc, flow-euler")),
+                .ok_or_else(|| format!("unknown scheduler '{s}'; choose one of: {}", CHOOSE_NAMES)),
         }
     }
 }
@@ -216,8 +325,25 @@ pub fn from_config_file(path: &Path, kind: Option<SchedulerKind>) -> Result<Box<
     from_config(&SchedulerConfig::from_file(path)?, kind)
 }
 
+/// The generator a text-to-video pipeline hands a stochastic scheduler
+/// ([`Scheduler::set_generator`]): `torch.Generator().manual_seed(seed)` after the initial
+/// latents' `randn(drawn, dtype=dtype)`, which diffusers' `prepare_latents` draws from the same
+/// generator before the first `scheduler.step(..., generator=generator)`.
+pub fn generator_after_latents(seed: u64, drawn: usize, dtype: NoiseDtype) -> TorchGenerator {
+    let mut gen = TorchGenerator::new(seed);
+    match dtype {
+        NoiseDtype::Float32 => drop(gen.randn(drawn)),
+        NoiseDtype::Float16 => drop(gen.randn_f16(drawn)),
+        NoiseDtype::Bfloat16 => drop(gen.randn_bf16(drawn)),
+    }
+    gen
+}
+
+/// Every user name, for messages.
+const CHOOSE_NAMES: &str = "ddim, dpm++, dpm++-karras, dpm++-sde, dpm++-sde-karras, euler, euler-a, pndm, unipc, flow-euler";
+
 pub fn from_config(cfg: &SchedulerConfig, kind: Option<SchedulerKind>) -> Result<Box<dyn Scheduler>> {
-    const CHOOSE: &str = "choose one of ddim, dpm++, euler, pndm, unipc, flow-euler";
+    const CHOOSE: &str = "choose one of ddim, dpm++, dpm++-karras, dpm++-sde, dpm++-sde-karras, euler, euler-a, pndm, unipc, flow-euler";
     let kind = match kind {
         Some(k) => k,
         None => {
@@ -231,6 +357,20 @@ pub fn from_config(cfg: &SchedulerConfig, kind: Option<SchedulerKind>) -> Result
     Ok(match kind {
         SchedulerKind::Ddim => Box::new(DdimScheduler::new(not_flow(cfg, kind)?)?),
         SchedulerKind::DpmSolverMultistep => Box::new(DpmSolverMultistepScheduler::new(not_flow(cfg, kind)?)?),
+        // `from_config(config, use_karras_sigmas=True)` / `algorithm_type="sde-dpmsolver++"`:
+        // an override replaces the file's value and its rival sigma flags stay as the file has
+        // them (diffusers then raises if two are on; so does DpmSolverMultistepScheduler::new).
+        SchedulerKind::DpmSolverKarras | SchedulerKind::DpmSolverSde | SchedulerKind::DpmSolverSdeKarras => {
+            let mut c = not_flow(cfg, kind)?.clone();
+            if matches!(kind, SchedulerKind::DpmSolverKarras | SchedulerKind::DpmSolverSdeKarras) {
+                c.use_karras_sigmas = Some(true);
+            }
+            if matches!(kind, SchedulerKind::DpmSolverSde | SchedulerKind::DpmSolverSdeKarras) {
+                c.algorithm_type = Some("sde-dpmsolver++".into());
+            }
+            Box::new(DpmSolverMultistepScheduler::new(&c)?)
+        }
+        SchedulerKind::EulerAncestral => Box::new(EulerAncestralDiscreteScheduler::new(not_flow(cfg, kind)?)?),
         // A flow model's `euler` is flow-matching Euler with its shift.
         SchedulerKind::EulerDiscrete if cfg.is_flow() => Box::new(FlowMatchEulerDiscreteScheduler::new(&as_flow_euler(cfg))?),
         SchedulerKind::EulerDiscrete => Box::new(EulerDiscreteScheduler::new(cfg)?),

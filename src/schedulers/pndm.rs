@@ -1,7 +1,13 @@
-//! diffusers' `PNDMScheduler` with `skip_prk_steps` (pseudo linear multistep, PLMS), what
-//! Stable Diffusion 1.x ships. Its schedule repeats the second timestep
-//! (`[t_{n-1}, t_{n-2}, t_{n-2}, t_{n-3}, …, t_0]`, n + 1 entries): the first two steps form a
-//! Heun-like pair from the same sample, later ones combine up to four past noise predictions.
+//! diffusers' `PNDMScheduler`: pseudo linear multistep (PLMS) steps, after PNDM's Runge-Kutta
+//! warm-up (`skip_prk_steps: false`, the class default) or without it (`skip_prk_steps: true`,
+//! what Stable Diffusion 1.x ships).
+//!
+//! Without PRK the schedule repeats the second timestep (`[t_{n-1}, t_{n-2}, t_{n-2}, t_{n-3},
+//! …, t_0]`, n + 1 entries): the first two steps form a Heun-like pair from the same sample,
+//! later ones combine up to four past noise predictions. With PRK the first 12 entries are
+//! three Runge-Kutta steps of four evaluations each over the noisiest four timesteps (with
+//! half-way points `t + train/n/2`), which leave three noise predictions for PLMS to start from;
+//! then PLMS runs over `t_{n-4} … t_0` (n + 9 entries in all).
 //!
 //! The history (noise predictions, the sample of the first step) lives on the device. Like
 //! diffusers' scheduler it is addressed by a counter, not by the timestep: Text2Video-Zero
@@ -25,6 +31,12 @@ pub struct PndmScheduler {
     prediction: PredictionType,
     spacing: TimestepSpacing,
     steps_offset: i64,
+    /// PNDM's Runge-Kutta warm-up (`skip_prk_steps: false`).
+    prk: bool,
+    /// How many of the timesteps are PRK evaluations (12 with PRK, else 0).
+    prk_len: usize,
+    /// The Runge-Kutta sum of the current PRK step (`cur_model_output`).
+    cur_model_output: Option<Tensor>,
     num_inference_steps: usize,
     timesteps: Vec<i64>,
     timesteps_f32: Vec<f32>,
@@ -37,23 +49,20 @@ pub struct PndmScheduler {
 
 impl PndmScheduler {
     pub fn new(cfg: &SchedulerConfig) -> Result<PndmScheduler> {
-        if cfg.skip_prk_steps != Some(true) {
-            return Err(cfg.bad(
-                "skip_prk_steps",
-                "PNDM's Runge-Kutta warm-up (skip_prk_steps false, the class default) is not implemented; Stable Diffusion ships \"skip_prk_steps\": true — set it, or choose --scheduler ddim",
-            ));
-        }
         let prediction = cfg.prediction_type(CLASS)?;
         if prediction == PredictionType::Sample {
             return Err(cfg.bad("prediction_type", "\"sample\" is not supported by PNDMScheduler (diffusers raises too)"));
         }
-        let alphas_cumprod = cfg.alphas_cumprod()?;
+        let alphas_cumprod = cfg.without_zero_snr().alphas_cumprod()?;
         let final_alpha_cumprod = if cfg.set_alpha_to_one.unwrap_or(false) { 1.0 } else { alphas_cumprod[0] };
         Ok(PndmScheduler {
             final_alpha_cumprod,
             prediction,
             spacing: cfg.timestep_spacing(TimestepSpacing::Leading)?,
             steps_offset: cfg.steps_offset.unwrap_or(0),
+            prk: cfg.skip_prk_steps != Some(true),
+            prk_len: 0,
+            cur_model_output: None,
             alphas_cumprod,
             num_inference_steps: 0,
             timesteps: Vec::new(),
@@ -88,6 +97,52 @@ impl PndmScheduler {
     }
 }
 
+impl PndmScheduler {
+    /// `step_prk`: the four evaluations of one Runge-Kutta step (counter mod 4), all from the
+    /// sample of the first, to `t − train/n/2` (odd evaluations stay at t) with the weights
+    /// 1/6, 1/3, 1/3, 1/6 summed into `cur_model_output`.
+    fn step_prk(&mut self, model_output: &Tensor, step: usize, sample: &Tensor) -> Result<Tensor> {
+        let half = (self.alphas_cumprod.len() / self.num_inference_steps / 2) as i64;
+        let diff = if self.counter % 2 == 1 { 0 } else { half };
+        let prev_t = self.timesteps[step] - diff;
+        let t = self.timesteps[self.counter / 4 * 4];
+        let rows = model_output.dim(0);
+        let acc = |cur: &Option<Tensor>, w: f32| -> Result<Tensor> {
+            match cur {
+                Some(c) => lincomb2(&rows_like(c, rows)?, 1.0, model_output, w),
+                None => crate::ops::elementwise::scale(model_output, w),
+            }
+        };
+        let combined = match self.counter % 4 {
+            0 => {
+                self.cur_model_output = Some(acc(&None, 1.0 / 6.0)?);
+                if self.ets.len() > 3 {
+                    self.ets.remove(0);
+                }
+                self.ets.push(model_output.clone());
+                self.cur_sample = Some(sample.clone());
+                model_output.clone()
+            }
+            1 | 2 => {
+                self.cur_model_output = Some(acc(&self.cur_model_output, 1.0 / 3.0)?);
+                model_output.clone()
+            }
+            _ => {
+                let m = acc(&self.cur_model_output, 1.0 / 6.0)?;
+                self.cur_model_output = None;
+                m
+            }
+        };
+        let cur = match &self.cur_sample {
+            Some(s) => rows_like(s, rows)?,
+            None => sample.clone(),
+        };
+        let prev = self.prev_sample(&cur, t, prev_t, &combined)?;
+        self.counter += 1;
+        Ok(prev)
+    }
+}
+
 /// `x` broadcast to `rows` rows the way torch broadcasts a batch of one.
 fn rows_like(x: &Tensor, rows: usize) -> Result<Tensor> {
     match x.dim(0) {
@@ -108,25 +163,45 @@ impl Scheduler for PndmScheduler {
         // PNDM's `_timesteps` are DDIM's, ascending.
         let mut asc = spacing::ddim(self.spacing, train, n, self.steps_offset);
         asc.reverse();
-        if let Some(&t) = asc.iter().find(|&&t| t < 0 || t as usize >= train) {
+        let (prk, plms): (Vec<i64>, Vec<i64>) = if self.prk {
+            // diffusers broadcasts the last four timesteps against four offsets: fewer fail there.
+            if n < 4 {
+                return Err(Error::Other(format!(
+                    "PNDM with PRK steps (skip_prk_steps false) needs at least 4 inference steps, got {n} (diffusers fails to broadcast too)"
+                )));
+            }
+            let half = (train / n / 2) as i64;
+            // repeat(2) + tile([0, half]) over the last four, then [:-1].repeat(2)[1:-1], reversed.
+            let pairs: Vec<i64> = asc[n - 4..].iter().flat_map(|&t| [t, t + half]).collect();
+            let mut prk: Vec<i64> = pairs[..7].iter().flat_map(|&t| [t, t]).collect::<Vec<_>>()[1..13].to_vec();
+            prk.reverse();
+            let plms: Vec<i64> = asc[..n - 3].iter().rev().copied().collect();
+            (prk, plms)
+        } else {
+            // concatenate([ts[:-1], ts[-2:-1], ts[-1:]])[::-1]
+            let mut plms: Vec<i64> = asc[..n - 1].to_vec();
+            if n >= 2 {
+                plms.push(asc[n - 2]);
+            }
+            plms.push(asc[n - 1]);
+            plms.reverse();
+            (Vec::new(), plms)
+        };
+        if let Some(&t) = prk.iter().chain(&plms).find(|&&t| t < 0 || t as usize >= train) {
             return Err(Error::Other(format!(
                 "PNDM with {:?} spacing, {n} steps and steps_offset {} yields timestep {t}, outside 0..{train}; choose another number of steps",
                 self.spacing, self.steps_offset
             )));
         }
-        // concatenate([ts[:-1], ts[-2:-1], ts[-1:]])[::-1]
-        let mut plms: Vec<i64> = asc[..n - 1].to_vec();
-        if n >= 2 {
-            plms.push(asc[n - 2]);
-        }
-        plms.push(asc[n - 1]);
-        plms.reverse();
+        self.prk_len = prk.len();
+        let all: Vec<i64> = prk.into_iter().chain(plms).collect();
         self.num_inference_steps = n;
-        self.timesteps_f32 = plms.iter().map(|&t| t as f32).collect();
-        self.timesteps = plms;
+        self.timesteps_f32 = all.iter().map(|&t| t as f32).collect();
+        self.timesteps = all;
         self.ets.clear();
         self.counter = 0;
         self.cur_sample = None;
+        self.cur_model_output = None;
         Ok(())
     }
 
@@ -153,6 +228,9 @@ impl Scheduler for PndmScheduler {
                 model_output.shape(),
                 sample.shape()
             )));
+        }
+        if self.counter < self.prk_len {
+            return self.step_prk(model_output, step, sample);
         }
         let ratio = (self.alphas_cumprod.len() / self.num_inference_steps) as i64;
         let mut t = self.timesteps[step];

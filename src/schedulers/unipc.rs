@@ -18,6 +18,7 @@
 //! diffusers computes it for an f32 model.
 
 use super::config::{FinalSigmas, PredictionType, SchedulerConfig, TimestepSpacing};
+use super::sigmas::{sigma_to_t, SigmaSchedule};
 use super::{check_num_steps, check_step, spacing, Scheduler, SchedulerKind, SchedulerState};
 use crate::error::{Error, Result};
 use crate::ops::elementwise::{lincomb2, lincomb3};
@@ -61,6 +62,9 @@ pub struct UniPcMultistepScheduler {
     spacing: TimestepSpacing,
     steps_offset: i64,
     final_sigmas: FinalSigmas,
+    /// Karras / exponential sigmas (beta schedules only) and their `sigma_min`/`sigma_max`.
+    schedule: SigmaSchedule,
+    sigma_bounds: (Option<f64>, Option<f64>),
     timesteps: Vec<f32>,
     /// One more than the timesteps: the sigma each step lands on.
     sigmas: Vec<f32>,
@@ -94,11 +98,16 @@ impl UniPcMultistepScheduler {
         }
         for (field, v) in [
             ("thresholding", cfg.thresholding),
-            ("use_karras_sigmas", cfg.use_karras_sigmas),
-            ("use_exponential_sigmas", cfg.use_exponential_sigmas),
-            ("use_beta_sigmas", cfg.use_beta_sigmas),
         ] {
             cfg.require_off(field, v, CLASS)?;
+        }
+        let schedule = SigmaSchedule::from_config(cfg, CLASS)?;
+        if schedule != SigmaSchedule::Interpolated && cfg.use_flow_sigmas == Some(true) {
+            let key = if schedule == SigmaSchedule::Karras { "use_karras_sigmas" } else { "use_exponential_sigmas" };
+            return Err(cfg.bad(
+                key,
+                "true together with use_flow_sigmas is not supported: diffusers then builds the schedule from the beta schedule a flow model does not use (exponential sigmas even skip the flow conversion); use the flow sigmas with flow_shift",
+            ));
         }
         if cfg.use_dynamic_shifting == Some(true) {
             return Err(cfg.bad(
@@ -140,7 +149,7 @@ impl UniPcMultistepScheduler {
         // The betas are built by diffusers either way but only used without flow sigmas.
         let train_sigmas = match flow {
             Some(_) => Vec::new(),
-            None => cfg.alphas_cumprod()?.iter().map(|&a| ((1.0 - a) / a).sqrt()).collect(),
+            None => cfg.alphas_cumprod_for_sigmas()?.iter().map(|&a| ((1.0 - a) / a).sqrt()).collect(),
         };
         let lower_order_final = cfg.lower_order_final.unwrap_or(true);
         let final_sigmas = cfg.final_sigmas()?;
@@ -176,6 +185,8 @@ impl UniPcMultistepScheduler {
             spacing: cfg.timestep_spacing(TimestepSpacing::Linspace)?,
             steps_offset: cfg.steps_offset.unwrap_or(0),
             final_sigmas,
+            schedule,
+            sigma_bounds: (cfg.sigma_min, cfg.sigma_max),
             timesteps: Vec::new(),
             sigmas: Vec::new(),
             history: History::default(),
@@ -361,6 +372,30 @@ impl Scheduler for UniPcMultistepScheduler {
                 };
                 let ts = s.iter().map(|&s| (s * train as f64) as i64 as f32).collect();
                 (ts, s.iter().chain([&last]).map(|&s| s as f32).collect())
+            }
+            None if self.schedule != SigmaSchedule::Interpolated => {
+                // Between the training sigmas' ends (or sigma_min/sigma_max); Karras rounds the
+                // timesteps half to even, exponential truncates them; sigma_min's last sigma is
+                // the schedule's own last one.
+                let (lo, hi) = (
+                    self.sigma_bounds.0.unwrap_or(self.train_sigmas[0] as f64),
+                    self.sigma_bounds.1.unwrap_or(self.train_sigmas[train - 1] as f64),
+                );
+                let sig = self.schedule.convert(lo, hi, n).unwrap_or_default();
+                let log_sigmas: Vec<f32> = self.train_sigmas.iter().map(|s| s.ln()).collect();
+                let t = sig.iter().map(|&s| sigma_to_t(s, &log_sigmas));
+                let ts: Vec<i64> = match self.schedule {
+                    SigmaSchedule::Karras => t.map(|t| t.round_ties_even() as i64).collect(),
+                    _ => t.map(|t| t as i64).collect(),
+                };
+                if ts.iter().filter(|&&t| t == ts[0]).count() > 1 {
+                    return Err(Error::Other(format!("UniPC with {n} steps repeats timestep {}; use fewer steps", ts[0])));
+                }
+                let last = match self.final_sigmas {
+                    FinalSigmas::Zero => 0.0,
+                    FinalSigmas::SigmaMin => sig[n - 1],
+                };
+                (ts.iter().map(|&t| t as f32).collect(), sig.iter().chain([&last]).map(|&s| s as f32).collect())
             }
             None => {
                 let ts = spacing::dpm(self.spacing, train, train, n, self.steps_offset);

@@ -2,7 +2,7 @@
 """Scheduler reference chains: tests/fixtures/schedulers.safetensors + schedulers.json, and
 schedulers.wan.safetensors + schedulers.wan.json (UniPC, FlowMatchEuler; same layout).
 
-    tools/reference/.venv/bin/python tools/reference/scheduler_fixtures.py [--wan-only]
+    tools/reference/.venv/bin/python tools/reference/scheduler_fixtures.py [--wan-only | --options-only]
 
 (or main(FIX) from make_fixtures.py; about 5 s). For every case a scheduler_config.json is
 written to disk and loaded the way diffusers loads a pipeline's scheduler
@@ -46,6 +46,14 @@ shift=flow_shift)` (what `--scheduler euler` means on a flow model), load_as Uni
 FlowMatchEuler config passes use_flow_sigmas/flow_prediction/flow_shift=shift (`--scheduler
 unipc` there); the Rust side resolves the same in schedulers::from_config. FlowMatchEuler has no
 init_noise_sigma or scale_model_input (1.0 and the identity are recorded).
+Options (issue 21): schedulers.options.{safetensors,json}, same layout, written by
+main_options (`--options-only` writes only these). Its cases add "scheduler" (the t2v
+--scheduler name, or null), "overrides" (the keyword arguments of from_config that name means,
+e.g. use_karras_sigmas=True for dpm++-karras) and "noise_seed": for the stochastic schedulers
+(sde-dpmsolver++, Euler ancestral) a second generator seeded with it draws the initial sample
+(randn(shape) * init_noise_sigma) and then every step's noise (step(..., generator=it)), the
+order a diffusers pipeline draws from its one generator; model outputs come from the case's
+own generator. Cases may carry their own "shape" (thresholding uses a batch of two).
 Deterministic: fixed generator seeds, one thread, float32 throughout (as the pipelines run).
 """
 
@@ -94,6 +102,7 @@ MS_CONFIG = OrderedDict(
 )
 
 DDIM, DPM, EULER = "DDIMScheduler", "DPMSolverMultistepScheduler", "EulerDiscreteScheduler"
+EULER_A, PNDM = "EulerAncestralDiscreteScheduler", "PNDMScheduler"
 UNIPC, FME = "UniPCMultistepScheduler", "FlowMatchEulerDiscreteScheduler"
 
 # scheduler/scheduler_config.json of the Wan 2.1 diffusers repos (WAN.md §2.1), key for key.
@@ -263,12 +272,14 @@ FLOW_GROUPS = [
 SPACING_STEPS = [1, 2, 3, 7, 10, 13, 20, 30, 33, 49, 50, 61, 99, 100, 333]  # 61: trailing gives 62 steps
 
 
-def load(config: dict, load_as: str | None):
+def load(config: dict, load_as: str | None, overrides: dict | None = None):
     import diffusers
 
     with tempfile.TemporaryDirectory() as td:
         (pathlib.Path(td) / "scheduler_config.json").write_text(json.dumps(config, indent=2))
         base = getattr(diffusers, config["_class_name"]).from_pretrained(td)
+    if overrides:
+        return getattr(diffusers, load_as or config["_class_name"]).from_config(base.config, **overrides)
     if not load_as:
         return base
     cls = getattr(diffusers, load_as)
@@ -280,8 +291,8 @@ def load(config: dict, load_as: str | None):
     return cls.from_config(base.config)
 
 
-def run_case(name, config, load_as, n, k, tensors, seed) -> dict:
-    s = load(config, load_as)
+def run_case(name, config, load_as, n, k, tensors, seed, overrides=None, noise_seed=None, shape=SHAPE) -> dict:
+    s = load(config, load_as, overrides)
     s.set_timesteps(n)
     cls = type(s).__name__
     gen = torch.Generator().manual_seed(seed)
@@ -289,29 +300,34 @@ def run_case(name, config, load_as, n, k, tensors, seed) -> dict:
     if hasattr(s, "sigmas"):
         tensors[f"{name}.sigmas"] = s.sigmas.clone()
     sigma0 = float(getattr(s, "init_noise_sigma", 1.0))  # FlowMatchEuler has none (pipelines use 1)
-    x = torch.randn(SHAPE, generator=gen) * getattr(s, "init_noise_sigma", 1.0)
+    # A stochastic chain draws its start and then each step's noise from one generator, as a
+    # pipeline does (prepare_latents, then scheduler.step(..., generator=generator)).
+    noise_gen = torch.Generator().manual_seed(noise_seed) if noise_seed is not None else None
+    x = torch.randn(shape, generator=noise_gen or gen) * getattr(s, "init_noise_sigma", 1.0)
     tensors[f"{name}.sample"] = x
     outs, scaled, prev = [], [], []
     if cls in (UNIPC, FME):
         s.set_begin_index(0)  # as WanPipeline does; the same step indices as without
     for t in s.timesteps:
-        mo = torch.randn(SHAPE, generator=gen)
+        mo = torch.randn(shape, generator=gen)
         scaled.append(s.scale_model_input(x, t) if hasattr(s, "scale_model_input") else x)
-        if cls != EULER:
+        if cls not in (EULER, EULER_A):
             assert torch.equal(scaled[-1], x)
         kw = {"eta": 0.0} if cls == DDIM else {}
+        if noise_gen is not None:
+            kw["generator"] = noise_gen
         x = s.step(mo, t, x, **kw).prev_sample
         assert x.dtype == torch.float32 and torch.isfinite(x).all(), (name, len(prev))
         outs.append(mo)
         prev.append(x)
     tensors[f"{name}.model_output"] = torch.stack(outs)
     tensors[f"{name}.prev"] = torch.stack(prev)
-    if cls == EULER:
+    if cls in (EULER, EULER_A):
         tensors[f"{name}.scaled"] = torch.stack(scaled)
     # add_noise on a fresh schedule, as an img2img pipeline calls it before its first step
-    s = load(config, load_as)
+    s = load(config, load_as, overrides)
     s.set_timesteps(n)
-    orig, noise = torch.randn(SHAPE, generator=gen), torch.randn(SHAPE, generator=gen)
+    orig, noise = torch.randn(shape, generator=gen), torch.randn(shape, generator=gen)
     add = s.add_noise if cls != FME else (lambda o, n, t: s.scale_noise(o, t, n))
     plain = add(orig, noise, s.timesteps[k : k + 1])
     if hasattr(s, "set_begin_index"):
@@ -323,7 +339,7 @@ def run_case(name, config, load_as, n, k, tensors, seed) -> dict:
     tensors[f"{name}.add_noise.out"] = out
     return OrderedDict(
         [("name", name), ("class", cls), ("config", config), ("load_as", load_as), ("num_inference_steps", n),
-         ("init_noise_sigma", sigma0), ("add_noise_step", k), ("shape", list(SHAPE))]
+         ("init_noise_sigma", sigma0), ("add_noise_step", k), ("shape", list(shape))]
     )
 
 
@@ -421,8 +437,121 @@ def main_wan(out_dir: pathlib.Path) -> None:
     (out_dir / "schedulers.wan.json").write_text(json.dumps(side, indent=1) + "\n")
     print(f"schedulers.wan: {len(cases)} chains, {len(spacing)} timestep lists, {len(flow)} flow schedules; "
           f"{st.stat().st_size} + {(out_dir / 'schedulers.wan.json').stat().st_size} bytes")
+    main_options(out_dir)
+
+
+# Stable Diffusion 1.x's scheduler/scheduler_config.json (PNDM, no clip_sample key): run as DDIM
+# it clips x̂₀ to [-1, 1], DDIM's default (the case of issue 21).
+SD_CONFIG = OrderedDict(
+    [("_class_name", PNDM), ("_diffusers_version", "0.6.0"), ("beta_end", 0.012), ("beta_schedule", "scaled_linear"),
+     ("beta_start", 0.00085), ("num_train_timesteps", 1000), ("set_alpha_to_one", False), ("skip_prk_steps", True),
+     ("steps_offset", 1), ("trained_betas", None)]
+)
+SHAPE2 = (2, 4, 2, 2, 3)  # a batch of two: thresholding's quantile is per sample
+
+# (name, config file, load_as, t2v --scheduler name, from_config overrides, n, add_noise step,
+#  noise seed (stochastic) or None, shape)
+KARRAS, SDE = {"use_karras_sigmas": True}, {"algorithm_type": "sde-dpmsolver++"}
+OPTION_CASES = [
+    # DDIM's x̂₀ clipping and thresholding
+    ("ddim_sd_clip_default_5", SD_CONFIG, DDIM, "ddim", None, 5, 2, None, SHAPE),
+    ("ddim_sd_clip_default_50", SD_CONFIG, DDIM, "ddim", None, 50, 10, None, SHAPE),
+    ("ddim_clip_range_vpred_6", own(DDIM, clip_sample=True, clip_sample_range=1.5, prediction_type="v_prediction"), None, None, None, 6, 2, None, SHAPE),
+    ("ddim_clip_sample_pred_4", own(DDIM, clip_sample=True, clip_sample_range=0.8, prediction_type="sample"), None, None, None, 4, 1, None, SHAPE),
+    ("ddim_threshold_6", own(DDIM, thresholding=True, dynamic_thresholding_ratio=0.9, sample_max_value=2.5), None, None, None, 6, 2, None, SHAPE2),
+    ("ddim_threshold_default_vpred_5", own(DDIM, thresholding=True, prediction_type="v_prediction"), None, None, None, 5, 1, None, SHAPE2),
+    # zero terminal SNR (v-prediction: ᾱ_T = 0 makes ε-prediction divide by zero)
+    ("ddim_zero_snr_trailing_6", own(DDIM, rescale_betas_zero_snr=True, timestep_spacing="trailing", prediction_type="v_prediction", clip_sample=False), None, None, None, 6, 2, None, SHAPE),
+    ("ddim_zero_snr_linspace_clip_5", own(DDIM, rescale_betas_zero_snr=True, timestep_spacing="linspace", prediction_type="v_prediction"), None, None, None, 5, 1, None, SHAPE),
+    ("dpm_zero_snr_trailing_6", own(DPM, rescale_betas_zero_snr=True, timestep_spacing="trailing", prediction_type="v_prediction"), None, None, None, 6, 2, None, SHAPE),
+    # (Euler's first step from the terminal σ = 4096 cancels x·(1 + dt/σ) ≈ 0.0023·x in float32:
+    # torch's own rounding there is ~3e-5 relative, above the comparison's bound, so the Euler
+    # zero-SNR chains use leading spacing, which starts below it; the schedules are still checked.)
+    ("euler_zero_snr_leading_6", own(EULER, rescale_betas_zero_snr=True, timestep_spacing="leading", steps_offset=1, prediction_type="v_prediction"), None, None, None, 6, 2, None, SHAPE),
+    ("unipc_zero_snr_trailing_6", own(UNIPC, rescale_betas_zero_snr=True, timestep_spacing="trailing", prediction_type="v_prediction"), None, None, None, 6, 2, None, SHAPE),
+    # DPM-Solver++ sigma schedules (DPM++ 2M Karras) and final steps
+    ("dpm_karras_25", ms(), DPM, "dpm++-karras", KARRAS, 25, 5, None, SHAPE),
+    ("dpm_karras_6", ms(), DPM, "dpm++-karras", KARRAS, 6, 2, None, SHAPE),
+    ("dpm_karras_heun_sigma_min_8", own(DPM, use_karras_sigmas=True, solver_type="heun", final_sigmas_type="sigma_min"), None, None, None, 8, 2, None, SHAPE),
+    ("dpm_karras_no_lower_final_20", own(DPM, use_karras_sigmas=True, lower_order_final=False, final_sigmas_type="sigma_min"), None, None, None, 20, 4, None, SHAPE),
+    ("dpm_exponential_10", own(DPM, use_exponential_sigmas=True), None, None, None, 10, 3, None, SHAPE),
+    ("dpm_exponential_vpred_sigma_min_7", own(DPM, use_exponential_sigmas=True, prediction_type="v_prediction", final_sigmas_type="sigma_min"), None, None, None, 7, 2, None, SHAPE),
+    ("dpm_lu_lambdas_10", own(DPM, use_lu_lambdas=True), None, None, None, 10, 3, None, SHAPE),
+    ("dpm_lu_lambdas_heun_sigma_min_7", own(DPM, use_lu_lambdas=True, solver_type="heun", final_sigmas_type="sigma_min"), None, None, None, 7, 2, None, SHAPE),
+    # SDE-DPM-Solver++ (noise from the torch generator stream)
+    ("dpm_sde_10", ms(), DPM, "dpm++-sde", SDE, 10, 3, 7001, SHAPE),
+    ("dpm_sde_25", ms(), DPM, "dpm++-sde", SDE, 25, 5, 7002, SHAPE),
+    ("dpm_sde_karras_heun_8", own(DPM, algorithm_type="sde-dpmsolver++", use_karras_sigmas=True, solver_type="heun"), None, None, None, 8, 2, 7003, SHAPE),
+    ("dpm_sde_order1_5", own(DPM, algorithm_type="sde-dpmsolver++", solver_order=1), None, None, None, 5, 1, 7004, SHAPE),
+    ("dpm_sde_euler_final_sigma_min_16", own(DPM, algorithm_type="sde-dpmsolver++", euler_at_final=True, final_sigmas_type="sigma_min", lower_order_final=False), None, None, None, 16, 3, 7005, SHAPE2),
+    # Euler: Karras and exponential sigmas; Euler ancestral (noise from the torch stream)
+    ("euler_karras_10", own(EULER, use_karras_sigmas=True), None, None, None, 10, 3, None, SHAPE),
+    ("euler_karras_sigma_min_vpred_6", own(EULER, use_karras_sigmas=True, final_sigmas_type="sigma_min", prediction_type="v_prediction"), None, None, None, 6, 2, None, SHAPE),
+    ("euler_exponential_8", own(EULER, use_exponential_sigmas=True), None, None, None, 8, 2, None, SHAPE),
+    ("euler_a_ms_10", ms(), EULER_A, "euler-a", None, 10, 3, 7101, SHAPE),
+    ("euler_a_ms_25", ms(), EULER_A, "euler-a", None, 25, 5, 7102, SHAPE2),
+    ("euler_a_trailing_vpred_6", own(EULER_A, timestep_spacing="trailing", prediction_type="v_prediction"), None, None, None, 6, 2, 7103, SHAPE),
+    ("euler_a_leading_5", own(EULER_A, timestep_spacing="leading", steps_offset=1), None, None, None, 5, 1, 7104, SHAPE),
+    # UniPC on Karras / exponential sigmas (beta schedules; refused with flow sigmas)
+    ("unipc_karras_10", ms(), UNIPC, None, KARRAS, 10, 3, None, SHAPE),
+    ("unipc_karras_bh1_sigma_min_8", own(UNIPC, use_karras_sigmas=True, solver_type="bh1", final_sigmas_type="sigma_min"), None, None, None, 8, 2, None, SHAPE),
+    ("unipc_exponential_vpred_7", own(UNIPC, use_exponential_sigmas=True, prediction_type="v_prediction"), None, None, None, 7, 2, None, SHAPE),
+    # PNDM: PLMS as Stable Diffusion ships it, and with the Runge-Kutta warm-up (skip_prk_steps
+    # false, the class default: n + 9 evaluations)
+    ("pndm_plms_sd_8", SD_CONFIG, None, None, None, 8, 2, None, SHAPE),
+    ("pndm_prk_sd_10", OrderedDict(SD_CONFIG, skip_prk_steps=False), None, None, None, 10, 3, None, SHAPE),
+    ("pndm_prk_default_6", own(PNDM), None, None, None, 6, 2, None, SHAPE),
+    ("pndm_prk_vpred_alpha_one_4", own(PNDM, prediction_type="v_prediction", set_alpha_to_one=True, steps_offset=1), None, None, None, 4, 1, None, SHAPE2),
+    ("euler_a_zero_snr_leading_6", own(EULER_A, rescale_betas_zero_snr=True, timestep_spacing="leading", steps_offset=1, prediction_type="v_prediction"), None, None, None, 6, 2, 7105, SHAPE),
+]
+
+
+def main_options(out_dir: pathlib.Path) -> None:
+    """schedulers.options.*: the options of issue 21 (see the module docstring)."""
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
+    torch.set_grad_enabled(False)
+    from diffusers.utils import logging as dlog
+
+    dlog.set_verbosity_error()
+    tensors: OrderedDict = OrderedDict()
+    cases = []
+    for i, (name, cfg, load_as, user, over, n, k, noise_seed, shape) in enumerate(OPTION_CASES):
+        c = run_case(name, cfg, load_as, n, k, tensors, seed=900 + i, overrides=over, noise_seed=noise_seed, shape=shape)
+        c["scheduler"], c["overrides"], c["noise_seed"] = user, over, noise_seed
+        cases.append(c)
+
+    spacing = []
+    for cls, skip in ((PNDM, True), (PNDM, False), (EULER_A, True)):
+        for sp in ("leading", "linspace", "trailing"):
+            if not skip and sp != "leading":
+                continue  # PRK's half-way points pass t = 999 there: diffusers indexes out of range
+            cfg = own(cls, timestep_spacing=sp, steps_offset=1, skip_prk_steps=skip)
+            s = load(cfg, None)
+            prefix = f"spacing.{cls}.{sp}" + ("" if skip else ".prk")
+            steps = [n for n in SPACING_STEPS if skip or n >= 4]
+            for n in steps:
+                s.set_timesteps(n)
+                tensors[f"{prefix}.{n}"] = s.timesteps.clone()
+            spacing.append(OrderedDict([("prefix", prefix), ("config", cfg), ("steps", steps)]))
+
+    # the zero-terminal-SNR training schedules (DDIM keeps ᾱ_T = 0; the sigma classes 2^-24)
+    for cls in (DDIM, DPM):
+        cfg = own(cls, rescale_betas_zero_snr=True)
+        tensors[f"alphas_cumprod.zero_snr.{cls}"] = load(cfg, None).alphas_cumprod.clone()
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    st = out_dir / "schedulers.options.safetensors"
+    write_safetensors(st, tensors, {"source": "tools/reference/scheduler_fixtures.py (main_options)"})
+    side = OrderedDict([("cases", cases), ("spacing", spacing)])
+    (out_dir / "schedulers.options.json").write_text(json.dumps(side, indent=1) + "\n")
+    print(f"schedulers.options: {len(cases)} chains, {len(spacing)} timestep lists; {st.stat().st_size} + "
+          f"{(out_dir / 'schedulers.options.json').stat().st_size} bytes")
 
 
 if __name__ == "__main__":
+    if "--options-only" in sys.argv[1:]:
+        main_options(HERE.parent.parent / "tests" / "fixtures")
+        sys.exit(0)
     # --wan-only: only schedulers.wan.* (leaves schedulers.* as committed)
     (main_wan if "--wan-only" in sys.argv[1:] else main)(HERE.parent.parent / "tests" / "fixtures")

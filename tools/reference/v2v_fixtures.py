@@ -22,6 +22,10 @@ Writes tests/fixtures/v2v/ (owned: deleted first):
   float32 noise).
 - `chain.safetensors`: the `--upscale` chain (see `chain()`): the first stage's u8 frames and
   the final frames.
+- `stochastic.json` + `stochastic/*.safetensors` (`stochastic()`; `--stochastic-only` writes just
+  these): the same end-to-end layout with the schedulers whose steps draw noise (Euler ancestral,
+  DPM-Solver++ SDE), which diffusers draws from the pipeline's one generator after the posterior
+  sample and add_noise's noise. Each case names its t2v `--scheduler` (`t2v_scheduler`).
 """
 
 from __future__ import annotations
@@ -229,6 +233,7 @@ def main(fix: Path) -> Path:
               f"frames max {ref_err['frames_max_abs'] * 255:.3f}/255", flush=True)
     (out / "cases.json").write_text(json.dumps(cases, indent=1) + "\n")
     chain(fix, out)
+    stochastic(fix)
     files = sorted(p for p in out.rglob("*") if p.is_file())
     total = sum(p.stat().st_size for p in files)
     h = hashlib.sha256()
@@ -239,6 +244,75 @@ def main(fix: Path) -> Path:
     return out
 
 
+# name, t2v --scheduler, diffusers class, from_config overrides, steps, strength, guidance
+STOCHASTIC = [
+    ("euler_a_s0.7", "euler-a", "EulerAncestralDiscreteScheduler", {}, 3, 0.7, 1.0),
+    ("dpm_sde_s0.8_cfg", "dpm++-sde", "DPMSolverMultistepScheduler", {"algorithm_type": "sde-dpmsolver++"}, 3, 0.8, 9.0),
+]
+
+
+def stochastic(fix: Path) -> None:
+    """End-to-end runs with stochastic schedulers (see the module docstring). The float64
+    reference run draws the steps' noise in float32 too (Euler ancestral draws in the model
+    output's dtype), so the two runs see the same noise."""
+    import diffusers
+    import diffusers.schedulers.scheduling_euler_ancestral_discrete as ea_mod
+
+    out = fix / "v2v"
+    if (out / "stochastic").exists():
+        shutil.rmtree(out / "stochastic")
+    (out / "stochastic").mkdir(parents=True)
+    patch_randn()
+    orig = ea_mod.randn_tensor
+    ea_mod.randn_tensor = lambda shape, generator=None, device=None, dtype=None, layout=None: orig(
+        shape, generator=generator, device=device, dtype=torch.float32, layout=layout).to(dtype)
+    pngs = sorted((out / "input").glob("*.png"))
+    frames = [Image.open(p).convert("RGB").resize((W, H)) for p in pngs]
+    cases = []
+    for name, t2v_name, sched, over, steps, strength, guidance in STOCHASTIC:
+        pipe = load(fix / "tiny-t2v", "DDIMScheduler")
+        pipe.scheduler = getattr(diffusers, sched).from_config(pipe.scheduler.config, **over)
+        seen, lat32, fr32, kept = run(pipe, frames, steps, strength, guidance, torch.float32)
+        _, lat64, fr64, _ = run(copy.deepcopy(pipe), frames, steps, strength, guidance, torch.float64)
+        ref_err = {
+            "latents_rel_l2": float((lat32.double() - lat64).norm() / lat64.norm()),
+            "frames_max_abs": float((fr32 - fr64).abs().max()),
+        }
+        tensors = OrderedDict([("start_latents", seen["start_latents"].float()), ("latents", lat32.float()),
+                               ("frames", fr32.to(torch.float16))])
+        c = dict(name=name, scheduler=sched, t2v_scheduler=t2v_name, overrides=over, num_inference_steps=steps,
+                 strength=strength, guidance_scale=guidance, seed=SEED, prompt=PROMPT, height=H, width=W,
+                 num_frames=SRC_F, timesteps=kept, file=f"v2v/stochastic/{name}.safetensors", ref_err=ref_err)
+        write_st(out / "stochastic" / f"{name}.safetensors", tensors, {"case": json.dumps(c)})
+        cases.append(c)
+        print(f"  v2v {name:<16} timesteps {kept}  diffusers f32 vs f64: latents {ref_err['latents_rel_l2']:.1e}, "
+              f"frames max {ref_err['frames_max_abs'] * 255:.3f}/255", flush=True)
+    ea_mod.randn_tensor = orig
+    # The same schedulers through TextToVideoSDPipeline (initial latents, then the steps' noise,
+    # drawn frames first as it steps on (F, C, h, w)): frames only, float32.
+    from diffusers import TextToVideoSDPipeline
+
+    t2v = TextToVideoSDPipeline.from_pretrained(fix / "tiny-t2v", torch_dtype=torch.float32)
+    t2v.set_progress_bar_config(disable=True)
+    base = t2v.scheduler.config
+    for name, t2v_name, sched, over, steps, _, guidance in STOCHASTIC:
+        t2v.scheduler = getattr(diffusers, sched).from_config(base, **over)
+        fr = t2v(prompt=PROMPT, num_frames=SRC_F, height=H, width=W, num_inference_steps=steps + 1, guidance_scale=guidance,
+                 generator=torch.Generator().manual_seed(SEED + 6), output_type="np").frames
+        c = dict(name=f"t2v_{name}", pipeline="text-to-video", scheduler=sched, t2v_scheduler=t2v_name, overrides=over,
+                 num_inference_steps=steps + 1, guidance_scale=guidance, seed=SEED + 6, prompt=PROMPT, height=H, width=W,
+                 num_frames=SRC_F, file=f"v2v/stochastic/t2v_{name}.safetensors")
+        write_st(out / "stochastic" / f"t2v_{name}.safetensors",
+                 OrderedDict([("frames", torch.from_numpy(np.asarray(fr[0])).to(torch.float16))]), {"case": json.dumps(c)})
+        cases.append(c)
+        print(f"  t2v {name:<16} {steps + 1} steps", flush=True)
+    (out / "stochastic.json").write_text(json.dumps(cases, indent=1) + "\n")
+
+
 if __name__ == "__main__":
     repo = HERE.parent.parent
-    main(repo / "tests" / "fixtures")
+    if "--stochastic-only" in sys.argv[1:]:
+        mf.setup_torch()
+        stochastic(repo / "tests" / "fixtures")
+    else:
+        main(repo / "tests" / "fixtures")
