@@ -201,3 +201,22 @@ fn compare_resume_shards_and_score() {
     assert!(j["clipsim"].as_f64().is_some_and(f64::is_finite), "{log}");
     eprintln!("cli_compare: {:.1} s", t0.elapsed().as_secs_f64());
 }
+
+#[test]
+fn a_wan_model_beside_a_unet_model_in_one_report() {
+    let d = scratch("wan");
+    std::fs::write(d.join("p.yaml"), "- {id: cat, category: subject, prompt: \"a cat dancing\"}\n").unwrap();
+    let wan = fixtures().join("wan/tiny-wan");
+    let clip = fixtures().join("clip/tiny-clip");
+    let models = format!("tiny-random,{}", wan.display());
+    let args = ["compare", "--models", &models, "--prompts", "p.yaml", "--clip-model", clip.to_str().unwrap(), "--num-frames", "5", "--height", "16", "--width", "32", "--num-inference-steps", "2", "--seeds", "0", "--out", "out"];
+    let (ok, log) = t2v(&d, &args);
+    assert!(ok, "{log}");
+    let rs: Vec<serde_json::Value> = serde_json::from_str(&std::fs::read_to_string(d.join("out/results.json")).unwrap()).unwrap();
+    assert_eq!(rs.len(), 2, "{rs:?}");
+    let wan_row = rs.iter().find(|r| r["model"].as_str().unwrap().ends_with("tiny-wan")).unwrap_or_else(|| panic!("{rs:?}"));
+    assert_eq!((wan_row["num_frames"].as_u64(), wan_row["fps"].as_u64()), (Some(5), Some(16)), "Wan's own fps: {wan_row}");
+    assert!(wan_row["clipsim"].as_f64().is_some_and(f64::is_finite), "{wan_row}");
+    let html = std::fs::read_to_string(d.join("out/report.html")).unwrap();
+    assert!(html.contains("tiny-wan") && html.contains("tiny-random"), "both models in the report");
+}

@@ -306,3 +306,25 @@ fn jobs_survive_kill_9_and_resume_from_saved_latents() {
     assert_eq!(q["state"], "queued", "{q}");
     assert_eq!(c.job(jid)["state"], "done");
 }
+
+#[test]
+fn wan_folders_are_offered_with_their_defaults_and_run() {
+    let d = scratch("wan");
+    let wan = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/wan/tiny-wan");
+    let s = Server::start(&d, &["--model-dir", wan.to_str().unwrap()], &[]);
+    let (_, models) = s.get("/api/models");
+    let m = models["models"].as_array().unwrap().iter().find(|m| m["name"] == "tiny-wan").cloned().unwrap_or_else(|| panic!("{models}"));
+    // WanPipeline's defaults, and its frame and size steps.
+    assert_eq!((m["width"].as_u64(), m["height"].as_u64(), m["num_frames"].as_u64(), m["fps"].as_u64()), (Some(832), Some(480), Some(81), Some(16)), "{m}");
+    assert_eq!((m["temporal"].as_u64(), m["size_multiple"].as_u64(), m["guidance_scale"].as_f64()), (Some(4), Some(16), Some(5.0)), "{m}");
+    let (code, e) = s.post("/api/jobs", json!({ "prompt": "a cat", "model": "tiny-wan", "width": 24, "height": 16 }));
+    assert_eq!(code, 400, "{e}");
+    assert!(e["error"].as_str().unwrap().contains("multiple of 16"), "{e}");
+    // 6 frames are stored as the 5 that run (diffusers' 4k+1 rounding).
+    let job = json!({ "prompt": "a cat dancing", "model": "tiny-wan", "width": 32, "height": 16, "num_frames": 6, "num_inference_steps": 2, "seed": 3 });
+    let (code, j) = s.post("/api/jobs", job);
+    assert_eq!(code, 201, "{j}");
+    assert_eq!(j["params"]["num_frames"], 5, "{j}");
+    let done = s.wait_state(id(&j), "done");
+    assert_eq!(done["provenance"]["scheduler"], "unipc", "{done}");
+}

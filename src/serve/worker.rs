@@ -200,12 +200,17 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// SHA-256 over the weight files (name and digest of each). Files in the Hugging Face cache are
+/// SHA-256 over the weight files (name and digest of each; `*.index.json` shard maps are not
+/// weights). Files in the Hugging Face cache are
 /// links to blobs named by their own SHA-256 (the hub's LFS id), which is used without reading.
 pub fn weights_hash(dir: &Path) -> Result<String> {
     let mut lines = Vec::new();
-    for sub in ["text_encoder", "unet", "vae"] {
+    // The components with weights: the UNet pipelines' or Wan's (a folder has one set).
+    for sub in ["text_encoder", "unet", "transformer", "transformer_2", "vae"] {
         let d = dir.join(sub);
+        if !d.is_dir() && matches!(sub, "unet" | "transformer" | "transformer_2") {
+            continue;
+        }
         let mut files: Vec<PathBuf> = std::fs::read_dir(&d)
             .map_err(|e| Error::Other(format!("{}: {e}", d.display())))?
             .filter_map(|e| e.ok().map(|e| e.path()))
