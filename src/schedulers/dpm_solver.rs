@@ -5,6 +5,7 @@
 
 use super::config::{FinalSigmas, PredictionType, SchedulerConfig, TimestepSpacing};
 use super::sigmas::{sigma_to_t, SigmaSchedule};
+use super::threshold::Thresholding;
 use super::{check_num_steps, check_step, spacing, Scheduler, SchedulerKind, SchedulerState, StepNoise};
 use crate::error::{Error, Result};
 use crate::ops::elementwise::{lincomb2, lincomb3};
@@ -38,6 +39,7 @@ pub struct DpmSolverMultistepScheduler {
     /// `use_lu_lambdas` (Lu et al.'s uniform log-SNR steps), which diffusers checks after
     /// Karras and before exponential sigmas.
     lu_lambdas: bool,
+    threshold: Option<Thresholding>,
     /// `sde-dpmsolver++`: each step adds σ_t·√(1−e^{−2h})·z, z drawn from `generator`.
     sde: bool,
     generator: Option<StepNoise>,
@@ -72,7 +74,6 @@ impl DpmSolverMultistepScheduler {
             return Err(cfg.bad("solver_order", format!("{solver_order} is not supported (1 or 2; 2 is the default)")));
         }
         for (field, v) in [
-            ("thresholding", cfg.thresholding),
             ("use_flow_sigmas", cfg.use_flow_sigmas),
             ("use_dynamic_shifting", cfg.use_dynamic_shifting),
         ] {
@@ -94,6 +95,7 @@ impl DpmSolverMultistepScheduler {
             euler_at_final: cfg.euler_at_final.unwrap_or(false),
             final_sigmas: cfg.final_sigmas()?,
             lambda_min_clipped: cfg.lambda_min_clipped.unwrap_or(f64::NEG_INFINITY),
+            threshold: Thresholding::from_config(cfg)?,
             lu_lambdas: cfg.use_lu_lambdas == Some(true) && schedule != SigmaSchedule::Karras,
             schedule,
             sde,
@@ -279,6 +281,10 @@ impl Scheduler for DpmSolverMultistepScheduler {
             }
             PredictionType::VPrediction => lincomb2(sample, alpha_s, model_output, -sigma_s)?,
             PredictionType::Sample => model_output.clone(),
+        };
+        let m0 = match &self.threshold {
+            Some(t) => t.apply(&m0)?,
+            None => m0,
         };
 
         let h = lambda_t - lambda_s;
