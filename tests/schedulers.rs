@@ -236,7 +236,8 @@ fn unsupported_config_values_name_file_and_field() {
     };
     let cases: Vec<(&str, Value, Option<SchedulerKind>, &str)> = vec![
         ("spacing", with("timestep_spacing", "uniform".into()), None, "timestep_spacing"),
-        ("beta", with("beta_schedule", "squaredcos_cap_v2".into()), None, "beta_schedule"),
+        ("beta", with("beta_schedule", "laplace".into()), None, "beta_schedule"),
+        ("trained-betas", with("trained_betas", serde_json::json!([0.001, 0.002])), None, "trained_betas"),
         ("pred", with("prediction_type", "flow_prediction".into()), Some(SchedulerKind::DpmSolverMultistep), "prediction_type"),
         ("order", with("solver_order", 3.into()), Some(SchedulerKind::DpmSolverMultistep), "solver_order"),
         ("beta-sigmas", with("use_beta_sigmas", true.into()), Some(SchedulerKind::EulerDiscrete), "use_beta_sigmas"),

@@ -40,6 +40,8 @@ pub struct DpmSolverMultistepScheduler {
     /// Karras and before exponential sigmas.
     lu_lambdas: bool,
     threshold: Option<Thresholding>,
+    /// diffusers leaves Karras / Lu timesteps unrounded (then truncated) on the cosine schedule.
+    cosine: bool,
     /// `sde-dpmsolver++`: each step adds σ_t·√(1−e^{−2h})·z, z drawn from `generator`.
     sde: bool,
     generator: Option<StepNoise>,
@@ -96,6 +98,7 @@ impl DpmSolverMultistepScheduler {
             final_sigmas: cfg.final_sigmas()?,
             lambda_min_clipped: cfg.lambda_min_clipped.unwrap_or(f64::NEG_INFINITY),
             threshold: Thresholding::from_config(cfg)?,
+            cosine: cfg.beta_schedule.as_deref() == Some("squaredcos_cap_v2"),
             lu_lambdas: cfg.use_lu_lambdas == Some(true) && schedule != SigmaSchedule::Karras,
             schedule,
             sde,
@@ -200,6 +203,7 @@ impl Scheduler for DpmSolverMultistepScheduler {
                 let t = sig.iter().map(|&s| sigma_to_t(s, &log_sigmas));
                 let ts: Vec<i64> = match self.schedule {
                     SigmaSchedule::Exponential if !self.lu_lambdas => t.map(|t| t as i64).collect(),
+                    _ if self.cosine => t.map(|t| t as i64).collect(),
                     _ => t.map(|t| t.round_ties_even() as i64).collect(),
                 };
                 (ts, Some(sig))
