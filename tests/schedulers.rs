@@ -236,11 +236,12 @@ fn unsupported_config_values_name_file_and_field() {
     };
     let cases: Vec<(&str, Value, Option<SchedulerKind>, &str)> = vec![
         ("spacing", with("timestep_spacing", "uniform".into()), None, "timestep_spacing"),
-        ("beta", with("beta_schedule", "squaredcos_cap_v2".into()), None, "beta_schedule"),
+        ("beta", with("beta_schedule", "laplace".into()), None, "beta_schedule"),
+        ("trained-betas", with("trained_betas", serde_json::json!([0.001, 0.002])), None, "trained_betas"),
         ("pred", with("prediction_type", "flow_prediction".into()), Some(SchedulerKind::DpmSolverMultistep), "prediction_type"),
         ("order", with("solver_order", 3.into()), Some(SchedulerKind::DpmSolverMultistep), "solver_order"),
         ("beta-sigmas", with("use_beta_sigmas", true.into()), Some(SchedulerKind::EulerDiscrete), "use_beta_sigmas"),
-        ("dpm-thresholding", with("thresholding", true.into()), Some(SchedulerKind::DpmSolverMultistep), "thresholding"),
+        ("dpm-variance", with("variance_type", "learned_range".into()), Some(SchedulerKind::DpmSolverMultistep), "variance_type"),
         ("class", with("_class_name", "LMSDiscreteScheduler".into()), None, "_class_name"),
     ];
     for (tag, cfg, kind, field) in cases {
@@ -593,7 +594,6 @@ fn unipc_and_flow_euler_refusals_name_file_and_key() {
         ("u-exp", with(wan, "use_exponential_sigmas", true.into()), None, "use_exponential_sigmas"),
         ("u-beta", with(wan, "use_beta_sigmas", true.into()), None, "use_beta_sigmas"),
         ("u-dyn", with(wan, "use_dynamic_shifting", true.into()), None, "use_dynamic_shifting"),
-        ("u-thr", with(wan, "thresholding", true.into()), None, "thresholding"),
         ("u-solver-p", with(wan, "solver_p", serde_json::json!({"x": 1})), None, "solver_p"),
         ("u-order3", with(wan, "solver_order", 3.into()), None, "solver_order"),
         ("u-solver", with(wan, "solver_type", "bh3".into()), None, "solver_type"),

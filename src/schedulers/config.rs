@@ -241,15 +241,26 @@ impl SchedulerConfig {
     /// α_t = 1 − β_t (float32), diffusers' `scheduler.alphas` (Text2Video-Zero's forward
     /// diffusion multiplies a range of them).
     pub fn alphas(&self) -> Result<Vec<f32>> {
-        if self.trained_betas.as_ref().is_some_and(|v| !v.is_null()) {
-            return Err(self.bad("trained_betas", "explicit betas are not supported; use beta_start/beta_end/beta_schedule"));
-        }
         let n = self.num_train_timesteps()?;
         let (start, end) = (self.beta_start.unwrap_or(0.0001), self.beta_end.unwrap_or(0.02));
-        let betas: Vec<f32> = match self.beta_schedule.as_deref().unwrap_or("linear") {
-            "linear" => torch_linspace_f32(start, end, n),
-            "scaled_linear" => torch_linspace_f32(start.sqrt(), end.sqrt(), n).iter().map(|b| b * b).collect(),
-            o => return Err(self.bad("beta_schedule", format!("\"{o}\" is not supported (linear, scaled_linear)"))),
+        let betas: Vec<f32> = match self.trained_betas.as_ref().filter(|v| !v.is_null()) {
+            // `torch.tensor(trained_betas, dtype=torch.float32)`: each rounded once.
+            Some(v) => {
+                let list: Option<Vec<f32>> = v.as_array().and_then(|a| a.iter().map(|x| x.as_f64().map(|x| x as f32)).collect());
+                match list {
+                    Some(b) if b.len() == n => b,
+                    Some(b) => {
+                        return Err(self.bad("trained_betas", format!("has {} values for num_train_timesteps {n}; they must agree", b.len())))
+                    }
+                    None => return Err(self.bad("trained_betas", "must be a list of numbers")),
+                }
+            }
+            None => match self.beta_schedule.as_deref().unwrap_or("linear") {
+                "linear" => torch_linspace_f32(start, end, n),
+                "scaled_linear" => torch_linspace_f32(start.sqrt(), end.sqrt(), n).iter().map(|b| b * b).collect(),
+                "squaredcos_cap_v2" => betas_for_alpha_bar(n),
+                o => return Err(self.bad("beta_schedule", format!("\"{o}\" is not supported (linear, scaled_linear, squaredcos_cap_v2)"))),
+            },
         };
         let betas = if self.rescale_betas_zero_snr == Some(true) { rescale_zero_terminal_snr(&betas) } else { betas };
         Ok(betas.iter().map(|&b| 1.0f32 - b).collect())
@@ -293,6 +304,22 @@ fn rescale_zero_terminal_snr(betas: &[f32]) -> Vec<f32> {
     }
     let bar: Vec<f32> = sqrt.iter().map(|v| v * v).collect();
     std::iter::once(bar[0]).chain(bar.windows(2).map(|w| w[1] / w[0])).map(|a| 1.0f32 - a).collect()
+}
+
+/// diffusers' `betas_for_alpha_bar(n)` (the Glide cosine schedule, `squaredcos_cap_v2`):
+/// β_i = min(1 − ᾱ((i+1)/n)/ᾱ(i/n), 0.999) with ᾱ(t) = cos((t + 0.008)/1.008 · π/2)², in
+/// Python's float64, then rounded to float32 by `torch.tensor`.
+fn betas_for_alpha_bar(n: usize) -> Vec<f32> {
+    let alpha_bar = |t: f64| {
+        let c = ((t + 0.008) / 1.008 * std::f64::consts::PI / 2.0).cos();
+        c * c
+    };
+    (0..n)
+        .map(|i| {
+            let (t1, t2) = (i as f64 / n as f64, (i + 1) as f64 / n as f64);
+            (1.0 - alpha_bar(t2) / alpha_bar(t1)).min(0.999) as f32
+        })
+        .collect()
 }
 
 /// `torch.linspace(start, end, n, dtype=torch.float32)` on the CPU, bit for bit.

@@ -2,13 +2,11 @@
 //! with its x̂₀ clipping (`clip_sample`, the class default, which a Stable Diffusion folder's
 //! PNDM file without the key gets when run as DDIM) and dynamic thresholding.
 //!
-//! Clipping stays on the device (one clamp between two fused combinations). Thresholding needs
-//! a per-sample quantile of |x̂₀|, a sort over the whole latent: that step reads the sample and
-//! model output back and computes it on the host in torch's float32 op order, the one
-//! read-back inside a denoising loop this crate makes, and only when a config asks for it
-//! (diffusers calls thresholding "unsuitable for latent-space models").
+//! Clipping stays on the device (one clamp between two fused combinations); thresholding reads
+//! x̂₀ back (see [`threshold`](super::threshold)).
 
 use super::config::{PredictionType, SchedulerConfig, TimestepSpacing};
+use super::threshold::Thresholding;
 use super::{check_num_steps, check_step, spacing, Scheduler, SchedulerKind};
 use crate::error::{Error, Result};
 use crate::ops::elementwise::{clamp_sym, lincomb2, lincomb3};
@@ -39,25 +37,15 @@ enum X0Rule {
     Keep,
     /// `x̂₀.clamp(-range, range)`.
     Clip(f32),
-    /// Dynamic thresholding (Imagen): s = quantile(|x̂₀|, ratio) per sample, clamped to
-    /// [1, max]; x̂₀ = clamp(x̂₀, −s, s)/s.
-    Threshold { ratio: f32, max: f32 },
+    Threshold(Thresholding),
 }
 
 impl DdimScheduler {
     pub fn new(cfg: &SchedulerConfig) -> Result<DdimScheduler> {
         // diffusers' DDIM defaults: clip_sample true (so a file without the key clips), range 1,
-        // thresholding false with ratio 0.995 and max 1.
-        let x0 = if cfg.thresholding == Some(true) {
-            let ratio = cfg.dynamic_thresholding_ratio.unwrap_or(0.995);
-            if !(0.0..=1.0).contains(&ratio) {
-                return Err(cfg.bad("dynamic_thresholding_ratio", format!("must be a quantile in [0, 1], got {ratio}")));
-            }
-            let max = cfg.sample_max_value.unwrap_or(1.0);
-            if !(max.is_finite() && max >= 1.0) {
-                return Err(cfg.bad("sample_max_value", format!("must be a finite number ≥ 1 (the threshold's lower bound), got {max}")));
-            }
-            X0Rule::Threshold { ratio: ratio as f32, max: max as f32 }
+        // thresholding false (it wins over clipping when on).
+        let x0 = if let Some(t) = Thresholding::from_config(cfg)? {
+            X0Rule::Threshold(t)
         } else if cfg.clip_sample.unwrap_or(true) {
             let range = cfg.clip_sample_range.unwrap_or(1.0);
             if !(range.is_finite() && range >= 0.0) {
@@ -89,58 +77,6 @@ impl DdimScheduler {
         } else {
             self.alphas_cumprod[t as usize]
         }
-    }
-}
-
-impl DdimScheduler {
-    /// The step with dynamic thresholding, on the host in torch's float32 op order
-    /// (`[sa, sb, sa_prev, sd_prev]` are √ᾱ, √(1−ᾱ), √ᾱ_prev, √(1−ᾱ_prev)).
-    fn thresholded_step(&self, model_output: &Tensor, sample: &Tensor, coef: [f32; 4], ratio: f32, max: f32) -> Result<Tensor> {
-        let [sa, sb, sa_prev, sd_prev] = coef;
-        if model_output.shape() != sample.shape() || sample.shape().is_empty() {
-            return Err(Error::Other(format!(
-                "DDIM step: model output {:?} and sample {:?} must have the same (batched) shape",
-                model_output.shape(),
-                sample.shape()
-            )));
-        }
-        let (x, m) = (sample.to_f32()?, model_output.to_f32()?);
-        let (mut x0, eps): (Vec<f32>, Vec<f32>) = x
-            .iter()
-            .zip(&m)
-            .map(|(&x, &m)| match self.prediction {
-                PredictionType::Epsilon => ((x - sb * m) / sa, m),
-                PredictionType::VPrediction => (sa * x - sb * m, sa * m + sb * x),
-                PredictionType::Sample => (m, (x - sa * m) / sb),
-            })
-            .unzip();
-        let per = x0.len() / sample.dim(0).max(1);
-        if per > 0 {
-            for row in x0.chunks_mut(per) {
-                let s = torch_quantile(row.iter().map(|v| v.abs()).collect(), ratio).clamp(1.0, max);
-                for v in row.iter_mut() {
-                    *v = v.clamp(-s, s) / s;
-                }
-            }
-        }
-        let prev: Vec<f32> = x0.iter().zip(&eps).map(|(&x0, &e)| sa_prev * x0 + sd_prev * e).collect();
-        Tensor::from_f32(sample.gpu(), sample.shape(), &prev)
-    }
-}
-
-/// `torch.quantile(v, q)` (linear interpolation) in float32: rank q·(n−1), the two neighbours
-/// in sorted order, `lerp` as torch computes it.
-fn torch_quantile(mut v: Vec<f32>, q: f32) -> f32 {
-    v.sort_by(f32::total_cmp);
-    let rank = q * (v.len() - 1) as f32;
-    let below = rank as usize; // toType(kLong): truncation
-    let above = (rank.ceil() as usize).min(v.len() - 1);
-    let w = rank - below as f32;
-    let (a, b) = (v[below], v[above]);
-    if w < 0.5 {
-        a + w * (b - a)
-    } else {
-        b - (b - a) * (1.0 - w)
     }
 }
 
@@ -212,14 +148,14 @@ impl Scheduler for DdimScheduler {
                 let (cx, cm) = (sa_prev * x0x + sd_prev * ex, sa_prev * x0m + sd_prev * em);
                 lincomb2(sample, cx as f32, model_output, cm as f32)
             }
-            X0Rule::Clip(range) => {
-                let x0 = clamp_sym(&lincomb2(sample, x0x as f32, model_output, x0m as f32)?, range)?;
+            X0Rule::Clip(_) | X0Rule::Threshold(_) => {
+                let x0 = lincomb2(sample, x0x as f32, model_output, x0m as f32)?;
+                let x0 = match self.x0 {
+                    X0Rule::Clip(range) => clamp_sym(&x0, range)?,
+                    X0Rule::Threshold(t) => t.apply(&x0)?,
+                    X0Rule::Keep => x0,
+                };
                 lincomb3(&x0, sa_prev as f32, sample, (sd_prev * ex) as f32, model_output, (sd_prev * em) as f32)
-            }
-            X0Rule::Threshold { ratio, max } => {
-                let f = |v: f64| v as f32;
-                let coef = [f(sa), f(sb), f(sa_prev), f(sd_prev)];
-                self.thresholded_step(model_output, sample, coef, ratio, max)
             }
         }
     }

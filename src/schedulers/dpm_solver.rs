@@ -5,6 +5,7 @@
 
 use super::config::{FinalSigmas, PredictionType, SchedulerConfig, TimestepSpacing};
 use super::sigmas::{sigma_to_t, SigmaSchedule};
+use super::threshold::Thresholding;
 use super::{check_num_steps, check_step, spacing, Scheduler, SchedulerKind, SchedulerState, StepNoise};
 use crate::error::{Error, Result};
 use crate::ops::elementwise::{lincomb2, lincomb3};
@@ -38,6 +39,9 @@ pub struct DpmSolverMultistepScheduler {
     /// `use_lu_lambdas` (Lu et al.'s uniform log-SNR steps), which diffusers checks after
     /// Karras and before exponential sigmas.
     lu_lambdas: bool,
+    threshold: Option<Thresholding>,
+    /// diffusers leaves Karras / Lu timesteps unrounded (then truncated) on the cosine schedule.
+    cosine: bool,
     /// `sde-dpmsolver++`: each step adds σ_t·√(1−e^{−2h})·z, z drawn from `generator`.
     sde: bool,
     generator: Option<StepNoise>,
@@ -72,7 +76,6 @@ impl DpmSolverMultistepScheduler {
             return Err(cfg.bad("solver_order", format!("{solver_order} is not supported (1 or 2; 2 is the default)")));
         }
         for (field, v) in [
-            ("thresholding", cfg.thresholding),
             ("use_flow_sigmas", cfg.use_flow_sigmas),
             ("use_dynamic_shifting", cfg.use_dynamic_shifting),
         ] {
@@ -94,6 +97,8 @@ impl DpmSolverMultistepScheduler {
             euler_at_final: cfg.euler_at_final.unwrap_or(false),
             final_sigmas: cfg.final_sigmas()?,
             lambda_min_clipped: cfg.lambda_min_clipped.unwrap_or(f64::NEG_INFINITY),
+            threshold: Thresholding::from_config(cfg)?,
+            cosine: cfg.beta_schedule.as_deref() == Some("squaredcos_cap_v2"),
             lu_lambdas: cfg.use_lu_lambdas == Some(true) && schedule != SigmaSchedule::Karras,
             schedule,
             sde,
@@ -198,6 +203,7 @@ impl Scheduler for DpmSolverMultistepScheduler {
                 let t = sig.iter().map(|&s| sigma_to_t(s, &log_sigmas));
                 let ts: Vec<i64> = match self.schedule {
                     SigmaSchedule::Exponential if !self.lu_lambdas => t.map(|t| t as i64).collect(),
+                    _ if self.cosine => t.map(|t| t as i64).collect(),
                     _ => t.map(|t| t.round_ties_even() as i64).collect(),
                 };
                 (ts, Some(sig))
@@ -279,6 +285,10 @@ impl Scheduler for DpmSolverMultistepScheduler {
             }
             PredictionType::VPrediction => lincomb2(sample, alpha_s, model_output, -sigma_s)?,
             PredictionType::Sample => model_output.clone(),
+        };
+        let m0 = match &self.threshold {
+            Some(t) => t.apply(&m0)?,
+            None => m0,
         };
 
         let h = lambda_t - lambda_s;

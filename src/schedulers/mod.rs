@@ -23,6 +23,7 @@ mod flow_match_euler;
 mod sigmas;
 mod pndm;
 mod spacing;
+mod threshold;
 mod unipc;
 
 pub use config::{FinalSigmas, PredictionType, SchedulerConfig, TimestepSpacing};

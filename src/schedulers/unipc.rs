@@ -19,6 +19,7 @@
 
 use super::config::{FinalSigmas, PredictionType, SchedulerConfig, TimestepSpacing};
 use super::sigmas::{sigma_to_t, SigmaSchedule};
+use super::threshold::Thresholding;
 use super::{check_num_steps, check_step, spacing, Scheduler, SchedulerKind, SchedulerState};
 use crate::error::{Error, Result};
 use crate::ops::elementwise::{lincomb2, lincomb3};
@@ -65,6 +66,8 @@ pub struct UniPcMultistepScheduler {
     /// Karras / exponential sigmas (beta schedules only) and their `sigma_min`/`sigma_max`.
     schedule: SigmaSchedule,
     sigma_bounds: (Option<f64>, Option<f64>),
+    /// Applied to the data prediction (predict_x0 only, as diffusers).
+    threshold: Option<Thresholding>,
     timesteps: Vec<f32>,
     /// One more than the timesteps: the sigma each step lands on.
     sigmas: Vec<f32>,
@@ -95,11 +98,6 @@ impl UniPcMultistepScheduler {
         let solver_order = cfg.solver_order.unwrap_or(2);
         if !(1..=2).contains(&solver_order) {
             return Err(cfg.bad("solver_order", format!("{solver_order} is not supported (1 or 2; 2 is the default)")));
-        }
-        for (field, v) in [
-            ("thresholding", cfg.thresholding),
-        ] {
-            cfg.require_off(field, v, CLASS)?;
         }
         let schedule = SigmaSchedule::from_config(cfg, CLASS)?;
         if schedule != SigmaSchedule::Interpolated && cfg.use_flow_sigmas == Some(true) {
@@ -187,6 +185,7 @@ impl UniPcMultistepScheduler {
             final_sigmas,
             schedule,
             sigma_bounds: (cfg.sigma_min, cfg.sigma_max),
+            threshold: Thresholding::from_config(cfg)?,
             timesteps: Vec::new(),
             sigmas: Vec::new(),
             history: History::default(),
@@ -247,7 +246,7 @@ impl UniPcMultistepScheduler {
         let sigma = self.sigmas[step];
         let (alpha_t, sigma_t) = self.alpha_sigma(sigma);
         let (a, s) = (alpha_t as f64, sigma_t as f64);
-        match (self.prediction, self.predict_x0) {
+        let x0 = match (self.prediction, self.predict_x0) {
             (Prediction::Flow, _) => lincomb2(sample, 1.0, model_output, -sigma),
             (Prediction::Noise(PredictionType::Epsilon), true) => lincomb2(sample, (1.0 / a) as f32, model_output, (-s / a) as f32),
             (Prediction::Noise(PredictionType::Sample), true) => Ok(model_output.clone()),
@@ -255,6 +254,10 @@ impl UniPcMultistepScheduler {
             (Prediction::Noise(PredictionType::Epsilon), false) => Ok(model_output.clone()),
             (Prediction::Noise(PredictionType::Sample), false) => lincomb2(sample, (1.0 / s) as f32, model_output, (-a / s) as f32),
             (Prediction::Noise(PredictionType::VPrediction), false) => lincomb2(sample, sigma_t, model_output, alpha_t),
+        }?;
+        match &self.threshold {
+            Some(t) if self.predict_x0 || self.prediction == Prediction::Flow => t.apply(&x0),
+            _ => Ok(x0),
         }
     }
 

@@ -478,6 +478,7 @@ OPTION_CASES = [
     ("dpm_exponential_vpred_sigma_min_7", own(DPM, use_exponential_sigmas=True, prediction_type="v_prediction", final_sigmas_type="sigma_min"), None, None, None, 7, 2, None, SHAPE),
     ("dpm_lu_lambdas_10", own(DPM, use_lu_lambdas=True), None, None, None, 10, 3, None, SHAPE),
     ("dpm_lu_lambdas_heun_sigma_min_7", own(DPM, use_lu_lambdas=True, solver_type="heun", final_sigmas_type="sigma_min"), None, None, None, 7, 2, None, SHAPE),
+    ("dpm_threshold_6", own(DPM, thresholding=True, dynamic_thresholding_ratio=0.9, sample_max_value=2.5), None, None, None, 6, 2, None, SHAPE2),
     # SDE-DPM-Solver++ (noise from the torch generator stream)
     ("dpm_sde_10", ms(), DPM, "dpm++-sde", SDE, 10, 3, 7001, SHAPE),
     ("dpm_sde_25", ms(), DPM, "dpm++-sde", SDE, 25, 5, 7002, SHAPE),
@@ -496,6 +497,12 @@ OPTION_CASES = [
     ("unipc_karras_10", ms(), UNIPC, None, KARRAS, 10, 3, None, SHAPE),
     ("unipc_karras_bh1_sigma_min_8", own(UNIPC, use_karras_sigmas=True, solver_type="bh1", final_sigmas_type="sigma_min"), None, None, None, 8, 2, None, SHAPE),
     ("unipc_exponential_vpred_7", own(UNIPC, use_exponential_sigmas=True, prediction_type="v_prediction"), None, None, None, 7, 2, None, SHAPE),
+    ("unipc_threshold_bh1_6", own(UNIPC, thresholding=True, dynamic_thresholding_ratio=0.95, sample_max_value=1.5, solver_type="bh1", final_sigmas_type="sigma_min"), None, None, None, 6, 2, None, SHAPE2),
+    # the Glide cosine beta schedule and explicit trained_betas
+    ("ddim_cosine_5", own(DDIM, beta_schedule="squaredcos_cap_v2", clip_sample=False), None, None, None, 5, 2, None, SHAPE),
+    ("dpm_cosine_6", own(DPM, beta_schedule="squaredcos_cap_v2"), None, None, None, 6, 2, None, SHAPE),
+    ("euler_cosine_6", own(EULER, beta_schedule="squaredcos_cap_v2"), None, None, None, 6, 2, None, SHAPE),
+    ("ddim_trained_betas_4", own(DDIM, num_train_timesteps=100, trained_betas=[0.0005 + 0.0002 * i for i in range(100)], clip_sample=False), None, None, None, 4, 1, None, SHAPE),
     # PNDM: PLMS as Stable Diffusion ships it, and with the Runge-Kutta warm-up (skip_prk_steps
     # false, the class default: n + 9 evaluations)
     ("pndm_plms_sd_8", SD_CONFIG, None, None, None, 8, 2, None, SHAPE),
