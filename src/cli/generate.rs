@@ -39,8 +39,9 @@ pub struct GenerateArgs {
     pub width: Option<usize>,
     #[arg(long)]
     pub guidance_scale: Option<f32>,
-    /// ddim, dpm++, euler, pndm, unipc or flow-euler (text2video-zero: pndm or ddim; Wan: unipc,
-    /// or euler = flow-matching Euler with the model's shift).
+    /// ddim, dpm++, dpm++-karras, dpm++-sde, dpm++-sde-karras, euler, euler-a, pndm, unipc or
+    /// flow-euler (README: Schedulers). text2video-zero: pndm or ddim; Wan: unipc, or euler =
+    /// flow-matching Euler with the model's shift.
     #[arg(long)]
     pub scheduler: Option<String>,
     #[arg(long)]

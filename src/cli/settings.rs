@@ -144,8 +144,8 @@ impl Settings {
             return bad("fps", format!("{f} is outside 1..=240"));
         }
         if let Some(s) = &self.scheduler {
-            if parse_scheduler(s).is_none() {
-                return bad("scheduler", format!("'{s}' is not one of ddim, dpm++, euler, pndm, unipc, flow-euler"));
+            if let Err(e) = s.parse::<t2v::schedulers::SchedulerKind>() {
+                return bad("scheduler", e);
             }
         }
         if let Some(f) = self.flow_shift.filter(|f| !f.is_finite() || *f <= 0.0) {
