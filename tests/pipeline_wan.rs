@@ -12,7 +12,7 @@ mod common;
 use common::fixtures::{dump_at, fixtures};
 use common::{gpu, rel_l2};
 use serde_json::Value;
-use t2v::pipelines::{Family, GenerateParams, NoProgress, WanPipeline};
+use t2v::pipelines::{Family, GenerateParams, NoProgress, VideoPipeline, WanPipeline};
 use t2v::schedulers::SchedulerKind;
 use t2v::weights::Placement;
 use t2v::DType;
@@ -165,7 +165,7 @@ fn wan_plan_equals_the_measured_peak() {
     // weights uploaded for the loop) is what a real run of the tiny pipeline reaches, and a
     // second video on the same pipeline stays within it.
     use t2v::gpu::AdapterSelector;
-    use t2v::pipelines::{plan_wan, wan_folder_configs, VideoPipeline};
+    use t2v::pipelines::{plan_wan, wan_folder_configs};
     use t2v::Gpu;
     let sel = AdapterSelector::from_env();
     let dir = fixtures().join("wan/tiny-wan");

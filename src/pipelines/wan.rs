@@ -11,7 +11,7 @@
 //!    latent frame (1 frame, then 4 per latent frame), clamped, postprocessed as diffusers'
 //!    `output_type="np"`.
 
-use super::{Checkpoint, Defaults, Frames, GenerateParams, MemoryPlan, NoProgress, Progress};
+use super::{Checkpoint, Defaults, Frames, GenerateParams, MemoryPlan, NoProgress, Progress, VideoPipeline};
 use crate::error::{Error, Result};
 use crate::models::umt5::{UMT5Config, UMT5EncoderModel};
 use crate::models::wan_transformer::{WanTimeConditioning, WanTransformer3DModel, WanTransformerConfig};
@@ -166,47 +166,10 @@ impl WanPipeline {
         schedulers::from_config(&cfg, p.scheduler)
     }
 
-    /// What `WanPipeline.check_inputs` raises (after [`adjust`]), naming the key.
-    pub fn check(&self, p: &GenerateParams) -> Result<()> {
-        let bad = |field: &str, msg: String| Err(Error::Other(format!("{field}: {msg}")));
-        let m = self.vae.config.spatial_scale() * self.transformer_config.patch_size[1];
-        if p.height == 0 || p.width == 0 || !p.height.is_multiple_of(16) || !p.width.is_multiple_of(16) {
-            return bad("height/width", format!("{}×{} must be non-zero multiples of 16 for Wan (e.g. 832×480)", p.width, p.height));
-        }
-        if !p.height.is_multiple_of(m) || !p.width.is_multiple_of(m) {
-            return bad("height/width", format!("{}×{} must be multiples of {m} for this model (VAE factor × patch)", p.width, p.height));
-        }
-        if p.num_frames == 0 || p.num_frames % self.vae.config.temporal_scale() != 1 {
-            return bad("num_frames", format!("{} is not 4k+1 (1, 5, 9, …, 81)", p.num_frames));
-        }
-        if p.num_inference_steps == 0 {
-            return bad("num_inference_steps", "must be at least 1".into());
-        }
-        Ok(())
-    }
-
     /// Latent shape (1, C, (F−1)/4+1, H/8, W/8).
     pub fn latent_shape(&self, p: &GenerateParams) -> [usize; 5] {
         let (t, s) = (self.vae.config.temporal_scale(), self.vae.config.spatial_scale());
         [1, self.transformer_config.in_channels, (p.num_frames - 1) / t + 1, p.height / s, p.width / s]
-    }
-
-    /// (1 or 2, 512, d) embeddings: [negative, positive] when guided (negative "" by default).
-    pub fn encode_prompt(&self, p: &GenerateParams, progress: &mut dyn Progress) -> Result<Tensor> {
-        let tokenizer = self.tokenizer.as_ref().ok_or_else(|| Error::Other("this pipeline has no tokenizer".into()))?;
-        let texts: Vec<&str> = if p.guidance_scale > 1.0 { vec![&p.negative_prompt, &p.prompt] } else { vec![&p.prompt] };
-        let mut encoded = Vec::new();
-        for t in texts {
-            let e = tokenizer.encode_prompt(t, WAN_MAX_LENGTH)?;
-            if let Some(w) = tokenizer.truncation_warning(&e) {
-                progress.note(&format!("warning: {w}"));
-            }
-            encoded.push(e);
-        }
-        let embeds = self.text_encoder.encode(&encoded)?;
-        // The encoder's layers are gone; the denoising loop's tensors get buffers of their own.
-        self.gpu.next_schedule_phase()?;
-        Ok(embeds)
     }
 
     /// What [`encode_prompt`](Self::encode_prompt) allocates, from placeholder ids.
@@ -215,43 +178,6 @@ impl WanPipeline {
         let embeds = self.text_encoder.encode_ids(&vec![vec![0u32; WAN_MAX_LENGTH]; rows], &vec![WAN_MAX_LENGTH; rows])?;
         self.gpu.next_schedule_phase()?;
         Ok(embeds)
-    }
-
-    pub fn denoise_resumable(
-        &self,
-        p: &GenerateParams,
-        embeds: &Tensor,
-        progress: &mut dyn Progress,
-        resume: Option<Checkpoint>,
-        observe: &mut dyn FnMut(usize, &Tensor, &dyn Scheduler) -> Result<()>,
-    ) -> Result<Tensor> {
-        let mut sched = self.scheduler(p)?;
-        let shape = self.latent_shape(p);
-        let (first, latents) = super::denoise::start(&self.gpu, sched.as_mut(), p.num_inference_steps, &shape, resume, |s| {
-            let mut noise = p.noise_dtype.randn(p.seed, shape.iter().product());
-            let sigma = s.init_noise_sigma();
-            if sigma != 1.0 {
-                noise.iter_mut().for_each(|v| *v *= sigma);
-            }
-            Tensor::from_f32(&self.gpu, &shape, &noise)
-        })?;
-        let n = sched.timesteps().len();
-        let transformer = self.transformer()?;
-        let den = WanSteps {
-            transformer: &transformer,
-            first,
-            contexts: (0..embeds.dim(0)).map(|r| transformer.prepare_context(&embeds.narrow0(r, 1)?)).collect::<Result<Vec<_>>>()?,
-            times: sched.timesteps()[first..].iter().map(|&t| transformer.time_conditioning(&[t])).collect::<Result<Vec<_>>>()?,
-            guidance: super::denoise::guidance(p.guidance_scale, embeds.dim(0)),
-        };
-        progress.stage("denoising", n - first);
-        let latents = super::denoise::denoise_loop(&den, sched.as_mut(), latents, first..n, progress, observe)?;
-        // The transformer's weights and activations are gone: the decode's caches get buffers
-        // of their own instead of sharing (and keeping) the loop's.
-        drop(den);
-        drop(transformer);
-        self.gpu.next_schedule_phase()?;
-        Ok(latents)
     }
 
     /// The transformer with its weights on the device, for one denoising loop. Its weights are
@@ -265,22 +191,6 @@ impl WanPipeline {
                 WanTransformer3DModel::load(self.transformer_config.clone(), &Weights::synthetic(&self.gpu, "transformer", *placement))
             }
         }
-    }
-
-    /// Final latents → frames: de-normalised, decoded chunk by chunk (each chunk's frames read
-    /// back as it is made, so the whole video never sits on the device).
-    pub fn decode(&self, latents: &Tensor, progress: &mut dyn Progress) -> Result<Frames> {
-        let z = self.vae.denormalize(latents)?;
-        progress.stage("decoding", z.dim(2));
-        let mut out = Frames::empty();
-        self.vae.decode_with(&z, &mut |chunk| {
-            progress.check_cancelled()?;
-            let (n, h, w) = (chunk.dim(0), chunk.dim(2), chunk.dim(3));
-            out.push_rgb(&chunk.to_f32()?, n, h, w, true);
-            progress.tick();
-            Ok(())
-        })?;
-        Ok(out)
     }
 }
 
@@ -343,15 +253,48 @@ impl super::VideoPipeline for WanPipeline {
     fn gpu(&self) -> &Arc<Gpu> {
         &self.gpu
     }
-    fn check(&self, p: &GenerateParams) -> Result<()> {
-        WanPipeline::check(self, p)
-    }
+
     fn scheduler_for(&self, p: &GenerateParams) -> Result<Box<dyn Scheduler>> {
         self.scheduler(p)
     }
-    fn encode_prompt(&self, p: &GenerateParams, progress: &mut dyn Progress) -> Result<Tensor> {
-        WanPipeline::encode_prompt(self, p, progress)
+
+    /// What `WanPipeline.check_inputs` raises (after [`adjust`]), naming the key.
+    fn check(&self, p: &GenerateParams) -> Result<()> {
+        let bad = |field: &str, msg: String| Err(Error::Other(format!("{field}: {msg}")));
+        let m = self.vae.config.spatial_scale() * self.transformer_config.patch_size[1];
+        if p.height == 0 || p.width == 0 || !p.height.is_multiple_of(16) || !p.width.is_multiple_of(16) {
+            return bad("height/width", format!("{}×{} must be non-zero multiples of 16 for Wan (e.g. 832×480)", p.width, p.height));
+        }
+        if !p.height.is_multiple_of(m) || !p.width.is_multiple_of(m) {
+            return bad("height/width", format!("{}×{} must be multiples of {m} for this model (VAE factor × patch)", p.width, p.height));
+        }
+        if p.num_frames == 0 || p.num_frames % self.vae.config.temporal_scale() != 1 {
+            return bad("num_frames", format!("{} is not 4k+1 (1, 5, 9, …, 81)", p.num_frames));
+        }
+        if p.num_inference_steps == 0 {
+            return bad("num_inference_steps", "must be at least 1".into());
+        }
+        Ok(())
     }
+
+    /// (1 or 2, 512, d) embeddings: [negative, positive] when guided (negative "" by default).
+    fn encode_prompt(&self, p: &GenerateParams, progress: &mut dyn Progress) -> Result<Tensor> {
+        let tokenizer = self.tokenizer.as_ref().ok_or_else(|| Error::Other("this pipeline has no tokenizer".into()))?;
+        let texts: Vec<&str> = if p.guidance_scale > 1.0 { vec![&p.negative_prompt, &p.prompt] } else { vec![&p.prompt] };
+        let mut encoded = Vec::new();
+        for t in texts {
+            let e = tokenizer.encode_prompt(t, WAN_MAX_LENGTH)?;
+            if let Some(w) = tokenizer.truncation_warning(&e) {
+                progress.note(&format!("warning: {w}"));
+            }
+            encoded.push(e);
+        }
+        let embeds = self.text_encoder.encode(&encoded)?;
+        // The encoder's layers are gone; the denoising loop's tensors get buffers of their own.
+        self.gpu.next_schedule_phase()?;
+        Ok(embeds)
+    }
+
     fn denoise_resumable(
         &self,
         p: &GenerateParams,
@@ -360,16 +303,57 @@ impl super::VideoPipeline for WanPipeline {
         resume: Option<Checkpoint>,
         observe: &mut dyn FnMut(usize, &Tensor, &dyn Scheduler) -> Result<()>,
     ) -> Result<Tensor> {
-        WanPipeline::denoise_resumable(self, p, embeds, progress, resume, observe)
+        let mut sched = self.scheduler(p)?;
+        let shape = self.latent_shape(p);
+        let (first, latents) = super::denoise::start(&self.gpu, sched.as_mut(), p.num_inference_steps, &shape, resume, |s| {
+            let mut noise = p.noise_dtype.randn(p.seed, shape.iter().product());
+            let sigma = s.init_noise_sigma();
+            if sigma != 1.0 {
+                noise.iter_mut().for_each(|v| *v *= sigma);
+            }
+            Tensor::from_f32(&self.gpu, &shape, &noise)
+        })?;
+        let n = sched.timesteps().len();
+        let transformer = self.transformer()?;
+        let den = WanSteps {
+            transformer: &transformer,
+            first,
+            contexts: (0..embeds.dim(0)).map(|r| transformer.prepare_context(&embeds.narrow0(r, 1)?)).collect::<Result<Vec<_>>>()?,
+            times: sched.timesteps()[first..].iter().map(|&t| transformer.time_conditioning(&[t])).collect::<Result<Vec<_>>>()?,
+            guidance: super::denoise::guidance(p.guidance_scale, embeds.dim(0)),
+        };
+        progress.stage("denoising", n - first);
+        let latents = super::denoise::denoise_loop(&den, sched.as_mut(), latents, first..n, progress, observe)?;
+        // The transformer's weights and activations are gone: the decode's caches get buffers
+        // of their own instead of sharing (and keeping) the loop's.
+        drop(den);
+        drop(transformer);
+        self.gpu.next_schedule_phase()?;
+        Ok(latents)
     }
+
+    /// Final latents → frames: de-normalised, decoded chunk by chunk (each chunk's frames read
+    /// back as it is made, so the whole video never sits on the device).
     fn decode(&self, latents: &Tensor, progress: &mut dyn Progress) -> Result<Frames> {
-        WanPipeline::decode(self, latents, progress)
+        let z = self.vae.denormalize(latents)?;
+        progress.stage("decoding", z.dim(2));
+        let mut out = Frames::empty();
+        self.vae.decode_with(&z, &mut |chunk| {
+            progress.check_cancelled()?;
+            let (n, h, w) = (chunk.dim(0), chunk.dim(2), chunk.dim(3));
+            out.push_rgb(&chunk.to_f32()?, n, h, w, true);
+            progress.tick();
+            Ok(())
+        })?;
+        Ok(out)
     }
+
     fn use_plan(&mut self, plan: &MemoryPlan) -> Result<()> {
         self.gpu.install_schedule(&plan.schedule)?;
         self.schedule = Some(plan.schedule.clone());
         Ok(())
     }
+
     fn planned(&self) -> Option<&crate::gpu::schedule::Schedule> {
         self.schedule.as_ref()
     }
