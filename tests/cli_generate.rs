@@ -107,6 +107,9 @@ fn wan_folders_generate_and_named_wan_models_plan_offline() {
     // diffusers' own refusal: sizes that are not multiples of 16.
     let (ok, log) = t2v(&d, &["generate", "--model", wan, "--prompt", "x", "--height", "24", "--width", "32", "--num-frames", "1", "--dry-run"]);
     assert!(!ok && log.contains("multiples of 16") && !log.contains("panicked"), "{log}");
+    // The wrong pipeline forced on it says what the folder lacks (not "unet/config.json: No such file").
+    let (ok, log) = t2v(&d, &["generate", "--model", wan, "--pipeline", "text-to-video", "--prompt", "x", "--dry-run"]);
+    assert!(!ok && log.contains("no unet/") && !log.contains("No such file"), "{log}");
     // The named models plan from the configs t2v ships, without downloading.
     for m in ["wan2.1-t2v-1.3b", "wan2.1-t2v-14b"] {
         let (ok, log) = t2v(&d, &["generate", "--model", m, "--prompt", "x", "--dry-run", "--num-frames", "5", "--height", "64", "--width", "96"]);

@@ -132,7 +132,10 @@ impl Family {
     /// The family of a diffusers folder (`pipeline` overrides what `model_index.json` says).
     pub fn of_folder(dir: &Path, pipeline: Option<PipelineClass>) -> Result<Family> {
         match pipeline.map_or_else(|| PipelineClass::of_folder(dir), Ok)? {
-            PipelineClass::TextToVideo => Ok(Family::TextToVideo(super::folder_configs(dir)?)),
+            PipelineClass::TextToVideo => {
+                super::require_components(dir, "text-to-video (ModelScope/Zeroscope)")?;
+                Ok(Family::TextToVideo(super::folder_configs(dir)?))
+            }
             PipelineClass::TextToVideoZero => Err(Error::Other(format!(
                 "{}: a Stable Diffusion folder runs with --pipeline text2video-zero (t2v generate)",
                 dir.display()
