@@ -44,7 +44,7 @@ fn schedules_serve_planned_slots_and_never_a_busy_one() {
     use t2v::gpu::schedule::Schedule;
     let g = Gpu::from_env().unwrap();
     // Three 4 KiB tensors: the first two overlap in time, the third comes after the first.
-    let s = Schedule { slots: vec![4096, 4096], assign: vec![(4096, 0), (4096, 1), (4096, 0)] };
+    let s = Schedule { slots: vec![4096, 4096], assign: vec![(4096, 0), (4096, 1), (4096, 0)], later: Vec::new() };
     g.install_schedule(&s).unwrap();
     assert_eq!(g.memory().allocated, 8192, "slots are made at install");
     let a = Tensor::zeros(&g, &[1024], DType::F32).unwrap();
@@ -70,7 +70,7 @@ fn schedules_serve_planned_slots_and_never_a_busy_one() {
     g.trim();
     assert_eq!(g.memory().allocated, 0);
     // A schedule whose slot cannot hold its allocation is refused.
-    let bad = Schedule { slots: vec![1024], assign: vec![(4096, 0)] };
+    let bad = Schedule { slots: vec![1024], assign: vec![(4096, 0)], later: Vec::new() };
     assert!(g.install_schedule(&bad).unwrap_err().to_string().contains("no slot"));
 }
 
