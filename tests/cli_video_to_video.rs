@@ -69,6 +69,20 @@ fn init_video_matches_diffusers() {
     let (ok, log) = t2v(&d, &args);
     assert!(ok, "{log}");
     assert!(log.contains("resizing 2 frames 36x24 → 48x32") && log.contains("video-to-video, strength 0.5"), "{log}");
+    // --keep-size: the frames at their own size, as diffusers takes them (30x45 → 24x40).
+    let odd = fixtures().join("v2v/odd/odd_45x30_dpm");
+    let (ok, log) = t2v(
+        &d,
+        &[
+            "generate", "--model", model.to_str().unwrap(), "--prompt", PROMPT, "--seed", "5", "--f32-weights", "--init-video", odd.to_str().unwrap(),
+            "--keep-size", "--strength", "0.8", "--num-inference-steps", "3", "--scheduler", "dpm++", "--guidance-scale", "1", "-o", "odd.npy",
+        ],
+    );
+    assert!(ok && log.contains("frames 30x45 give a 24x40 video"), "{log}");
+    let (shape, got) = npy(&d.join("odd.npy"));
+    assert_eq!(shape, [2, 40, 24, 3]);
+    let e = max_abs(&got, dump_at(&fixtures().join("v2v/odd/odd_45x30_dpm.safetensors"), "odd").want("frames"));
+    assert!(e <= 1.0 / 255.0, "--keep-size frames differ from diffusers by {:.3}/255", e * 255.0);
     // Bad input names the file and the fix.
     let (ok, log) = t2v(&d, &["generate", "--model", model.to_str().unwrap(), "--init-video", "missing.mp4"]);
     assert!(!ok && log.contains("missing.mp4"), "{log}");

@@ -198,7 +198,8 @@ fn video_to_video_plan_equals_the_measured_peak() {
     let c = &cases()[2]; // Euler, no guidance: the cheapest case
     let p = params(c);
     let placement = Placement { matrices: DType::F16 };
-    let planned = plan_video_to_video(&t2v::Gpu::planner(&sel).unwrap(), &folder_configs(&dir).unwrap(), &p, c.strength, placement).unwrap();
+    let planned =
+        plan_video_to_video(&t2v::Gpu::planner(&sel).unwrap(), &folder_configs(&dir).unwrap(), &p, c.strength, (c.height, c.width), placement).unwrap();
     let g = t2v::Gpu::new(&sel).unwrap();
     let mut pipe = TextToVideo::from_dir(&g, &dir, placement).unwrap();
     pipe.use_plan(&planned).unwrap();
@@ -279,4 +280,78 @@ fn stochastic_schedulers_match_diffusers() {
         assert!(e_lat <= lat_bound && e_fr <= fr_bound, "{}: latents {e_lat:.2e} (≤ {lat_bound:.1e}), frames {e_fr:.2e} (≤ {fr_bound:.1e})", c.name);
     }
     eprintln!("{}", report.join("\n"));
+}
+
+#[derive(serde::Deserialize)]
+struct OddCase {
+    name: String,
+    scheduler: String,
+    num_inference_steps: usize,
+    strength: f64,
+    guidance_scale: f32,
+    seed: u64,
+    prompt: String,
+    video_height: usize,
+    video_width: usize,
+    height: usize,
+    width: usize,
+    num_frames: usize,
+    input: String,
+    file: String,
+    ref_err: RefErr,
+}
+
+/// Frames whose size is not a multiple of 8, taken as they are (diffusers' VideoProcessor does not
+/// resize them; `t2v generate --keep-size`): the VAE encoder floors each stride-2 level, so
+/// 53x38 frames give 6×4 latents and a 48x32 video (tests/fixtures/v2v/odd). Same bounds as the
+/// other cases; the second case's run is also served from its memory plan, which must be exact.
+#[test]
+fn odd_frame_sizes_match_diffusers() {
+    use t2v::gpu::AdapterSelector;
+    use t2v::pipelines::{folder_configs, plan_video_to_video};
+    let cases: Vec<OddCase> = serde_json::from_str(&std::fs::read_to_string(fixtures().join("v2v/odd.json")).unwrap()).unwrap();
+    let sel = AdapterSelector::from_env();
+    let dir = fixtures().join("tiny-t2v");
+    for (i, c) in cases.iter().enumerate() {
+        let d = dump_at(&fixtures().join(&c.file), &c.name);
+        let video = read_video(&fixtures().join(&c.input)).unwrap();
+        assert_eq!((video.frames, video.height, video.width), (c.num_frames, c.video_height, c.video_width));
+        let p = GenerateParams {
+            prompt: c.prompt.clone(),
+            num_frames: c.num_frames,
+            height: c.height,
+            width: c.width,
+            num_inference_steps: c.num_inference_steps,
+            guidance_scale: c.guidance_scale,
+            seed: c.seed,
+            scheduler: Some(SchedulerKind::from_class_name(&c.scheduler).unwrap()),
+            ..GenerateParams::default()
+        };
+        let placement = Placement { matrices: DType::F32 };
+        let g = t2v::Gpu::new(&sel).unwrap();
+        let mut pipe = TextToVideo::from_dir(&g, &dir, placement).unwrap();
+        // The run's size must be the cropped one: 8 pixels more is another latent row.
+        let e = pipe.check_video(&GenerateParams { height: c.height + 8, ..p.clone() }, c.strength, &video).unwrap_err().to_string();
+        assert!(e.contains("resize the frames first"), "{e}");
+        let planned = (i == 1).then(|| {
+            let planner = t2v::Gpu::planner(&sel).unwrap();
+            let planned = plan_video_to_video(&planner, &folder_configs(&dir).unwrap(), &p, c.strength, (video.height, video.width), placement).unwrap();
+            pipe.use_plan(&planned).unwrap();
+            planned
+        });
+        let embeds = pipe.encode_prompt(&p, &mut NoProgress).unwrap();
+        let latents = pipe.denoise_video(&p, c.strength, &video, &embeds, &mut NoProgress, &mut |_, _| Ok(())).unwrap();
+        let e_lat = rel_l2(&latents.to_f32().unwrap(), d.want("latents"));
+        let frames = pipe.decode(&latents, &mut NoProgress).unwrap();
+        assert_eq!((frames.height, frames.width), (c.height, c.width));
+        let e_fr = frames.data.iter().zip(d.want("frames")).map(|(&a, &b)| (a as f64 - b).abs()).fold(0.0, f64::max);
+        let (lat_bound, fr_bound) = (LATENT_FLOOR.max(FACTOR * c.ref_err.latents_rel_l2), FRAME_FLOOR.max(FACTOR * c.ref_err.frames_max_abs));
+        eprintln!("{}: {}x{} → {}x{}: latents {e_lat:.1e} (bound {lat_bound:.1e}), frames max {:.3}/255", c.name, c.video_width, c.video_height, c.width, c.height, e_fr * 255.0);
+        assert!(e_lat <= lat_bound && e_fr <= fr_bound, "{}: latents {e_lat:.2e} (≤ {lat_bound:.1e}), frames {e_fr:.2e} (≤ {fr_bound:.1e})", c.name);
+        if let Some(planned) = planned {
+            drop((latents, embeds, frames));
+            assert_eq!(g.schedule_divergence(), None, "the real run allocated differently from the plan");
+            assert_eq!(planned.peak, g.memory().peak_allocated, "planned {}", planned.report());
+        }
+    }
 }

@@ -71,6 +71,10 @@ pub struct GenerateArgs {
     /// instead of noise; its frames are resized to the model's size (PIL bicubic).
     #[arg(long, value_name = "VIDEO")]
     pub init_video: Option<PathBuf>,
+    /// Video-to-video: take the frames at their own size, as diffusers' VideoToVideoSDPipeline
+    /// does (no resize; a size that is not a multiple of 8 comes out as 8·⌊H/8⌋ × 8·⌊W/8⌋).
+    #[arg(long, requires = "init_video", conflicts_with_all = ["height", "width"])]
+    pub keep_size: bool,
     /// Video-to-video strength in [0, 1]: the share of the steps that run (diffusers' default
     /// 0.6; the Zeroscope XL card suggests 0.66–0.85).
     #[arg(long)]

@@ -48,12 +48,24 @@ pub fn run(
             }
             video = video.truncated(n);
         }
-        if (video.height, video.width) != (params.height, params.width) {
-            eprintln!("resizing {} frames {}x{} → {}x{} (PIL bicubic)", video.frames, video.width, video.height, params.width, params.height);
+        let mut p = GenerateParams { num_frames: video.frames, ..params };
+        if args.keep_size {
+            // diffusers' own behaviour: the frames as they are; the VAE floors odd sizes.
+            let f = configs.vae.scale_factor();
+            if video.height < f || video.width < f {
+                return Err(Error::Other(format!("--keep-size: {} is {}x{}, smaller than one latent ({f}x{f} pixels)", path.display(), video.width, video.height)));
+            }
+            (p.height, p.width) = (video.height - video.height % f, video.width - video.width % f);
+            if (p.height, p.width) != (video.height, video.width) {
+                eprintln!("frames {}x{} give a {}x{} video (the VAE floors to multiples of {f}, as in diffusers)", video.width, video.height, p.width, p.height);
+            }
+        } else {
+            if (video.height, video.width) != (p.height, p.width) {
+                eprintln!("resizing {} frames {}x{} → {}x{} (PIL bicubic)", video.frames, video.width, video.height, p.width, p.height);
+            }
+            video = video.resized(p.height, p.width);
         }
-        let video = video.resized(params.height, params.width);
-        let p = GenerateParams { num_frames: video.frames, ..params };
-        let memory = plan_video_to_video(&Gpu::planner(sel)?, configs, &p, strength, placement)?;
+        let memory = plan_video_to_video(&Gpu::planner(sel)?, configs, &p, strength, (video.height, video.width), placement)?;
         setup::show_plan(&format!(" (video-to-video, strength {strength})"), &memory.report(), args.dry_run);
         if args.dry_run {
             return Ok(());
@@ -73,7 +85,7 @@ pub fn run(
         };
         let p2 = GenerateParams { height: h2, width: w2, ..params.clone() };
         let plan1 = plan(&Gpu::planner(sel)?, configs, &params, placement)?;
-        let plan2 = plan_video_to_video(&Gpu::planner(sel)?, configs2, &p2, strength, placement)?;
+        let plan2 = plan_video_to_video(&Gpu::planner(sel)?, configs2, &p2, strength, (h2, w2), placement)?;
         let report = format!(
             "1. text-to-video {}x{} × {} frames ({}): {}\n2. video-to-video {}x{} ({up}, strength {strength}): {}\nchain peak (one model at a time): {}",
             params.width,

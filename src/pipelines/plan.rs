@@ -127,11 +127,20 @@ pub fn plan(gpu: &Arc<Gpu>, configs: &ModelConfigs, p: &GenerateParams, placemen
 /// Plans a video-to-video run of `p`'s size and frame count at `strength` (the VAE encoder's
 /// activations and the video latents on top of a shorter denoising loop). `gpu` must be a
 /// planning device.
-pub fn plan_video_to_video(gpu: &Arc<Gpu>, configs: &ModelConfigs, p: &GenerateParams, strength: f64, placement: Placement) -> Result<MemoryPlan> {
+/// `video_hw` is the init video's own size (the run's size, or up to 7 pixels more where the
+/// VAE crops it; see [`TextToVideo::check_video`]).
+pub fn plan_video_to_video(
+    gpu: &Arc<Gpu>,
+    configs: &ModelConfigs,
+    p: &GenerateParams,
+    strength: f64,
+    video_hw: (usize, usize),
+    placement: Placement,
+) -> Result<MemoryPlan> {
     if !gpu.is_planning() {
         return Err(Error::Other("memory plans run on a planning device (Gpu::planner)".into()));
     }
-    let planned = two_passes(gpu, configs, p, placement, &|pipe, stage| placeholder_run_video(pipe, p, strength, stage));
+    let planned = two_passes(gpu, configs, p, placement, &|pipe, stage| placeholder_run_video(pipe, p, strength, video_hw, stage));
     if planned.is_err() {
         drop(gpu.finish_trace());
         gpu.clear_schedule();
@@ -228,8 +237,14 @@ pub fn placeholder_run(pipe: &TextToVideo, p: &GenerateParams, stage: &mut dyn F
 }
 
 /// What `TextToVideo::video_to_video` allocates, on a placeholder (black) video of `p`'s size.
-pub fn placeholder_run_video(pipe: &TextToVideo, p: &GenerateParams, strength: f64, stage: &mut dyn FnMut(&'static str)) -> Result<()> {
-    let video = crate::video::InputVideo { rgb: vec![0; p.num_frames * p.height * p.width * 3], frames: p.num_frames, height: p.height, width: p.width };
+pub fn placeholder_run_video(
+    pipe: &TextToVideo,
+    p: &GenerateParams,
+    strength: f64,
+    (height, width): (usize, usize),
+    stage: &mut dyn FnMut(&'static str),
+) -> Result<()> {
+    let video = crate::video::InputVideo { rgb: vec![0; p.num_frames * height * width * 3], frames: p.num_frames, height, width };
     pipe.check_video(p, strength, &video)?;
     let embeds = pipe.prompt.placeholder(p.guidance_scale > 1.0, p.clip_skip)?;
     stage("prompt encoding");

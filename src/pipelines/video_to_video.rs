@@ -45,10 +45,24 @@ impl TextToVideo {
         if video.frames == 0 {
             return Err(Error::Other("init video: it has no frames".into()));
         }
-        if (video.frames, video.height, video.width) != (p.num_frames, p.height, p.width) {
+        // diffusers takes the frames at their own size (VideoToVideoSDPipeline's VideoProcessor
+        // does not resize): the encoder's stride-2 convolutions floor every level, so frames of
+        // H × W give latents ⌊H/s⌋ × ⌊W/s⌋ and a video of s·⌊H/s⌋ × s·⌊W/s⌋, the run's size.
+        let s = self.vae_scale_factor();
+        let crop = |n: usize| n - n % s;
+        if video.frames != p.num_frames || (crop(video.height), crop(video.width)) != (p.height, p.width) || video.height < s || video.width < s {
             return Err(Error::Other(format!(
-                "init video: {} frames of {}x{} do not match the run's {} frames of {}x{} (resize the frames to the model's size first)",
-                video.frames, video.width, video.height, p.num_frames, p.width, p.height
+                "init video: {} frames of {}x{} do not match the run's {} frames of {}x{} (frames of {}x{} up to {}x{} give that size; resize the frames first)",
+                video.frames,
+                video.width,
+                video.height,
+                p.num_frames,
+                p.width,
+                p.height,
+                p.width,
+                p.height,
+                p.width + s - 1,
+                p.height + s - 1
             )));
         }
         Ok(())

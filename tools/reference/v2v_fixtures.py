@@ -26,6 +26,8 @@ Writes tests/fixtures/v2v/ (owned: deleted first):
   these): the same end-to-end layout with the schedulers whose steps draw noise (Euler ancestral,
   DPM-Solver++ SDE), which diffusers draws from the pipeline's one generator after the posterior
   sample and add_noise's noise. Each case names its t2v `--scheduler` (`t2v_scheduler`).
+- `odd.json` + `odd/<name>/` (input PNGs) + `odd/<name>.safetensors` (`odd()`; `--odd-only`
+  writes just these): frames whose size is not a multiple of 8, given to the pipeline as they are.
 """
 
 from __future__ import annotations
@@ -234,6 +236,7 @@ def main(fix: Path) -> Path:
     (out / "cases.json").write_text(json.dumps(cases, indent=1) + "\n")
     chain(fix, out)
     stochastic(fix)
+    odd(fix)
     files = sorted(p for p in out.rglob("*") if p.is_file())
     total = sum(p.stat().st_size for p in files)
     h = hashlib.sha256()
@@ -309,10 +312,58 @@ def stochastic(fix: Path) -> None:
     (out / "stochastic.json").write_text(json.dumps(cases, indent=1) + "\n")
 
 
+# name, diffusers class, steps, strength, guidance, source frames, height, width: sizes that are not
+# multiples of the VAE's factor 8, which VideoToVideoSDPipeline takes as they are (its
+# VideoProcessor has do_resize=False): the encoder's stride-2 convolutions floor each level, so
+# the latents are ⌊H/8⌋ × ⌊W/8⌋ and the frames come out cropped to 8·⌊H/8⌋ × 8·⌊W/8⌋.
+ODD = [
+    ("odd_38x53_ddim", "DDIMScheduler", 3, 0.6, 9.0, 3, 38, 53),
+    ("odd_45x30_dpm", "DPMSolverMultistepScheduler", 3, 0.8, 1.0, 2, 45, 30),
+]
+
+
+def odd(fix: Path) -> None:
+    """End-to-end runs on frames whose size is not a multiple of 8 (see ODD): the input frames as
+    PNG folders (`odd/<name>/`), the latents and frames as in `cases/`."""
+    out = fix / "v2v"
+    if (out / "odd").exists():
+        shutil.rmtree(out / "odd")
+    (out / "odd").mkdir(parents=True)
+    patch_randn()
+    cases = []
+    for name, sched, steps, strength, guidance, nf, h, w in ODD:
+        (out / "odd" / name).mkdir()
+        for f in range(nf):
+            Image.fromarray(scene(f, h, w)).save(out / "odd" / name / f"frame_{f:03d}.png", optimize=False, compress_level=9)
+        frames = [Image.open(p).convert("RGB") for p in sorted((out / "odd" / name).glob("*.png"))]
+        pipe = load(fix / "tiny-t2v", sched)
+        seen, lat32, fr32, kept = run(pipe, frames, steps, strength, guidance, torch.float32)
+        _, lat64, fr64, _ = run(copy.deepcopy(pipe), frames, steps, strength, guidance, torch.float64)
+        ref_err = {
+            "latents_rel_l2": float((lat32.double() - lat64).norm() / lat64.norm()),
+            "frames_max_abs": float((fr32 - fr64).abs().max()),
+        }
+        assert tuple(fr32.shape[-3:-1]) == (h - h % 8, w - w % 8), fr32.shape
+        tensors = OrderedDict([("init_latents", seen["init_latents"].float()), ("latents", lat32.float()),
+                               ("frames", fr32.to(torch.float16))])
+        c = dict(name=name, scheduler=sched, num_inference_steps=steps, strength=strength, guidance_scale=guidance,
+                 seed=SEED, prompt=PROMPT, video_height=h, video_width=w, height=h - h % 8, width=w - w % 8,
+                 num_frames=nf, timesteps=kept, input=f"v2v/odd/{name}", file=f"v2v/odd/{name}.safetensors",
+                 ref_err=ref_err)
+        write_st(out / "odd" / f"{name}.safetensors", tensors, {"case": json.dumps(c)})
+        cases.append(c)
+        print(f"  v2v {name:<16} {w}x{h} → {c['width']}x{c['height']}  diffusers f32 vs f64: latents "
+              f"{ref_err['latents_rel_l2']:.1e}, frames max {ref_err['frames_max_abs'] * 255:.3f}/255", flush=True)
+    (out / "odd.json").write_text(json.dumps(cases, indent=1) + "\n")
+
+
 if __name__ == "__main__":
     repo = HERE.parent.parent
     if "--stochastic-only" in sys.argv[1:]:
         mf.setup_torch()
         stochastic(repo / "tests" / "fixtures")
+    elif "--odd-only" in sys.argv[1:]:
+        mf.setup_torch()
+        odd(repo / "tests" / "fixtures")
     else:
         main(repo / "tests" / "fixtures")
