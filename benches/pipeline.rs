@@ -20,6 +20,7 @@ fn main() -> t2v::Result<()> {
         clip_skip: 0,
         noise_dtype: Default::default(),
         flow_shift: None,
+        scheduler_config: Default::default(),
     };
     let r = t2v::bench::pipeline(&gpu, &t2v::Gpu::planner(&sel)?, model.as_deref(), &p, 1, false)?;
     println!("{}", r.table());

@@ -22,6 +22,7 @@ fn params(frames: usize, h: usize, w: usize, guidance: f32) -> GenerateParams {
         clip_skip: 0,
         noise_dtype: Default::default(),
         flow_shift: None,
+        scheduler_config: Default::default(),
     }
 }
 

@@ -110,6 +110,7 @@ fn every_sweep_case_matches_diffusers() {
             scheduler: Some(scheduler),
             noise_dtype: NoiseDtype::parse(&c.noise_dtype).unwrap(),
             flow_shift: None,
+            scheduler_config: Default::default(),
             ..GenerateParams::default()
         };
         let mut sched = pipe.scheduler(p.scheduler).unwrap();

@@ -28,6 +28,7 @@ fn matches_diffusers_end_to_end() {
         clip_skip: 0,
         noise_dtype: Default::default(),
         flow_shift: None,
+        scheduler_config: Default::default(),
     };
     let mut sched = pipe.scheduler(None).unwrap();
     sched.set_timesteps(p.num_inference_steps).unwrap();

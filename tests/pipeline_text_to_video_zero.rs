@@ -1,7 +1,10 @@
 //! Text2Video-Zero end to end against diffusers' TextToVideoZeroPipeline on the tiny SD model
 //! (tests/fixtures/tiny-sd; cases and references in tests/fixtures/zero, made by
 //! tools/reference/zero_fixtures.py): two settings of scheduler (SD's shipped PNDM, DDIM),
-//! guidance, t0/t1, motion and frames (one a chunk with frame_ids), and a long video in chunks
+//! guidance, t0/t1, motion and frames (one a chunk with frame_ids); two with scheduler options
+//! given as diffusers' `from_config(config, **options)` and t2v's `scheduler_config` (PNDM with
+//! its PRK warm-up; DDIM with trailing spacing, zero-terminal-SNR betas and x̂₀ clipping at
+//! 1.5); and a long video in chunks
 //! by diffusers' documented recipe. Every intermediate
 //! (first loops, warp, forward diffusion, final latents) and the frames are compared.
 //!
@@ -23,8 +26,10 @@ use t2v::schedulers::{self, SchedulerConfig, SchedulerKind};
 use t2v::weights::Placement;
 use t2v::{DType, Gpu};
 
+/// The two cases, then two with scheduler options (zero/options.json).
 fn cases() -> Vec<Value> {
-    serde_json::from_str(&std::fs::read_to_string(fixtures().join("zero/cases.json")).unwrap()).unwrap()
+    let read = |f: &str| -> Vec<Value> { serde_json::from_str(&std::fs::read_to_string(fixtures().join("zero").join(f)).unwrap()).unwrap() };
+    read("cases.json").into_iter().chain(read("options.json")).collect()
 }
 
 fn params(c: &Value) -> ZeroParams {
@@ -40,6 +45,7 @@ fn params(c: &Value) -> ZeroParams {
             guidance_scale: c["guidance_scale"].as_f64().unwrap() as f32,
             seed: c["seed"].as_u64().unwrap(),
             scheduler: Some(c["scheduler"].as_str().unwrap().parse::<SchedulerKind>().unwrap()),
+            scheduler_config: c["scheduler_config"].as_object().cloned().unwrap_or_default(),
             ..GenerateParams::default()
         },
         t0: u("t0"),

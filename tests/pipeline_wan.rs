@@ -2,7 +2,11 @@
 //! tools/reference/wan_fixtures.py): nine runs of the tiny Wan 2.1 pipelines — non-square sizes,
 //! odd patch grids, 1/5/9/13 frames and one diffusers rounds (6 → 5), guidance on and off, UniPC
 //! and flow-matching Euler (the model's shift, and `from_config`'s shift 1), two transformer
-//! shapes (the second stored in bfloat16), a prompt past 512 tokens. Each stage is held to
+//! shapes (the second stored in bfloat16), a prompt past 512 tokens; and three with scheduler
+//! options off the defaults, given as diffusers' `from_config(config, **options)` and t2v's
+//! `scheduler_config` (flow Euler with Karras sigmas; with exponential sigmas and
+//! `shift_terminal`; UniPC bh1 with `final_sigmas_type: sigma_min`, `disable_corrector` and
+//! `flow_shift` 5). Each stage is held to
 //! diffusers: token ids and noise exactly, timesteps exactly, prompt embeddings at 1e-4, the
 //! latents after every step and the frames within 10× diffusers' own f32-vs-f64 error (with the
 //! fidelity sweep's floors: 1e-4 relative for latents, 1/255 for frames).
@@ -21,8 +25,10 @@ const LATENT_FLOOR: f64 = 1e-4;
 const FRAME_FLOOR: f64 = 1.0 / 255.0;
 const FACTOR: f64 = 10.0;
 
+/// The nine cases, then the three with scheduler options (wan/options.json).
 fn cases() -> Vec<Value> {
-    serde_json::from_str(&std::fs::read_to_string(fixtures().join("wan/cases.json")).unwrap()).unwrap()
+    let read = |f: &str| -> Vec<Value> { serde_json::from_str(&std::fs::read_to_string(fixtures().join("wan").join(f)).unwrap()).unwrap() };
+    read("cases.json").into_iter().chain(read("options.json")).collect()
 }
 
 fn params(c: &Value) -> GenerateParams {
@@ -48,6 +54,7 @@ fn params(c: &Value) -> GenerateParams {
         seed: c["seed"].as_u64().unwrap(),
         scheduler: Some(scheduler),
         flow_shift,
+        scheduler_config: c["scheduler_config"].as_object().cloned().unwrap_or_default(),
         ..GenerateParams::default()
     }
 }
@@ -187,4 +194,44 @@ fn wan_plan_equals_the_measured_peak() {
         assert_eq!(gpu.schedule_divergence(), None);
         assert_eq!(gpu.memory().peak_allocated, planned.peak, "{dtype:?}: a second run grew the device buffers");
     }
+}
+
+/// Scheduler options as a user gives them: config.yaml's `scheduler_config` map and the
+/// `--scheduler-config KEY=VALUE` flag, against diffusers' `from_config(config, **options)`
+/// (wanopt_32x16_f1_euler_exp_terminal); a misspelt key is refused naming it.
+#[test]
+fn scheduler_options_from_config_and_flags_match_diffusers() {
+    let d = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("wan-scheduler-options");
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    let c = cases().into_iter().find(|c| c["name"] == "wanopt_32x16_f1_euler_exp_terminal").unwrap();
+    let model = fixtures().join("wan").join(c["model"].as_str().unwrap());
+    let yaml = format!(
+        "prompt: \"{}\"\nmodel: {}\nseed: {}\nrandomize_seed: false\nheight: {}\nwidth: {}\nnum_frames: {}\nnum_inference_steps: {}\nguidance_scale: {}\nscheduler: euler\nscheduler_config: {{use_exponential_sigmas: true}}\noutput: out.npy\n",
+        c["prompt"].as_str().unwrap(),
+        model.display(),
+        c["seed"],
+        c["height"],
+        c["width"],
+        c["num_frames"],
+        c["num_inference_steps"],
+        c["guidance_scale"]
+    );
+    std::fs::write(d.join("config.yaml"), yaml).unwrap();
+    let run = |extra: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_t2v")).arg("generate").args(extra).current_dir(&d).output().unwrap();
+        (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    };
+    let (ok, log) = run(&["--scheduler-config", "shift_terminal=0.1", "--f32-weights"]);
+    assert!(ok, "{log}");
+    let b = std::fs::read(d.join("out.npy")).unwrap();
+    let n = u16::from_le_bytes([b[8], b[9]]) as usize;
+    let got: Vec<f32> = bytemuck::pod_collect_to_vec(&b[10 + n..]);
+    let dump = dump_at(&fixtures().join("wan").join(c["file"].as_str().unwrap()), "options");
+    let e = got.iter().zip(dump.want("frames")).map(|(g, w)| (*g as f64 - w).abs()).fold(0.0, f64::max);
+    let bound = FRAME_FLOOR.max(FACTOR * c["ref_err"]["frames"]["max_abs"].as_f64().unwrap());
+    assert_eq!(got.len(), dump.want("frames").len());
+    assert!(e <= bound, "CLI frames differ from diffusers by {:.4}/255 (bound {:.3}/255)", e * 255.0, bound * 255.0);
+    let (ok, log) = run(&["--scheduler-config", "shift_terminl=0.1", "--dry-run"]);
+    assert!(!ok && log.contains("scheduler_config.shift_terminl") && log.contains("shift_terminal"), "{log}");
 }

@@ -66,6 +66,7 @@ pub fn run(sel: &AdapterSelector, what: What) -> t2v::Result<()> {
                 clip_skip: 0,
                 noise_dtype: Default::default(),
                 flow_shift: None,
+                scheduler_config: Default::default(),
             };
             let r = t2v::bench::pipeline(&gpu, &Gpu::planner(sel)?, model.as_deref(), &p, unet_steps, profile)?;
             println!("{}", r.table());

@@ -60,6 +60,11 @@ pub struct GenerateArgs {
     /// 3.0 for Wan 2.1; its card recommends 5.0 for 720p).
     #[arg(long)]
     pub flow_shift: Option<f64>,
+    /// A scheduler option over the model's scheduler_config.json, KEY=VALUE (repeatable; VALUE
+    /// as JSON, else a string), as diffusers' `Scheduler.from_config(config, KEY=VALUE)`:
+    /// e.g. --scheduler-config timestep_spacing=trailing --scheduler-config use_karras_sigmas=true
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub scheduler_config: Vec<String>,
     /// Keep weights in f32 on the device (default: f16).
     #[arg(long)]
     pub f32_weights: bool,
@@ -109,6 +114,12 @@ impl GenerateArgs {
         }
         if self.scheduler.is_some() {
             s.scheduler = self.scheduler.clone();
+        }
+        for kv in &self.scheduler_config {
+            // Parsed in `run` (errors need a Result); an unparseable one is kept whole and refused there.
+            let (k, v) = kv.split_once('=').unwrap_or((kv.as_str(), ""));
+            let v = serde_json::from_str(v.trim()).unwrap_or_else(|_| serde_json::Value::String(v.trim().to_string()));
+            s.scheduler_config.insert(k.trim().to_string(), v);
         }
         if self.seed.is_some() && self.randomize_seed.is_none() {
             // An explicit --seed means "this seed".
@@ -166,6 +177,9 @@ impl Progress for Bars {
 
 pub fn run(sel: &AdapterSelector, args: GenerateArgs) -> t2v::Result<()> {
     let explicit = args.config.as_path() != std::path::Path::new("config.yaml");
+    if let Some(kv) = args.scheduler_config.iter().find(|kv| !kv.contains('=') || kv.starts_with('=')) {
+        return Err(Error::Other(format!("--scheduler-config '{kv}': give KEY=VALUE, e.g. timestep_spacing=trailing or use_karras_sigmas=true")));
+    }
     let s = args.merge(Settings::load(&args.config, explicit)?);
     s.validate()?;
     // Text2Video-Zero (Stable Diffusion 1.x models) has its own pipeline and keys.

@@ -148,6 +148,7 @@ pub fn run(sel: &AdapterSelector, args: &GenerateArgs, s: Settings) -> t2v::Resu
             scheduler: s.scheduler.as_deref().and_then(parse_scheduler),
             clip_skip: s.clip_skip,
             noise_dtype: t2v::latents::NoiseDtype::parse(&s.noise_dtype)?,
+            scheduler_config: s.scheduler_config.clone(),
             ..GenerateParams::default()
         },
         t0,

@@ -33,6 +33,9 @@ pub struct Settings {
     /// Flow-matching models (Wan): the scheduler's shift (null: the model's, 3.0 for Wan 2.1;
     /// the card says 5.0 for 720p).
     pub flow_shift: Option<f64>,
+    /// Scheduler options over the model's scheduler_config.json (diffusers'
+    /// `Scheduler.from_config(config, **overrides)`), e.g. `{timestep_spacing: trailing}`.
+    pub scheduler_config: serde_json::Map<String, serde_json::Value>,
     // --- text2video-zero (diffusers' TextToVideoZeroPipeline arguments) ---
     /// text-to-video or text2video-zero; None: chosen from the model.
     pub pipeline: Option<String>,
@@ -67,6 +70,7 @@ impl Default for Settings {
             clip_skip: 0,
             noise_dtype: "float32".into(),
             flow_shift: None,
+            scheduler_config: Default::default(),
             pipeline: None,
             video_length: None,
             t0: None,
@@ -95,6 +99,7 @@ impl Settings {
             clip_skip: self.clip_skip,
             noise_dtype: t2v::latents::NoiseDtype::parse(&self.noise_dtype)?,
             flow_shift: self.flow_shift,
+            scheduler_config: self.scheduler_config.clone(),
         })
     }
 
@@ -114,7 +119,7 @@ impl Settings {
         }
         serde_yaml::from_str(&text).map_err(|e| Error::Config {
             path: path.display().to_string(),
-            msg: format!("{e}\n  (keys: prompt, negative_prompt, seed, randomize_seed, num_frames, num_inference_steps, model, height, width, guidance_scale, scheduler, fps, output, clip_skip, noise_dtype, flow_shift; text2video-zero: pipeline, video_length, t0, t1, motion_field_strength_x, motion_field_strength_y, frame_ids, chunk_size)"),
+            msg: format!("{e}\n  (keys: prompt, negative_prompt, seed, randomize_seed, num_frames, num_inference_steps, model, height, width, guidance_scale, scheduler, fps, output, clip_skip, noise_dtype, flow_shift, scheduler_config; text2video-zero: pipeline, video_length, t0, t1, motion_field_strength_x, motion_field_strength_y, frame_ids, chunk_size)"),
         })
     }
 
@@ -150,6 +155,11 @@ impl Settings {
         }
         if let Some(f) = self.flow_shift.filter(|f| !f.is_finite() || *f <= 0.0) {
             return bad("flow_shift", format!("{f} must be a positive number (Wan: 3.0 for 480p, 5.0 for 720p)"));
+        }
+        // Names and types now, before anything loads (the values are checked again against the
+        // model's own scheduler when it is built).
+        if let Err(Error::Config { msg, .. }) = t2v::schedulers::SchedulerConfig::default().with_overrides(&self.scheduler_config) {
+            return Err(Error::Other(format!("config key {msg}")));
         }
         if t2v::latents::NoiseDtype::parse(&self.noise_dtype).is_err() {
             return bad("noise_dtype", format!("'{}' is not one of {}", self.noise_dtype, t2v::latents::NoiseDtype::NAMES));

@@ -219,7 +219,7 @@ impl VideoPipeline for TextToVideo {
         TextToVideo::check(self, p)
     }
     fn scheduler_for(&self, p: &GenerateParams) -> Result<Box<dyn Scheduler>> {
-        self.scheduler(p.scheduler)
+        self.scheduler_of(p)
     }
     fn encode_prompt(&self, p: &GenerateParams, progress: &mut dyn Progress) -> Result<Tensor> {
         TextToVideo::encode_prompt(self, p, progress)

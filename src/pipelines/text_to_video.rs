@@ -36,6 +36,9 @@ pub struct GenerateParams {
     /// Flow-matching models (Wan): the schedule's shift instead of the scheduler config's
     /// `flow_shift` (3.0 for 480p, 5.0 for 720p per the Wan card). Ignored by the others.
     pub flow_shift: Option<f64>,
+    /// Scheduler options laid over the folder's scheduler_config.json, as diffusers'
+    /// `Scheduler.from_config(config, **overrides)` (see [`SchedulerConfig::with_overrides`]).
+    pub scheduler_config: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Default for GenerateParams {
@@ -54,6 +57,7 @@ impl Default for GenerateParams {
             clip_skip: 0,
             noise_dtype: NoiseDtype::Float32,
             flow_shift: None,
+            scheduler_config: Default::default(),
         }
     }
 }
@@ -102,6 +106,11 @@ impl TextToVideo {
 
     pub fn scheduler(&self, kind: Option<SchedulerKind>) -> Result<Box<dyn Scheduler>> {
         schedulers::from_config(&self.scheduler_config, kind)
+    }
+
+    /// The run's scheduler: `p.scheduler` (or the folder's) with `p.scheduler_config`'s options.
+    pub fn scheduler_of(&self, p: &GenerateParams) -> Result<Box<dyn Scheduler>> {
+        schedulers::from_config(&self.scheduler_config.with_overrides(&p.scheduler_config)?, p.scheduler)
     }
 
     /// (1 or 2, 77, D) prompt embeddings: [negative, positive] when guidance is on.
@@ -185,7 +194,7 @@ impl TextToVideo {
         resume: Option<super::Checkpoint>,
         observe: &mut dyn FnMut(usize, &Tensor, &dyn Scheduler) -> Result<()>,
     ) -> Result<Tensor> {
-        let mut sched = self.scheduler(p.scheduler)?;
+        let mut sched = self.scheduler_of(p)?;
         let (first, latents) = super::denoise::start(&self.gpu, sched.as_mut(), p.num_inference_steps, &self.latent_shape(p), resume, |s| {
             self.initial_latents(p, s.init_noise_sigma())
         })?;

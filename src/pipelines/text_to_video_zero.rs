@@ -154,7 +154,7 @@ impl TextToVideoZero {
     /// The scheduler the run uses (the folder's, or `p.common.scheduler`): it must be one
     /// Text2Video-Zero can copy half-way (PNDM, DDIM).
     pub fn scheduler(&self, p: &ZeroParams) -> Result<Box<dyn Scheduler>> {
-        let s = schedulers::from_config(&self.scheduler_config, p.common.scheduler)?;
+        let s = schedulers::from_config(&self.scheduler_config.with_overrides(&p.common.scheduler_config)?, p.common.scheduler)?;
         if s.boxed_clone().is_none() {
             return Err(Error::Other(format!(
                 "scheduler: {} cannot run Text2Video-Zero here (it copies the scheduler half-way); use pndm (Stable Diffusion's own) or ddim",
@@ -225,6 +225,7 @@ impl TextToVideoZero {
         let mut sched = self.scheduler(p)?;
         sched.set_timesteps(c.num_inference_steps)?;
         let ts = sched.timesteps().to_vec();
+        let ts_kind = sched.kind();
         let n = ts.len();
         // timesteps[-t1-1] and timesteps[-t0-1] (PNDM's schedule has one entry more than steps).
         let (i1, i0) = (n - p.t1 - 1, n - p.t0 - 1);
@@ -254,7 +255,11 @@ impl TextToVideoZero {
             let ids = p.frame_ids();
             let warped = warp_latents(&repeat_interleave(&x, frames - 1)?, p.motion_field_strength_x, p.motion_field_strength_y, &ids[1..])?;
             observe("warped", &warped)?;
-            let alphas = self.scheduler_config.alphas()?;
+            // `self.scheduler.alphas`: the run's scheduler's own (its options included; PNDM has
+            // no rescale_betas_zero_snr, so diffusers' PNDM never rescales).
+            let cfg = self.scheduler_config.with_overrides(&c.scheduler_config)?;
+            let cfg = if ts_kind == crate::schedulers::SchedulerKind::Pndm { cfg.without_zero_snr() } else { cfg };
+            let alphas = cfg.alphas()?;
             let (lo, hi) = (ts[i0] as usize, ts[i1] as usize);
             // torch.prod(alphas[t0:t1]) of float32 values; the product is formed in f64 and
             // rounded once (torch's vectorised float product differs from it by ~1e-7).

@@ -138,7 +138,7 @@ impl TextToVideo {
     ) -> Result<Tensor> {
         let mut gen = TorchGenerator::new(p.seed);
         let init = self.encode_video(video, &mut gen, progress)?;
-        let mut sched = self.scheduler(p.scheduler)?;
+        let mut sched = self.scheduler_of(p)?;
         sched.set_timesteps(p.num_inference_steps)?;
         let first = strength_start(p.num_inference_steps, strength);
         let s = self.vae_scale_factor();

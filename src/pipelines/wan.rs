@@ -159,9 +159,10 @@ impl WanPipeline {
 
     /// The scheduler of the run: the folder's (or `p.scheduler`), with `p.flow_shift` if given.
     pub fn scheduler(&self, p: &GenerateParams) -> Result<Box<dyn Scheduler>> {
+        let cfg = self.scheduler_config.with_overrides(&p.scheduler_config)?;
         let cfg = match p.flow_shift {
-            Some(s) => self.scheduler_config.clone().with_flow_shift(s)?,
-            None => self.scheduler_config.clone(),
+            Some(s) => cfg.with_flow_shift(s)?,
+            None => cfg,
         };
         schedulers::from_config(&cfg, p.scheduler)
     }

@@ -18,6 +18,9 @@ pub struct SchedulerConfig {
     /// Where the values came from, for error messages (the file path).
     #[serde(skip)]
     pub source: String,
+    /// The file's keys as written, so overrides can be laid over them ([`Self::with_overrides`]).
+    #[serde(skip)]
+    raw: serde_json::Map<String, serde_json::Value>,
     #[serde(rename = "_class_name")]
     pub class_name: Option<String>,
 
@@ -123,9 +126,50 @@ impl SchedulerConfig {
     }
 
     pub fn from_json(text: &str) -> Result<SchedulerConfig> {
-        let mut cfg: SchedulerConfig = serde_json::from_str(&quote_nonfinite(text))
-            .map_err(|e| Error::Config { path: "<scheduler config>".into(), msg: e.to_string() })?;
+        let bad = |e: serde_json::Error| Error::Config { path: "<scheduler config>".into(), msg: e.to_string() };
+        let raw: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&quote_nonfinite(text)).map_err(bad)?;
+        let mut cfg: SchedulerConfig = serde_json::from_value(serde_json::Value::Object(raw.clone())).map_err(bad)?;
         cfg.source = "<scheduler config>".into();
+        cfg.raw = raw;
+        Ok(cfg)
+    }
+
+    /// The config with `overrides` laid over the file's keys: diffusers'
+    /// `Scheduler.from_config(pipe.scheduler.config, **overrides)` (config.yaml's
+    /// `scheduler_config`, `--scheduler-config KEY=VALUE`). A key no scheduler here knows is an
+    /// error naming it (diffusers would warn and drop it: a typo should not pass silently); a
+    /// value of the wrong type names the key and the type expected.
+    pub fn with_overrides(&self, overrides: &serde_json::Map<String, serde_json::Value>) -> Result<SchedulerConfig> {
+        if overrides.is_empty() {
+            return Ok(self.clone());
+        }
+        let known = field_names();
+        let origin = format!("{} with scheduler_config overrides", self.source);
+        let mut raw = self.raw.clone();
+        for (k, v) in overrides {
+            if k.starts_with('_') || !known.contains(&k.as_str()) {
+                let options: Vec<&str> = known.iter().filter(|f| !f.starts_with('_')).copied().collect();
+                return Err(Error::Config {
+                    path: origin,
+                    msg: format!("scheduler_config.{k}: not a scheduler option t2v knows (the class is chosen with --scheduler; options: {})", options.join(", ")),
+                });
+            }
+            raw.insert(k.clone(), v.clone());
+        }
+        let mut cfg: SchedulerConfig = serde_json::from_value(serde_json::Value::Object(raw.clone())).map_err(|e| {
+            // serde names the type, not the key: find the override that fails on its own.
+            let key = overrides.iter().find(|(k, v)| {
+                let one = serde_json::Map::from_iter([((*k).clone(), (*v).clone())]);
+                serde_json::from_value::<SchedulerConfig>(serde_json::Value::Object(one)).is_err()
+            });
+            let msg = match key {
+                Some((k, v)) => format!("scheduler_config.{k}: {v} — {e}"),
+                None => format!("scheduler_config: {e}"),
+            };
+            Error::Config { path: origin.clone(), msg }
+        })?;
+        cfg.source = origin;
+        cfg.raw = raw;
         Ok(cfg)
     }
 
@@ -396,4 +440,44 @@ mod tests {
         assert_eq!(c.lambda_min_clipped, Some(f64::NEG_INFINITY));
         assert_eq!(c.class_name.as_deref(), Some("X \"NaN\" Infinity"));
     }
+}
+
+/// The keys [`SchedulerConfig`] reads, taken from its `Deserialize` impl (serde hands
+/// `deserialize_struct` the field list), so the list cannot drift from the struct.
+fn field_names() -> &'static [&'static str] {
+    use serde::de::{self, Visitor};
+    struct Fields(Option<&'static [&'static str]>);
+    #[derive(Debug)]
+    struct Stop;
+    impl std::fmt::Display for Stop {
+        fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("stop")
+        }
+    }
+    impl std::error::Error for Stop {}
+    impl de::Error for Stop {
+        fn custom<T: std::fmt::Display>(_: T) -> Self {
+            Stop
+        }
+    }
+    impl<'de> Deserializer<'de> for &mut Fields {
+        type Error = Stop;
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> std::result::Result<V::Value, Stop> {
+            Err(Stop)
+        }
+        fn deserialize_struct<V: Visitor<'de>>(self, _: &'static str, fields: &'static [&'static str], _: V) -> std::result::Result<V::Value, Stop> {
+            self.0 = Some(fields);
+            Err(Stop)
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf option unit unit_struct
+            newtype_struct seq tuple tuple_struct map enum identifier ignored_any
+        }
+    }
+    static FIELDS: std::sync::OnceLock<&'static [&'static str]> = std::sync::OnceLock::new();
+    FIELDS.get_or_init(|| {
+        let mut f = Fields(None);
+        let _ = SchedulerConfig::deserialize(&mut f);
+        f.0.unwrap_or(&[])
+    })
 }

@@ -9,7 +9,7 @@ use super::config::{PredictionType, SchedulerConfig, TimestepSpacing};
 use super::threshold::Thresholding;
 use super::{check_num_steps, check_step, spacing, Scheduler, SchedulerKind};
 use crate::error::{Error, Result};
-use crate::ops::elementwise::{clamp_sym, lincomb2, lincomb3};
+use crate::ops::elementwise::{clamp_sym, lincomb2, lincomb3, scale};
 use crate::tensor::Tensor;
 
 const CLASS: &str = "DDIMScheduler";
@@ -149,7 +149,13 @@ impl Scheduler for DdimScheduler {
                 lincomb2(sample, cx as f32, model_output, cm as f32)
             }
             X0Rule::Clip(_) | X0Rule::Threshold(_) => {
-                let x0 = lincomb2(sample, x0x as f32, model_output, x0m as f32)?;
+                let x0 = if x0x.is_finite() {
+                    lincomb2(sample, x0x as f32, model_output, x0m as f32)?
+                } else {
+                    // ᾱ = 0 (a zero-terminal-SNR schedule at t = T−1): diffusers' (x − √(1−ᾱ)·ε)/√ᾱ
+                    // is ±∞, which the clip turns into ±range; ∞·x − ∞·ε would be NaN.
+                    scale(&lincomb2(sample, 1.0, model_output, -sb as f32)?, f32::INFINITY)?
+                };
                 let x0 = match self.x0 {
                     X0Rule::Clip(range) => clamp_sym(&x0, range)?,
                     X0Rule::Threshold(t) => t.apply(&x0)?,

@@ -3,15 +3,18 @@
 //!
 //! The shift is applied twice, as diffusers does: in `__init__` (float32, to the 1000 training
 //! sigmas, which fixes σ_max and σ_min) and again in `set_timesteps` (float64, to the linspace
-//! between them). Timesteps are `σ·1000` in float32, not integers. `shift_terminal` and
-//! `invert_sigmas` run; dynamic shifting (needs the pipeline's resolution-dependent `mu`),
-//! stochastic sampling (draws noise every step) and Karras/exponential/beta sigmas are refused
-//! naming the key.
+//! between them). Timesteps are `σ·1000` in float32, not integers. `shift_terminal`,
+//! `invert_sigmas` and Karras/exponential sigmas (converted after the shift, between the shifted
+//! schedule's own ends) run. Refused, naming the key: dynamic shifting (WanPipeline passes no
+//! `mu`, so diffusers raises), stochastic sampling (WanPipeline calls `step` without its
+//! generator, so diffusers' noise comes from torch's unseeded global stream and no seed
+//! reproduces it) and beta sigmas (scipy).
 //!
 //! diffusers casts each step's result to the model output's dtype; the model output here is
 //! f32, so nothing is rounded further.
 
 use super::config::SchedulerConfig;
+use super::sigmas::SigmaSchedule;
 use super::unipc::stretch_to_terminal;
 use super::{check_num_steps, check_step, spacing, Scheduler, SchedulerKind};
 use crate::error::Result;
@@ -24,6 +27,8 @@ pub struct FlowMatchEulerDiscreteScheduler {
     num_train_timesteps: usize,
     shift: f64,
     shift_terminal: Option<f64>,
+    /// `use_karras_sigmas` / `use_exponential_sigmas`.
+    schedule: SigmaSchedule,
     invert_sigmas: bool,
     /// The shifted training schedule's ends (float32 values, as Python floats).
     sigma_max: f64,
@@ -35,13 +40,7 @@ pub struct FlowMatchEulerDiscreteScheduler {
 
 impl FlowMatchEulerDiscreteScheduler {
     pub fn new(cfg: &SchedulerConfig) -> Result<FlowMatchEulerDiscreteScheduler> {
-        for (field, v) in [
-            ("use_karras_sigmas", cfg.use_karras_sigmas),
-            ("use_exponential_sigmas", cfg.use_exponential_sigmas),
-            ("use_beta_sigmas", cfg.use_beta_sigmas),
-        ] {
-            cfg.require_off(field, v, CLASS)?;
-        }
+        let schedule = SigmaSchedule::from_config(cfg, CLASS)?;
         if cfg.use_dynamic_shifting == Some(true) {
             return Err(cfg.bad(
                 "use_dynamic_shifting",
@@ -49,7 +48,10 @@ impl FlowMatchEulerDiscreteScheduler {
             ));
         }
         if cfg.stochastic_sampling == Some(true) {
-            return Err(cfg.bad("stochastic_sampling", format!("true is not supported for {CLASS}; remove the key or set it to false")));
+            return Err(cfg.bad(
+                "stochastic_sampling",
+                format!("true is not supported for {CLASS}: WanPipeline steps it without its generator, so diffusers draws that noise from torch's unseeded global stream and no seed reproduces it; remove the key or set it to false"),
+            ));
         }
         match cfg.time_shift_type.as_deref().unwrap_or("exponential") {
             "exponential" | "linear" => {}
@@ -76,6 +78,7 @@ impl FlowMatchEulerDiscreteScheduler {
             num_train_timesteps: train,
             shift,
             shift_terminal,
+            schedule,
             invert_sigmas: cfg.invert_sigmas.unwrap_or(false),
             sigma_max: init(train) as f64,
             sigma_min: init(1) as f64,
@@ -113,6 +116,10 @@ impl Scheduler for FlowMatchEulerDiscreteScheduler {
             .collect();
         if let Some(term) = self.shift_terminal {
             stretch_to_terminal(&mut s, term)?;
+        }
+        // FlowMatchEuler has no sigma_min/sigma_max config: the shifted schedule's own ends.
+        if let Some(conv) = self.schedule.convert(s[s.len() - 1], s[0], n) {
+            s = conv;
         }
         // torch float32 from here on.
         let mut sigmas: Vec<f32> = s.iter().map(|&s| s as f32).collect();

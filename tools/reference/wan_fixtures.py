@@ -623,14 +623,17 @@ def err(a: torch.Tensor, b: torch.Tensor) -> dict:
     return {"rel_l2": float((a - b).norm() / b.norm()), "max_abs": float((a - b).abs().max())}
 
 
-def end_to_end(wan: Path) -> list:
+def end_to_end(wan: Path, rows: list = CASES, sub: str = "cases") -> list:
     warnings.filterwarnings("ignore")
-    (wan / "cases").mkdir(parents=True)
+    (wan / sub).mkdir(parents=True)
     out_cases = []
-    for row in CASES:
-        c = OrderedDict(zip(FIELDS, row))
+    for row in rows:
+        c = OrderedDict(zip(FIELDS, row[:len(FIELDS)]))
         pipe = load_pipeline(wan / c["model"])
         set_scheduler(pipe, c["scheduler"])
+        if len(row) > len(FIELDS):  # options over the scheduler's config: from_config(config, **options)
+            c["scheduler_config"] = row[len(FIELDS)]
+            pipe.scheduler = type(pipe.scheduler).from_config(pipe.scheduler.config, **c["scheduler_config"])
         nf = c["num_frames"] if c["num_frames"] % 4 == 1 else c["num_frames"] // 4 * 4 + 1
         shape = (1, 16, (nf - 1) // 4 + 1, c["height"] // 8, c["width"] // 8)
         init = torch.randn(shape, generator=torch.Generator().manual_seed(c["seed"]), dtype=torch.float32)
@@ -675,7 +678,7 @@ def end_to_end(wan: Path) -> list:
         cfgv = pipe.vae.config
         t["latents_denormalized"] = lat32 / (1.0 / torch.tensor(cfgv.latents_std).view(1, 16, 1, 1, 1)) + torch.tensor(cfgv.latents_mean).view(1, 16, 1, 1, 1)
         t["frames"] = r32["frames"]
-        f = wan / "cases" / f"{c['name']}.safetensors"
+        f = wan / sub / f"{c['name']}.safetensors"
         meta = {"case": json.dumps(c, ensure_ascii=False)}
         write_safetensors(f, t, meta)
         sched = OrderedDict([("class", type(sch).__name__)])
@@ -707,8 +710,40 @@ def end_to_end(wan: Path) -> list:
             c["bf16_vs_f32"] = {"what": "transformer + text encoder bfloat16 (from_pretrained torch_dtype=bf16), VAE float32",
                                 "latents": err(rb["steps"][-1], lat32), "frames": err(rb["frames"], r32["frames"])}
             print(f"    bf16 vs f32: latents rel {c['bf16_vs_f32']['latents']['rel_l2']:.2e}, frames max {c['bf16_vs_f32']['frames']['max_abs']:.2e}", flush=True)
-    (wan / "cases.json").write_text(json.dumps(out_cases, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    (wan / f"{sub}.json").write_text(json.dumps(out_cases, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return out_cases
+
+
+# Settings off the defaults (issue 21), each as diffusers' `Scheduler.from_config(config, **options)`
+# and t2v's `scheduler_config` / `--scheduler-config`: the CASES fields, then the options.
+OPTION_CASES = [
+    ("wanopt_16x32_f5_euler_karras", "tiny-wan", 16, 32, 5, 3, 5.0, "euler", 9, "a koi pond in autumn", None,
+     {"use_karras_sigmas": True}),
+    ("wanopt_32x16_f1_euler_exp_terminal", "tiny-wan", 32, 16, 1, 3, 1.0, "euler", 10, "a lighthouse at dawn", None,
+     {"use_exponential_sigmas": True, "shift_terminal": 0.1}),
+    ("wanopt_16x16_f5_unipc_bh1_sigma_min", "tiny-wan", 16, 16, 5, 4, 5.0, "unipc", 11, "a glass of water on a table", None,
+     {"solver_type": "bh1", "final_sigmas_type": "sigma_min", "disable_corrector": [1], "flow_shift": 5.0}),
+]
+
+
+def write_manifest(wan: Path) -> int:
+    rows, total, digest = file_manifest(wan)
+    (wan / "manifest.json").write_text(json.dumps(OrderedDict([("total_bytes", total), ("digest", digest), ("files", rows)]), indent=1) + "\n")
+    for r in rows:
+        print(f"{r['bytes']:>9}  {r['file']}")
+    print(f"wan: {total / 2**20:.2f} MiB in {len(rows)} files, digest {digest}", flush=True)
+    assert total < 3.5 * 2**20, "Wan fixtures should stay about 3 MB"
+    return total
+
+
+def options_only(fix: Path) -> None:
+    """Rewrites only wan/options* (and the manifest): the OPTION_CASES."""
+    setup_torch()
+    wan = fix / "wan"
+    if (wan / "options").exists():
+        shutil.rmtree(wan / "options")
+    end_to_end(wan, OPTION_CASES, "options")
+    write_manifest(wan)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -784,15 +819,14 @@ def main(fix: Path) -> Path:
     (wan / "modules" / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
 
     end_to_end(wan)
-
-    rows, total, digest = file_manifest(wan)
-    (wan / "manifest.json").write_text(json.dumps(OrderedDict([("total_bytes", total), ("digest", digest), ("files", rows)]), indent=1) + "\n")
-    for r in rows:
-        print(f"{r['bytes']:>9}  {r['file']}")
-    print(f"wan: {total / 2**20:.2f} MiB in {len(rows)} files, digest {digest}; {time.time() - t0:.0f} s", flush=True)
-    assert total < 3 * 2**20, "Wan fixtures should stay about 2.5 MB"
+    end_to_end(wan, OPTION_CASES, "options")
+    write_manifest(wan)
+    print(f"wan: {time.time() - t0:.0f} s", flush=True)
     return wan
 
 
 if __name__ == "__main__":
-    main(HERE.parent.parent / "tests" / "fixtures")
+    if "--options-only" in sys.argv[1:]:
+        options_only(HERE.parent.parent / "tests" / "fixtures")
+    else:
+        main(HERE.parent.parent / "tests" / "fixtures")

@@ -283,25 +283,31 @@ def run_chunked(pipe, c: dict, dtype: torch.dtype):
     return torch.cat(frames)
 
 
-def main(fix: Path) -> Path:
-    mf.setup_torch()
-    for owned in ["tiny-sd", "zero"]:
-        if (fix / owned).exists():
-            shutil.rmtree(fix / owned)
-    zero = fix / "zero"
-    (zero / "cases").mkdir(parents=True)
-    model = build_model(fix)
-    from diffusers import UNet2DConditionModel
 
-    unet = UNet2DConditionModel.from_pretrained(model / "unet").eval()
-    dump_modules(fix, unet, zero / "modules")
-    dump_warp(zero)
-    dump_pndm(zero, model)
+# Scheduler settings off the defaults (issue 21): the CASES fields, then the options given as
+# diffusers' `Scheduler.from_config(config, **options)` and t2v's `scheduler_config`.
+OPTION_CASES = [
+    # PNDM with its Runge-Kutta warm-up (the class default, which SD 1.5's file turns off): the
+    # half-way scheduler copy then carries PRK state into the joint loop.
+    ("pndm_prk_f3", "pndm", 40, 48, 3, 5, 7.5, 1, 2, 50.0, 20.0, None, 21, "a corgi running in a park",
+     {"skip_prk_steps": False}),
+    # DDIM on a zero-terminal-SNR schedule with trailing spacing and v-less epsilon clipping.
+    ("ddim_trailing_zsnr_f3", "ddim", 48, 40, 3, 4, 6.0, 1, 2, -30.0, 40.0, None, 22, "a sailboat on a lake",
+     {"timestep_spacing": "trailing", "rescale_betas_zero_snr": True, "clip_sample": True, "clip_sample_range": 1.5}),
+]
 
+
+def record(fix: Path, model: Path, rows: list, sub: str) -> list:
+    """Runs each case in float32 and float64 and writes zero/<sub>/*.safetensors + zero/<sub>.json."""
     out_cases = []
-    for row in CASES:
-        c = dict(zip(FIELDS, row))
+    zero = fix / "zero"
+    (zero / sub).mkdir(parents=True)
+    for row in rows:
+        c = dict(zip(FIELDS, row[:len(FIELDS)]))
         pipe = load(model, c["scheduler"])
+        if len(row) > len(FIELDS):  # options: Scheduler.from_config(config, **options)
+            c["scheduler_config"] = row[len(FIELDS)]
+            pipe.scheduler = type(pipe.scheduler).from_config(pipe.scheduler.config, **c["scheduler_config"])
         r32, fr32, ts = run_case(pipe, c, torch.float32)
         r64, fr64, _ = run_case(copy.deepcopy(pipe), c, torch.float64)
         lat32, lat64 = r32["latents"].double(), r64["latents"]
@@ -316,7 +322,7 @@ def main(fix: Path) -> Path:
         assert motion_effect > 1e-2, (c["name"], motion_effect)
         tensors = OrderedDict((k, r32[k].float()) for k in ["x1_t1", "x1_t0", "warped", "noised", "latents"])
         tensors["frames"] = fr32.float()
-        f = zero / "cases" / f"{c['name']}.safetensors"
+        f = zero / sub / f"{c['name']}.safetensors"
         write_safetensors(f, tensors, {"case": json.dumps(c)})
         c.update(model="tiny-sd", file=str(f.relative_to(fix)), timesteps=ts, forward_t0_t1=r32["forward_t0_t1"],
                  ref_err=ref_err, motion_effect=motion_effect,
@@ -324,7 +330,27 @@ def main(fix: Path) -> Path:
         out_cases.append(c)
         print(f"  zero {c['name']:<14} timesteps {ts}  diffusers f32 vs f64: latents {ref_err['latents_rel_l2']:.1e}, "
               f"frames max {ref_err['frames_max_abs'] * 255:.4f}/255; no-motion change {motion_effect:.2f}", flush=True)
-    (zero / "cases.json").write_text(json.dumps(out_cases, indent=1) + "\n")
+    (zero / f"{sub}.json").write_text(json.dumps(out_cases, indent=1) + "\n")
+    return out_cases
+
+
+def main(fix: Path) -> Path:
+    mf.setup_torch()
+    for owned in ["tiny-sd", "zero"]:
+        if (fix / owned).exists():
+            shutil.rmtree(fix / owned)
+    zero = fix / "zero"
+    zero.mkdir(parents=True)
+    model = build_model(fix)
+    from diffusers import UNet2DConditionModel
+
+    unet = UNet2DConditionModel.from_pretrained(model / "unet").eval()
+    dump_modules(fix, unet, zero / "modules")
+    dump_warp(zero)
+    dump_pndm(zero, model)
+
+    out_cases = record(fix, model, CASES, "cases")
+    out_cases += record(fix, model, OPTION_CASES, "options")
 
     c = dict(zip(CHUNK_FIELDS, CHUNKED))
     pipe = load(model, c["scheduler"])
@@ -350,5 +376,16 @@ def main(fix: Path) -> Path:
     return zero
 
 
+def options_only(fix: Path) -> None:
+    """Rewrites only zero/options* (the OPTION_CASES) on the existing tiny-sd."""
+    mf.setup_torch()
+    if (fix / "zero" / "options").exists():
+        shutil.rmtree(fix / "zero" / "options")
+    record(fix, fix / "tiny-sd", OPTION_CASES, "options")
+
+
 if __name__ == "__main__":
-    main(HERE.parent.parent / "tests" / "fixtures")
+    if "--options-only" in sys.argv[1:]:
+        options_only(HERE.parent.parent / "tests" / "fixtures")
+    else:
+        main(HERE.parent.parent / "tests" / "fixtures")
