@@ -308,7 +308,7 @@ fn jobs_survive_kill_9_and_resume_from_saved_latents() {
 }
 
 #[test]
-fn wan_folders_are_offered_with_their_defaults_and_run() {
+fn wan_folders_are_offered_with_their_defaults_run_and_resume_after_kill_9() {
     let d = scratch("wan");
     let wan = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/wan/tiny-wan");
     let s = Server::start(&d, &["--model-dir", wan.to_str().unwrap()], &[]);
@@ -327,4 +327,27 @@ fn wan_folders_are_offered_with_their_defaults_and_run() {
     assert_eq!(j["params"]["num_frames"], 5, "{j}");
     let done = s.wait_state(id(&j), "done");
     assert_eq!(done["provenance"]["scheduler"], "unipc", "{done}");
+    drop(s);
+
+    // kill -9 mid-run and resume, on Wan: UniPC's multistep history (last model outputs, the
+    // corrector's state) comes back from the checkpoint, so the resumed latents are those of an
+    // uninterrupted run.
+    let d = scratch("wan-restart");
+    let mut a = Server::start(&d, &["--model-dir", wan.to_str().unwrap(), "--checkpoint-every", "2"], &[("T2V_SERVE_FAULT", "stall-after:4")]);
+    let job = json!({ "prompt": "a red fox in the snow", "model": "tiny-wan", "width": 32, "height": 16, "num_frames": 5, "num_inference_steps": 7, "seed": 9 });
+    let (code, j) = a.post("/api/jobs", job);
+    assert_eq!(code, 201, "{j}");
+    let jid = id(&j);
+    a.wait_job(jid, |j| j["checkpoint_step"].as_i64().unwrap_or(0) >= 4);
+    a.kill9();
+    let b = Server::start(&d, &["--model-dir", wan.to_str().unwrap(), "--paused"], &[]);
+    let j = b.job(jid);
+    assert_eq!((j["state"].as_str(), j["checkpoint_step"].as_i64()), (Some("interrupted"), Some(4)), "{j}");
+    b.post("/api/queue", json!({ "paused": false }));
+    let j = b.wait_state(jid, "done");
+    assert_eq!(j["resumed_from"], 4, "{j}");
+    let (_, r) = b.post(&format!("/api/jobs/{jid}/duplicate"), json!({}));
+    let r = b.wait_state(id(&r), "done");
+    assert_eq!(r["resumed_from"], 0, "{r}");
+    assert_eq!(j["outputs"]["latents_sha256"], r["outputs"]["latents_sha256"], "Wan: resumed vs uninterrupted latents");
 }

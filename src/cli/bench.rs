@@ -19,6 +19,16 @@ pub enum What {
         /// (auto: coop on GPUs that offer cooperative matrices).
         #[arg(long, default_value = "auto")]
         path: String,
+        /// zeroscope (the UNet kernels at 576×320) or wan (Wan 2.1 1.3B's transformer kernels:
+        /// self-attention over --tokens patches, cross-attention to 512 text rows, its linears).
+        #[arg(long, default_value = "zeroscope")]
+        shapes: String,
+        /// wan: patch tokens (32760 is 832×480×81).
+        #[arg(long, default_value_t = 32760)]
+        tokens: usize,
+        /// wan: self-attention heads (12 in the 1.3B model; cost is linear in heads).
+        #[arg(long, default_value_t = 12)]
+        heads: usize,
     },
     /// Time UNet steps and a whole generation of a full-size (or any) model at a chosen size.
     Pipeline {
@@ -72,13 +82,26 @@ pub fn run(sel: &AdapterSelector, what: What) -> t2v::Result<()> {
             println!("{}", r.table());
             Ok(())
         }
-        What::Kernels { filter, frames, budget, path } => {
+        What::Kernels { filter, frames, budget, path, shapes, tokens, heads } => {
             let sel = &with_path(sel, &path)?;
             let gpu = Gpu::new(sel)?;
-            println!("adapter: {} ({:?}, {}), frames folded: {frames}", gpu.info.name, gpu.info.backend, gpu.info.driver_info);
+            let cases = match shapes.as_str() {
+                "zeroscope" => {
+                    println!("adapter: {} ({:?}, {}), frames folded: {frames}", gpu.info.name, gpu.info.backend, gpu.info.driver_info);
+                    t2v::bench::cases(&gpu, frames)?
+                }
+                "wan" => {
+                    if tokens == 0 || heads == 0 {
+                        return Err(t2v::Error::Other("--tokens and --heads must be at least 1".into()));
+                    }
+                    println!("adapter: {} ({:?}, {}), Wan 2.1 1.3B shapes, {tokens} tokens", gpu.info.name, gpu.info.backend, gpu.info.driver_info);
+                    t2v::bench::wan_cases(&gpu, tokens, heads)?
+                }
+                o => return Err(t2v::Error::Other(format!("--shapes {o}: choose zeroscope or wan"))),
+            };
             println!("| kernel | shape | path | time (ms) | GFLOP/s | GB/s | timer |");
             println!("|---|---|---|---:|---:|---:|---|");
-            for case in t2v::bench::cases(&gpu, frames)? {
+            for case in cases {
                 if let Some(f) = &filter {
                     if !case.kernel.contains(f.as_str()) && !case.shape.contains(f.as_str()) {
                         continue;

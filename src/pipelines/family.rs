@@ -108,6 +108,9 @@ impl PipelineClass {
     }
 
     pub fn of_folder(dir: &Path) -> Result<PipelineClass> {
+        if !dir.is_dir() {
+            return Err(Error::Other(format!("{}: no such model folder (a diffusers folder, or a model name from `t2v generate --help`)", dir.display())));
+        }
         let index = dir.join("model_index.json");
         let class = match std::fs::read_to_string(&index) {
             Ok(text) => {
