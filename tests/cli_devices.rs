@@ -31,3 +31,19 @@ fn unknown_backend_is_a_clear_error() {
     assert!(!ok);
     assert!(err.contains("unknown backend 'glide'"), "{err}");
 }
+
+/// `bench pipeline` on a WanPipeline folder (the tiny fixture): transformer steps, the stages,
+/// and the generation served from its plan; `bench kernels --shapes wan` at a small token count.
+#[test]
+fn bench_runs_wan() {
+    let wan = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/wan/tiny-wan");
+    let (ok, out, err) =
+        t2v(&["bench", "pipeline", "--model", wan.to_str().unwrap(), "--frames", "5", "--height", "16", "--width", "32", "--steps", "2", "--unet-steps", "1"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("(WanPipeline)") && out.contains("prompt encoding (UMT5") && out.contains("VAE decode, 5 frames"), "{out}");
+    let (ok, out, err) = t2v(&["bench", "kernels", "--shapes", "wan", "--tokens", "64", "--heads", "2", "--filter", "wan self", "--budget", "0.01"]);
+    assert!(ok, "{err}");
+    assert!(out.lines().any(|l| l.starts_with("| attention | wan self B=1 Lq=64 Lk=64 H=2 D=128")), "{out}");
+    let (ok, _, err) = t2v(&["bench", "kernels", "--shapes", "sdxl"]);
+    assert!(!ok && err.contains("--shapes sdxl"), "{err}");
+}
