@@ -23,6 +23,7 @@ fn params(frames: usize, h: usize, w: usize, guidance: f32) -> GenerateParams {
         noise_dtype: Default::default(),
         flow_shift: None,
         scheduler_config: Default::default(),
+        max_sequence_length: None,
     }
 }
 

@@ -111,6 +111,7 @@ fn every_sweep_case_matches_diffusers() {
             noise_dtype: NoiseDtype::parse(&c.noise_dtype).unwrap(),
             flow_shift: None,
             scheduler_config: Default::default(),
+            max_sequence_length: None,
             ..GenerateParams::default()
         };
         let mut sched = pipe.scheduler(p.scheduler).unwrap();

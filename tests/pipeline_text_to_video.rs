@@ -29,6 +29,7 @@ fn matches_diffusers_end_to_end() {
         noise_dtype: Default::default(),
         flow_shift: None,
         scheduler_config: Default::default(),
+        max_sequence_length: None,
     };
     let mut sched = pipe.scheduler(None).unwrap();
     sched.set_timesteps(p.num_inference_steps).unwrap();

@@ -6,7 +6,8 @@
 //! options off the defaults, given as diffusers' `from_config(config, **options)` and t2v's
 //! `scheduler_config` (flow Euler with Karras sigmas; with exponential sigmas and
 //! `shift_terminal`; UniPC bh1 with `final_sigmas_type: sigma_min`, `disable_corrector` and
-//! `flow_shift` 5). Each stage is held to
+//! `flow_shift` 5) and one with `max_sequence_length` 16 (prompts cut and padded to 16 tokens).
+//! Each stage is held to
 //! diffusers: token ids and noise exactly, timesteps exactly, prompt embeddings at 1e-4, the
 //! latents after every step and the frames within 10× diffusers' own f32-vs-f64 error (with the
 //! fidelity sweep's floors: 1e-4 relative for latents, 1/255 for frames).
@@ -55,6 +56,7 @@ fn params(c: &Value) -> GenerateParams {
         scheduler: Some(scheduler),
         flow_shift,
         scheduler_config: c["scheduler_config"].as_object().cloned().unwrap_or_default(),
+        max_sequence_length: c["max_sequence_length"].as_u64().map(|n| n as usize),
         ..GenerateParams::default()
     }
 }

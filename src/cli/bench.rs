@@ -77,6 +77,7 @@ pub fn run(sel: &AdapterSelector, what: What) -> t2v::Result<()> {
                 noise_dtype: Default::default(),
                 flow_shift: None,
                 scheduler_config: Default::default(),
+                max_sequence_length: None,
             };
             let r = t2v::bench::pipeline(&gpu, &Gpu::planner(sel)?, model.as_deref(), &p, unet_steps, profile)?;
             println!("{}", r.table());

@@ -65,6 +65,9 @@ pub struct GenerateArgs {
     /// e.g. --scheduler-config timestep_spacing=trailing --scheduler-config use_karras_sigmas=true
     #[arg(long, value_name = "KEY=VALUE")]
     pub scheduler_config: Vec<String>,
+    /// Wan: the prompt's token length (diffusers' max_sequence_length, default 512).
+    #[arg(long)]
+    pub max_sequence_length: Option<usize>,
     /// Keep weights in f32 on the device (default: f16).
     #[arg(long)]
     pub f32_weights: bool,
@@ -105,7 +108,7 @@ impl GenerateArgs {
         macro_rules! some {
             ($($f:ident),*) => { $( if self.$f.is_some() { s.$f = self.$f; } )* };
         }
-        some!(num_frames, num_inference_steps, guidance_scale, fps, flow_shift);
+        some!(num_frames, num_inference_steps, guidance_scale, fps, flow_shift, max_sequence_length);
         if self.height.is_some() {
             s.height = self.height;
         }

@@ -39,6 +39,9 @@ pub struct GenerateParams {
     /// Scheduler options laid over the folder's scheduler_config.json, as diffusers'
     /// `Scheduler.from_config(config, **overrides)` (see [`SchedulerConfig::with_overrides`]).
     pub scheduler_config: serde_json::Map<String, serde_json::Value>,
+    /// Wan: the prompt's token length (`WanPipeline(max_sequence_length=…)`, None: 512): UMT5
+    /// reads that many positions and the transformer attends to that many rows.
+    pub max_sequence_length: Option<usize>,
 }
 
 impl Default for GenerateParams {
@@ -58,6 +61,7 @@ impl Default for GenerateParams {
             noise_dtype: NoiseDtype::Float32,
             flow_shift: None,
             scheduler_config: Default::default(),
+            max_sequence_length: None,
         }
     }
 }
@@ -145,6 +149,9 @@ impl TextToVideo {
 
     pub fn check(&self, p: &GenerateParams) -> Result<()> {
         let bad = |field: &str, msg: String| Err(Error::Other(format!("{field}: {msg}")));
+        if p.max_sequence_length.is_some() {
+            return bad("max_sequence_length", "applies to Wan's T5 prompts; CLIP prompts here are always 77 tokens (TextToVideoSDPipeline has no such argument)".into());
+        }
         // diffusers' check_inputs: multiples of 8 whatever the VAE (its own hard-coded rule).
         let s = self.vae_scale_factor();
         if p.height == 0 || p.width == 0 || !p.height.is_multiple_of(8) || !p.width.is_multiple_of(8) {

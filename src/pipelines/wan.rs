@@ -174,9 +174,10 @@ impl WanPipeline {
     }
 
     /// What [`encode_prompt`](Self::encode_prompt) allocates, from placeholder ids.
-    fn placeholder_prompt(&self, guided: bool) -> Result<Tensor> {
-        let rows = if guided { 2 } else { 1 };
-        let embeds = self.text_encoder.encode_ids(&vec![vec![0u32; WAN_MAX_LENGTH]; rows], &vec![WAN_MAX_LENGTH; rows])?;
+    fn placeholder_prompt(&self, p: &GenerateParams) -> Result<Tensor> {
+        let rows = if p.guidance_scale > 1.0 { 2 } else { 1 };
+        let n = p.max_sequence_length.unwrap_or(WAN_MAX_LENGTH);
+        let embeds = self.text_encoder.encode_ids(&vec![vec![0u32; n]; rows], &vec![n; rows])?;
         self.gpu.next_schedule_phase()?;
         Ok(embeds)
     }
@@ -233,7 +234,7 @@ pub fn plan_wan(gpu: &Arc<Gpu>, configs: &WanConfigs, p: &GenerateParams, placem
         pipe.check(p)?;
         let weights = gpu.memory().live;
         super::plan::plan_run(gpu, weights, &mut |stage| {
-            let embeds = pipe.placeholder_prompt(p.guidance_scale > 1.0)?;
+            let embeds = pipe.placeholder_prompt(p)?;
             stage("prompt encoding");
             let latents = pipe.denoise_resumable(p, &embeds, &mut NoProgress, None, &mut |_, _, _| Ok(()))?;
             drop(embeds);
@@ -275,6 +276,9 @@ impl super::VideoPipeline for WanPipeline {
         if p.num_inference_steps == 0 {
             return bad("num_inference_steps", "must be at least 1".into());
         }
+        if let Some(n) = p.max_sequence_length.filter(|&n| n == 0 || n > 4096) {
+            return bad("max_sequence_length", format!("{n} is outside 1..=4096 (diffusers' default is 512)"));
+        }
         Ok(())
     }
 
@@ -284,7 +288,7 @@ impl super::VideoPipeline for WanPipeline {
         let texts: Vec<&str> = if p.guidance_scale > 1.0 { vec![&p.negative_prompt, &p.prompt] } else { vec![&p.prompt] };
         let mut encoded = Vec::new();
         for t in texts {
-            let e = tokenizer.encode_prompt(t, WAN_MAX_LENGTH)?;
+            let e = tokenizer.encode_prompt(t, p.max_sequence_length.unwrap_or(WAN_MAX_LENGTH))?;
             if let Some(w) = tokenizer.truncation_warning(&e) {
                 progress.note(&format!("warning: {w}"));
             }

@@ -605,7 +605,7 @@ def run_case(pipe, c: dict, latents=None):
 
     kw = dict(prompt=c["prompt"], negative_prompt=c["negative_prompt"], height=c["height"], width=c["width"],
               num_frames=c["num_frames"], num_inference_steps=c["num_inference_steps"], guidance_scale=c["guidance_scale"],
-              output_type="np", max_sequence_length=MAX_LEN, callback_on_step_end=cb,
+              output_type="np", max_sequence_length=c.get("max_sequence_length", MAX_LEN), callback_on_step_end=cb,
               callback_on_step_end_tensor_inputs=["latents", "prompt_embeds", "negative_prompt_embeds"])
     if latents is None:
         kw["generator"] = torch.Generator().manual_seed(c["seed"])
@@ -631,9 +631,11 @@ def end_to_end(wan: Path, rows: list = CASES, sub: str = "cases") -> list:
         c = OrderedDict(zip(FIELDS, row[:len(FIELDS)]))
         pipe = load_pipeline(wan / c["model"])
         set_scheduler(pipe, c["scheduler"])
-        if len(row) > len(FIELDS):  # options over the scheduler's config: from_config(config, **options)
+        if len(row) > len(FIELDS) and row[len(FIELDS)]:  # options over the scheduler's config: from_config(config, **options)
             c["scheduler_config"] = row[len(FIELDS)]
             pipe.scheduler = type(pipe.scheduler).from_config(pipe.scheduler.config, **c["scheduler_config"])
+        if len(row) > len(FIELDS) + 1:  # WanPipeline.__call__ arguments off their defaults
+            c.update(row[len(FIELDS) + 1])
         nf = c["num_frames"] if c["num_frames"] % 4 == 1 else c["num_frames"] // 4 * 4 + 1
         shape = (1, 16, (nf - 1) // 4 + 1, c["height"] // 8, c["width"] // 8)
         init = torch.randn(shape, generator=torch.Generator().manual_seed(c["seed"]), dtype=torch.float32)
@@ -723,6 +725,10 @@ OPTION_CASES = [
      {"use_exponential_sigmas": True, "shift_terminal": 0.1}),
     ("wanopt_16x16_f5_unipc_bh1_sigma_min", "tiny-wan", 16, 16, 5, 4, 5.0, "unipc", 11, "a glass of water on a table", None,
      {"solver_type": "bh1", "final_sigmas_type": "sigma_min", "disable_corrector": [1], "flow_shift": 5.0}),
+    # max_sequence_length below the default: prompts padded/cut to 16 tokens, 16 rows of context.
+    ("wanopt_16x32_f5_maxlen16_cfg", "tiny-wan", 16, 32, 5, 2, 5.0, "unipc", 12,
+     "a very long prompt about a small red boat drifting slowly across a calm blue lake at sunrise", "blurry", {},
+     {"max_sequence_length": 16}),
 ]
 
 
