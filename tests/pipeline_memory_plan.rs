@@ -24,6 +24,7 @@ fn params(frames: usize, h: usize, w: usize, guidance: f32) -> GenerateParams {
         flow_shift: None,
         scheduler_config: Default::default(),
         max_sequence_length: None,
+        eta: 0.0,
     }
 }
 

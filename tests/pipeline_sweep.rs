@@ -112,6 +112,7 @@ fn every_sweep_case_matches_diffusers() {
             flow_shift: None,
             scheduler_config: Default::default(),
             max_sequence_length: None,
+            eta: 0.0,
             ..GenerateParams::default()
         };
         let mut sched = pipe.scheduler(p.scheduler).unwrap();

@@ -30,6 +30,7 @@ fn matches_diffusers_end_to_end() {
         flow_shift: None,
         scheduler_config: Default::default(),
         max_sequence_length: None,
+        eta: 0.0,
     };
     let mut sched = pipe.scheduler(None).unwrap();
     sched.set_timesteps(p.num_inference_steps).unwrap();

@@ -4,7 +4,8 @@
 //! guidance, t0/t1, motion and frames (one a chunk with frame_ids); two with scheduler options
 //! given as diffusers' `from_config(config, **options)` and t2v's `scheduler_config` (PNDM with
 //! its PRK warm-up; DDIM with trailing spacing, zero-terminal-SNR betas and x̂₀ clipping at
-//! 1.5); and a long video in chunks
+//! 1.5; DDIM with eta 0.8, whose per-step noise comes from the pipeline's generator around the
+//! forward diffusion's); and a long video in chunks
 //! by diffusers' documented recipe. Every intermediate
 //! (first loops, warp, forward diffusion, final latents) and the frames are compared.
 //!
@@ -26,7 +27,7 @@ use t2v::schedulers::{self, SchedulerConfig, SchedulerKind};
 use t2v::weights::Placement;
 use t2v::{DType, Gpu};
 
-/// The two cases, then two with scheduler options (zero/options.json).
+/// The two cases, then three with options (zero/options.json).
 fn cases() -> Vec<Value> {
     let read = |f: &str| -> Vec<Value> { serde_json::from_str(&std::fs::read_to_string(fixtures().join("zero").join(f)).unwrap()).unwrap() };
     read("cases.json").into_iter().chain(read("options.json")).collect()
@@ -46,6 +47,7 @@ fn params(c: &Value) -> ZeroParams {
             seed: c["seed"].as_u64().unwrap(),
             scheduler: Some(c["scheduler"].as_str().unwrap().parse::<SchedulerKind>().unwrap()),
             scheduler_config: c["scheduler_config"].as_object().cloned().unwrap_or_default(),
+            eta: c["eta"].as_f64().unwrap_or(0.0) as f32,
             ..GenerateParams::default()
         },
         t0: u("t0"),

@@ -229,9 +229,12 @@ struct StochasticCase {
     file: String,
     #[serde(default)]
     ref_err: Option<RefErr>,
+    /// DDIM's η (tests/fixtures/v2v/eta.json); 0 for the stochastic schedulers.
+    #[serde(default)]
+    eta: f32,
 }
 
-/// Schedulers whose steps draw noise (`euler-a`, `dpm++-sde`) end to end against diffusers
+/// Schedulers whose steps draw noise (`euler-a`, `dpm++-sde`, DDIM with `eta` > 0) end to end against diffusers
 /// (tests/fixtures/v2v/stochastic): their noise continues the seed's torch stream after the
 /// posterior sample and add_noise's noise, as the pipeline's one generator does in diffusers.
 /// Same bounds as above.
@@ -240,8 +243,9 @@ fn stochastic_schedulers_match_diffusers() {
     let g = gpu();
     let pipe = TextToVideo::from_dir(&g, &fixtures().join("tiny-t2v"), Placement { matrices: DType::F32 }).unwrap();
     let source = read_video(&fixtures().join("v2v/input")).unwrap();
-    let cases: Vec<StochasticCase> =
-        serde_json::from_str(&std::fs::read_to_string(fixtures().join("v2v/stochastic.json")).unwrap()).unwrap();
+    // The stochastic schedulers, then DDIM with the pipelines' eta > 0 (its σ_t·z per step).
+    let read = |f: &str| -> Vec<StochasticCase> { serde_json::from_str(&std::fs::read_to_string(fixtures().join("v2v").join(f)).unwrap()).unwrap() };
+    let cases: Vec<StochasticCase> = read("stochastic.json").into_iter().chain(read("eta.json")).collect();
     let mut report = Vec::new();
     for c in cases {
         let d = dump_at(&fixtures().join(&c.file), &c.name);
@@ -256,9 +260,10 @@ fn stochastic_schedulers_match_diffusers() {
             guidance_scale: c.guidance_scale,
             seed: c.seed,
             scheduler: Some(kind),
+            eta: c.eta,
             ..GenerateParams::default()
         };
-        assert!(pipe.scheduler(p.scheduler).unwrap().is_stochastic(), "{}", c.name);
+        assert!(pipe.scheduler_of(&p).unwrap().is_stochastic(), "{}", c.name);
         if c.pipeline.as_deref() == Some("text-to-video") {
             // TextToVideoSDPipeline: initial latents, then each step's noise, frames first.
             // Frames within the sweep's floor (1/255).

@@ -78,6 +78,7 @@ pub fn run(sel: &AdapterSelector, what: What) -> t2v::Result<()> {
                 flow_shift: None,
                 scheduler_config: Default::default(),
                 max_sequence_length: None,
+                eta: 0.0,
             };
             let r = t2v::bench::pipeline(&gpu, &Gpu::planner(sel)?, model.as_deref(), &p, unet_steps, profile)?;
             println!("{}", r.table());

@@ -68,6 +68,10 @@ pub struct GenerateArgs {
     /// Wan: the prompt's token length (diffusers' max_sequence_length, default 512).
     #[arg(long)]
     pub max_sequence_length: Option<usize>,
+    /// DDIM's η (diffusers' eta, default 0: deterministic); > 0 adds noise from the seed's
+    /// generator each step. Other schedulers ignore it, as in diffusers.
+    #[arg(long)]
+    pub eta: Option<f32>,
     /// Keep weights in f32 on the device (default: f16).
     #[arg(long)]
     pub f32_weights: bool,
@@ -104,7 +108,7 @@ impl GenerateArgs {
         macro_rules! take {
             ($($f:ident),*) => { $( if let Some(v) = &self.$f { s.$f = v.clone(); } )* };
         }
-        take!(prompt, negative_prompt, seed, randomize_seed, model, output, clip_skip, noise_dtype);
+        take!(prompt, negative_prompt, seed, randomize_seed, model, output, clip_skip, noise_dtype, eta);
         macro_rules! some {
             ($($f:ident),*) => { $( if self.$f.is_some() { s.$f = self.$f; } )* };
         }

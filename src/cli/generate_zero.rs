@@ -149,6 +149,7 @@ pub fn run(sel: &AdapterSelector, args: &GenerateArgs, s: Settings) -> t2v::Resu
             clip_skip: s.clip_skip,
             noise_dtype: t2v::latents::NoiseDtype::parse(&s.noise_dtype)?,
             scheduler_config: s.scheduler_config.clone(),
+            eta: s.eta,
             ..GenerateParams::default()
         },
         t0,

@@ -38,6 +38,8 @@ pub struct Settings {
     pub scheduler_config: serde_json::Map<String, serde_json::Value>,
     /// Wan: the prompt's token length (null: 512, diffusers' default).
     pub max_sequence_length: Option<usize>,
+    /// DDIM's η (diffusers' `eta`, default 0); other schedulers ignore it.
+    pub eta: f32,
     // --- text2video-zero (diffusers' TextToVideoZeroPipeline arguments) ---
     /// text-to-video or text2video-zero; None: chosen from the model.
     pub pipeline: Option<String>,
@@ -74,6 +76,7 @@ impl Default for Settings {
             flow_shift: None,
             scheduler_config: Default::default(),
             max_sequence_length: None,
+            eta: 0.0,
             pipeline: None,
             video_length: None,
             t0: None,
@@ -104,6 +107,7 @@ impl Settings {
             flow_shift: self.flow_shift,
             scheduler_config: self.scheduler_config.clone(),
             max_sequence_length: self.max_sequence_length,
+            eta: self.eta,
         })
     }
 
@@ -123,7 +127,7 @@ impl Settings {
         }
         serde_yaml::from_str(&text).map_err(|e| Error::Config {
             path: path.display().to_string(),
-            msg: format!("{e}\n  (keys: prompt, negative_prompt, seed, randomize_seed, num_frames, num_inference_steps, model, height, width, guidance_scale, scheduler, fps, output, clip_skip, noise_dtype, flow_shift, scheduler_config, max_sequence_length; text2video-zero: pipeline, video_length, t0, t1, motion_field_strength_x, motion_field_strength_y, frame_ids, chunk_size)"),
+            msg: format!("{e}\n  (keys: prompt, negative_prompt, seed, randomize_seed, num_frames, num_inference_steps, model, height, width, guidance_scale, scheduler, fps, output, clip_skip, noise_dtype, flow_shift, scheduler_config, max_sequence_length, eta; text2video-zero: pipeline, video_length, t0, t1, motion_field_strength_x, motion_field_strength_y, frame_ids, chunk_size)"),
         })
     }
 

@@ -42,6 +42,9 @@ pub struct GenerateParams {
     /// Wan: the prompt's token length (`WanPipeline(max_sequence_length=…)`, None: 512): UMT5
     /// reads that many positions and the transformer attends to that many rows.
     pub max_sequence_length: Option<usize>,
+    /// η of the DDIM paper (`TextToVideoSDPipeline(eta=…)`, default 0): DDIM then adds fresh
+    /// noise from the seed's generator each step; other schedulers ignore it, as in diffusers.
+    pub eta: f32,
 }
 
 impl Default for GenerateParams {
@@ -62,6 +65,7 @@ impl Default for GenerateParams {
             flow_shift: None,
             scheduler_config: Default::default(),
             max_sequence_length: None,
+            eta: 0.0,
         }
     }
 }
@@ -112,9 +116,14 @@ impl TextToVideo {
         schedulers::from_config(&self.scheduler_config, kind)
     }
 
-    /// The run's scheduler: `p.scheduler` (or the folder's) with `p.scheduler_config`'s options.
+    /// The run's scheduler: `p.scheduler` (or the folder's) with `p.scheduler_config`'s options
+    /// and the pipeline's `eta` (which, as in diffusers, only DDIM takes).
     pub fn scheduler_of(&self, p: &GenerateParams) -> Result<Box<dyn Scheduler>> {
-        schedulers::from_config(&self.scheduler_config.with_overrides(&p.scheduler_config)?, p.scheduler)
+        let mut s = schedulers::from_config(&self.scheduler_config.with_overrides(&p.scheduler_config)?, p.scheduler)?;
+        if p.eta != 0.0 {
+            s.set_eta(p.eta);
+        }
+        Ok(s)
     }
 
     /// (1 or 2, 77, D) prompt embeddings: [negative, positive] when guidance is on.
@@ -149,6 +158,9 @@ impl TextToVideo {
 
     pub fn check(&self, p: &GenerateParams) -> Result<()> {
         let bad = |field: &str, msg: String| Err(Error::Other(format!("{field}: {msg}")));
+        if !(p.eta.is_finite() && p.eta >= 0.0) {
+            return bad("eta", format!("{} must be ≥ 0 (0 is deterministic DDIM, 1 is DDPM-like)", p.eta));
+        }
         if p.max_sequence_length.is_some() {
             return bad("max_sequence_length", "applies to Wan's T5 prompts; CLIP prompts here are always 77 tokens (TextToVideoSDPipeline has no such argument)".into());
         }

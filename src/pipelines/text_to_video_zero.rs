@@ -19,7 +19,7 @@ use super::denoise::denoise_loop;
 use crate::ops::elementwise::lincomb2;
 use crate::ops::layout::{cat, repeat_interleave};
 use crate::ops::warp::warp_latents;
-use crate::schedulers::{self, Scheduler, SchedulerConfig};
+use crate::schedulers::{self, Scheduler, SchedulerConfig, StepNoise};
 use crate::tensor::Tensor;
 use super::prompt::ClipPrompt;
 use crate::models::text_encoder::ClipTextConfig;
@@ -154,7 +154,10 @@ impl TextToVideoZero {
     /// The scheduler the run uses (the folder's, or `p.common.scheduler`): it must be one
     /// Text2Video-Zero can copy half-way (PNDM, DDIM).
     pub fn scheduler(&self, p: &ZeroParams) -> Result<Box<dyn Scheduler>> {
-        let s = schedulers::from_config(&self.scheduler_config.with_overrides(&p.common.scheduler_config)?, p.common.scheduler)?;
+        let mut s = schedulers::from_config(&self.scheduler_config.with_overrides(&p.common.scheduler_config)?, p.common.scheduler)?;
+        if p.common.eta != 0.0 {
+            s.set_eta(p.common.eta); // DDIM's; PNDM ignores it, as diffusers does
+        }
         if s.boxed_clone().is_none() {
             return Err(Error::Other(format!(
                 "scheduler: {} cannot run Text2Video-Zero here (it copies the scheduler half-way); use pndm (Stable Diffusion's own) or ddim",
@@ -238,6 +241,13 @@ impl TextToVideoZero {
         let mut gen = TorchGenerator::new(c.seed);
         let noise = draw(&mut gen, c.noise_dtype, ch * h * w, sched.init_noise_sigma());
         let x = Tensor::from_f32(&self.gpu, &[1, ch, h, w], &noise)?;
+        // DDIM with eta > 0 draws each step's noise from that same generator too (diffusers
+        // passes it to every step), in the order the calls happen: first loops, the forward
+        // diffusion's noise, then the joint loop.
+        let stochastic = sched.is_stochastic();
+        if stochastic {
+            sched.set_generator(StepNoise::new(gen.clone(), c.noise_dtype));
+        }
 
         let ctx1 = (0..embeds.dim(0)).map(|r| embeds.narrow0(r, 1)).collect::<Result<Vec<_>>>()?;
         let tembs = ts.iter().map(|&t| self.unet.rows_time_embedding(t, 1)).collect::<Result<Vec<_>>>()?;
@@ -249,6 +259,9 @@ impl TextToVideoZero {
         observe("x1_t1", &x1_t1)?;
         x = denoise_loop(&single, &mut *sched, x, i1..i0, progress, &mut |_, _, _| Ok(()))?;
         observe("x1_t0", &x)?;
+        if stochastic {
+            gen = sched.take_generator().ok_or_else(|| Error::Other("the scheduler lost its generator".into()))?.into_generator();
+        }
         drop(sched);
 
         let x = if frames > 1 {
@@ -285,6 +298,9 @@ impl TextToVideoZero {
             cross: cross_frame_length(frames),
         };
         drop(single);
+        if stochastic {
+            joint.set_generator(StepNoise::new(gen, c.noise_dtype));
+        }
         let x = denoise_loop(&all, &mut *joint, x, i1..n, progress, &mut |_, _, _| Ok(()))?;
         observe("latents", &x)?;
         Ok(x)

@@ -276,6 +276,9 @@ impl super::VideoPipeline for WanPipeline {
         if p.num_inference_steps == 0 {
             return bad("num_inference_steps", "must be at least 1".into());
         }
+        if p.eta != 0.0 {
+            return bad("eta", "WanPipeline has no eta (its schedulers are flow-matching ones); remove it".into());
+        }
         if let Some(n) = p.max_sequence_length.filter(|&n| n == 0 || n > 4096) {
             return bad("max_sequence_length", format!("{n} is outside 1..=4096 (diffusers' default is 512)"));
         }

@@ -1,4 +1,5 @@
-//! diffusers' `DDIMScheduler` with eta = 0 (deterministic), as ModelScope and Zeroscope ship it,
+//! diffusers' `DDIMScheduler`, as ModelScope and Zeroscope ship it (η = 0: deterministic; the
+//! pipelines' `eta` > 0 adds σ_t·z with z drawn from the pipeline's generator every step),
 //! with its x̂₀ clipping (`clip_sample`, the class default, which a Stable Diffusion folder's
 //! PNDM file without the key gets when run as DDIM) and dynamic thresholding.
 //!
@@ -7,7 +8,7 @@
 
 use super::config::{PredictionType, SchedulerConfig, TimestepSpacing};
 use super::threshold::Thresholding;
-use super::{check_num_steps, check_step, spacing, Scheduler, SchedulerKind};
+use super::{check_num_steps, check_step, spacing, Scheduler, SchedulerKind, StepNoise};
 use crate::error::{Error, Result};
 use crate::ops::elementwise::{clamp_sym, lincomb2, lincomb3, scale};
 use crate::tensor::Tensor;
@@ -30,6 +31,9 @@ pub struct DdimScheduler {
     num_inference_steps: usize,
     timesteps: Vec<i64>,
     timesteps_f32: Vec<f32>,
+    /// η: 0 unless the pipeline's `eta` says otherwise.
+    eta: f32,
+    generator: Option<StepNoise>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -67,6 +71,8 @@ impl DdimScheduler {
             num_inference_steps: 0,
             timesteps: Vec::new(),
             timesteps_f32: Vec::new(),
+            eta: 0.0,
+            generator: None,
         })
     }
 
@@ -109,7 +115,26 @@ impl Scheduler for DdimScheduler {
     }
 
     fn resumable(&self) -> bool {
-        true // no history: the latents are the whole state
+        // No history: the latents are the whole state, unless steps draw from the generator,
+        // whose position a checkpoint does not hold.
+        self.eta == 0.0
+    }
+
+    fn is_stochastic(&self) -> bool {
+        self.eta > 0.0
+    }
+
+    fn set_generator(&mut self, noise: StepNoise) {
+        self.generator = Some(noise);
+    }
+
+    fn set_eta(&mut self, eta: f32) -> bool {
+        self.eta = eta;
+        true
+    }
+
+    fn take_generator(&mut self) -> Option<StepNoise> {
+        self.generator.take()
     }
 
     fn init_noise_sigma(&self) -> f32 {
@@ -132,7 +157,15 @@ impl Scheduler for DdimScheduler {
         let sa = a.sqrt() as f64;
         let sb = (1.0 - a).sqrt() as f64;
         let sa_prev = a_prev.sqrt() as f64;
-        let sd_prev = (1.0 - a_prev).sqrt() as f64;
+        // η > 0: σ_t = η·√((1−ᾱ_prev)/(1−ᾱ) · (1 − ᾱ/ᾱ_prev)), the direction's weight becomes
+        // √(1 − ᾱ_prev − σ_t²) and σ_t·z is added (float32 scalars, as torch forms them).
+        let std = if self.eta > 0.0 { self.eta * (((1.0 - a_prev) / (1.0 - a)) * (1.0 - a / a_prev)).sqrt() } else { 0.0 };
+        let sd_prev = if self.eta > 0.0 { (1.0 - a_prev - std * std).sqrt() as f64 } else { (1.0 - a_prev).sqrt() as f64 };
+        let z = match (&mut self.generator, self.eta > 0.0) {
+            (_, false) => None,
+            (Some(g), true) => Some(g.draw(sample, false)?),
+            (None, true) => return Err(Error::Other(format!("{CLASS} with eta > 0 draws noise each step: set_generator must give it the pipeline's generator first"))),
+        };
         // x̂₀ = x0x·x + x0m·m and ε̂ = ex·x + em·m for each prediction type.
         let (x0x, x0m, ex, em) = match self.prediction {
             // x̂₀ = (x − √(1−ᾱ)·ε)/√ᾱ, ε̂ = ε
@@ -146,7 +179,10 @@ impl Scheduler for DdimScheduler {
         match self.x0 {
             X0Rule::Keep => {
                 let (cx, cm) = (sa_prev * x0x + sd_prev * ex, sa_prev * x0m + sd_prev * em);
-                lincomb2(sample, cx as f32, model_output, cm as f32)
+                match &z {
+                    None => lincomb2(sample, cx as f32, model_output, cm as f32),
+                    Some(z) => lincomb3(sample, cx as f32, model_output, cm as f32, z, std),
+                }
             }
             X0Rule::Clip(_) | X0Rule::Threshold(_) => {
                 let x0 = if x0x.is_finite() {
@@ -161,7 +197,11 @@ impl Scheduler for DdimScheduler {
                     X0Rule::Threshold(t) => t.apply(&x0)?,
                     X0Rule::Keep => x0,
                 };
-                lincomb3(&x0, sa_prev as f32, sample, (sd_prev * ex) as f32, model_output, (sd_prev * em) as f32)
+                let prev = lincomb3(&x0, sa_prev as f32, sample, (sd_prev * ex) as f32, model_output, (sd_prev * em) as f32)?;
+                match &z {
+                    None => Ok(prev),
+                    Some(z) => lincomb2(&prev, 1.0, z, std),
+                }
             }
         }
     }

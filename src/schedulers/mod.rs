@@ -86,6 +86,18 @@ pub trait Scheduler {
     fn set_generator(&mut self, noise: StepNoise) {
         let _ = noise;
     }
+    /// The pipelines' `eta` (η of the DDIM paper): diffusers passes it to `scheduler.step` only
+    /// when the step takes it (DDIM) and ignores it otherwise. Returns whether this scheduler
+    /// uses it; with η > 0 DDIM draws noise every step ([`is_stochastic`](Self::is_stochastic)).
+    fn set_eta(&mut self, eta: f32) -> bool {
+        let _ = eta;
+        false
+    }
+    /// Hands back the generator [`set_generator`](Self::set_generator) gave, at its current
+    /// position (Text2Video-Zero draws its forward-diffusion noise between two loops).
+    fn take_generator(&mut self) -> Option<StepNoise> {
+        None
+    }
     /// Whether [`saved_state`](Self::saved_state) holds everything a loop resumed part-way needs
     /// (checkpoints before the last step are only taken and restored then). A scheduler whose
     /// history is not captured must keep the default, or resumed runs would silently differ.
@@ -122,6 +134,11 @@ impl StepNoise {
     /// Noise drawn in the sample's own layout (a scheduler stepping what diffusers steps).
     pub fn new(gen: TorchGenerator, dtype: NoiseDtype) -> StepNoise {
         StepNoise { gen, dtype, frames_first: false }
+    }
+
+    /// The generator at its current position.
+    pub fn into_generator(self) -> TorchGenerator {
+        self.gen
     }
 
     /// Samples are (B, C, F, h, w) and diffusers steps them as (B·F, C, h, w).

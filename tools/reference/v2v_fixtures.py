@@ -26,6 +26,7 @@ Writes tests/fixtures/v2v/ (owned: deleted first):
   these): the same end-to-end layout with the schedulers whose steps draw noise (Euler ancestral,
   DPM-Solver++ SDE), which diffusers draws from the pipeline's one generator after the posterior
   sample and add_noise's noise. Each case names its t2v `--scheduler` (`t2v_scheduler`).
+- `eta.json` + `eta/*.safetensors` (`eta()`; `--eta-only`): DDIM with the pipelines' `eta` > 0.
 - `odd.json` + `odd/<name>/` (input PNGs) + `odd/<name>.safetensors` (`odd()`; `--odd-only`
   writes just these): frames whose size is not a multiple of 8, given to the pipeline as they are.
 """
@@ -237,6 +238,7 @@ def main(fix: Path) -> Path:
     chain(fix, out)
     stochastic(fix)
     odd(fix)
+    eta(fix)
     files = sorted(p for p in out.rglob("*") if p.is_file())
     total = sum(p.stat().st_size for p in files)
     h = hashlib.sha256()
@@ -312,6 +314,70 @@ def stochastic(fix: Path) -> None:
     (out / "stochastic.json").write_text(json.dumps(cases, indent=1) + "\n")
 
 
+def eta(fix: Path) -> None:
+    """DDIM with the pipelines' `eta` > 0 (`eta.json` + `eta/*.safetensors`; `--eta-only`): each
+    step adds σ_t·z with z from the pipeline's generator (after the posterior sample and
+    add_noise's noise in video-to-video, after the initial latents in text-to-video), drawn in
+    the (F, C, h, w) layout the pipelines step in. Video-to-video with diffusers' f32-vs-f64
+    error; text-to-video frames only."""
+    import diffusers.schedulers.scheduling_ddim as ddim_mod
+    from diffusers import DDIMScheduler, TextToVideoSDPipeline
+
+    out = fix / "v2v"
+    if (out / "eta").exists():
+        shutil.rmtree(out / "eta")
+    (out / "eta").mkdir(parents=True)
+    patch_randn()
+    orig = ddim_mod.randn_tensor
+    ddim_mod.randn_tensor = lambda shape, generator=None, device=None, dtype=None, layout=None: orig(
+        shape, generator=generator, device=device, dtype=torch.float32, layout=layout).to(dtype)
+    pngs = sorted((out / "input").glob("*.png"))
+    frames = [Image.open(p).convert("RGB").resize((W, H)) for p in pngs]
+    cases = []
+    name, steps, strength, guidance, e = "ddim_eta1_s0.8_cfg", 4, 0.8, 9.0, 1.0
+    pipe = load(fix / "tiny-t2v", "DDIMScheduler")
+
+    def run_eta(p, dtype):
+        q = p.to(dtype)
+        seen = []
+        r = q(prompt=PROMPT, video=frames, strength=strength, num_inference_steps=steps, guidance_scale=guidance, eta=e,
+              generator=torch.Generator().manual_seed(SEED), output_type="np", callback=lambda i, t, lat: seen.append(lat.clone())).frames
+        return seen[-1], torch.from_numpy(r).to(torch.float64)
+
+    lat32, fr32 = run_eta(pipe, torch.float32)
+    lat64, fr64 = run_eta(copy.deepcopy(pipe), torch.float64)
+    ref_err = {"latents_rel_l2": float((lat32.double() - lat64).norm() / lat64.norm()),
+               "frames_max_abs": float((fr32 - fr64).abs().max())}
+    c = dict(name=name, scheduler="DDIMScheduler", t2v_scheduler="ddim", eta=e, num_inference_steps=steps, strength=strength,
+             guidance_scale=guidance, seed=SEED, prompt=PROMPT, height=H, width=W, num_frames=SRC_F,
+             file=f"v2v/eta/{name}.safetensors", ref_err=ref_err)
+    write_st(out / "eta" / f"{name}.safetensors", OrderedDict([("latents", lat32.float()), ("frames", fr32.to(torch.float16))]),
+             {"case": json.dumps(c)})
+    cases.append(c)
+    print(f"  v2v {name:<20} diffusers f32 vs f64: latents {ref_err['latents_rel_l2']:.1e}, frames max {ref_err['frames_max_abs'] * 255:.3f}/255", flush=True)
+    ddim_mod.randn_tensor = orig
+    t2v = TextToVideoSDPipeline.from_pretrained(fix / "tiny-t2v", torch_dtype=torch.float32)
+    t2v.set_progress_bar_config(disable=True)
+    t2v.scheduler = DDIMScheduler.from_config(t2v.scheduler.config)
+    for m in (t2v.unet, t2v.vae, t2v.text_encoder):
+        m.eval()
+    name, steps, e = "t2v_ddim_eta0.6_cfg", 4, 0.6
+    fr = t2v(prompt=PROMPT, num_frames=SRC_F, height=H, width=W, num_inference_steps=steps, guidance_scale=9.0, eta=e,
+             generator=torch.Generator().manual_seed(SEED + 7), output_type="np").frames
+    det = t2v(prompt=PROMPT, num_frames=SRC_F, height=H, width=W, num_inference_steps=steps, guidance_scale=9.0, eta=0.0,
+              generator=torch.Generator().manual_seed(SEED + 7), output_type="np").frames
+    effect = float(np.abs(np.asarray(fr[0]) - np.asarray(det[0])).max())
+    assert effect > 0.01, effect  # eta must change the video
+    c = dict(name=name, pipeline="text-to-video", scheduler="DDIMScheduler", t2v_scheduler="ddim", eta=e, num_inference_steps=steps,
+             guidance_scale=9.0, seed=SEED + 7, prompt=PROMPT, height=H, width=W, num_frames=SRC_F,
+             file=f"v2v/eta/{name}.safetensors", eta_effect_max_abs=effect)
+    write_st(out / "eta" / f"{name}.safetensors", OrderedDict([("frames", torch.from_numpy(np.asarray(fr[0])).to(torch.float16))]),
+             {"case": json.dumps(c)})
+    cases.append(c)
+    print(f"  t2v {name:<20} {steps} steps; eta 0 vs {e}: frames differ by up to {effect * 255:.1f}/255", flush=True)
+    (out / "eta.json").write_text(json.dumps(cases, indent=1) + "\n")
+
+
 # name, diffusers class, steps, strength, guidance, source frames, height, width: sizes that are not
 # multiples of the VAE's factor 8, which VideoToVideoSDPipeline takes as they are (its
 # VideoProcessor has do_resize=False): the encoder's stride-2 convolutions floor each level, so
@@ -362,6 +428,9 @@ if __name__ == "__main__":
     if "--stochastic-only" in sys.argv[1:]:
         mf.setup_torch()
         stochastic(repo / "tests" / "fixtures")
+    elif "--eta-only" in sys.argv[1:]:
+        mf.setup_torch()
+        eta(repo / "tests" / "fixtures")
     elif "--odd-only" in sys.argv[1:]:
         mf.setup_torch()
         odd(repo / "tests" / "fixtures")

@@ -232,10 +232,14 @@ def run_case(pipe, c: dict, dtype: torch.dtype):
     from diffusers.pipelines.deprecated.text_to_video_synthesis import pipeline_text_to_video_zero as z
 
     rec: dict = {}
-    orig_randn = z.randn_tensor
+    import diffusers.schedulers.scheduling_ddim as ddim_mod
+
+    orig_randn, orig_ddim = z.randn_tensor, ddim_mod.randn_tensor
     # The float64 run draws the same float32 noise (torch's float64 stream differs): the
-    # comparison is then about arithmetic only.
+    # comparison is then about arithmetic only (DDIM's eta noise too).
     z.randn_tensor = lambda shape, generator=None, device=None, dtype=None, layout=None: orig_randn(
+        shape, generator=generator, device=device, dtype=torch.float32).to(dtype)
+    ddim_mod.randn_tensor = lambda shape, generator=None, device=None, dtype=None, layout=None: orig_ddim(
         shape, generator=generator, device=device, dtype=torch.float32).to(dtype)
     p = pipe.to(dtype)
     orig_back, orig_fwd = p.backward_loop, p.forward_loop
@@ -259,9 +263,9 @@ def run_case(pipe, c: dict, dtype: torch.dtype):
                 num_inference_steps=c["num_inference_steps"], guidance_scale=c["guidance_scale"],
                 generator=torch.Generator().manual_seed(c["seed"]), t0=c["t0"], t1=c["t1"],
                 motion_field_strength_x=c["motion_field_strength_x"], motion_field_strength_y=c["motion_field_strength_y"],
-                frame_ids=c["frame_ids"])
+                frame_ids=c["frame_ids"], eta=c.get("eta", 0.0))
     finally:
-        z.randn_tensor = orig_randn
+        z.randn_tensor, ddim_mod.randn_tensor = orig_randn, orig_ddim
         del p.backward_loop, p.forward_loop
     rec["x1_t1"], rec["x1_t0"], rec["latents"] = loops
     frames = torch.from_numpy(out.images).to(torch.float64)
@@ -294,6 +298,10 @@ OPTION_CASES = [
     # DDIM on a zero-terminal-SNR schedule with trailing spacing and v-less epsilon clipping.
     ("ddim_trailing_zsnr_f3", "ddim", 48, 40, 3, 4, 6.0, 1, 2, -30.0, 40.0, None, 22, "a sailboat on a lake",
      {"timestep_spacing": "trailing", "rescale_betas_zero_snr": True, "clip_sample": True, "clip_sample_range": 1.5}),
+    # DDIM with eta: every step of both loops draws from the pipeline's generator, around the
+    # forward diffusion's noise.
+    ("ddim_eta0.8_f3", "ddim", 40, 40, 3, 5, 7.5, 1, 3, 40.0, -20.0, None, 23, "a hot air balloon over hills", {},
+     {"eta": 0.8}),
 ]
 
 
@@ -305,9 +313,11 @@ def record(fix: Path, model: Path, rows: list, sub: str) -> list:
     for row in rows:
         c = dict(zip(FIELDS, row[:len(FIELDS)]))
         pipe = load(model, c["scheduler"])
-        if len(row) > len(FIELDS):  # options: Scheduler.from_config(config, **options)
+        if len(row) > len(FIELDS) and row[len(FIELDS)]:  # options: Scheduler.from_config(config, **options)
             c["scheduler_config"] = row[len(FIELDS)]
             pipe.scheduler = type(pipe.scheduler).from_config(pipe.scheduler.config, **c["scheduler_config"])
+        if len(row) > len(FIELDS) + 1:  # TextToVideoZeroPipeline.__call__ arguments off their defaults (eta)
+            c.update(row[len(FIELDS) + 1])
         r32, fr32, ts = run_case(pipe, c, torch.float32)
         r64, fr64, _ = run_case(copy.deepcopy(pipe), c, torch.float64)
         lat32, lat64 = r32["latents"].double(), r64["latents"]
