@@ -6,7 +6,8 @@
 //! options off the defaults, given as diffusers' `from_config(config, **options)` and t2v's
 //! `scheduler_config` (flow Euler with Karras sigmas; with exponential sigmas and
 //! `shift_terminal`; UniPC bh1 with `final_sigmas_type: sigma_min`, `disable_corrector` and
-//! `flow_shift` 5) and one with `max_sequence_length` 16 (prompts cut and padded to 16 tokens).
+//! `flow_shift` 5; DPM-Solver++ on the file's flow sigmas, and with heun, `sigma_min` and shift 5)
+//! and one with `max_sequence_length` 16 (prompts cut and padded to 16 tokens).
 //! Each stage is held to
 //! diffusers: token ids and noise exactly, timesteps exactly, prompt embeddings at 1e-4, the
 //! latents after every step and the frames within 10× diffusers' own f32-vs-f64 error (with the
@@ -26,7 +27,7 @@ const LATENT_FLOOR: f64 = 1e-4;
 const FRAME_FLOOR: f64 = 1.0 / 255.0;
 const FACTOR: f64 = 10.0;
 
-/// The nine cases, then the three with scheduler options (wan/options.json).
+/// The nine cases, then the ones with options off the defaults (wan/options.json).
 fn cases() -> Vec<Value> {
     let read = |f: &str| -> Vec<Value> { serde_json::from_str(&std::fs::read_to_string(fixtures().join("wan").join(f)).unwrap()).unwrap() };
     read("cases.json").into_iter().chain(read("options.json")).collect()
@@ -36,6 +37,8 @@ fn params(c: &Value) -> GenerateParams {
     let u = |k: &str| c[k].as_u64().unwrap() as usize;
     let scheduler = match c["scheduler"].as_str().unwrap() {
         "unipc" => SchedulerKind::UniPcMultistep,
+        // DPM-Solver++ on the file's flow sigmas (diffusers' `from_config(unipc_config)`).
+        "dpm++" => SchedulerKind::DpmSolverMultistep,
         // `--scheduler euler` on a flow model: flow-matching Euler with the model's shift.
         "euler" => SchedulerKind::EulerDiscrete,
         // diffusers' `FlowMatchEulerDiscreteScheduler.from_config(unipc_config)` takes its own

@@ -238,7 +238,7 @@ fn unsupported_config_values_name_file_and_field() {
         ("spacing", with("timestep_spacing", "uniform".into()), None, "timestep_spacing"),
         ("beta", with("beta_schedule", "laplace".into()), None, "beta_schedule"),
         ("trained-betas", with("trained_betas", serde_json::json!([0.001, 0.002])), None, "trained_betas"),
-        ("pred", with("prediction_type", "flow_prediction".into()), Some(SchedulerKind::DpmSolverMultistep), "prediction_type"),
+        ("pred", with("prediction_type", "flow_prediction".into()), Some(SchedulerKind::Ddim), "prediction_type"),
         ("order", with("solver_order", 3.into()), Some(SchedulerKind::DpmSolverMultistep), "solver_order"),
         ("beta-sigmas", with("use_beta_sigmas", true.into()), Some(SchedulerKind::EulerDiscrete), "use_beta_sigmas"),
         ("dpm-variance", with("variance_type", "learned_range".into()), Some(SchedulerKind::DpmSolverMultistep), "variance_type"),
@@ -438,7 +438,7 @@ fn wan_unipc_timesteps_are_the_published_ones() {
 
 /// The user-facing names and the flow-model resolution: `euler` on Wan's UniPC file is
 /// flow-matching Euler with the file's shift; `unipc` on a FlowMatchEuler file runs on flow
-/// sigmas; noise-prediction schedulers are refused on flow models; `with_flow_shift` overrides
+/// sigmas; noise-prediction schedulers are refused on flow models (DPM-Solver++ runs flow sigmas); `with_flow_shift` overrides
 /// the shift (and is refused for a noise-prediction model).
 #[test]
 fn flow_models_resolve_euler_and_unipc() {
@@ -485,13 +485,25 @@ fn flow_models_resolve_euler_and_unipc() {
     // Noise-prediction schedulers on a flow model: refused, naming the file's key.
     for (cfg, kind, key) in [
         (&wan, SchedulerKind::Ddim, "prediction_type"),
-        (&wan, SchedulerKind::DpmSolverMultistep, "prediction_type"),
+        (&wan, SchedulerKind::EulerAncestral, "prediction_type"),
         (&wan, SchedulerKind::Pndm, "prediction_type"),
-        (&fme, SchedulerKind::DpmSolverMultistep, "_class_name"),
         (&fme, SchedulerKind::Ddim, "_class_name"),
     ] {
         let e = schedulers::from_config(cfg, Some(kind)).err().unwrap_or_else(|| panic!("{kind} accepted a flow model")).to_string();
         assert!(e.contains(key) && e.contains("flow-matching"), "{kind}: {e}");
+    }
+    // DPM-Solver++ runs on flow sigmas (the chains are in schedulers.options); its Karras and
+    // SDE variants are refused there with the key and the reason.
+    for cfg in [&wan, &fme] {
+        assert_eq!(schedulers::from_config(cfg, Some(SchedulerKind::DpmSolverMultistep)).unwrap().kind(), SchedulerKind::DpmSolverMultistep);
+    }
+    for (kind, key, why) in [
+        (SchedulerKind::DpmSolverKarras, "use_karras_sigmas", "beta schedule"),
+        (SchedulerKind::DpmSolverSde, "algorithm_type", "without its generator"),
+        (SchedulerKind::DpmSolverSdeKarras, "use_karras_sigmas", "beta schedule"),
+    ] {
+        let e = schedulers::from_config(&wan, Some(kind)).err().unwrap_or_else(|| panic!("{kind} accepted on flow sigmas")).to_string();
+        assert!(e.contains(key) && e.contains(why), "{kind}: {e}");
     }
 }
 

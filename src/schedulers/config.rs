@@ -131,7 +131,38 @@ impl SchedulerConfig {
         let mut cfg: SchedulerConfig = serde_json::from_value(serde_json::Value::Object(raw.clone())).map_err(bad)?;
         cfg.source = "<scheduler config>".into();
         cfg.raw = raw;
+        cfg.register_as_own_class();
         Ok(cfg)
+    }
+
+    /// What the file's own class writes back into its config when diffusers loads it
+    /// (`register_to_config` in `__init__`): another class's `from_config(pipe.scheduler.config)`
+    /// reads these values, not the file's. UniPC turns the DPM-Solver solver types into bh2;
+    /// DPM-Solver turns UniPC's and "logrho" into midpoint and "deis" into dpmsolver++.
+    fn register_as_own_class(&mut self) {
+        let set = |cfg: &mut SchedulerConfig, key: &str, value: &str| {
+            cfg.raw.insert(key.into(), serde_json::Value::String(value.into()));
+            match key {
+                "solver_type" => cfg.solver_type = Some(value.into()),
+                _ => cfg.algorithm_type = Some(value.into()),
+            }
+        };
+        match self.class_name.as_deref() {
+            Some("UniPCMultistepScheduler") => {
+                if matches!(self.solver_type.as_deref(), Some("midpoint" | "heun" | "logrho")) {
+                    set(self, "solver_type", "bh2");
+                }
+            }
+            Some("DPMSolverMultistepScheduler") => {
+                if matches!(self.solver_type.as_deref(), Some("logrho" | "bh1" | "bh2")) {
+                    set(self, "solver_type", "midpoint");
+                }
+                if self.algorithm_type.as_deref() == Some("deis") {
+                    set(self, "algorithm_type", "dpmsolver++");
+                }
+            }
+            _ => {}
+        }
     }
 
     /// The config with `overrides` laid over the file's keys: diffusers'

@@ -1,7 +1,10 @@
 //! diffusers' `DPMSolverMultistepScheduler`: DPM-Solver++ (data prediction) and its SDE variant
 //! (`sde-dpmsolver++`, which adds fresh noise each step from the pipeline's torch generator),
 //! order 1 or 2, midpoint or heun second-order weights, lower-order steps at the start and end
-//! as diffusers takes them, on interpolated, Karras or exponential sigmas.
+//! as diffusers takes them, on interpolated, Karras or exponential sigmas, or on a
+//! flow-matching model's shifted flow sigmas (`use_flow_sigmas`, `flow_prediction`: diffusers'
+//! `DPMSolverMultistepScheduler.from_config(wan_pipe.scheduler.config)`, the "dpm++" solver of
+//! Wan's own code).
 
 use super::config::{FinalSigmas, PredictionType, SchedulerConfig, TimestepSpacing};
 use super::sigmas::{sigma_to_t, SigmaSchedule};
@@ -24,6 +27,10 @@ enum SolverType {
 
 pub struct DpmSolverMultistepScheduler {
     alphas_cumprod: Vec<f32>,
+    /// `use_flow_sigmas`: the shift of the flow-matching schedule; α = 1 − σ there.
+    flow_shift: Option<f64>,
+    /// `prediction_type: flow_prediction`: the model predicts v = noise − x₀, so x̂₀ = x − σ·v.
+    flow_prediction: bool,
     /// √((1−ᾱ)/ᾱ) for every training timestep, in torch's float32.
     train_sigmas: Vec<f32>,
     prediction: PredictionType,
@@ -75,20 +82,56 @@ impl DpmSolverMultistepScheduler {
         if !(1..=2).contains(&solver_order) {
             return Err(cfg.bad("solver_order", format!("{solver_order} is not supported (1 or 2; 2 is the default)")));
         }
-        for (field, v) in [
-            ("use_flow_sigmas", cfg.use_flow_sigmas),
-            ("use_dynamic_shifting", cfg.use_dynamic_shifting),
-        ] {
-            cfg.require_off(field, v, CLASS)?;
-        }
+        cfg.require_off("use_dynamic_shifting", cfg.use_dynamic_shifting, CLASS)?;
         if let Some(v) = &cfg.variance_type {
             return Err(cfg.bad("variance_type", format!("\"{v}\" (learned variance) is not supported; remove the key")));
         }
         let schedule = SigmaSchedule::from_config(cfg, CLASS)?;
+        let flow_shift = match cfg.use_flow_sigmas == Some(true) {
+            false => None,
+            true => Some(cfg.flow_shift.unwrap_or(1.0)),
+        };
+        if flow_shift.is_some() {
+            // diffusers checks Karras, Lu and exponential sigmas before flow sigmas, so it would
+            // build them from the beta schedule a flow model does not use, then step them with
+            // flow's α = 1 − σ.
+            let other = if schedule == SigmaSchedule::Karras {
+                Some("use_karras_sigmas")
+            } else if schedule == SigmaSchedule::Exponential {
+                Some("use_exponential_sigmas")
+            } else if cfg.use_lu_lambdas == Some(true) {
+                Some("use_lu_lambdas")
+            } else {
+                None
+            };
+            if let Some(key) = other {
+                return Err(cfg.bad(
+                    key,
+                    "true together with use_flow_sigmas is not supported: diffusers then builds the sigmas from the beta schedule a flow model does not use; use the flow sigmas with flow_shift",
+                ));
+            }
+            if sde {
+                // The only flow-matching pipeline is WanPipeline, which calls step() without its
+                // generator: diffusers would draw this noise from torch's unseeded global stream.
+                return Err(cfg.bad(
+                    "algorithm_type",
+                    "\"sde-dpmsolver++\" on flow sigmas is not supported: WanPipeline steps the scheduler without its generator, so diffusers draws the SDE noise from torch's unseeded global stream and no seed gives the same video twice; use \"dpmsolver++\"",
+                ));
+            }
+        }
+        if let Some(shift) = flow_shift {
+            if !(shift.is_finite() && shift > 0.0) {
+                return Err(cfg.bad("flow_shift", format!("must be a positive number, got {shift}")));
+            }
+        }
+        let flow_prediction = cfg.prediction_type.as_deref() == Some("flow_prediction");
         let alphas_cumprod = cfg.alphas_cumprod_for_sigmas()?;
         let train_sigmas = alphas_cumprod.iter().map(|&a| ((1.0 - a) / a).sqrt()).collect();
         Ok(DpmSolverMultistepScheduler {
-            prediction: cfg.prediction_type(CLASS)?,
+            flow_shift,
+            flow_prediction,
+            // (flow_prediction is read above; the enum has the noise-model kinds)
+            prediction: if flow_prediction { PredictionType::Sample } else { cfg.prediction_type(CLASS)? },
             spacing: cfg.timestep_spacing(TimestepSpacing::Linspace)?,
             steps_offset: cfg.steps_offset.unwrap_or(0),
             solver_order,
@@ -135,8 +178,8 @@ impl DpmSolverMultistepScheduler {
     /// B = α_t(1 − e^{−2h}), C = α_t((1 − e^{−2h})/(−2h) + 1) (heun), D1 = (m0 − m1)/r0, and z a
     /// fresh `randn(model_output.shape)` (float32) from the generator, drawn on every step.
     fn sde_update(&mut self, sample: &Tensor, m0: &Tensor, m1: Option<&Tensor>, step: usize) -> Result<Tensor> {
-        let (_, sigma_s, lambda_s) = alpha_sigma_lambda(self.sigmas[step]);
-        let (alpha_t, sigma_t, lambda_t) = alpha_sigma_lambda(self.sigmas[step + 1]);
+        let (_, sigma_s, lambda_s) = alpha_sigma_lambda(self.sigmas[step], self.flow_shift.is_some());
+        let (alpha_t, sigma_t, lambda_t) = alpha_sigma_lambda(self.sigmas[step + 1], self.flow_shift.is_some());
         let h = lambda_t - lambda_s;
         let e2h = (-2.0f32 * h).exp();
         let cx = (sigma_t / sigma_s) * (-h).exp();
@@ -148,7 +191,7 @@ impl DpmSolverMultistepScheduler {
         match m1 {
             None => lincomb3(sample, cx, m0, b, &noise, cn),
             Some(m1) => {
-                let (_, _, lambda_s1) = alpha_sigma_lambda(self.sigmas[step - 1]);
+                let (_, _, lambda_s1) = alpha_sigma_lambda(self.sigmas[step - 1], self.flow_shift.is_some());
                 let inv_r0 = (1.0 / ((lambda_s - lambda_s1) / h)) as f64;
                 let d1 = match self.solver_type {
                     SolverType::Midpoint => 0.5 * b as f64,
@@ -163,10 +206,14 @@ impl DpmSolverMultistepScheduler {
 }
 
 /// diffusers' `_sigma_to_alpha_sigma_t` and λ = log α − log σ, in float32 as torch does them
-/// on 0-dim tensors (glibc's logf/expf in both).
-fn alpha_sigma_lambda(sigma: f32) -> (f32, f32, f32) {
-    let alpha = 1.0 / (sigma * sigma + 1.0).sqrt();
-    let sigma_t = sigma * alpha;
+/// on 0-dim tensors (glibc's logf/expf in both). Flow sigmas: α = 1 − σ, σ_t = σ.
+fn alpha_sigma_lambda(sigma: f32, flow: bool) -> (f32, f32, f32) {
+    let (alpha, sigma_t) = if flow {
+        (1.0 - sigma, sigma)
+    } else {
+        let alpha = 1.0 / (sigma * sigma + 1.0).sqrt();
+        (alpha, sigma * alpha)
+    };
     (alpha, sigma_t, alpha.ln() - sigma_t.ln())
 }
 
@@ -197,8 +244,26 @@ impl Scheduler for DpmSolverMultistepScheduler {
         } else {
             self.schedule.convert(self.train_sigmas[0] as f64, self.train_sigmas[train - 1] as f64, n)
         };
+        // Flow sigmas replace the spaced timesteps: σ = shift(1 − linspace(1, 1/T, n+1)), flipped,
+        // the trailing 0 dropped (not UniPC's arithmetic: this one starts below σ = 1), and
+        // timesteps σ·T truncated to int64, in numpy's float64.
+        let converted = match self.flow_shift {
+            Some(shift) => Some(
+                spacing::linspace(1.0, 1.0 / train as f64, n + 1)
+                    .iter()
+                    .rev()
+                    .take(n)
+                    .map(|&a| {
+                        let s = 1.0 - a;
+                        shift * s / (1.0 + (shift - 1.0) * s)
+                    })
+                    .collect::<Vec<f64>>(),
+            ),
+            None => converted,
+        };
         let (ts, converted) = match converted {
             None => (ts, None),
+            Some(sig) if self.flow_shift.is_some() => (sig.iter().map(|&s| (s * train as f64) as i64).collect(), Some(sig)),
             Some(sig) => {
                 let t = sig.iter().map(|&s| sigma_to_t(s, &log_sigmas));
                 let ts: Vec<i64> = match self.schedule {
@@ -275,11 +340,13 @@ impl Scheduler for DpmSolverMultistepScheduler {
             Some((i, m)) if i + 1 == step => Some(m),
             _ => None,
         };
-        let (alpha_s, sigma_s, lambda_s) = alpha_sigma_lambda(self.sigmas[step]);
-        let (alpha_t, sigma_t, lambda_t) = alpha_sigma_lambda(self.sigmas[step + 1]);
+        let (alpha_s, sigma_s, lambda_s) = alpha_sigma_lambda(self.sigmas[step], self.flow_shift.is_some());
+        let (alpha_t, sigma_t, lambda_t) = alpha_sigma_lambda(self.sigmas[step + 1], self.flow_shift.is_some());
 
         // convert_model_output: the data prediction x̂₀.
         let m0 = match self.prediction {
+            // x̂₀ = x − σ·v with the schedule's σ itself (diffusers reads `self.sigmas` here).
+            _ if self.flow_prediction => lincomb2(sample, 1.0, model_output, -self.sigmas[step])?,
             PredictionType::Epsilon => {
                 lincomb2(sample, (1.0 / alpha_s as f64) as f32, model_output, (-(sigma_s as f64) / alpha_s as f64) as f32)?
             }
@@ -304,7 +371,7 @@ impl Scheduler for DpmSolverMultistepScheduler {
         let cx = (sigma_t / sigma_s) as f64;
         let out = match previous {
             Some(m1) if self.solver_order == 2 && !lower_order_final => {
-                let (_, _, lambda_s1) = alpha_sigma_lambda(self.sigmas[step - 1]);
+                let (_, _, lambda_s1) = alpha_sigma_lambda(self.sigmas[step - 1], self.flow_shift.is_some());
                 let r0 = (lambda_s - lambda_s1) / h;
                 let inv_r0 = (1.0 / r0) as f64; // D1 = (1/r0)·(m0 − m1)
                 let a = a as f64;
@@ -347,7 +414,7 @@ impl Scheduler for DpmSolverMultistepScheduler {
 
     fn add_noise(&self, original: &Tensor, noise: &Tensor, step: usize) -> Result<Tensor> {
         check_step("add_noise", step, self.timesteps.len())?;
-        let (alpha, sigma, _) = alpha_sigma_lambda(self.sigmas[step]);
+        let (alpha, sigma, _) = alpha_sigma_lambda(self.sigmas[step], self.flow_shift.is_some());
         lincomb2(original, alpha, noise, sigma)
     }
 }

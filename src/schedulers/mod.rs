@@ -225,7 +225,8 @@ impl SchedulerState {
 /// On a flow-matching model (see [`SchedulerConfig::is_flow`]: Wan's UniPC config with
 /// `use_flow_sigmas`, or a FlowMatchEuler config) `euler` means flow-matching Euler with the
 /// model's shift, as diffusers users write `FlowMatchEulerDiscreteScheduler(shift=flow_shift)`,
-/// and `unipc` means UniPC on flow sigmas with that shift; [`from_config`] resolves this.
+/// and `unipc` / `dpm++` mean UniPC / DPM-Solver++ on flow sigmas with that shift (the SDE and
+/// Karras variants are refused there, with the reason); [`from_config`] resolves this.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize)]
 #[serde(try_from = "String")]
 pub enum SchedulerKind {
@@ -374,12 +375,14 @@ pub fn from_config(cfg: &SchedulerConfig, kind: Option<SchedulerKind>) -> Result
     let file_kind = cfg.class_name.as_deref().and_then(SchedulerKind::from_class_name);
     Ok(match kind {
         SchedulerKind::Ddim => Box::new(DdimScheduler::new(not_flow(cfg, kind)?)?),
-        SchedulerKind::DpmSolverMultistep => Box::new(DpmSolverMultistepScheduler::new(not_flow(cfg, kind)?)?),
+        // On a flow model DPM-Solver++ runs its flow sigmas (the file's use_flow_sigmas /
+        // flow_prediction / flow_shift carry over in from_config, as in diffusers).
+        SchedulerKind::DpmSolverMultistep => Box::new(DpmSolverMultistepScheduler::new(&multistep_on(cfg, file_kind))?),
         // `from_config(config, use_karras_sigmas=True)` / `algorithm_type="sde-dpmsolver++"`:
         // an override replaces the file's value and its rival sigma flags stay as the file has
         // them (diffusers then raises if two are on; so does DpmSolverMultistepScheduler::new).
         SchedulerKind::DpmSolverKarras | SchedulerKind::DpmSolverSde | SchedulerKind::DpmSolverSdeKarras => {
-            let mut c = not_flow(cfg, kind)?.clone();
+            let mut c = multistep_on(cfg, file_kind);
             if matches!(kind, SchedulerKind::DpmSolverKarras | SchedulerKind::DpmSolverSdeKarras) {
                 c.use_karras_sigmas = Some(true);
             }
@@ -395,17 +398,23 @@ pub fn from_config(cfg: &SchedulerConfig, kind: Option<SchedulerKind>) -> Result
         SchedulerKind::Pndm => Box::new(PndmScheduler::new(not_flow(cfg, kind)?)?),
         // A FlowMatchEuler file carries the shift as `shift` and no flow flags: UniPC runs it on
         // flow sigmas (diffusers' from_config would silently fall back to betas).
-        SchedulerKind::UniPcMultistep if file_kind == Some(SchedulerKind::FlowMatchEuler) => {
-            let mut c = cfg.clone();
-            c.use_flow_sigmas = Some(true);
-            c.prediction_type = Some("flow_prediction".into());
-            c.flow_shift = Some(cfg.model_flow_shift());
-            Box::new(UniPcMultistepScheduler::new(&c)?)
-        }
-        SchedulerKind::UniPcMultistep => Box::new(UniPcMultistepScheduler::new(cfg)?),
+        SchedulerKind::UniPcMultistep => Box::new(UniPcMultistepScheduler::new(&multistep_on(cfg, file_kind))?),
         SchedulerKind::FlowMatchEuler if cfg.is_flow() => Box::new(FlowMatchEulerDiscreteScheduler::new(&as_flow_euler(cfg))?),
         SchedulerKind::FlowMatchEuler => Box::new(FlowMatchEulerDiscreteScheduler::new(cfg)?),
     })
+}
+
+/// The config a multistep solver (UniPC, DPM-Solver++) reads: the file's own, or for a
+/// FlowMatchEuler file (which carries its shift as `shift` and no flow flags) the flow sigmas
+/// with that shift. diffusers' from_config would silently fall back to betas there.
+fn multistep_on(cfg: &SchedulerConfig, file_kind: Option<SchedulerKind>) -> SchedulerConfig {
+    let mut c = cfg.clone();
+    if file_kind == Some(SchedulerKind::FlowMatchEuler) {
+        c.use_flow_sigmas = Some(true);
+        c.prediction_type = Some("flow_prediction".into());
+        c.flow_shift = Some(cfg.model_flow_shift());
+    }
+    c
 }
 
 /// A flow model's config as FlowMatchEuler reads it: diffusers'
@@ -431,7 +440,7 @@ fn not_flow(cfg: &SchedulerConfig, kind: SchedulerKind) -> Result<&SchedulerConf
     };
     Err(cfg.bad(
         why,
-        format!("this is a flow-matching model's scheduler config; {} does not run flow matching here (use unipc or euler)", kind.name()),
+        format!("this is a flow-matching model's scheduler config; {} does not run flow matching here (use unipc, dpm++ or euler)", kind.name()),
     ))
 }
 

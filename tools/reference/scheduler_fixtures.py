@@ -286,7 +286,7 @@ def load(config: dict, load_as: str | None, overrides: dict | None = None):
     flow = base.config.get("use_flow_sigmas") or base.config.get("prediction_type") == "flow_prediction"
     if load_as == FME and flow:
         return cls.from_config(base.config, shift=base.config.flow_shift)
-    if load_as == UNIPC and config["_class_name"] == FME:
+    if load_as in (UNIPC, DPM) and config["_class_name"] == FME:
         return cls.from_config(base.config, use_flow_sigmas=True, prediction_type="flow_prediction", flow_shift=base.config.shift)
     return cls.from_config(base.config)
 
@@ -510,6 +510,19 @@ OPTION_CASES = [
     ("pndm_prk_default_6", own(PNDM), None, None, None, 6, 2, None, SHAPE),
     ("pndm_prk_vpred_alpha_one_4", own(PNDM, prediction_type="v_prediction", set_alpha_to_one=True, steps_offset=1), None, None, None, 4, 1, None, SHAPE2),
     ("euler_a_zero_snr_leading_6", own(EULER_A, rescale_betas_zero_snr=True, timestep_spacing="leading", steps_offset=1, prediction_type="v_prediction"), None, None, None, 6, 2, 7105, SHAPE),
+    # DPM-Solver++ on Wan's flow sigmas (`dpm++` on a Wan folder: from_config keeps
+    # use_flow_sigmas / flow_prediction / flow_shift), and on a FlowMatchEuler file (its shift)
+    ("dpm_wan_s3_1", wan(), DPM, "dpm++", None, 1, 0, None, SHAPE),
+    ("dpm_wan_s3_6", wan(), DPM, "dpm++", None, 6, 2, None, SHAPE),
+    ("dpm_wan_s5_50", wan(flow_shift=5.0), DPM, "dpm++", None, 50, 10, None, SHAPE),
+    ("dpm_wan_order1_5", wan(solver_order=1), DPM, "dpm++", None, 5, 1, None, SHAPE),
+    # (UniPC registers a file's "heun" as bh2 when it loads it, and DPM-Solver reads bh2 as
+    # midpoint: what from_config hands over is the loaded config, not the file)
+    ("dpm_wan_file_heun_is_midpoint_sigma_min_7", wan(solver_type="heun", final_sigmas_type="sigma_min"), DPM, "dpm++", None, 7, 2, None, SHAPE),
+    ("dpm_file_bh1_unipc_7", own(DPM, solver_type="bh1"), UNIPC, "unipc", None, 7, 2, None, SHAPE),
+    ("dpm_wan_no_lower_final_sigma_min_20", wan(lower_order_final=False, final_sigmas_type="sigma_min"), DPM, "dpm++", None, 20, 4, None, SHAPE),
+    ("dpm_wan_euler_at_final_sigma_min_8", wan(euler_at_final=True, final_sigmas_type="sigma_min", flow_shift=5.0), DPM, "dpm++", None, 8, 2, None, SHAPE),
+    ("dpm_fme_s5_6", fme(shift=5.0), DPM, "dpm++", None, 6, 2, None, SHAPE),
 ]
 
 

@@ -579,9 +579,11 @@ BF16_CASE = "wan_48x16_f5_nocfg"
 
 
 def set_scheduler(pipe, kind: str) -> None:
-    from diffusers import FlowMatchEulerDiscreteScheduler
+    from diffusers import DPMSolverMultistepScheduler, FlowMatchEulerDiscreteScheduler
 
-    if kind == "euler":  # the UniPC config's flow_shift carried over as FlowMatchEuler's `shift`
+    if kind == "dpm++":  # the UniPC config's use_flow_sigmas / flow_prediction / flow_shift carry over
+        pipe.scheduler = DPMSolverMultistepScheduler.from_config(pipe.scheduler.config)
+    elif kind == "euler":  # the UniPC config's flow_shift carried over as FlowMatchEuler's `shift`
         pipe.scheduler = FlowMatchEulerDiscreteScheduler.from_config(pipe.scheduler.config, shift=pipe.scheduler.config.flow_shift)
     elif kind == "euler-default":  # what from_config alone gives: FlowMatchEuler has no flow_shift -> shift 1.0
         pipe.scheduler = FlowMatchEulerDiscreteScheduler.from_config(pipe.scheduler.config)
@@ -729,6 +731,11 @@ OPTION_CASES = [
     ("wanopt_16x32_f5_maxlen16_cfg", "tiny-wan", 16, 32, 5, 2, 5.0, "unipc", 12,
      "a very long prompt about a small red boat drifting slowly across a calm blue lake at sunrise", "blurry", {},
      {"max_sequence_length": 16}),
+    # DPM-Solver++ on flow sigmas (`--scheduler dpm++` on a Wan folder): the file's keys as they
+    # are, and heun + sigma_min final (the beta schedule's σ_min: what diffusers takes) + shift 5
+    ("wanopt_32x16_f5_dpm_cfg", "tiny-wan", 32, 16, 5, 4, 5.0, "dpm++", 13, "a sailboat on a stormy sea", None, {}),
+    ("wanopt_16x32_f9_dpm_heun_sigma_min", "tiny-wan-b", 16, 32, 9, 3, 5.0, "dpm++", 14, "autumn leaves falling in a park", None,
+     {"solver_type": "heun", "final_sigmas_type": "sigma_min", "flow_shift": 5.0}),
 ]
 
 
