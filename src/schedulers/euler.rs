@@ -17,6 +17,8 @@ pub struct EulerDiscreteScheduler {
     spacing: TimestepSpacing,
     steps_offset: i64,
     final_sigmas: FinalSigmas,
+    /// `timestep_type: continuous` with v-prediction: the model sees t = 0.25·ln σ.
+    continuous: bool,
     schedule: SigmaSchedule,
     /// `sigma_min` / `sigma_max` of the config: bounds of the Karras/exponential schedule
     /// (None: the interpolated schedule's own ends).
@@ -36,11 +38,11 @@ impl EulerDiscreteScheduler {
         let schedule = SigmaSchedule::from_config(cfg, CLASS)?;
         let prediction = cfg.prediction_type(CLASS)?;
         // "continuous" changes the timesteps only together with v_prediction (EDM-style 0.25·ln σ).
-        match cfg.timestep_type.as_deref().unwrap_or("discrete") {
-            "discrete" => {}
-            "continuous" if prediction != PredictionType::VPrediction => {}
-            o => return Err(cfg.bad("timestep_type", format!("\"{o}\" is not supported with this prediction_type (discrete)"))),
-        }
+        let continuous = match cfg.timestep_type.as_deref().unwrap_or("discrete") {
+            "discrete" => false,
+            "continuous" => prediction == PredictionType::VPrediction,
+            o => return Err(cfg.bad("timestep_type", format!("\"{o}\" is not one of \"discrete\", \"continuous\""))),
+        };
         let train_sigmas: Vec<f32> = cfg.alphas_cumprod_for_sigmas()?.iter().map(|&a| ((1.0 - a) / a).sqrt()).collect();
         let spacing = cfg.timestep_spacing(TimestepSpacing::Linspace)?;
         let mut s = EulerDiscreteScheduler {
@@ -48,6 +50,7 @@ impl EulerDiscreteScheduler {
             spacing,
             steps_offset: cfg.steps_offset.unwrap_or(0),
             final_sigmas: cfg.final_sigmas()?,
+            continuous,
             schedule,
             sigma_bounds: (cfg.sigma_min, cfg.sigma_max),
             timesteps: Vec::new(),
@@ -100,7 +103,8 @@ impl Scheduler for EulerDiscreteScheduler {
             }
         };
         self.sigmas = sig.iter().map(|&s| s as f32).chain([last]).collect();
-        self.timesteps = ts;
+        // The denoiser's timesteps become 0.25·ln σ (float32, as torch on 0-dim tensors).
+        self.timesteps = if self.continuous { self.sigmas[..n].iter().map(|&s| 0.25f32 * s.ln()).collect() } else { ts };
         self.init_noise_sigma = self.noise_sigma_of(&self.sigmas);
         Ok(())
     }

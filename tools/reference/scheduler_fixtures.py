@@ -523,6 +523,10 @@ OPTION_CASES = [
     ("dpm_wan_no_lower_final_sigma_min_20", wan(lower_order_final=False, final_sigmas_type="sigma_min"), DPM, "dpm++", None, 20, 4, None, SHAPE),
     ("dpm_wan_euler_at_final_sigma_min_8", wan(euler_at_final=True, final_sigmas_type="sigma_min", flow_shift=5.0), DPM, "dpm++", None, 8, 2, None, SHAPE),
     ("dpm_fme_s5_6", fme(shift=5.0), DPM, "dpm++", None, 6, 2, None, SHAPE),
+    # EDM-style timesteps 0.25·ln σ for the denoiser (v-prediction only; otherwise unchanged)
+    ("euler_continuous_vpred_karras_7", own(EULER, timestep_type="continuous", prediction_type="v_prediction", use_karras_sigmas=True), None, None, None, 7, 2, None, SHAPE),
+    ("euler_continuous_vpred_trailing_5", own(EULER, timestep_type="continuous", prediction_type="v_prediction", timestep_spacing="trailing"), None, None, None, 5, 1, None, SHAPE),
+    ("euler_continuous_eps_6", own(EULER, timestep_type="continuous"), None, None, None, 6, 2, None, SHAPE),
 ]
 
 
