@@ -527,6 +527,10 @@ OPTION_CASES = [
     ("euler_continuous_vpred_karras_7", own(EULER, timestep_type="continuous", prediction_type="v_prediction", use_karras_sigmas=True), None, None, None, 7, 2, None, SHAPE),
     ("euler_continuous_vpred_trailing_5", own(EULER, timestep_type="continuous", prediction_type="v_prediction", timestep_spacing="trailing"), None, None, None, 5, 1, None, SHAPE),
     ("euler_continuous_eps_6", own(EULER, timestep_type="continuous"), None, None, None, 6, 2, None, SHAPE),
+    # log-linear sigmas (torch.linspace in float32: n + 1 of them, so the last step lands on σ_min)
+    ("euler_log_linear_8", own(EULER, interpolation_type="log_linear"), None, None, None, 8, 2, None, SHAPE),
+    ("euler_log_linear_leading_vpred_25", own(EULER, interpolation_type="log_linear", timestep_spacing="leading", steps_offset=1, prediction_type="v_prediction"), None, None, None, 25, 5, None, SHAPE),
+    ("euler_log_linear_karras_sigma_min_6", own(EULER, interpolation_type="log_linear", use_karras_sigmas=True, final_sigmas_type="sigma_min"), None, None, None, 6, 2, None, SHAPE),
 ]
 
 
