@@ -239,7 +239,7 @@ fn unsupported_config_values_name_file_and_field() {
         ("beta", with("beta_schedule", "laplace".into()), None, "beta_schedule"),
         ("trained-betas", with("trained_betas", serde_json::json!([0.001, 0.002])), None, "trained_betas"),
         ("pred", with("prediction_type", "flow_prediction".into()), Some(SchedulerKind::Ddim), "prediction_type"),
-        ("order", with("solver_order", 3.into()), Some(SchedulerKind::DpmSolverMultistep), "solver_order"),
+        ("order", with("solver_order", 4.into()), Some(SchedulerKind::DpmSolverMultistep), "solver_order"),
         ("beta-sigmas", with("use_beta_sigmas", true.into()), Some(SchedulerKind::EulerDiscrete), "use_beta_sigmas"),
         ("dpm-variance", with("variance_type", "learned_range".into()), Some(SchedulerKind::DpmSolverMultistep), "variance_type"),
         ("class", with("_class_name", "LMSDiscreteScheduler".into()), None, "_class_name"),
@@ -539,13 +539,17 @@ fn resumed_loops_equal_uninterrupted_ones_bit_for_bit() {
     let gpu = common::gpu();
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("schedulers-resume");
     std::fs::create_dir_all(&dir).unwrap();
-    let cases: [(&Fixtures, &str); 6] = [
+    let opts = fixtures_named("schedulers.options");
+    let cases: [(&Fixtures, &str); 8] = [
         (&fx, "wan_unipc_s3_6"),
         (&fx, "wan_unipc_no_corrector_7"),
         (&fx, "wan_unipc_order1_5"),
         (&fx, "unipc_ms_6"),
         (&fx, "fme_s3_6"),
         (&legacy, "dpm_ms_14"),
+        // two steps of history (third order), and DPM-Solver++ on flow sigmas
+        (&opts, "dpm_order3_10"),
+        (&opts, "dpm_wan_order3_8"),
     ];
     for (fx, name) in cases {
         let case = fx.side["cases"].as_array().unwrap().iter().find(|c| c["name"] == name).unwrap();

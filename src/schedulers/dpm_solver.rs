@@ -1,6 +1,6 @@
 //! diffusers' `DPMSolverMultistepScheduler`: DPM-Solver++ (data prediction) and its SDE variant
 //! (`sde-dpmsolver++`, which adds fresh noise each step from the pipeline's torch generator),
-//! order 1 or 2, midpoint or heun second-order weights, lower-order steps at the start and end
+//! order 1, 2 or 3, midpoint or heun second-order weights, lower-order steps at the start and end
 //! as diffusers takes them, on interpolated, Karras or exponential sigmas, or on a
 //! flow-matching model's shifted flow sigmas (`use_flow_sigmas`, `flow_prediction`: diffusers'
 //! `DPMSolverMultistepScheduler.from_config(wan_pipe.scheduler.config)`, the "dpm++" solver of
@@ -18,6 +18,8 @@ const CLASS: &str = "DPMSolverMultistepScheduler";
 /// The name of its one history tensor in a [`SchedulerState`] (also what version-1 checkpoint
 /// files, which held this tensor alone, are read as).
 pub const HISTORY: &str = "previous_x0";
+/// The data prediction of the step before that one (third order only).
+pub const HISTORY2: &str = "previous_x0_2";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum SolverType {
@@ -55,8 +57,9 @@ pub struct DpmSolverMultistepScheduler {
     timesteps: Vec<f32>,
     /// One more than the timesteps: the sigma each step lands on.
     sigmas: Vec<f32>,
-    /// The data prediction of the previous step, kept on the device, with its step index.
-    previous: Option<(usize, Tensor)>,
+    /// The data predictions of the previous steps, kept on the device, newest first (at most
+    /// solver_order − 1 of them), with the step index of the newest.
+    previous: Option<(usize, Vec<Tensor>)>,
 }
 
 impl DpmSolverMultistepScheduler {
@@ -79,8 +82,8 @@ impl DpmSolverMultistepScheduler {
             o => return Err(cfg.bad("solver_type", format!("\"{o}\" is not one of \"midpoint\", \"heun\""))),
         };
         let solver_order = cfg.solver_order.unwrap_or(2);
-        if !(1..=2).contains(&solver_order) {
-            return Err(cfg.bad("solver_order", format!("{solver_order} is not supported (1 or 2; 2 is the default)")));
+        if !(1..=3).contains(&solver_order) {
+            return Err(cfg.bad("solver_order", format!("{solver_order} is not one of 1, 2, 3 (2 is the default)")));
         }
         cfg.require_off("use_dynamic_shifting", cfg.use_dynamic_shifting, CLASS)?;
         if let Some(v) = &cfg.variance_type {
@@ -173,35 +176,82 @@ impl DpmSolverMultistepScheduler {
 }
 
 impl DpmSolverMultistepScheduler {
-    /// The `sde-dpmsolver++` update, first order (`m1` None) or second order:
-    /// x = (σ_t/σ_s·e^{−h})·x + B·D0 + {½B | C}·D1 + σ_t·√(1−e^{−2h})·z with
-    /// B = α_t(1 − e^{−2h}), C = α_t((1 − e^{−2h})/(−2h) + 1) (heun), D1 = (m0 − m1)/r0, and z a
-    /// fresh `randn(model_output.shape)` (float32) from the generator, drawn on every step.
-    fn sde_update(&mut self, sample: &Tensor, m0: &Tensor, m1: Option<&Tensor>, step: usize) -> Result<Tensor> {
-        let (_, sigma_s, lambda_s) = alpha_sigma_lambda(self.sigmas[step], self.flow_shift.is_some());
-        let (alpha_t, sigma_t, lambda_t) = alpha_sigma_lambda(self.sigmas[step + 1], self.flow_shift.is_some());
+    /// One DPM-Solver++ update of order 1 + `history.len()` (history newest first: the data
+    /// predictions of the previous steps), as diffusers' first/second/third-order updates, each
+    /// written as weights on x, m0, m1, m2 (and the SDE's noise):
+    ///   ODE: x_t = (σ_t/σ_s)·x − A·D0 + w1·D1 + w2·D2, A = α_t(e^{−h} − 1);
+    ///   SDE: x_t = (σ_t/σ_s·e^{−h})·x + B·D0 + w1·D1 + w2·D2 + σ_t·√(1 − e^{−2h})·z,
+    ///        B = α_t(1 − e^{−2h}), z a fresh float32 `randn` from the pipeline's generator.
+    /// The scalars are float32 as torch computes them on 0-dim tensors; the weights are
+    /// combined in f64 and applied in one pass.
+    fn update(&mut self, sample: &Tensor, m0: &Tensor, history: &[Tensor], step: usize) -> Result<Tensor> {
+        let flow = self.flow_shift.is_some();
+        let (_, sigma_s, lambda_s) = alpha_sigma_lambda(self.sigmas[step], flow);
+        let (alpha_t, sigma_t, lambda_t) = alpha_sigma_lambda(self.sigmas[step + 1], flow);
         let h = lambda_t - lambda_s;
-        let e2h = (-2.0f32 * h).exp();
-        let cx = (sigma_t / sigma_s) * (-h).exp();
-        let b = alpha_t * (1.0 - e2h);
-        let cn = sigma_t * (1.0 - e2h).sqrt();
+        let (cx, c_d0) = if self.sde {
+            let e2h = (-2.0f32 * h).exp();
+            ((sigma_t / sigma_s) * (-h).exp(), alpha_t * (1.0 - e2h))
+        } else {
+            (sigma_t / sigma_s, -(alpha_t * ((-h).exp() - 1.0)))
+        };
+        // Weights on m0, m1, m2.
+        let (w0, w1, w2) = match history {
+            [] => (c_d0 as f64, 0.0, 0.0),
+            [_m1] => {
+                let (_, _, lambda_s1) = alpha_sigma_lambda(self.sigmas[step - 1], flow);
+                let inv_r0 = (1.0 / ((lambda_s - lambda_s1) / h)) as f64;
+                // D1 = (m0 − m1)/r0, weighted by midpoint's ∓½·{A, B} or heun's own term.
+                let d1 = match (self.sde, self.solver_type) {
+                    (false, SolverType::Midpoint) => -0.5 * (alpha_t * ((-h).exp() - 1.0)) as f64,
+                    (false, SolverType::Heun) => (alpha_t * (((-h).exp() - 1.0) / h + 1.0)) as f64,
+                    (true, SolverType::Midpoint) => 0.5 * c_d0 as f64,
+                    (true, SolverType::Heun) => (alpha_t * ((1.0 - (-2.0f32 * h).exp()) / (-2.0 * h) + 1.0)) as f64,
+                };
+                (c_d0 as f64 + d1 * inv_r0, -d1 * inv_r0, 0.0)
+            }
+            [_m1, _m2] => {
+                let (_, _, lambda_s1) = alpha_sigma_lambda(self.sigmas[step - 1], flow);
+                let (_, _, lambda_s2) = alpha_sigma_lambda(self.sigmas[step - 2], flow);
+                let (r0, r1) = ((lambda_s - lambda_s1) / h, (lambda_s1 - lambda_s2) / h);
+                let (a, b) = ((1.0 / r0) as f64, (1.0 / r1) as f64);
+                let (q, p) = ((r0 / (r0 + r1)) as f64, (1.0 / (r0 + r1)) as f64);
+                // D1_0 = a(m0 − m1), D1_1 = b(m1 − m2), D1 = D1_0 + q(D1_0 − D1_1), D2 = p(D1_0 − D1_1)
+                let (d1w, d2w) = if self.sde {
+                    let e2h = (-2.0f32 * h).exp();
+                    let two_h = 2.0 * h;
+                    (
+                        (alpha_t * ((1.0 - e2h) / (-2.0 * h) + 1.0)) as f64,
+                        (alpha_t * ((1.0 - e2h - 2.0 * h) / (two_h * two_h) - 0.5)) as f64,
+                    )
+                } else {
+                    let em = (-h).exp();
+                    ((alpha_t * ((em - 1.0) / h + 1.0)) as f64, -((alpha_t * ((em - 1.0 + h) / (h * h) - 0.5)) as f64))
+                };
+                (
+                    c_d0 as f64 + d1w * (a + q * a) + d2w * p * a,
+                    -d1w * (a + q * (a + b)) - d2w * p * (a + b),
+                    d1w * q * b + d2w * p * b,
+                )
+            }
+            _ => return Err(Error::Other(format!("{CLASS}: at most two previous outputs"))),
+        };
+        let out = match history {
+            [] => lincomb2(sample, cx, m0, w0 as f32)?,
+            [m1] => lincomb3(sample, cx, m0, w0 as f32, m1, w1 as f32)?,
+            [m1, m2, ..] => {
+                let x = lincomb3(sample, cx, m0, w0 as f32, m1, w1 as f32)?;
+                lincomb2(&x, 1.0, m2, w2 as f32)?
+            }
+        };
+        if !self.sde {
+            return Ok(out);
+        }
+        let cn = sigma_t * (1.0 - (-2.0f32 * h).exp()).sqrt();
         let gen = self.generator.as_mut().ok_or_else(|| Error::Other(format!("{CLASS}: no generator")))?;
         // diffusers draws the SDE noise in float32 whatever the pipeline's dtype.
         let noise = gen.draw(sample, true)?;
-        match m1 {
-            None => lincomb3(sample, cx, m0, b, &noise, cn),
-            Some(m1) => {
-                let (_, _, lambda_s1) = alpha_sigma_lambda(self.sigmas[step - 1], self.flow_shift.is_some());
-                let inv_r0 = (1.0 / ((lambda_s - lambda_s1) / h)) as f64;
-                let d1 = match self.solver_type {
-                    SolverType::Midpoint => 0.5 * b as f64,
-                    SolverType::Heun => (alpha_t * ((1.0 - e2h) / (-2.0 * h) + 1.0)) as f64,
-                };
-                let (c0, c1) = (b as f64 + d1 * inv_r0, -d1 * inv_r0);
-                let ode = lincomb3(sample, cx, m0, c0 as f32, m1, c1 as f32)?;
-                lincomb2(&ode, 1.0, &noise, cn)
-            }
-        }
+        lincomb2(&out, 1.0, &noise, cn)
     }
 }
 
@@ -336,12 +386,11 @@ impl Scheduler for DpmSolverMultistepScheduler {
         }
         // The history belongs to the step just before; anything else starts afresh (diffusers
         // would silently pair outputs of unrelated steps).
-        let previous = match self.previous.take() {
-            Some((i, m)) if i + 1 == step => Some(m),
-            _ => None,
+        let history: Vec<Tensor> = match self.previous.take() {
+            Some((i, h)) if i + 1 == step => h,
+            _ => Vec::new(),
         };
-        let (alpha_s, sigma_s, lambda_s) = alpha_sigma_lambda(self.sigmas[step], self.flow_shift.is_some());
-        let (alpha_t, sigma_t, lambda_t) = alpha_sigma_lambda(self.sigmas[step + 1], self.flow_shift.is_some());
+        let (alpha_s, sigma_s, _) = alpha_sigma_lambda(self.sigmas[step], self.flow_shift.is_some());
 
         // convert_model_output: the data prediction x̂₀.
         let m0 = match self.prediction {
@@ -358,38 +407,23 @@ impl Scheduler for DpmSolverMultistepScheduler {
             None => m0,
         };
 
-        let h = lambda_t - lambda_s;
-        let final_step = step + 1 == len;
-        let lower_order_final = final_step
+        // diffusers' order choice: lower orders while the history fills, and at the end.
+        let lower_order_final = step + 1 == len
             && (self.euler_at_final || (self.lower_order_final && len < 15) || self.final_sigmas == FinalSigmas::Zero);
-        if self.sde {
-            let out = self.sde_update(sample, &m0, previous.as_ref().filter(|_| self.solver_order == 2 && !lower_order_final), step)?;
-            self.previous = Some((step, m0));
-            return Ok(out);
-        }
-        let a = alpha_t * ((-h).exp() - 1.0); // alpha_t * (exp(-h) - 1), float32 as in torch
-        let cx = (sigma_t / sigma_s) as f64;
-        let out = match previous {
-            Some(m1) if self.solver_order == 2 && !lower_order_final => {
-                let (_, _, lambda_s1) = alpha_sigma_lambda(self.sigmas[step - 1], self.flow_shift.is_some());
-                let r0 = (lambda_s - lambda_s1) / h;
-                let inv_r0 = (1.0 / r0) as f64; // D1 = (1/r0)·(m0 − m1)
-                let a = a as f64;
-                let (c0, c1) = match self.solver_type {
-                    // x = (σ_t/σ_s)·x − A·D0 − ½A·D1
-                    SolverType::Midpoint => (-a - 0.5 * a * inv_r0, 0.5 * a * inv_r0),
-                    // x = (σ_t/σ_s)·x − A·D0 + B·D1, B = α_t((e^{−h} − 1)/h + 1)
-                    SolverType::Heun => {
-                        let b = (alpha_t * (((-h).exp() - 1.0) / h + 1.0)) as f64;
-                        (-a + b * inv_r0, -b * inv_r0)
-                    }
-                };
-                lincomb3(sample, cx as f32, &m0, c0 as f32, &m1, c1 as f32)?
-            }
-            // First order: x = (σ_t/σ_s)·x − A·x̂₀ (at σ_t = 0 this is x̂₀ itself).
-            _ => lincomb2(sample, cx as f32, &m0, -a)?,
+        let lower_order_second = step + 2 == len && self.lower_order_final && len < 15;
+        let order = if self.solver_order == 1 || history.is_empty() || lower_order_final {
+            1
+        } else if self.solver_order == 2 || history.len() < 2 || lower_order_second {
+            2
+        } else {
+            3
         };
-        self.previous = Some((step, m0));
+        let out = self.update(sample, &m0, &history[..order - 1], step)?;
+        let mut kept = Vec::with_capacity(2);
+        kept.push(m0);
+        kept.extend(history);
+        kept.truncate(self.solver_order - 1);
+        self.previous = Some((step, kept));
         Ok(out)
     }
 
@@ -397,18 +431,29 @@ impl Scheduler for DpmSolverMultistepScheduler {
         if self.sde {
             return None; // the generator's position is not captured (resumable() is false)
         }
-        self.previous.as_ref().map(|(i, m)| {
+        self.previous.as_ref().map(|(i, h)| {
             let mut s = SchedulerState::new(*i);
-            s.tensors.push((HISTORY.into(), m.clone()));
+            for (name, m) in [HISTORY, HISTORY2].into_iter().zip(h) {
+                s.tensors.push((name.into(), m.clone()));
+            }
             s
         })
     }
 
     fn restore_state(&mut self, state: SchedulerState) -> Result<()> {
         check_step("restore_state", state.step, self.timesteps.len())?;
-        state.check_names(CLASS, &[], &[HISTORY])?;
-        let m = state.tensor(HISTORY).ok_or_else(|| Error::Other(format!("{CLASS}: saved state lacks '{HISTORY}'")))?;
-        self.previous = Some((state.step, m.clone()));
+        state.check_names(CLASS, &[], &[HISTORY, HISTORY2])?;
+        let mut h = Vec::new();
+        for name in [HISTORY, HISTORY2] {
+            if let Some(m) = state.tensor(name) {
+                h.push(m.clone());
+            }
+        }
+        if h.is_empty() && self.solver_order > 1 {
+            return Err(Error::Other(format!("{CLASS}: saved state lacks '{HISTORY}'")));
+        }
+        h.truncate(self.solver_order - 1);
+        self.previous = Some((state.step, h));
         Ok(())
     }
 

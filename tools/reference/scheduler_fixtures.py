@@ -531,6 +531,15 @@ OPTION_CASES = [
     ("euler_log_linear_8", own(EULER, interpolation_type="log_linear"), None, None, None, 8, 2, None, SHAPE),
     ("euler_log_linear_leading_vpred_25", own(EULER, interpolation_type="log_linear", timestep_spacing="leading", steps_offset=1, prediction_type="v_prediction"), None, None, None, 25, 5, None, SHAPE),
     ("euler_log_linear_karras_sigma_min_6", own(EULER, interpolation_type="log_linear", use_karras_sigmas=True, final_sigmas_type="sigma_min"), None, None, None, 6, 2, None, SHAPE),
+    # DPM-Solver++ third order (lower orders while the history fills, lower_order_second near the end)
+    ("dpm_order3_25", own(DPM, solver_order=3), None, None, None, 25, 5, None, SHAPE),
+    ("dpm_order3_10", own(DPM, solver_order=3), None, None, None, 10, 3, None, SHAPE),
+    ("dpm_order3_karras_6", own(DPM, solver_order=3, use_karras_sigmas=True), None, None, None, 6, 2, None, SHAPE),
+    ("dpm_order3_no_lower_final_sigma_min_20", own(DPM, solver_order=3, final_sigmas_type="sigma_min", lower_order_final=False), None, None, None, 20, 4, None, SHAPE),
+    ("dpm_order3_vpred_heun_16", own(DPM, solver_order=3, prediction_type="v_prediction", solver_type="heun"), None, None, None, 16, 3, None, SHAPE),
+    ("dpm_order3_sde_12", own(DPM, solver_order=3, algorithm_type="sde-dpmsolver++"), None, None, None, 12, 3, 7006, SHAPE),
+    ("dpm_order3_sde_no_lower_final_sigma_min_20", own(DPM, solver_order=3, algorithm_type="sde-dpmsolver++", lower_order_final=False, final_sigmas_type="sigma_min"), None, None, None, 20, 4, 7007, SHAPE2),
+    ("dpm_wan_order3_8", wan(solver_order=3), DPM, "dpm++", None, 8, 2, None, SHAPE),
 ]
 
 
