@@ -240,6 +240,7 @@ fn unsupported_config_values_name_file_and_field() {
         ("trained-betas", with("trained_betas", serde_json::json!([0.001, 0.002])), None, "trained_betas"),
         ("pred", with("prediction_type", "flow_prediction".into()), Some(SchedulerKind::Ddim), "prediction_type"),
         ("order", with("solver_order", 4.into()), Some(SchedulerKind::DpmSolverMultistep), "solver_order"),
+        ("unipc-order", with("solver_order", 4.into()), Some(SchedulerKind::UniPcMultistep), "solver_order"),
         ("beta-sigmas", with("use_beta_sigmas", true.into()), Some(SchedulerKind::EulerDiscrete), "use_beta_sigmas"),
         ("dpm-variance", with("variance_type", "learned_range".into()), Some(SchedulerKind::DpmSolverMultistep), "variance_type"),
         ("class", with("_class_name", "LMSDiscreteScheduler".into()), None, "_class_name"),
@@ -540,7 +541,7 @@ fn resumed_loops_equal_uninterrupted_ones_bit_for_bit() {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("schedulers-resume");
     std::fs::create_dir_all(&dir).unwrap();
     let opts = fixtures_named("schedulers.options");
-    let cases: [(&Fixtures, &str); 8] = [
+    let cases: [(&Fixtures, &str); 10] = [
         (&fx, "wan_unipc_s3_6"),
         (&fx, "wan_unipc_no_corrector_7"),
         (&fx, "wan_unipc_order1_5"),
@@ -550,6 +551,8 @@ fn resumed_loops_equal_uninterrupted_ones_bit_for_bit() {
         // two steps of history (third order), and DPM-Solver++ on flow sigmas
         (&opts, "dpm_order3_10"),
         (&opts, "dpm_wan_order3_8"),
+        (&opts, "unipc_order3_10"),
+        (&opts, "unipc_wan_order3_no_corrector_9"),
     ];
     for (fx, name) in cases {
         let case = fx.side["cases"].as_array().unwrap().iter().find(|c| c["name"] == name).unwrap();
@@ -611,7 +614,7 @@ fn unipc_and_flow_euler_refusals_name_file_and_key() {
         ("u-beta", with(wan, "use_beta_sigmas", true.into()), None, "use_beta_sigmas"),
         ("u-dyn", with(wan, "use_dynamic_shifting", true.into()), None, "use_dynamic_shifting"),
         ("u-solver-p", with(wan, "solver_p", serde_json::json!({"x": 1})), None, "solver_p"),
-        ("u-order3", with(wan, "solver_order", 3.into()), None, "solver_order"),
+        ("u-order4", with(wan, "solver_order", 4.into()), None, "solver_order"),
         ("u-solver", with(wan, "solver_type", "bh3".into()), None, "solver_type"),
         ("u-bh1-zero", with(wan, "solver_type", "bh1".into()), None, "solver_type"),
         ("u-nolof-zero", with(wan, "lower_order_final", false.into()), None, "lower_order_final"),

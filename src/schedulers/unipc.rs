@@ -30,6 +30,8 @@ const CLASS: &str = "UniPCMultistepScheduler";
 // Names in its SchedulerState.
 const X0_OLDER: &str = "model_outputs.0";
 const X0_NEWER: &str = "model_outputs.1";
+/// The data prediction two steps back (third order only).
+const X0_OLDEST: &str = "model_outputs.-1";
 const LAST_SAMPLE: &str = "last_sample";
 const LOWER_ORDER_NUMS: &str = "lower_order_nums";
 const THIS_ORDER: &str = "this_order";
@@ -79,8 +81,9 @@ pub struct UniPcMultistepScheduler {
 struct History {
     /// The step that left this history; a step with another index starts afresh.
     last_step: Option<usize>,
-    /// `model_outputs`: the data predictions of the two latest steps, older first.
-    x0: [Option<Tensor>; 2],
+    /// `model_outputs`: the data predictions of the latest steps, oldest first: [2] the newest,
+    /// [1] the one before (order ≥ 2), [0] the one before that (order 3).
+    x0: [Option<Tensor>; 3],
     /// The (corrected) sample the latest step started from.
     last_sample: Option<Tensor>,
     lower_order_nums: usize,
@@ -96,8 +99,8 @@ impl UniPcMultistepScheduler {
             o => return Err(cfg.bad("solver_type", format!("\"{o}\" is not one of \"bh1\", \"bh2\""))),
         };
         let solver_order = cfg.solver_order.unwrap_or(2);
-        if !(1..=2).contains(&solver_order) {
-            return Err(cfg.bad("solver_order", format!("{solver_order} is not supported (1 or 2; 2 is the default)")));
+        if !(1..=3).contains(&solver_order) {
+            return Err(cfg.bad("solver_order", format!("{solver_order} is not one of 1, 2, 3 (2 is the default)")));
         }
         let schedule = SigmaSchedule::from_config(cfg, CLASS)?;
         if schedule != SigmaSchedule::Interpolated && cfg.use_flow_sigmas == Some(true) {
@@ -158,7 +161,7 @@ impl UniPcMultistepScheduler {
                 Some(("solver_type", "\"bh1\""))
             } else if !predict_x0 {
                 Some(("predict_x0", "false"))
-            } else if solver_order == 2 && !lower_order_final {
+            } else if solver_order >= 2 && !lower_order_final {
                 Some(("lower_order_final", "false"))
             } else {
                 None
@@ -266,40 +269,69 @@ impl UniPcMultistepScheduler {
     fn corrector(&self, step: usize, order: usize, m_t: &Tensor, this_sample: &Tensor) -> Result<Tensor> {
         let missing = || Error::Other(format!("{CLASS}: corrector history missing at step {step}"));
         let x = self.history.last_sample.as_ref().ok_or_else(missing)?;
-        let m0 = self.history.x0[1].as_ref().ok_or_else(missing)?;
+        let m0 = self.history.x0[2].as_ref().ok_or_else(missing)?;
         let _ = this_sample; // replaced by the correction, as in diffusers
         let iv = self.interval(step - 1, step);
         let (cx, cm, cb) = (iv.cx as f64, iv.cm as f64, iv.cb as f64);
-        if order == 1 {
-            // x_t = cx·x − cm·m0 − cb·(0.5·(m_t − m0))
-            let rho = 0.5f64;
-            return lincomb3(x, cx as f32, m0, (-cm + cb * rho) as f32, m_t, (-cb * rho) as f32);
+        match order {
+            1 => {
+                // x_t = cx·x − cm·m0 − cb·(0.5·(m_t − m0))
+                let rho = 0.5f64;
+                lincomb3(x, cx as f32, m0, (-cm + cb * rho) as f32, m_t, (-cb * rho) as f32)
+            }
+            2 => {
+                let mi = self.history.x0[1].as_ref().ok_or_else(missing)?;
+                let rk = self.rk(step - 2, &iv);
+                let [b1, b2, _] = iv.b();
+                let (rho0, rho1) = solve_unipc_2x2(rk, b1, b2);
+                let (rho0, rho1, inv_rk) = (rho0 as f64, rho1 as f64, 1.0 / rk as f64);
+                // x_t = cx·x − cm·m0 − cb·(ρ0·(mi − m0)/rk + ρ1·(m_t − m0))
+                let partial =
+                    lincomb3(x, cx as f32, m0, (-cm + cb * rho0 * inv_rk + cb * rho1) as f32, mi, (-cb * rho0 * inv_rk) as f32)?;
+                lincomb2(&partial, 1.0, m_t, (-cb * rho1) as f32)
+            }
+            _ => {
+                let m1 = self.history.x0[1].as_ref().ok_or_else(missing)?;
+                let m2 = self.history.x0[0].as_ref().ok_or_else(missing)?;
+                let (r1, r2) = (self.rk(step - 2, &iv), self.rk(step - 3, &iv));
+                let rho = solve_lu([[1.0, 1.0, 1.0], [r1, r2, 1.0], [r1 * r1, r2 * r2, 1.0]], iv.b());
+                let (q1, q2, qt) = (rho[0] as f64 / r1 as f64, rho[1] as f64 / r2 as f64, rho[2] as f64);
+                // x_t = cx·x − cm·m0 − cb·(ρ0·(m1 − m0)/r1 + ρ1·(m2 − m0)/r2 + ρ2·(m_t − m0))
+                let partial = lincomb3(x, cx as f32, m0, (-cm + cb * (q1 + q2 + qt)) as f32, m1, (-cb * q1) as f32)?;
+                lincomb3(&partial, 1.0, m2, (-cb * q2) as f32, m_t, (-cb * qt) as f32)
+            }
         }
-        let mi = self.history.x0[0].as_ref().ok_or_else(missing)?;
-        let rk = self.rk(step - 2, &iv);
-        let (b1, b2) = iv.b12();
-        let (rho0, rho1) = solve_unipc_2x2(rk, b1, b2);
-        let (rho0, rho1, inv_rk) = (rho0 as f64, rho1 as f64, 1.0 / rk as f64);
-        // x_t = cx·x − cm·m0 − cb·(ρ0·(mi − m0)/rk + ρ1·(m_t − m0))
-        let partial = lincomb3(x, cx as f32, m0, (-cm + cb * rho0 * inv_rk + cb * rho1) as f32, mi, (-cb * rho0 * inv_rk) as f32)?;
-        lincomb2(&partial, 1.0, m_t, (-cb * rho1) as f32)
     }
 
     /// `multistep_uni_p_bh_update` at step `step` of order `order`, with the history already
-    /// shifted (x0[1] is this step's data prediction).
+    /// shifted (x0[2] is this step's data prediction).
     fn predictor(&self, step: usize, order: usize, sample: &Tensor) -> Result<Tensor> {
         let missing = || Error::Other(format!("{CLASS}: predictor history missing at step {step}"));
-        let m0 = self.history.x0[1].as_ref().ok_or_else(missing)?;
+        let m0 = self.history.x0[2].as_ref().ok_or_else(missing)?;
         let iv = self.interval(step, step + 1);
         let (cx, cm, cb) = (iv.cx as f64, iv.cm as f64, iv.cb as f64);
-        if order == 1 {
+        match order {
             // x_t = cx·x − cm·m0 (on the final step to σ = 0 this is m0 itself)
-            return lincomb2(sample, cx as f32, m0, (-cm) as f32);
+            1 => lincomb2(sample, cx as f32, m0, (-cm) as f32),
+            2 => {
+                let mi = self.history.x0[1].as_ref().ok_or_else(missing)?;
+                let inv_rk = 1.0 / self.rk(step - 1, &iv) as f64;
+                // x_t = cx·x − cm·m0 − cb·0.5·(mi − m0)/rk  (ρ_p = 0.5 hard-coded for order 2)
+                lincomb3(sample, cx as f32, m0, (-cm + 0.5 * cb * inv_rk) as f32, mi, (-0.5 * cb * inv_rk) as f32)
+            }
+            _ => {
+                let m1 = self.history.x0[1].as_ref().ok_or_else(missing)?;
+                let m2 = self.history.x0[0].as_ref().ok_or_else(missing)?;
+                let (r1, r2) = (self.rk(step - 1, &iv), self.rk(step - 2, &iv));
+                let [b1, b2, _] = iv.b();
+                // ρ_p = solve(R[:-1, :-1], b[:-1]) with R's rows rks⁰, rks¹
+                let rho = solve_lu([[1.0, 1.0], [r1, r2]], [b1, b2]);
+                let (q1, q2) = (rho[0] as f64 / r1 as f64, rho[1] as f64 / r2 as f64);
+                // x_t = cx·x − cm·m0 − cb·(ρ0·(m1 − m0)/r1 + ρ1·(m2 − m0)/r2)
+                let partial = lincomb3(sample, cx as f32, m0, (-cm + cb * (q1 + q2)) as f32, m1, (-cb * q1) as f32)?;
+                lincomb2(&partial, 1.0, m2, (-cb * q2) as f32)
+            }
         }
-        let mi = self.history.x0[0].as_ref().ok_or_else(missing)?;
-        let inv_rk = 1.0 / self.rk(step - 1, &iv) as f64;
-        // x_t = cx·x − cm·m0 − cb·0.5·(mi − m0)/rk  (ρ_p = 0.5 hard-coded for order 2)
-        lincomb3(sample, cx as f32, m0, (-cm + 0.5 * cb * inv_rk) as f32, mi, (-0.5 * cb * inv_rk) as f32)
     }
 }
 
@@ -315,15 +347,49 @@ struct Interval {
 }
 
 impl Interval {
-    /// The right-hand side of UniC-2's system, as diffusers' loop forms it in float32:
-    /// b_i = hφ_k·i!/B(h) with hφ_1 = hφ₁/hh − 1, hφ_2 = hφ_1/hh − 1/2.
-    fn b12(&self) -> (f32, f32) {
+    /// The right-hand side of UniPC's systems, as diffusers' loop forms it in float32:
+    /// b_i = hφ_k·i!/B(h) with hφ_1 = hφ₁/hh − 1, hφ_2 = hφ_1/hh − 1/2, hφ_3 = hφ_2/hh − 1/6.
+    fn b(&self) -> [f32; 3] {
         let h_phi_k = self.h_phi_1 / self.hh - 1.0;
         let b1 = h_phi_k / self.b_h;
         let h_phi_k = h_phi_k / self.hh - 0.5;
         let b2 = (h_phi_k * 2.0) / self.b_h;
-        (b1, b2)
+        let h_phi_k = h_phi_k / self.hh - 1.0 / 6.0;
+        let b3 = (h_phi_k * 6.0) / self.b_h;
+        [b1, b2, b3]
     }
+}
+
+/// `torch.linalg.solve(a, b)` for UniPC's third-order systems, in float32 the way LAPACK's
+/// `sgetrf` + `sgetrs` go: partial pivoting (the first of equal pivots wins), the column below
+/// the pivot scaled by its reciprocal, the trailing block updated, then the two triangular
+/// solves column by column (the upper one multiplying by reciprocal diagonals). The 2×2 of
+/// order 2 has its bit-exact closed form below.
+pub(crate) fn solve_lu<const N: usize>(mut a: [[f32; N]; N], mut b: [f32; N]) -> [f32; N] {
+    for k in 0..N {
+        let p = (k..N).fold(k, |p, i| if a[i][k].abs() > a[p][k].abs() { i } else { p });
+        a.swap(k, p);
+        b.swap(k, p);
+        let inv = 1.0 / a[k][k];
+        for i in k + 1..N {
+            a[i][k] *= inv;
+            for j in k + 1..N {
+                a[i][j] -= a[i][k] * a[k][j];
+            }
+        }
+    }
+    for k in 0..N {
+        for i in k + 1..N {
+            b[i] -= b[k] * a[i][k];
+        }
+    }
+    for k in (0..N).rev() {
+        b[k] *= 1.0 / a[k][k];
+        for i in 0..k {
+            b[i] -= b[k] * a[i][k];
+        }
+    }
+    b
 }
 
 /// `torch.linalg.solve([[1, 1], [r, 1]], [b1, b2])` in float32 on the CPU, bit for bit: LAPACK
@@ -458,8 +524,10 @@ impl Scheduler for UniPcMultistepScheduler {
         let sample = if use_corrector { self.corrector(step, self.history.this_order, &m_t, sample)? } else { sample.clone() };
 
         let h = &mut self.history;
-        h.x0[0] = if self.solver_order == 2 { h.x0[1].take() } else { None };
-        h.x0[1] = Some(m_t);
+        // model_outputs shifted by one; only solver_order of them are kept.
+        h.x0[0] = if self.solver_order == 3 { h.x0[1].take() } else { None };
+        h.x0[1] = if self.solver_order >= 2 { h.x0[2].take() } else { None };
+        h.x0[2] = Some(m_t);
         let order = if self.lower_order_final { self.solver_order.min(len - step) } else { self.solver_order };
         h.this_order = order.min(h.lower_order_nums + 1);
         h.last_sample = Some(sample.clone());
@@ -475,7 +543,7 @@ impl Scheduler for UniPcMultistepScheduler {
         let mut s = SchedulerState::new(h.last_step?);
         s.scalars.push((LOWER_ORDER_NUMS.into(), h.lower_order_nums as i64));
         s.scalars.push((THIS_ORDER.into(), h.this_order as i64));
-        for (name, t) in [(X0_OLDER, &h.x0[0]), (X0_NEWER, &h.x0[1]), (LAST_SAMPLE, &h.last_sample)] {
+        for (name, t) in [(X0_OLDEST, &h.x0[0]), (X0_OLDER, &h.x0[1]), (X0_NEWER, &h.x0[2]), (LAST_SAMPLE, &h.last_sample)] {
             if let Some(t) = t {
                 s.tensors.push((name.into(), t.clone()));
             }
@@ -485,7 +553,7 @@ impl Scheduler for UniPcMultistepScheduler {
 
     fn restore_state(&mut self, state: SchedulerState) -> Result<()> {
         check_step("restore_state", state.step, self.timesteps.len())?;
-        state.check_names(CLASS, &[LOWER_ORDER_NUMS, THIS_ORDER], &[X0_OLDER, X0_NEWER, LAST_SAMPLE])?;
+        state.check_names(CLASS, &[LOWER_ORDER_NUMS, THIS_ORDER], &[X0_OLDEST, X0_OLDER, X0_NEWER, LAST_SAMPLE])?;
         let order = self.solver_order as i64;
         let scalar = |name: &str, lo: i64| -> Result<usize> {
             match state.scalar(name) {
@@ -498,17 +566,17 @@ impl Scheduler for UniPcMultistepScheduler {
         let need = |name: &str| {
             state.tensor(name).cloned().ok_or_else(|| Error::Other(format!("{CLASS}: saved state lacks '{name}'")))
         };
-        let older = match state.tensor(X0_OLDER) {
-            Some(t) => Some(t.clone()),
-            // Only the first step leaves a single data prediction (order 2).
-            None if self.solver_order == 2 && lower_order_nums > 1 => {
-                return Err(Error::Other(format!("{CLASS}: saved state lacks '{X0_OLDER}'")));
-            }
-            None => None,
+        // After k steps the history holds min(k, solver_order) predictions: lower_order_nums.
+        let kept = |name: &str, needed: bool| match state.tensor(name) {
+            Some(t) => Ok(Some(t.clone())),
+            None if needed => Err(Error::Other(format!("{CLASS}: saved state lacks '{name}'"))),
+            None => Ok(None),
         };
+        let older = kept(X0_OLDER, self.solver_order >= 2 && lower_order_nums >= 2)?;
+        let oldest = kept(X0_OLDEST, self.solver_order >= 3 && lower_order_nums >= 3)?;
         self.history = History {
             last_step: Some(state.step),
-            x0: [older, Some(need(X0_NEWER)?)],
+            x0: [oldest, older, Some(need(X0_NEWER)?)],
             last_sample: Some(need(LAST_SAMPLE)?),
             lower_order_nums,
             this_order,

@@ -540,6 +540,15 @@ OPTION_CASES = [
     ("dpm_order3_sde_12", own(DPM, solver_order=3, algorithm_type="sde-dpmsolver++"), None, None, None, 12, 3, 7006, SHAPE),
     ("dpm_order3_sde_no_lower_final_sigma_min_20", own(DPM, solver_order=3, algorithm_type="sde-dpmsolver++", lower_order_final=False, final_sigmas_type="sigma_min"), None, None, None, 20, 4, 7007, SHAPE2),
     ("dpm_wan_order3_8", wan(solver_order=3), DPM, "dpm++", None, 8, 2, None, SHAPE),
+    # UniPC third order (UniP-3 with a 2×2 solve, UniC-3 with a 3×3 one)
+    ("unipc_order3_10", own(UNIPC, solver_order=3), None, None, None, 10, 3, None, SHAPE),
+    ("unipc_order3_ms_25", ms(), UNIPC, None, {"solver_order": 3}, 25, 5, None, SHAPE),
+    ("unipc_order3_bh1_sigma_min_8", own(UNIPC, solver_order=3, solver_type="bh1", final_sigmas_type="sigma_min"), None, None, None, 8, 2, None, SHAPE),
+    ("unipc_order3_no_lower_final_sigma_min_12", own(UNIPC, solver_order=3, lower_order_final=False, final_sigmas_type="sigma_min"), None, None, None, 12, 3, None, SHAPE),
+    ("unipc_order3_vpred_7", own(UNIPC, solver_order=3, prediction_type="v_prediction"), None, None, None, 7, 2, None, SHAPE),
+    ("unipc_order3_noise_state_sigma_min_8", own(UNIPC, solver_order=3, predict_x0=False, final_sigmas_type="sigma_min"), None, None, None, 8, 2, None, SHAPE),
+    ("unipc_wan_order3_10", wan(solver_order=3), None, None, None, 10, 3, None, SHAPE),
+    ("unipc_wan_order3_no_corrector_9", wan(solver_order=3, disable_corrector=[2, 4], flow_shift=5.0), None, None, None, 9, 2, None, SHAPE),
 ]
 
 
