@@ -241,6 +241,8 @@ fn unsupported_config_values_name_file_and_field() {
         ("pred", with("prediction_type", "flow_prediction".into()), Some(SchedulerKind::Ddim), "prediction_type"),
         ("order", with("solver_order", 4.into()), Some(SchedulerKind::DpmSolverMultistep), "solver_order"),
         ("unipc-order", with("solver_order", 4.into()), Some(SchedulerKind::UniPcMultistep), "solver_order"),
+        // the noise-prediction DPM-Solver: diffusers refuses its default final sigma
+        ("dpm-noise-final-zero", with("algorithm_type", "dpmsolver".into()), Some(SchedulerKind::DpmSolverMultistep), "final_sigmas_type"),
         ("beta-sigmas", with("use_beta_sigmas", true.into()), Some(SchedulerKind::EulerDiscrete), "use_beta_sigmas"),
         ("dpm-variance", with("variance_type", "learned_range".into()), Some(SchedulerKind::DpmSolverMultistep), "variance_type"),
         ("class", with("_class_name", "LMSDiscreteScheduler".into()), None, "_class_name"),

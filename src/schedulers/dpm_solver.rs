@@ -51,8 +51,12 @@ pub struct DpmSolverMultistepScheduler {
     threshold: Option<Thresholding>,
     /// diffusers leaves Karras / Lu timesteps unrounded (then truncated) on the cosine schedule.
     cosine: bool,
-    /// `sde-dpmsolver++`: each step adds σ_t·√(1−e^{−2h})·z, z drawn from `generator`.
+    /// `sde-dpmsolver++` / `sde-dpmsolver`: each step adds fresh noise σ_t·√(1−e^{−2h})·z
+    /// (σ_t·√(e^{2h}−1)·z for the latter), z drawn from `generator`.
     sde: bool,
+    /// `dpmsolver` / `sde-dpmsolver`: DPM-Solver on the noise prediction ε (the history holds
+    /// ε's, not x̂₀'s).
+    noise_pred: bool,
     generator: Option<StepNoise>,
     timesteps: Vec<f32>,
     /// One more than the timesteps: the sigma each step lands on.
@@ -65,17 +69,35 @@ pub struct DpmSolverMultistepScheduler {
 impl DpmSolverMultistepScheduler {
     pub fn new(cfg: &SchedulerConfig) -> Result<DpmSolverMultistepScheduler> {
         // diffusers re-registers "deis" as dpmsolver++ and the UniPC/DEIS solver types as midpoint.
-        let sde = match cfg.algorithm_type.as_deref().unwrap_or("dpmsolver++") {
-            "dpmsolver++" | "deis" => false,
-            "sde-dpmsolver++" => true,
-            o @ ("dpmsolver" | "sde-dpmsolver") => {
+        let algorithm = cfg.algorithm_type.as_deref().unwrap_or("dpmsolver++");
+        let (sde, noise_pred) = match algorithm {
+            "dpmsolver++" | "deis" => (false, false),
+            "sde-dpmsolver++" => (true, false),
+            // The noise-prediction DPM-Solver (deprecated in diffusers, which still runs it).
+            "dpmsolver" => (false, true),
+            "sde-dpmsolver" => (true, true),
+            o => {
                 return Err(cfg.bad(
                     "algorithm_type",
-                    format!("\"{o}\" (noise-prediction DPM-Solver, deprecated in diffusers) is not supported; use \"dpmsolver++\" or \"sde-dpmsolver++\""),
+                    format!("\"{o}\" is not one of \"dpmsolver++\", \"sde-dpmsolver++\", \"dpmsolver\", \"sde-dpmsolver\""),
                 ))
             }
-            o => return Err(cfg.bad("algorithm_type", format!("\"{o}\" is not one of \"dpmsolver++\", \"sde-dpmsolver++\""))),
         };
+        if noise_pred {
+            // diffusers' own checks, and the cases it would crash on.
+            if cfg.final_sigmas_type.as_deref().unwrap_or("zero") == "zero" {
+                return Err(cfg.bad(
+                    "final_sigmas_type",
+                    format!("\"zero\" (the default) is refused by diffusers for algorithm_type \"{algorithm}\"; set final_sigmas_type \"sigma_min\""),
+                ));
+            }
+            if cfg.prediction_type.as_deref() == Some("flow_prediction") {
+                return Err(cfg.bad("prediction_type", format!("\"flow_prediction\" needs algorithm_type \"dpmsolver++\" (diffusers raises for \"{algorithm}\")")));
+            }
+            if sde && cfg.solver_order == Some(3) {
+                return Err(cfg.bad("solver_order", "3 with algorithm_type \"sde-dpmsolver\": diffusers has no third-order update for it (its step fails); use 1 or 2"));
+            }
+        }
         let solver_type = match cfg.solver_type.as_deref().unwrap_or("midpoint") {
             "midpoint" | "logrho" | "bh1" | "bh2" => SolverType::Midpoint,
             "heun" => SolverType::Heun,
@@ -118,7 +140,7 @@ impl DpmSolverMultistepScheduler {
                 // generator: diffusers would draw this noise from torch's unseeded global stream.
                 return Err(cfg.bad(
                     "algorithm_type",
-                    "\"sde-dpmsolver++\" on flow sigmas is not supported: WanPipeline steps the scheduler without its generator, so diffusers draws the SDE noise from torch's unseeded global stream and no seed gives the same video twice; use \"dpmsolver++\"",
+                    "an SDE algorithm_type on flow sigmas is not supported: WanPipeline steps the scheduler without its generator, so diffusers draws the SDE noise from torch's unseeded global stream and no seed gives the same video twice; use \"dpmsolver++\"",
                 ));
             }
         }
@@ -148,6 +170,7 @@ impl DpmSolverMultistepScheduler {
             lu_lambdas: cfg.use_lu_lambdas == Some(true) && schedule != SigmaSchedule::Karras,
             schedule,
             sde,
+            noise_pred,
             generator: None,
             alphas_cumprod,
             train_sigmas,
@@ -176,6 +199,63 @@ impl DpmSolverMultistepScheduler {
 }
 
 impl DpmSolverMultistepScheduler {
+    /// The noise-prediction DPM-Solver's update (`dpmsolver`, `sde-dpmsolver`), history of ε's:
+    ///   x_t = (α_t/α_s)·x − k·σ_t(e^h − 1)·D0 + w1·D1 + w2·D2 (+ σ_t·√(e^{2h} − 1)·z),
+    /// k = 1 (ODE) or 2 (SDE); D1, D2 as in the data-prediction update.
+    fn noise_update(&mut self, sample: &Tensor, m0: &Tensor, history: &[Tensor], step: usize, at: (f32, f32, f32, f32, f32)) -> Result<Tensor> {
+        let (alpha_s, alpha_t, sigma_t, lambda_s, h) = at;
+        let flow = self.flow_shift.is_some();
+        let eh = h.exp();
+        let cx = alpha_t / alpha_s;
+        let base = sigma_t * (eh - 1.0);
+        let c_d0 = if self.sde { -(2.0 * base) } else { -base };
+        let heun1 = sigma_t * ((eh - 1.0) / h - 1.0);
+        let (w0, w1, w2) = match history {
+            [] => (c_d0 as f64, 0.0, 0.0),
+            [_m1] => {
+                let (_, _, lambda_s1) = alpha_sigma_lambda(self.sigmas[step - 1], flow);
+                let inv_r0 = (1.0 / ((lambda_s - lambda_s1) / h)) as f64;
+                let d1 = match (self.sde, self.solver_type) {
+                    (false, SolverType::Midpoint) => -0.5 * base as f64,
+                    (false, SolverType::Heun) => -(heun1 as f64),
+                    (true, SolverType::Midpoint) => -(base as f64),
+                    (true, SolverType::Heun) => -((2.0 * heun1) as f64),
+                };
+                (c_d0 as f64 + d1 * inv_r0, -d1 * inv_r0, 0.0)
+            }
+            [_m1, _m2] => {
+                let (_, _, lambda_s1) = alpha_sigma_lambda(self.sigmas[step - 1], flow);
+                let (_, _, lambda_s2) = alpha_sigma_lambda(self.sigmas[step - 2], flow);
+                let (r0, r1) = ((lambda_s - lambda_s1) / h, (lambda_s1 - lambda_s2) / h);
+                let (a, b) = ((1.0 / r0) as f64, (1.0 / r1) as f64);
+                let (q, p) = ((r0 / (r0 + r1)) as f64, (1.0 / (r0 + r1)) as f64);
+                let d1w = -(heun1 as f64);
+                let d2w = -((sigma_t * ((eh - 1.0 - h) / (h * h) - 0.5)) as f64);
+                (
+                    c_d0 as f64 + d1w * (a + q * a) + d2w * p * a,
+                    -d1w * (a + q * (a + b)) - d2w * p * (a + b),
+                    d1w * q * b + d2w * p * b,
+                )
+            }
+            _ => return Err(Error::Other(format!("{CLASS}: at most two previous outputs"))),
+        };
+        let out = match history {
+            [] => lincomb2(sample, cx, m0, w0 as f32)?,
+            [m1] => lincomb3(sample, cx, m0, w0 as f32, m1, w1 as f32)?,
+            [m1, m2, ..] => {
+                let x = lincomb3(sample, cx, m0, w0 as f32, m1, w1 as f32)?;
+                lincomb2(&x, 1.0, m2, w2 as f32)?
+            }
+        };
+        if !self.sde {
+            return Ok(out);
+        }
+        let cn = sigma_t * ((2.0 * h).exp() - 1.0).sqrt();
+        let gen = self.generator.as_mut().ok_or_else(|| Error::Other(format!("{CLASS}: no generator")))?;
+        let noise = gen.draw(sample, true)?;
+        lincomb2(&out, 1.0, &noise, cn)
+    }
+
     /// One DPM-Solver++ update of order 1 + `history.len()` (history newest first: the data
     /// predictions of the previous steps), as diffusers' first/second/third-order updates, each
     /// written as weights on x, m0, m1, m2 (and the SDE's noise):
@@ -186,9 +266,12 @@ impl DpmSolverMultistepScheduler {
     /// combined in f64 and applied in one pass.
     fn update(&mut self, sample: &Tensor, m0: &Tensor, history: &[Tensor], step: usize) -> Result<Tensor> {
         let flow = self.flow_shift.is_some();
-        let (_, sigma_s, lambda_s) = alpha_sigma_lambda(self.sigmas[step], flow);
+        let (alpha_s, sigma_s, lambda_s) = alpha_sigma_lambda(self.sigmas[step], flow);
         let (alpha_t, sigma_t, lambda_t) = alpha_sigma_lambda(self.sigmas[step + 1], flow);
         let h = lambda_t - lambda_s;
+        if self.noise_pred {
+            return self.noise_update(sample, m0, history, step, (alpha_s, alpha_t, sigma_t, lambda_s, h));
+        }
         let (cx, c_d0) = if self.sde {
             let e2h = (-2.0f32 * h).exp();
             ((sigma_t / sigma_s) * (-h).exp(), alpha_t * (1.0 - e2h))
@@ -393,7 +476,7 @@ impl Scheduler for DpmSolverMultistepScheduler {
         let (alpha_s, sigma_s, _) = alpha_sigma_lambda(self.sigmas[step], self.flow_shift.is_some());
 
         // convert_model_output: the data prediction x̂₀.
-        let m0 = match self.prediction {
+        let m0 = if self.noise_pred { self.noise_of(model_output, sample, alpha_s, sigma_s)? } else { match self.prediction {
             // x̂₀ = x − σ·v with the schedule's σ itself (diffusers reads `self.sigmas` here).
             _ if self.flow_prediction => lincomb2(sample, 1.0, model_output, -self.sigmas[step])?,
             PredictionType::Epsilon => {
@@ -401,10 +484,10 @@ impl Scheduler for DpmSolverMultistepScheduler {
             }
             PredictionType::VPrediction => lincomb2(sample, alpha_s, model_output, -sigma_s)?,
             PredictionType::Sample => model_output.clone(),
-        };
+        } };
         let m0 = match &self.threshold {
-            Some(t) => t.apply(&m0)?,
-            None => m0,
+            Some(t) if !self.noise_pred => t.apply(&m0)?,
+            _ => m0,
         };
 
         // diffusers' order choice: lower orders while the history fills, and at the end.
@@ -461,5 +544,25 @@ impl Scheduler for DpmSolverMultistepScheduler {
         check_step("add_noise", step, self.timesteps.len())?;
         let (alpha, sigma, _) = alpha_sigma_lambda(self.sigmas[step], self.flow_shift.is_some());
         lincomb2(original, alpha, noise, sigma)
+    }
+}
+
+impl DpmSolverMultistepScheduler {
+    /// `convert_model_output` of the noise-prediction DPM-Solver: ε, thresholded through x̂₀
+    /// when thresholding is on (x̂₀ = (x − σε)/α, thresholded, ε = (x − α·x̂₀)/σ).
+    fn noise_of(&self, model_output: &Tensor, sample: &Tensor, alpha: f32, sigma: f32) -> Result<Tensor> {
+        let (a, s) = (alpha as f64, sigma as f64);
+        let eps = match self.prediction {
+            PredictionType::Epsilon => model_output.clone(),
+            PredictionType::Sample => lincomb2(sample, (1.0 / s) as f32, model_output, (-a / s) as f32)?,
+            PredictionType::VPrediction => lincomb2(model_output, alpha, sample, sigma)?,
+        };
+        match &self.threshold {
+            None => Ok(eps),
+            Some(t) => {
+                let x0 = t.apply(&lincomb2(sample, (1.0 / a) as f32, &eps, (-s / a) as f32)?)?;
+                lincomb2(sample, (1.0 / s) as f32, &x0, (-a / s) as f32)
+            }
+        }
     }
 }

@@ -549,6 +549,13 @@ OPTION_CASES = [
     ("unipc_order3_noise_state_sigma_min_8", own(UNIPC, solver_order=3, predict_x0=False, final_sigmas_type="sigma_min"), None, None, None, 8, 2, None, SHAPE),
     ("unipc_wan_order3_10", wan(solver_order=3), None, None, None, 10, 3, None, SHAPE),
     ("unipc_wan_order3_no_corrector_9", wan(solver_order=3, disable_corrector=[2, 4], flow_shift=5.0), None, None, None, 9, 2, None, SHAPE),
+    # the noise-prediction DPM-Solver (algorithm_type dpmsolver / sde-dpmsolver, deprecated but run)
+    ("dpm_noise_sigma_min_10", own(DPM, algorithm_type="dpmsolver", final_sigmas_type="sigma_min"), None, None, None, 10, 3, None, SHAPE),
+    ("dpm_noise_heun_vpred_sigma_min_8", own(DPM, algorithm_type="dpmsolver", solver_type="heun", prediction_type="v_prediction", final_sigmas_type="sigma_min"), None, None, None, 8, 2, None, SHAPE),
+    ("dpm_noise_order3_sigma_min_20", own(DPM, algorithm_type="dpmsolver", solver_order=3, final_sigmas_type="sigma_min"), None, None, None, 20, 4, None, SHAPE),
+    ("dpm_noise_threshold_sample_sigma_min_6", own(DPM, algorithm_type="dpmsolver", prediction_type="sample", thresholding=True, sample_max_value=2.0, dynamic_thresholding_ratio=0.9, final_sigmas_type="sigma_min"), None, None, None, 6, 2, None, SHAPE2),
+    ("dpm_sde_noise_sigma_min_10", own(DPM, algorithm_type="sde-dpmsolver", final_sigmas_type="sigma_min"), None, None, None, 10, 3, 7008, SHAPE),
+    ("dpm_sde_noise_heun_karras_sigma_min_8", own(DPM, algorithm_type="sde-dpmsolver", solver_type="heun", use_karras_sigmas=True, final_sigmas_type="sigma_min"), None, None, None, 8, 2, 7009, SHAPE),
 ]
 
 
