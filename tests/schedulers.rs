@@ -611,7 +611,7 @@ fn unipc_and_flow_euler_refusals_name_file_and_key() {
         c
     };
     let cases: Vec<(&str, Value, Option<SchedulerKind>, &str)> = vec![
-        ("u-karras", with(wan, "use_karras_sigmas", true.into()), None, "use_karras_sigmas"),
+        ("u-exponential", with(wan, "use_exponential_sigmas", true.into()), None, "use_exponential_sigmas"),
         ("u-exp", with(wan, "use_exponential_sigmas", true.into()), None, "use_exponential_sigmas"),
         ("u-beta", with(wan, "use_beta_sigmas", true.into()), None, "use_beta_sigmas"),
         ("u-dyn", with(wan, "use_dynamic_shifting", true.into()), None, "use_dynamic_shifting"),

@@ -132,7 +132,7 @@ impl DpmSolverMultistepScheduler {
             if let Some(key) = other {
                 return Err(cfg.bad(
                     key,
-                    "true together with use_flow_sigmas is not supported: diffusers then builds the sigmas from the beta schedule a flow model does not use; use the flow sigmas with flow_shift",
+                    "true together with use_flow_sigmas is not supported: diffusers then builds the beta schedule's sigmas (up to ~157) and steps them as flow sigmas, α = 1 − σ < 0, so its latents become NaN; use the flow sigmas with flow_shift",
                 ));
             }
             if sde {

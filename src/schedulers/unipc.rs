@@ -103,11 +103,10 @@ impl UniPcMultistepScheduler {
             return Err(cfg.bad("solver_order", format!("{solver_order} is not one of 1, 2, 3 (2 is the default)")));
         }
         let schedule = SigmaSchedule::from_config(cfg, CLASS)?;
-        if schedule != SigmaSchedule::Interpolated && cfg.use_flow_sigmas == Some(true) {
-            let key = if schedule == SigmaSchedule::Karras { "use_karras_sigmas" } else { "use_exponential_sigmas" };
+        if schedule == SigmaSchedule::Exponential && cfg.use_flow_sigmas == Some(true) {
             return Err(cfg.bad(
-                key,
-                "true together with use_flow_sigmas is not supported: diffusers then builds the schedule from the beta schedule a flow model does not use (exponential sigmas even skip the flow conversion); use the flow sigmas with flow_shift",
+                "use_exponential_sigmas",
+                "true together with use_flow_sigmas is not supported: diffusers then steps the beta schedule's sigmas (up to ~157) as flow sigmas, α = 1 − σ < 0, and its latents become NaN; use use_karras_sigmas or the flow sigmas",
             ));
         }
         if cfg.use_dynamic_shifting == Some(true) {
@@ -147,10 +146,11 @@ impl UniPcMultistepScheduler {
         } else {
             None
         };
-        // The betas are built by diffusers either way but only used without flow sigmas.
+        // The betas are built by diffusers either way but only used without flow sigmas (and
+        // for Karras sigmas, which it converts to flow sigmas as σ/(σ + 1)).
         let train_sigmas = match flow {
-            Some(_) => Vec::new(),
-            None => cfg.alphas_cumprod_for_sigmas()?.iter().map(|&a| ((1.0 - a) / a).sqrt()).collect(),
+            Some(_) if schedule == SigmaSchedule::Interpolated => Vec::new(),
+            _ => cfg.alphas_cumprod_for_sigmas()?.iter().map(|&a| ((1.0 - a) / a).sqrt()).collect(),
         };
         let lower_order_final = cfg.lower_order_final.unwrap_or(true);
         let final_sigmas = cfg.final_sigmas()?;
@@ -423,6 +423,21 @@ impl Scheduler for UniPcMultistepScheduler {
         let train = self.num_train_timesteps;
         check_num_steps(n, train)?;
         let (timesteps, sigmas): (Vec<f32>, Vec<f32>) = match self.flow {
+            Some(_) if self.schedule == SigmaSchedule::Karras => {
+                // Karras sigmas of the beta schedule, mapped into (0, 1) as σ/(σ + 1); the
+                // timesteps σ·T truncated (numpy float64, then int64). The shift is not used.
+                let (lo, hi) = (
+                    self.sigma_bounds.0.unwrap_or(self.train_sigmas[0] as f64),
+                    self.sigma_bounds.1.unwrap_or(self.train_sigmas[train - 1] as f64),
+                );
+                let sig: Vec<f64> = self.schedule.convert(lo, hi, n).unwrap_or_default().iter().map(|&s| s / (s + 1.0)).collect();
+                let last = match self.final_sigmas {
+                    FinalSigmas::Zero => 0.0,
+                    FinalSigmas::SigmaMin => sig[n - 1],
+                };
+                let ts = sig.iter().map(|&s| (s * train as f64) as i64 as f32).collect();
+                (ts, sig.iter().chain([&last]).map(|&s| s as f32).collect())
+            }
             Some(flow) => {
                 // numpy float64 throughout, then float32 sigmas and int64-truncated timesteps.
                 let mut s: Vec<f64> = spacing::linspace(1.0, 1.0 / train as f64, n + 1)[..n]

@@ -549,6 +549,10 @@ OPTION_CASES = [
     ("unipc_order3_noise_state_sigma_min_8", own(UNIPC, solver_order=3, predict_x0=False, final_sigmas_type="sigma_min"), None, None, None, 8, 2, None, SHAPE),
     ("unipc_wan_order3_10", wan(solver_order=3), None, None, None, 10, 3, None, SHAPE),
     ("unipc_wan_order3_no_corrector_9", wan(solver_order=3, disable_corrector=[2, 4], flow_shift=5.0), None, None, None, 9, 2, None, SHAPE),
+    # UniPC's Karras sigmas on a flow model: the beta schedule's, mapped to σ/(σ + 1)
+    ("unipc_wan_karras_8", wan(use_karras_sigmas=True), None, None, None, 8, 2, None, SHAPE),
+    ("unipc_wan_karras_sigma_min_bh1_6", wan(use_karras_sigmas=True, final_sigmas_type="sigma_min", solver_type="bh1"), None, None, None, 6, 2, None, SHAPE),
+    ("unipc_wan_karras_bounds_order3_10", wan(use_karras_sigmas=True, sigma_min=0.05, sigma_max=20.0, solver_order=3), None, None, None, 10, 3, None, SHAPE),
     # the noise-prediction DPM-Solver (algorithm_type dpmsolver / sde-dpmsolver, deprecated but run)
     ("dpm_noise_sigma_min_10", own(DPM, algorithm_type="dpmsolver", final_sigmas_type="sigma_min"), None, None, None, 10, 3, None, SHAPE),
     ("dpm_noise_heun_vpred_sigma_min_8", own(DPM, algorithm_type="dpmsolver", solver_type="heun", prediction_type="v_prediction", final_sigmas_type="sigma_min"), None, None, None, 8, 2, None, SHAPE),
