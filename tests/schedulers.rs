@@ -243,7 +243,6 @@ fn unsupported_config_values_name_file_and_field() {
         ("unipc-order", with("solver_order", 4.into()), Some(SchedulerKind::UniPcMultistep), "solver_order"),
         // the noise-prediction DPM-Solver: diffusers refuses its default final sigma
         ("dpm-noise-final-zero", with("algorithm_type", "dpmsolver".into()), Some(SchedulerKind::DpmSolverMultistep), "final_sigmas_type"),
-        ("beta-sigmas", with("use_beta_sigmas", true.into()), Some(SchedulerKind::EulerDiscrete), "use_beta_sigmas"),
         ("dpm-variance", with("variance_type", "learned_range".into()), Some(SchedulerKind::DpmSolverMultistep), "variance_type"),
         ("class", with("_class_name", "LMSDiscreteScheduler".into()), None, "_class_name"),
     ];
@@ -627,7 +626,6 @@ fn unipc_and_flow_euler_refusals_name_file_and_key() {
         ("u-spacing", with(wan, "timestep_spacing", "uniform".into()), None, "timestep_spacing"),
         ("f-dyn", with(fme, "use_dynamic_shifting", true.into()), None, "use_dynamic_shifting"),
         ("f-stoch", with(fme, "stochastic_sampling", true.into()), None, "stochastic_sampling"),
-        ("f-beta", with(fme, "use_beta_sigmas", true.into()), None, "use_beta_sigmas"),
         ("f-two", with(&with(fme, "use_karras_sigmas", true.into()), "use_exponential_sigmas", true.into()), None, "use_karras_sigmas"),
         ("f-tst", with(fme, "time_shift_type", "cubic".into()), None, "time_shift_type"),
         ("f-shift", with(fme, "shift", (-3.0).into()), None, "shift"),
@@ -723,7 +721,7 @@ fn option_chains_match_diffusers() {
         s.set_timesteps(n).unwrap_or_else(|e| panic!("{name}: {e}"));
         let want_t = &fx.get(&format!("{name}.timesteps")).1;
         let fractional = case["class"] == "EulerDiscreteScheduler"
-            && (case["config"]["use_karras_sigmas"] == true || case["config"]["use_exponential_sigmas"] == true);
+            && ["use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas"].iter().any(|k| case["config"][*k] == true);
         if fractional {
             // Euler keeps _sigma_to_t's fractional timesteps, interpolated in float32 log-sigmas
             // (numpy's log of torch's sigmas, each a few ulps from the engine's): equal to 1e-6.
@@ -841,10 +839,10 @@ fn option_names_and_refusals() {
         c
     };
     for (case, cfg, kind, key) in [
-        ("beta-sigmas", with("use_beta_sigmas", true.into()), None, "use_beta_sigmas"),
         ("two-schedules", with("use_exponential_sigmas", true.into()), Some(SchedulerKind::DpmSolverKarras), "use_karras_sigmas"),
-        ("dpmsolver", with("algorithm_type", "dpmsolver".into()), None, "algorithm_type"),
-        ("sde-dpmsolver", with("algorithm_type", "sde-dpmsolver".into()), None, "algorithm_type"),
+        // the noise-prediction DPM-Solver needs final_sigmas_type sigma_min (diffusers raises)
+        ("dpmsolver", with("algorithm_type", "dpmsolver".into()), None, "final_sigmas_type"),
+        ("sde-dpmsolver", with("algorithm_type", "sde-dpmsolver".into()), None, "final_sigmas_type"),
         ("ddim-ratio", serde_json::json!({"_class_name": "DDIMScheduler", "thresholding": true, "dynamic_thresholding_ratio": 1.5}), None, "dynamic_thresholding_ratio"),
         ("ddim-max", serde_json::json!({"_class_name": "DDIMScheduler", "thresholding": true, "sample_max_value": 0.5}), None, "sample_max_value"),
         ("ddim-range", serde_json::json!({"_class_name": "DDIMScheduler", "clip_sample_range": -1.0}), None, "clip_sample_range"),

@@ -124,6 +124,8 @@ impl DpmSolverMultistepScheduler {
                 Some("use_karras_sigmas")
             } else if schedule == SigmaSchedule::Exponential {
                 Some("use_exponential_sigmas")
+            } else if schedule == SigmaSchedule::Beta {
+                Some("use_beta_sigmas")
             } else if cfg.use_lu_lambdas == Some(true) {
                 Some("use_lu_lambdas")
             } else {
@@ -400,7 +402,7 @@ impl Scheduler for DpmSolverMultistepScheduler {
             Some(sig) => {
                 let t = sig.iter().map(|&s| sigma_to_t(s, &log_sigmas));
                 let ts: Vec<i64> = match self.schedule {
-                    SigmaSchedule::Exponential if !self.lu_lambdas => t.map(|t| t as i64).collect(),
+                    SigmaSchedule::Exponential | SigmaSchedule::Beta if !self.lu_lambdas => t.map(|t| t as i64).collect(),
                     _ if self.cosine => t.map(|t| t as i64).collect(),
                     _ => t.map(|t| t.round_ties_even() as i64).collect(),
                 };

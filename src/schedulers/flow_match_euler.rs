@@ -4,11 +4,11 @@
 //! The shift is applied twice, as diffusers does: in `__init__` (float32, to the 1000 training
 //! sigmas, which fixes σ_max and σ_min) and again in `set_timesteps` (float64, to the linspace
 //! between them). Timesteps are `σ·1000` in float32, not integers. `shift_terminal`,
-//! `invert_sigmas` and Karras/exponential sigmas (converted after the shift, between the shifted
+//! `invert_sigmas` and Karras/exponential/beta sigmas (converted after the shift, between the shifted
 //! schedule's own ends) run. Refused, naming the key: dynamic shifting (WanPipeline passes no
 //! `mu`, so diffusers raises), stochastic sampling (WanPipeline calls `step` without its
 //! generator, so diffusers' noise comes from torch's unseeded global stream and no seed
-//! reproduces it) and beta sigmas (scipy).
+//! reproduces it).
 //!
 //! diffusers casts each step's result to the model output's dtype; the model output here is
 //! f32, so nothing is rounded further.

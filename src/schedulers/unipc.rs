@@ -103,9 +103,10 @@ impl UniPcMultistepScheduler {
             return Err(cfg.bad("solver_order", format!("{solver_order} is not one of 1, 2, 3 (2 is the default)")));
         }
         let schedule = SigmaSchedule::from_config(cfg, CLASS)?;
-        if schedule == SigmaSchedule::Exponential && cfg.use_flow_sigmas == Some(true) {
+        if matches!(schedule, SigmaSchedule::Exponential | SigmaSchedule::Beta) && cfg.use_flow_sigmas == Some(true) {
+            let key = if schedule == SigmaSchedule::Beta { "use_beta_sigmas" } else { "use_exponential_sigmas" };
             return Err(cfg.bad(
-                "use_exponential_sigmas",
+                key,
                 "true together with use_flow_sigmas is not supported: diffusers then steps the beta schedule's sigmas (up to ~157) as flow sigmas, α = 1 − σ < 0, and its latents become NaN; use use_karras_sigmas or the flow sigmas",
             ));
         }

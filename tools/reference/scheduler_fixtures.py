@@ -553,6 +553,15 @@ OPTION_CASES = [
     ("unipc_wan_karras_8", wan(use_karras_sigmas=True), None, None, None, 8, 2, None, SHAPE),
     ("unipc_wan_karras_sigma_min_bh1_6", wan(use_karras_sigmas=True, final_sigmas_type="sigma_min", solver_type="bh1"), None, None, None, 6, 2, None, SHAPE),
     ("unipc_wan_karras_bounds_order3_10", wan(use_karras_sigmas=True, sigma_min=0.05, sigma_max=20.0, solver_order=3), None, None, None, 10, 3, None, SHAPE),
+    # beta sigmas (scipy.stats.beta.ppf, Beta(0.6, 0.6)) in every class that has them
+    ("euler_beta_10", own(EULER, use_beta_sigmas=True), None, None, None, 10, 3, None, SHAPE),
+    ("euler_beta_2", own(EULER, use_beta_sigmas=True), None, None, None, 2, 0, None, SHAPE),
+    ("euler_beta_bounds_vpred_7", own(EULER, use_beta_sigmas=True, sigma_min=0.1, sigma_max=10.0, prediction_type="v_prediction"), None, None, None, 7, 2, None, SHAPE),
+    ("dpm_beta_25", own(DPM, use_beta_sigmas=True), None, None, None, 25, 5, None, SHAPE),
+    ("dpm_beta_sde_heun_8", own(DPM, use_beta_sigmas=True, algorithm_type="sde-dpmsolver++", solver_type="heun"), None, None, None, 8, 2, 7010, SHAPE),
+    ("unipc_beta_sigma_min_12", own(UNIPC, use_beta_sigmas=True, final_sigmas_type="sigma_min"), None, None, None, 12, 3, None, SHAPE),
+    ("fme_beta_6", fme(use_beta_sigmas=True), None, None, None, 6, 2, None, SHAPE),
+    ("fme_beta_shift5_50", fme(shift=5.0, use_beta_sigmas=True), None, None, None, 50, 10, None, SHAPE),
     # the noise-prediction DPM-Solver (algorithm_type dpmsolver / sde-dpmsolver, deprecated but run)
     ("dpm_noise_sigma_min_10", own(DPM, algorithm_type="dpmsolver", final_sigmas_type="sigma_min"), None, None, None, 10, 3, None, SHAPE),
     ("dpm_noise_heun_vpred_sigma_min_8", own(DPM, algorithm_type="dpmsolver", solver_type="heun", prediction_type="v_prediction", final_sigmas_type="sigma_min"), None, None, None, 8, 2, None, SHAPE),
