@@ -23,6 +23,7 @@ fn main() -> t2v::Result<()> {
         scheduler_config: Default::default(),
         max_sequence_length: None,
         eta: 0.0,
+        guidance_scale_2: None,
     };
     let r = t2v::bench::pipeline(&gpu, &t2v::Gpu::planner(&sel)?, model.as_deref(), &p, 1, false)?;
     println!("{}", r.table());

@@ -111,8 +111,16 @@ fn wan_folders_generate_and_named_wan_models_plan_offline() {
     let (ok, log) = t2v(&d, &["generate", "--model", wan, "--pipeline", "text-to-video", "--prompt", "x", "--dry-run"]);
     assert!(!ok && log.contains("no unet/") && !log.contains("No such file"), "{log}");
     // The named models plan from the configs t2v ships, without downloading.
-    for m in ["wan2.1-t2v-1.3b", "wan2.1-t2v-14b"] {
+    for m in ["wan2.1-t2v-1.3b", "wan2.1-t2v-14b", "wan2.2-t2v-a14b"] {
         let (ok, log) = t2v(&d, &["generate", "--model", m, "--prompt", "x", "--dry-run", "--num-frames", "5", "--height", "64", "--width", "96"]);
         assert!(ok && log.contains("peak") && log.contains("weights"), "{m}: {log}");
     }
+    // Wan 2.2 A14B's two experts: a folder with transformer_2 and boundary_ratio runs both, each
+    // with its guidance scale; a one-transformer folder refuses the second scale.
+    let experts = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/wan/tiny-wan22-a");
+    let args = ["--prompt", "a cat", "--num-frames", "1", "--height", "16", "--width", "16", "--num-inference-steps", "4", "--guidance-scale", "4", "--guidance-scale-2", "3"];
+    let (ok, log) = t2v(&d, &[&["generate", "--model", experts.to_str().unwrap(), "-o", "experts.mp4"][..], &args].concat());
+    assert!(ok && d.join("experts.mp4").exists(), "{log}");
+    let (ok, log) = t2v(&d, &[&["generate", "--model", wan, "--dry-run"][..], &args].concat());
+    assert!(!ok && log.contains("guidance_scale_2") && !log.contains("panicked"), "{log}");
 }

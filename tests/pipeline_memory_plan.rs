@@ -25,6 +25,7 @@ fn params(frames: usize, h: usize, w: usize, guidance: f32) -> GenerateParams {
         scheduler_config: Default::default(),
         max_sequence_length: None,
         eta: 0.0,
+        guidance_scale_2: None,
     }
 }
 

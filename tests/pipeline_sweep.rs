@@ -113,6 +113,7 @@ fn every_sweep_case_matches_diffusers() {
             scheduler_config: Default::default(),
             max_sequence_length: None,
             eta: 0.0,
+            guidance_scale_2: None,
             ..GenerateParams::default()
         };
         let mut sched = pipe.scheduler(p.scheduler).unwrap();

@@ -31,6 +31,7 @@ fn matches_diffusers_end_to_end() {
         scheduler_config: Default::default(),
         max_sequence_length: None,
         eta: 0.0,
+        guidance_scale_2: None,
     };
     let mut sched = pipe.scheduler(None).unwrap();
     sched.set_timesteps(p.num_inference_steps).unwrap();

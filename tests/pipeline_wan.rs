@@ -27,10 +27,12 @@ const LATENT_FLOOR: f64 = 1e-4;
 const FRAME_FLOOR: f64 = 1.0 / 255.0;
 const FACTOR: f64 = 10.0;
 
-/// The nine cases, then the ones with options off the defaults (wan/options.json).
+/// The nine cases, then the ones with options off the defaults (wan/options.json), then Wan 2.2
+/// A14B's two experts (wan/experts.json: the boundary between steps and on a step, each expert's
+/// guidance scale, guidance off, a low-noise scale below 1, flow Euler).
 fn cases() -> Vec<Value> {
     let read = |f: &str| -> Vec<Value> { serde_json::from_str(&std::fs::read_to_string(fixtures().join("wan").join(f)).unwrap()).unwrap() };
-    read("cases.json").into_iter().chain(read("options.json")).collect()
+    read("cases.json").into_iter().chain(read("options.json")).chain(read("experts.json")).collect()
 }
 
 fn params(c: &Value) -> GenerateParams {
@@ -60,6 +62,7 @@ fn params(c: &Value) -> GenerateParams {
         flow_shift,
         scheduler_config: c["scheduler_config"].as_object().cloned().unwrap_or_default(),
         max_sequence_length: c["max_sequence_length"].as_u64().map(|n| n as usize),
+        guidance_scale_2: c["guidance_scale_2"].as_f64().map(|g| g as f32),
         ..GenerateParams::default()
     }
 }
@@ -169,6 +172,29 @@ fn wan_settings_and_folders_are_checked() {
     assert!(e.contains("vae/") && e.contains("AutoencoderKLWan"), "{e}");
     let e = Family::of_folder(&broken, None).err().unwrap().to_string();
     assert!(e.contains("vae/"), "{e}");
+    // Two-expert folders: a boundary without its second expert, and an expert of other channels.
+    let experts = fixtures().join("wan/tiny-wan22-a");
+    let odd = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("wan-experts-broken");
+    let _ = std::fs::remove_dir_all(&odd);
+    std::fs::create_dir_all(&odd).unwrap();
+    for sub in ["tokenizer", "text_encoder", "transformer", "vae", "scheduler"] {
+        std::os::unix::fs::symlink(dir.join(sub), odd.join(sub)).unwrap();
+    }
+    let index = std::fs::read_to_string(experts.join("model_index.json")).unwrap();
+    std::fs::write(odd.join("model_index.json"), &index).unwrap();
+    let e = WanPipeline::from_dir(&g, &odd, Placement { matrices: DType::F32 }).err().unwrap().to_string();
+    assert!(e.contains("transformer_2/") && e.contains("boundary_ratio"), "{e}");
+    let mut no_expert: Value = serde_json::from_str(&index).unwrap();
+    no_expert["transformer_2"] = serde_json::json!([null, null]);
+    std::fs::write(odd.join("model_index.json"), no_expert.to_string()).unwrap();
+    let e = WanPipeline::from_dir(&g, &odd, Placement { matrices: DType::F32 }).err().unwrap().to_string();
+    assert!(e.contains("model_index.json") && e.contains("boundary_ratio") && e.contains("transformer_2"), "{e}");
+    std::fs::write(odd.join("model_index.json"), &index).unwrap();
+    std::fs::create_dir_all(odd.join("transformer_2")).unwrap();
+    let cfg = std::fs::read_to_string(experts.join("transformer_2/config.json")).unwrap().replace("\"in_channels\": 16", "\"in_channels\": 48");
+    std::fs::write(odd.join("transformer_2/config.json"), cfg).unwrap();
+    let e = WanPipeline::from_dir(&g, &odd, Placement { matrices: DType::F32 }).err().unwrap().to_string();
+    assert!(e.contains("transformer_2/config.json") && e.contains("same latents"), "{e}");
 }
 
 #[test]
@@ -199,6 +225,49 @@ fn wan_plan_equals_the_measured_peak() {
         assert_eq!(gpu.schedule_divergence(), None);
         assert_eq!(gpu.memory().peak_allocated, planned.peak, "{dtype:?}: a second run grew the device buffers");
     }
+}
+
+/// Wan 2.2 A14B's two experts are planned one on the device at a time: each run of steps is its
+/// own phase, a real run reaches exactly the plan, and with experts of one shape the peak is
+/// that of the one-transformer folder (the second expert's weights replace the first's).
+#[test]
+fn two_expert_plan_holds_one_expert_at_a_time() {
+    use t2v::gpu::AdapterSelector;
+    use t2v::pipelines::{plan_wan, wan_folder_configs};
+    use t2v::Gpu;
+    let sel = AdapterSelector::from_env();
+    let dir = fixtures().join("wan/tiny-wan22-a");
+    // 4 UniPC steps at shift 3: t = 999, 900 (transformer), 750, 500 (transformer_2)
+    let p = GenerateParams {
+        prompt: "a cat".into(),
+        num_frames: 5,
+        height: 16,
+        width: 32,
+        num_inference_steps: 4,
+        guidance_scale: 4.0,
+        guidance_scale_2: Some(3.0),
+        ..GenerateParams::default()
+    };
+    let placement = Placement { matrices: DType::F16 };
+    let configs = wan_folder_configs(&dir).unwrap();
+    assert_eq!(configs.index.boundary_ratio, Some(0.875));
+    let planned = plan_wan(&Gpu::planner(&sel).unwrap(), &configs, &p, placement).unwrap();
+    // prompt | transformer's steps | transformer_2's steps | decode
+    assert_eq!(planned.schedule.later.len(), 3, "{}", planned.report());
+    let one = GenerateParams { guidance_scale_2: None, ..p.clone() };
+    let single = plan_wan(&Gpu::planner(&sel).unwrap(), &wan_folder_configs(&fixtures().join("wan/tiny-wan")).unwrap(), &one, placement).unwrap();
+    assert_eq!(planned.peak, single.peak, "two experts: {}\none: {}", planned.report(), single.report());
+    let gpu = Gpu::new(&sel).unwrap();
+    let mut pipe = WanPipeline::from_dir(&gpu, &dir, placement).unwrap();
+    pipe.use_plan(&planned).unwrap();
+    gpu.reset_peak();
+    pipe.generate(&p, &mut NoProgress).unwrap();
+    assert_eq!(gpu.schedule_divergence(), None, "the real run allocated differently from the plan");
+    assert_eq!(planned.peak, gpu.memory().peak_allocated, "planned {}", planned.report());
+    // guidance_scale_2 belongs to two-expert folders only (diffusers raises too)
+    let tiny = WanPipeline::from_dir(&gpu, &fixtures().join("wan/tiny-wan"), placement).unwrap();
+    let e = tiny.check(&p).unwrap_err().to_string();
+    assert!(e.contains("guidance_scale_2") && e.contains("boundary_ratio"), "{e}");
 }
 
 /// Scheduler options as a user gives them: config.yaml's `scheduler_config` map and the

@@ -79,6 +79,7 @@ pub fn run(sel: &AdapterSelector, what: What) -> t2v::Result<()> {
                 scheduler_config: Default::default(),
                 max_sequence_length: None,
                 eta: 0.0,
+                guidance_scale_2: None,
             };
             let r = t2v::bench::pipeline(&gpu, &Gpu::planner(sel)?, model.as_deref(), &p, unet_steps, profile)?;
             println!("{}", r.table());

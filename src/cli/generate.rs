@@ -72,6 +72,10 @@ pub struct GenerateArgs {
     /// generator each step. Other schedulers ignore it, as in diffusers.
     #[arg(long)]
     pub eta: Option<f32>,
+    /// Wan 2.2 A14B (two experts): the low-noise expert's guidance scale (diffusers'
+    /// guidance_scale_2; default: --guidance-scale). The card uses 4.0 high / 3.0 low.
+    #[arg(long)]
+    pub guidance_scale_2: Option<f32>,
     /// Keep weights in f32 on the device (default: f16).
     #[arg(long)]
     pub f32_weights: bool,
@@ -112,7 +116,7 @@ impl GenerateArgs {
         macro_rules! some {
             ($($f:ident),*) => { $( if self.$f.is_some() { s.$f = self.$f; } )* };
         }
-        some!(num_frames, num_inference_steps, guidance_scale, fps, flow_shift, max_sequence_length);
+        some!(num_frames, num_inference_steps, guidance_scale, fps, flow_shift, max_sequence_length, guidance_scale_2);
         if self.height.is_some() {
             s.height = self.height;
         }

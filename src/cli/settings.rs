@@ -40,6 +40,8 @@ pub struct Settings {
     pub max_sequence_length: Option<usize>,
     /// DDIM's η (diffusers' `eta`, default 0); other schedulers ignore it.
     pub eta: f32,
+    /// Wan 2.2 A14B: the low-noise expert's guidance scale (null: guidance_scale).
+    pub guidance_scale_2: Option<f32>,
     // --- text2video-zero (diffusers' TextToVideoZeroPipeline arguments) ---
     /// text-to-video or text2video-zero; None: chosen from the model.
     pub pipeline: Option<String>,
@@ -77,6 +79,7 @@ impl Default for Settings {
             scheduler_config: Default::default(),
             max_sequence_length: None,
             eta: 0.0,
+            guidance_scale_2: None,
             pipeline: None,
             video_length: None,
             t0: None,
@@ -108,6 +111,7 @@ impl Settings {
             scheduler_config: self.scheduler_config.clone(),
             max_sequence_length: self.max_sequence_length,
             eta: self.eta,
+            guidance_scale_2: self.guidance_scale_2,
         })
     }
 
@@ -127,7 +131,7 @@ impl Settings {
         }
         serde_yaml::from_str(&text).map_err(|e| Error::Config {
             path: path.display().to_string(),
-            msg: format!("{e}\n  (keys: prompt, negative_prompt, seed, randomize_seed, num_frames, num_inference_steps, model, height, width, guidance_scale, scheduler, fps, output, clip_skip, noise_dtype, flow_shift, scheduler_config, max_sequence_length, eta; text2video-zero: pipeline, video_length, t0, t1, motion_field_strength_x, motion_field_strength_y, frame_ids, chunk_size)"),
+            msg: format!("{e}\n  (keys: prompt, negative_prompt, seed, randomize_seed, num_frames, num_inference_steps, model, height, width, guidance_scale, scheduler, fps, output, clip_skip, noise_dtype, flow_shift, scheduler_config, max_sequence_length, eta, guidance_scale_2; text2video-zero: pipeline, video_length, t0, t1, motion_field_strength_x, motion_field_strength_y, frame_ids, chunk_size)"),
         })
     }
 

@@ -45,6 +45,9 @@ pub struct GenerateParams {
     /// η of the DDIM paper (`TextToVideoSDPipeline(eta=…)`, default 0): DDIM then adds fresh
     /// noise from the seed's generator each step; other schedulers ignore it, as in diffusers.
     pub eta: f32,
+    /// Wan 2.2 A14B: the guidance scale of the low-noise expert (`transformer_2`, diffusers'
+    /// `guidance_scale_2`; None: `guidance_scale`, as diffusers). Only for two-expert folders.
+    pub guidance_scale_2: Option<f32>,
 }
 
 impl Default for GenerateParams {
@@ -66,6 +69,7 @@ impl Default for GenerateParams {
             scheduler_config: Default::default(),
             max_sequence_length: None,
             eta: 0.0,
+            guidance_scale_2: None,
         }
     }
 }
@@ -163,6 +167,9 @@ impl TextToVideo {
         }
         if p.max_sequence_length.is_some() {
             return bad("max_sequence_length", "applies to Wan's T5 prompts; CLIP prompts here are always 77 tokens (TextToVideoSDPipeline has no such argument)".into());
+        }
+        if p.guidance_scale_2.is_some() {
+            return bad("guidance_scale_2", "is the low-noise expert's guidance of two-expert Wan 2.2 folders; this pipeline has one network".into());
         }
         // diffusers' check_inputs: multiples of 8 whatever the VAE (its own hard-coded rule).
         let s = self.vae_scale_factor();

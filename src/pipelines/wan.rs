@@ -1,4 +1,5 @@
-//! diffusers' `WanPipeline.__call__` (Wan 2.1 text-to-video), step for step:
+//! diffusers' `WanPipeline.__call__` (Wan 2.1 text-to-video, and Wan 2.2 A14B's two experts),
+//! step for step:
 //! 1. settings as diffusers takes them: height/width multiples of 16 (an error otherwise),
 //!    `num_frames` rounded down to 4k+1 with a warning;
 //! 2. prompts cleaned (`prompt_clean` without ftfy), tokenized to 512 ids, UMT5 → embeddings
@@ -6,7 +7,10 @@
 //! 3. float32 noise from the torch CPU stream, (1, 16, (F−1)/4+1, H/8, W/8);
 //! 4. the shared denoising loop: the transformer once per prompt, guidance, UniPC (or flow
 //!    Euler) with the model's `flow_shift`; the text MLP and every step's time conditioning are
-//!    made once per video, so both guidance passes share them;
+//!    made once per video, so both guidance passes share them. A two-expert folder
+//!    (`boundary_ratio` in model_index.json) runs `transformer` while t ≥ boundary_ratio·T with
+//!    `guidance_scale` and `transformer_2` below it with `guidance_scale_2`, one expert on the
+//!    device at a time (each segment of steps is its own memory phase);
 //! 5. latents de-normalised (`x / (1/std) + mean`) and decoded by the causal VAE latent frame by
 //!    latent frame (1 frame, then 4 per latent frame), clamped, postprocessed as diffusers'
 //!    `output_type="np"`.
@@ -28,9 +32,66 @@ use std::sync::Arc;
 #[derive(Clone)]
 pub struct WanConfigs {
     pub transformer: WanTransformerConfig,
+    /// Wan 2.2 A14B's low-noise expert (used only with a `boundary_ratio`).
+    pub transformer_2: Option<WanTransformerConfig>,
     pub vae: AutoencoderKLWanConfig,
     pub text_encoder: UMT5Config,
     pub scheduler: SchedulerConfig,
+    pub index: WanIndex,
+}
+
+/// What a WanPipeline's model_index.json registers besides its components (diffusers'
+/// `register_to_config`): Wan 2.2 A14B's `boundary_ratio` (with `transformer_2`) and TI2V's
+/// `expand_timesteps`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct WanIndex {
+    pub boundary_ratio: Option<f64>,
+    /// Per-token timesteps. In text-to-video every token's timestep is the step's t, so the
+    /// transformer's time conditioning is the scalar one broadcast (diffusers' per-token run
+    /// differs only by GEMM-vs-GEMV rounding); t2v computes it once.
+    pub expand_timesteps: bool,
+    /// `transformer_2` names a component (not absent or `[null, null]`).
+    pub transformer_2: bool,
+}
+
+impl WanIndex {
+    pub fn from_json(text: &str, source: &str) -> Result<WanIndex> {
+        let bad = |msg: String| Error::Config { path: source.into(), msg };
+        let v: serde_json::Value = serde_json::from_str(text).map_err(|e| bad(format!("not JSON: {e}")))?;
+        let boundary_ratio = match &v["boundary_ratio"] {
+            serde_json::Value::Null => None,
+            x => Some(x.as_f64().filter(|r| r.is_finite()).ok_or_else(|| bad(format!("boundary_ratio: {x} is not a number")))?),
+        };
+        let expand_timesteps = match &v["expand_timesteps"] {
+            serde_json::Value::Null => false,
+            x => x.as_bool().ok_or_else(|| bad(format!("expand_timesteps: {x} is not true or false")))?,
+        };
+        let transformer_2 = v["transformer_2"].as_array().is_some_and(|a| a.iter().any(|x| !x.is_null()));
+        let index = WanIndex { boundary_ratio, expand_timesteps, transformer_2 };
+        if index.boundary_ratio.is_some() && !index.transformer_2 {
+            return Err(bad(format!(
+                "boundary_ratio {} switches to transformer_2 below the boundary, but transformer_2 is not a component here (diffusers would fail at that step); remove boundary_ratio or add the low-noise expert",
+                boundary_ratio.unwrap_or_default()
+            )));
+        }
+        Ok(index)
+    }
+
+    /// A folder's model_index.json; none (a folder forced with `--pipeline wan`) is Wan 2.1's.
+    pub fn from_dir(dir: &Path) -> Result<WanIndex> {
+        let path = dir.join("model_index.json");
+        match std::fs::read_to_string(&path) {
+            Ok(text) => WanIndex::from_json(&text, &path.display().to_string()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(WanIndex::default()),
+            Err(e) => Err(Error::Config { path: path.display().to_string(), msg: e.to_string() }),
+        }
+    }
+
+    /// Whether the low-noise expert runs at all (a `transformer_2` without a boundary never
+    /// does, in diffusers too).
+    pub fn two_experts(&self) -> bool {
+        self.boundary_ratio.is_some() && self.transformer_2
+    }
 }
 
 /// `WanPipeline.__call__`'s defaults, with the card's 16 fps.
@@ -41,42 +102,81 @@ pub const RECOMMENDED_NEGATIVE_PROMPT: &str = "Bright tones, overexposed, static
 
 /// The architecture of a named Wan model (configs/<name>/, shipped in the binary).
 pub fn wan_builtin_configs(name: &str) -> Result<WanConfigs> {
-    let (t, v, e, s) = match name {
+    let (t, v, e, s, i) = match name {
         "wan2.1-t2v-1.3b" => (
             include_str!("../../configs/wan2.1-t2v-1.3b/transformer/config.json"),
             include_str!("../../configs/wan2.1-t2v-1.3b/vae/config.json"),
             include_str!("../../configs/wan2.1-t2v-1.3b/text_encoder/config.json"),
             include_str!("../../configs/wan2.1-t2v-1.3b/scheduler/scheduler_config.json"),
+            include_str!("../../configs/wan2.1-t2v-1.3b/model_index.json"),
         ),
         "wan2.1-t2v-14b" => (
             include_str!("../../configs/wan2.1-t2v-14b/transformer/config.json"),
             include_str!("../../configs/wan2.1-t2v-14b/vae/config.json"),
             include_str!("../../configs/wan2.1-t2v-14b/text_encoder/config.json"),
             include_str!("../../configs/wan2.1-t2v-14b/scheduler/scheduler_config.json"),
+            include_str!("../../configs/wan2.1-t2v-14b/model_index.json"),
+        ),
+        // Both experts have the 14B architecture (configs/wan2.2-t2v-a14b/README.md).
+        "wan2.2-t2v-a14b" => (
+            include_str!("../../configs/wan2.2-t2v-a14b/transformer/config.json"),
+            include_str!("../../configs/wan2.2-t2v-a14b/vae/config.json"),
+            include_str!("../../configs/wan2.2-t2v-a14b/text_encoder/config.json"),
+            include_str!("../../configs/wan2.2-t2v-a14b/scheduler/scheduler_config.json"),
+            include_str!("../../configs/wan2.2-t2v-a14b/model_index.json"),
         ),
         _ => return Err(Error::Other(format!("no built-in configs for '{name}'"))),
     };
     let json = |what: &str, e: serde_json::Error| Error::Config { path: format!("built-in {name} {what}"), msg: e.to_string() };
+    let index = WanIndex::from_json(i, &format!("built-in {name} model_index.json"))?;
+    let transformer: WanTransformerConfig = serde_json::from_str(t).map_err(|e| json("transformer", e))?;
     Ok(WanConfigs {
-        transformer: serde_json::from_str(t).map_err(|e| json("transformer", e))?,
+        transformer_2: index.transformer_2.then(|| transformer.clone()),
+        transformer,
         vae: serde_json::from_str(v).map_err(|e| json("vae", e))?,
         text_encoder: serde_json::from_str(e).map_err(|e| json("text_encoder", e))?,
         scheduler: SchedulerConfig::from_json(s)?,
+        index,
     })
 }
 
 /// The configs of a WanPipeline folder; a missing component is named with what would work.
 pub fn wan_folder_configs(dir: &Path) -> Result<WanConfigs> {
-    require_wan_components(dir)?;
+    let index = require_wan_components(dir)?;
+    let transformer = WanTransformerConfig::from_file(&dir.join("transformer/config.json"))?;
+    let transformer_2 = match index.two_experts() {
+        true => Some(expert_config(dir, &transformer)?),
+        false => None,
+    };
     Ok(WanConfigs {
-        transformer: WanTransformerConfig::from_file(&dir.join("transformer/config.json"))?,
+        index,
+        transformer_2,
+        transformer,
         vae: AutoencoderKLWanConfig::from_file(&dir.join("vae/config.json"))?,
         text_encoder: UMT5Config::from_file(&dir.join("text_encoder/config.json"))?,
         scheduler: SchedulerConfig::from_file(&dir.join("scheduler/scheduler_config.json"))?,
     })
 }
 
-fn require_wan_components(dir: &Path) -> Result<()> {
+/// transformer_2/config.json, which must fit the first expert's latents (the pipeline takes
+/// channels and patch from `transformer`).
+fn expert_config(dir: &Path, first: &WanTransformerConfig) -> Result<WanTransformerConfig> {
+    let path = dir.join("transformer_2/config.json");
+    let c = WanTransformerConfig::from_file(&path)?;
+    if (c.in_channels, c.out_channels, c.patch_size) != (first.in_channels, first.out_channels, first.patch_size) {
+        return Err(Error::Config {
+            path: path.display().to_string(),
+            msg: format!(
+                "in/out channels {:?}/{:?} and patch {:?} differ from transformer/'s {:?}/{:?} and {:?}: both experts denoise the same latents",
+                c.in_channels, c.out_channels, c.patch_size, first.in_channels, first.out_channels, first.patch_size
+            ),
+        });
+    }
+    Ok(c)
+}
+
+/// The components a WanPipeline folder needs, and its model_index.json's keys.
+fn require_wan_components(dir: &Path) -> Result<WanIndex> {
     for (sub, what) in [
         ("tokenizer", "tokenizer.json (T5/umT5)"),
         ("text_encoder", "UMT5EncoderModel: config.json + safetensors"),
@@ -88,13 +188,15 @@ fn require_wan_components(dir: &Path) -> Result<()> {
             return Err(Error::Other(format!("{}: a WanPipeline folder needs {sub}/ ({what}); it has none", dir.display())));
         }
     }
-    if dir.join("transformer_2").is_dir() {
+    let index = WanIndex::from_dir(dir)?;
+    if index.two_experts() && !dir.join("transformer_2").is_dir() {
         return Err(Error::Other(format!(
-            "{}: transformer_2/ (Wan 2.2's two experts) is not run by t2v yet; Wan 2.1 folders have one transformer",
-            dir.display()
+            "{}: model_index.json names transformer_2 (Wan 2.2's low-noise expert) with boundary_ratio {}, but the folder has no transformer_2/",
+            dir.display(),
+            index.boundary_ratio.unwrap_or_default()
         )));
     }
-    Ok(())
+    Ok(index)
 }
 
 /// diffusers' silent adjustments: `num_frames` to 4k+1 (floor) with its warning.
@@ -119,6 +221,8 @@ pub struct WanPipeline {
     /// before decoding (see [`transformer`](Self::transformer)).
     pub transformer_config: WanTransformerConfig,
     transformer_weights: TransformerWeights,
+    /// Wan 2.2 A14B: the low-noise expert and the boundary ratio (None: one transformer).
+    expert_2: Option<(WanTransformerConfig, TransformerWeights, f64)>,
     pub vae: AutoencoderKLWan,
     pub scheduler_config: SchedulerConfig,
     pub schedule: Option<crate::gpu::schedule::Schedule>,
@@ -126,10 +230,21 @@ pub struct WanPipeline {
 
 impl WanPipeline {
     pub fn from_dir(gpu: &Arc<Gpu>, dir: &Path, placement: Placement) -> Result<WanPipeline> {
-        require_wan_components(dir)?;
-        // The transformer's files are checked now (config, keys and shapes), not at the first run.
-        drop(WanTransformer3DModel::from_dir(&Gpu::planner(&crate::gpu::AdapterSelector::from_env())?, &dir.join("transformer"), placement)?);
+        let index = require_wan_components(dir)?;
+        // The transformers' files are checked now (config, keys and shapes), not at the first run.
+        let planner = Gpu::planner(&crate::gpu::AdapterSelector::from_env())?;
+        drop(WanTransformer3DModel::from_dir(&planner, &dir.join("transformer"), placement)?);
+        let first = WanTransformerConfig::from_file(&dir.join("transformer/config.json"))?;
+        let expert_2 = match index.boundary_ratio.filter(|_| index.two_experts()) {
+            Some(ratio) => {
+                let c = expert_config(dir, &first)?;
+                drop(WanTransformer3DModel::from_dir(&planner, &dir.join("transformer_2"), placement)?);
+                Some((c, TransformerWeights::Folder(dir.join("transformer_2"), placement), ratio))
+            }
+            None => None,
+        };
         Ok(WanPipeline {
+            expert_2,
             gpu: gpu.clone(),
             dir: dir.to_path_buf(),
             tokenizer: Some(T5Tokenizer::from_dir(&dir.join("tokenizer"))?),
@@ -151,6 +266,10 @@ impl WanPipeline {
             text_encoder: UMT5EncoderModel::load(c.text_encoder.clone(), Arc::new(Weights::synthetic(gpu, "text_encoder", placement)))?,
             transformer_config: c.transformer.clone(),
             transformer_weights: TransformerWeights::Synthetic(placement),
+            expert_2: match (&c.transformer_2, c.index.boundary_ratio.filter(|_| c.index.two_experts())) {
+                (Some(t2), Some(ratio)) => Some((t2.clone(), TransformerWeights::Synthetic(placement), ratio)),
+                _ => None,
+            },
             vae: AutoencoderKLWan::load(c.vae.clone(), &Weights::synthetic(gpu, "vae", placement))?,
             scheduler_config: c.scheduler.clone(),
             schedule: None,
@@ -159,12 +278,24 @@ impl WanPipeline {
 
     /// The scheduler of the run: the folder's (or `p.scheduler`), with `p.flow_shift` if given.
     pub fn scheduler(&self, p: &GenerateParams) -> Result<Box<dyn Scheduler>> {
+        schedulers::from_config(&self.run_scheduler_config(p)?, p.scheduler)
+    }
+
+    fn run_scheduler_config(&self, p: &GenerateParams) -> Result<SchedulerConfig> {
         let cfg = self.scheduler_config.with_overrides(&p.scheduler_config)?;
-        let cfg = match p.flow_shift {
-            Some(s) => cfg.with_flow_shift(s)?,
-            None => cfg,
-        };
-        schedulers::from_config(&cfg, p.scheduler)
+        match p.flow_shift {
+            Some(s) => cfg.with_flow_shift(s),
+            None => Ok(cfg),
+        }
+    }
+
+    /// Which expert runs each of the scheduler's timesteps: 0 (`transformer`) while
+    /// t ≥ boundary_ratio·num_train_timesteps, 1 (`transformer_2`) below. torch compares the
+    /// timestep tensor with the Python float in float32, and so does this.
+    fn experts_of(&self, p: &GenerateParams, timesteps: &[f32]) -> Result<Vec<usize>> {
+        let Some((_, _, ratio)) = &self.expert_2 else { return Ok(vec![0; timesteps.len()]) };
+        let boundary = (ratio * self.run_scheduler_config(p)?.num_train_timesteps()? as f64) as f32;
+        Ok(timesteps.iter().map(|&t| if t >= boundary { 0 } else { 1 }).collect())
     }
 
     /// Latent shape (1, C, (F−1)/4+1, H/8, W/8).
@@ -187,10 +318,20 @@ impl WanPipeline {
     /// the 1.3B model's 2.6 GiB of weights and the decode's 4.7 GiB would otherwise add up.
     /// Uploading again per video costs a read of the memory-mapped checkpoint.
     pub fn transformer(&self) -> Result<WanTransformer3DModel> {
-        match &self.transformer_weights {
+        self.expert(0)
+    }
+
+    /// Expert `k` (0: `transformer`, 1: `transformer_2`) with its weights on the device.
+    fn expert(&self, k: usize) -> Result<WanTransformer3DModel> {
+        let (config, weights, name) = match (k, &self.expert_2) {
+            (0, _) => (&self.transformer_config, &self.transformer_weights, "transformer"),
+            (_, Some((c, w, _))) => (c, w, "transformer_2"),
+            (_, None) => return Err(Error::Other("this Wan folder has one transformer".into())),
+        };
+        match weights {
             TransformerWeights::Folder(dir, placement) => WanTransformer3DModel::from_dir(&self.gpu, dir, *placement),
             TransformerWeights::Synthetic(placement) => {
-                WanTransformer3DModel::load(self.transformer_config.clone(), &Weights::synthetic(&self.gpu, "transformer", *placement))
+                WanTransformer3DModel::load(config.clone(), &Weights::synthetic(&self.gpu, name, *placement))
             }
         }
     }
@@ -279,6 +420,16 @@ impl super::VideoPipeline for WanPipeline {
         if p.eta != 0.0 {
             return bad("eta", "WanPipeline has no eta (its schedulers are flow-matching ones); remove it".into());
         }
+        match (p.guidance_scale_2, &self.expert_2) {
+            (Some(_), None) => {
+                return bad(
+                    "guidance_scale_2",
+                    "only two-expert Wan 2.2 folders (boundary_ratio and transformer_2 in model_index.json) have a second guidance scale (diffusers raises too)".into(),
+                )
+            }
+            (Some(g), Some(_)) if !g.is_finite() => return bad("guidance_scale_2", format!("{g} is not a number")),
+            _ => {}
+        }
         if let Some(n) = p.max_sequence_length.filter(|&n| n == 0 || n > 4096) {
             return bad("max_sequence_length", format!("{n} is outside 1..=4096 (diffusers' default is 512)"));
         }
@@ -322,21 +473,37 @@ impl super::VideoPipeline for WanPipeline {
             Tensor::from_f32(&self.gpu, &shape, &noise)
         })?;
         let n = sched.timesteps().len();
-        let transformer = self.transformer()?;
-        let den = WanSteps {
-            transformer: &transformer,
-            first,
-            contexts: (0..embeds.dim(0)).map(|r| transformer.prepare_context(&embeds.narrow0(r, 1)?)).collect::<Result<Vec<_>>>()?,
-            times: sched.timesteps()[first..].iter().map(|&t| transformer.time_conditioning(&[t])).collect::<Result<Vec<_>>>()?,
-            guidance: super::denoise::guidance(p.guidance_scale, embeds.dim(0)),
-        };
+        let experts = self.experts_of(p, sched.timesteps())?;
         progress.stage("denoising", n - first);
-        let latents = super::denoise::denoise_loop(&den, sched.as_mut(), latents, first..n, progress, observe)?;
-        // The transformer's weights and activations are gone: the decode's caches get buffers
-        // of their own instead of sharing (and keeping) the loop's.
-        drop(den);
-        drop(transformer);
-        self.gpu.next_schedule_phase()?;
+        let mut latents = latents;
+        // Runs of steps with the same expert: one expert's weights on the device at a time, each
+        // run its own memory phase (the latents and the scheduler's history carry over).
+        let mut start = first;
+        while start < n {
+            let k = experts[start];
+            let end = (start..n).find(|&i| experts[i] != k).unwrap_or(n);
+            let transformer = self.expert(k)?;
+            // diffusers guides iff guidance_scale > 1 (then the negative prompt is encoded); the
+            // low-noise expert then guides with guidance_scale_2 whatever its value.
+            let guidance = match k {
+                0 => super::denoise::guidance(p.guidance_scale, embeds.dim(0)),
+                _ => (embeds.dim(0) == 2).then(|| p.guidance_scale_2.unwrap_or(p.guidance_scale)),
+            };
+            let den = WanSteps {
+                transformer: &transformer,
+                first: start,
+                contexts: (0..embeds.dim(0)).map(|r| transformer.prepare_context(&embeds.narrow0(r, 1)?)).collect::<Result<Vec<_>>>()?,
+                times: sched.timesteps()[start..end].iter().map(|&t| transformer.time_conditioning(&[t])).collect::<Result<Vec<_>>>()?,
+                guidance,
+            };
+            latents = super::denoise::denoise_loop(&den, sched.as_mut(), latents, start..end, progress, observe)?;
+            // The expert's weights and activations are gone: the next expert (or the decode's
+            // caches) get buffers of their own instead of sharing (and keeping) these.
+            drop(den);
+            drop(transformer);
+            self.gpu.next_schedule_phase()?;
+            start = end;
+        }
         Ok(latents)
     }
 

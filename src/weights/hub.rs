@@ -26,7 +26,7 @@ pub struct KnownModel {
     pub about: &'static str,
 }
 
-pub const MODELS: [KnownModel; 6] = [
+pub const MODELS: [KnownModel; 7] = [
     KnownModel {
         name: "zeroscope-576w",
         repo: "cerspense/zeroscope_v2_576w",
@@ -92,6 +92,21 @@ pub const MODELS: [KnownModel; 6] = [
         ],
         size: (480, 832),
         about: "Wan 2.1 text-to-video 14B (f32 shards, ~80 GB), 832×480 (720p: 1280×720 with --flow-shift 5), 81 frames at 16 fps",
+    },
+    // Wan 2.2 A14B: two 14B experts, switched at boundary_ratio 0.875 (one on the device at a time).
+    KnownModel {
+        name: "wan2.2-t2v-a14b",
+        repo: "Wan-AI/Wan2.2-T2V-A14B-Diffusers",
+        family: KnownFamily::Wan("wan2.2-t2v-a14b"),
+        weights: &[
+            "text_encoder/model.safetensors.index.json",
+            "transformer/diffusion_pytorch_model.safetensors.index.json",
+            "transformer_2/config.json",
+            "transformer_2/diffusion_pytorch_model.safetensors.index.json",
+            "vae/diffusion_pytorch_model.safetensors",
+        ],
+        size: (480, 832),
+        about: "Wan 2.2 text-to-video A14B: two 14B experts (high noise for t ≥ 875, low noise below), 832×480 or 1280×720, 81 frames at 16 fps; the card: 40 steps, --guidance-scale 4 --guidance-scale-2 3",
     },
 ];
 

@@ -12,6 +12,10 @@ Writes tests/fixtures/wan/ (layout: tests/fixtures/wan/README.md):
   tokenizer_cases.json awkward prompts → prompt_clean → input_ids / attention_mask (512)
   modules/             module dumps (dumping.py format) + manifest.json
   cases.json, cases/   WanPipeline end to end, with diffusers' own f32-vs-f64 error
+  tiny-wan22-a/        Wan 2.2 A14B's layout: two experts (transformer = tiny-wan's, linked;
+                       transformer_2 new random weights, bfloat16), boundary_ratio 0.875 as the
+                       A14B repo; the rest linked to tiny-wan/
+  experts.json, experts/  the two-expert WanPipeline end to end (--experts-only rewrites them)
   manifest.json        every file written, its size and sha256
 
 Every run starts from fixed seeds, one thread, AVX2-pinned kernels; two runs are byte-identical.
@@ -43,6 +47,8 @@ from torch import nn  # noqa: E402
 from dumping import Dumper, replay, write_safetensors  # noqa: E402
 
 SEED_TEXT, SEED_TRANSFORMER, SEED_VAE, SEED_TRANSFORMER_B, SEED_STATS, SEED_INPUTS = 21, 22, 23, 24, 25, 26
+SEED_TRANSFORMER_2 = 27
+BOUNDARY_RATIO = 0.875  # Wan2.2-T2V-A14B's (WAN.md 1.11)
 MAX_LEN = 512  # WanPipeline.__call__'s max_sequence_length default
 
 # ---------------------------------------------------------------------------------------------
@@ -291,8 +297,9 @@ def load_pipeline(path: Path, dtype=torch.float32, vae_f32: bool = False):
         kw["vae"] = AutoencoderKLWan.from_pretrained(path / "vae", torch_dtype=torch.float32)
     pipe = WanPipeline.from_pretrained(path, torch_dtype=dtype, **kw)
     pipe.set_progress_bar_config(disable=True)
-    for m in (pipe.transformer, pipe.vae, pipe.text_encoder):
-        m.eval()
+    for m in (pipe.transformer, pipe.transformer_2, pipe.vae, pipe.text_encoder):
+        if m is not None:
+            m.eval()
     return pipe
 
 
@@ -608,16 +615,33 @@ def run_case(pipe, c: dict, latents=None):
     kw = dict(prompt=c["prompt"], negative_prompt=c["negative_prompt"], height=c["height"], width=c["width"],
               num_frames=c["num_frames"], num_inference_steps=c["num_inference_steps"], guidance_scale=c["guidance_scale"],
               output_type="np", max_sequence_length=c.get("max_sequence_length", MAX_LEN), callback_on_step_end=cb,
+              guidance_scale_2=c.get("guidance_scale_2"),
               callback_on_step_end_tensor_inputs=["latents", "prompt_embeds", "negative_prompt_embeds"])
     if latents is None:
         kw["generator"] = torch.Generator().manual_seed(c["seed"])
     else:
         kw["latents"] = latents
+    # which expert ran at each step (and how many passes: 2 with guidance), as diffusers chose
+    calls, experts = [], []
+    hooks = [h]
+    for name in ("transformer", "transformer_2"):
+        m = getattr(pipe, name, None)
+        if m is not None:
+            hooks.append(m.register_forward_pre_hook(lambda mod, a, name=name: calls.append(name)))
+    inner = kw["callback_on_step_end"]
+
+    def cb_experts(p, i, t, k):
+        experts.append(list(calls))
+        calls.clear()
+        return inner(p, i, t, k)
+
+    kw["callback_on_step_end"] = cb_experts
     try:
         frames = pipe(**kw).frames
     finally:
-        h.remove()
-    return dict(frames=torch.from_numpy(frames), steps=steps, te_calls=te_calls, **embeds)
+        for hk in hooks:
+            hk.remove()
+    return dict(frames=torch.from_numpy(frames), steps=steps, te_calls=te_calls, experts=experts, **embeds)
 
 
 def err(a: torch.Tensor, b: torch.Tensor) -> dict:
@@ -701,6 +725,7 @@ def end_to_end(wan: Path, rows: list = CASES, sub: str = "cases") -> list:
             sigmas=[float(x) for x in sigmas],
             prompt_seq_len=seq,
             negative_prompt_seq_len=nseq,
+            experts=r32["experts"] if pipe.transformer_2 is not None else None,
             ref_err=ref_err,
         )
         out_cases.append(c)
@@ -739,13 +764,63 @@ OPTION_CASES = [
 ]
 
 
+def build_experts(wan: Path) -> None:
+    """tiny-wan22-a/: WanPipeline(transformer, transformer_2, boundary_ratio) as the A14B repo."""
+    out = wan / "tiny-wan22-a"
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    tr2 = build_transformer(TRANSFORMER_CONFIG, SEED_TRANSFORMER_2)
+    save_component(copy.deepcopy(tr2).to(torch.bfloat16), out / "transformer_2", None)
+    for sub in ("tokenizer", "text_encoder", "transformer", "vae", "scheduler"):
+        os.symlink(Path("..") / "tiny-wan" / sub, out / sub, target_is_directory=True)
+    mi = json.loads((wan / "tiny-wan" / "model_index.json").read_text(), object_pairs_hook=OrderedDict)
+    mi["transformer_2"] = ["diffusers", "WanTransformer3DModel"]
+    mi["boundary_ratio"] = BOUNDARY_RATIO
+    mi["expand_timesteps"] = False
+    (out / "model_index.json").write_text(json.dumps(mi, indent=2) + "\n")
+    pipe = load_pipeline(out)
+    assert pipe.config.boundary_ratio == BOUNDARY_RATIO and pipe.transformer_2 is not None
+    same_weights(tr2, pipe.transformer_2, "transformer_2", cast=torch.bfloat16)
+
+
+# Two experts: `transformer` for t >= 875 (boundary_ratio·1000), `transformer_2` below, each with
+# its own guidance. UniPC shift 3 at 4 steps gives t = 999, 900, 750, 501 (the boundary between
+# steps 1 and 2); at 10 steps t = 999, 970, 937, 875, … (step 3 *on* the boundary: expert 1).
+EXPERT_CASES = [
+    ("a14b_16x32_f5_between_cfg", "tiny-wan22-a", 16, 32, 5, 4, 4.0, "unipc", 15, "a red kite over a beach", None, {},
+     {"guidance_scale_2": 3.0}),
+    ("a14b_16x16_f1_on_step_cfg", "tiny-wan22-a", 16, 16, 1, 10, 4.0, "unipc", 16, "a paper boat in a puddle", "blurry", {},
+     {"guidance_scale_2": 2.0}),
+    # guidance_scale_2 unset: the high-noise scale for both (diffusers' default)
+    ("a14b_32x16_f5_euler_same_guidance", "tiny-wan22-a", 32, 16, 5, 3, 5.0, "euler", 17, "a windmill in a storm", None, {}, {}),
+    # guidance off (guidance_scale 1): no guidance at all, whatever guidance_scale_2 says
+    ("a14b_16x32_f9_nocfg", "tiny-wan22-a", 16, 32, 9, 4, 1.0, "unipc", 18, "a snail on a leaf", None, {},
+     {"guidance_scale_2": 4.0}),
+    # guided with a low-noise scale below 1 (diffusers still guides with it)
+    ("a14b_16x16_f5_low_scale_below_one", "tiny-wan22-a", 16, 16, 5, 4, 3.0, "unipc", 19, "a lantern at night", None, {},
+     {"guidance_scale_2": 0.5}),
+]
+
+
+def experts_only(fix: Path) -> None:
+    """Rewrites only tiny-wan22-a/ and experts* (and the manifest)."""
+    setup_torch()
+    wan = fix / "wan"
+    build_experts(wan)
+    if (wan / "experts").exists():
+        shutil.rmtree(wan / "experts")
+    end_to_end(wan, EXPERT_CASES, "experts")
+    write_manifest(wan)
+
+
 def write_manifest(wan: Path) -> int:
     rows, total, digest = file_manifest(wan)
     (wan / "manifest.json").write_text(json.dumps(OrderedDict([("total_bytes", total), ("digest", digest), ("files", rows)]), indent=1) + "\n")
     for r in rows:
         print(f"{r['bytes']:>9}  {r['file']}")
     print(f"wan: {total / 2**20:.2f} MiB in {len(rows)} files, digest {digest}", flush=True)
-    assert total < 3.5 * 2**20, "Wan fixtures should stay about 3 MB"
+    assert total < 4 * 2**20, "Wan fixtures should stay about 3-4 MB"
     return total
 
 
@@ -833,6 +908,8 @@ def main(fix: Path) -> Path:
 
     end_to_end(wan)
     end_to_end(wan, OPTION_CASES, "options")
+    build_experts(wan)
+    end_to_end(wan, EXPERT_CASES, "experts")
     write_manifest(wan)
     print(f"wan: {time.time() - t0:.0f} s", flush=True)
     return wan
@@ -841,5 +918,7 @@ def main(fix: Path) -> Path:
 if __name__ == "__main__":
     if "--options-only" in sys.argv[1:]:
         options_only(HERE.parent.parent / "tests" / "fixtures")
+    elif "--experts-only" in sys.argv[1:]:
+        experts_only(HERE.parent.parent / "tests" / "fixtures")
     else:
         main(HERE.parent.parent / "tests" / "fixtures")
