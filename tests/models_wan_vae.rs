@@ -1,6 +1,8 @@
 //! AutoencoderKLWan's decode path against diffusers 0.42.1 (fixtures by
 //! tools/reference/wan_fixtures.py: tests/fixtures/wan/tiny-wan/vae, a Wan 2.1-shaped VAE with a
-//! small base_dim, and its dumps in tests/fixtures/wan/modules/vae.*), relative L2 ≤ 1e-4 in f32.
+//! small base_dim, and its dumps in tests/fixtures/wan/modules/vae.*; tiny-wan22-ti2v/vae, a Wan
+//! 2.2-shaped one — residual up blocks, patch 2, z 48 — with modules/vae22.*), relative L2 ≤ 1e-4
+//! in f32.
 
 mod common;
 
@@ -21,6 +23,10 @@ fn wan() -> std::path::PathBuf {
 
 fn vae() -> AutoencoderKLWan {
     AutoencoderKLWan::from_dir(&gpu(), &wan().join("tiny-wan/vae"), Placement { matrices: DType::F32 }).expect("load tiny Wan VAE")
+}
+
+fn vae22() -> AutoencoderKLWan {
+    AutoencoderKLWan::from_dir(&gpu(), &wan().join("tiny-wan22-ti2v/vae"), Placement { matrices: DType::F32 }).expect("load tiny Wan 2.2 VAE")
 }
 
 fn module(name: &str) -> Dump {
@@ -141,6 +147,53 @@ fn decode_matches_diffusers() {
 }
 
 #[test]
+fn wan22_decoder_chunks_match_diffusers() {
+    // The residual up blocks (DupUp3D of each block's input; in chunk 0 it drops the frame the
+    // un-doubled upsample3d does not make) and conv_out's 12 patch channels, before unpatchify.
+    let v = vae22();
+    assert!(v.config.is_residual && v.config.patch() == 2 && v.config.spatial_scale() == 16);
+    let mut cache = v.new_cache();
+    for ci in 0..3 {
+        let d = module(&format!("vae22.decoder.chunk{ci}"));
+        let (shape, x) = d.get("arg0");
+        let (fs, x) = folded(shape, x);
+        let x = upload(&fs, &x.iter().map(|&a| a as f32).collect::<Vec<_>>());
+        let mut seen = 0;
+        let out = v
+            .decoder
+            .forward_observed(&x, &mut cache, false, &mut |name, first, t| {
+                check_frames(&format!("2.2 chunk {ci} {name} from frame {first}"), &d, &format!("inner.{name}"), first, t);
+                seen += 1;
+                Ok(())
+            })
+            .unwrap();
+        assert!(seen >= 6, "chunk {ci}: {seen} stages observed");
+        check_folded(&format!("2.2 chunk {ci} out"), &d, "out", &out);
+    }
+}
+
+#[test]
+fn wan22_decode_matches_diffusers() {
+    // post_quant_conv, the de-normalisation with 48 channels, and decode → unpatchify → clamp at
+    // 1, 3 and 4 latent frames (1, 9, 13 frames of 16× the latent size).
+    let v = vae22();
+    for case in cases("vae22.post_quant_conv") {
+        let d = module(&format!("vae22.post_quant_conv.{case}"));
+        check_folded(&format!("2.2 post_quant_conv {case}"), &d, "out", &v.post_quant(&d.input("arg0")).unwrap());
+    }
+    let cs = cases("vae22.decode");
+    assert!(cs.len() >= 3, "{cs:?}");
+    for case in cs {
+        let d = module(&format!("vae22.decode.{case}"));
+        d.check("arg0", &v.denormalize(&d.input("latents")).unwrap(), 1e-6);
+        let y = v.decode(&d.input("arg0")).unwrap();
+        check_folded(&format!("2.2 decode {case}"), &d, "out.sample", &y);
+        let m = y.to_f32().unwrap().iter().fold(0.0f32, |a, &b| a.max(b.abs()));
+        assert!(m <= 1.0, "decode {case}: output not clamped ({m})");
+    }
+}
+
+#[test]
 fn decode_with_f16_caches() {
     // The 16-bit cache option: activations are rounded to f16 when cached, so this is held to
     // f16's precision, not to diffusers' f32 (a precision datum, printed).
@@ -174,10 +227,13 @@ fn decode_with_hands_out_chunks_in_order() {
 
 #[test]
 fn bad_configs_and_inputs_are_clear_errors() {
-    let c = AutoencoderKLWanConfig { is_residual: true, ..Default::default() };
-    assert!(c.validate().unwrap_err().contains("is_residual"));
+    // Wan 2.2's shapes: patch channels, DupUp3D repeats, the spatial factor it implies
     let c = AutoencoderKLWanConfig { patch_size: Some(2), ..Default::default() };
     assert!(c.validate().unwrap_err().contains("patch_size"));
+    let c = AutoencoderKLWanConfig { is_residual: true, base_dim: 6, dim_mult: vec![1, 2, 4, 3], ..Default::default() };
+    assert!(c.validate().unwrap_err().contains("DupUp3D"), "{:?}", c.validate());
+    let c = AutoencoderKLWanConfig { scale_factor_spatial: Some(16), ..Default::default() };
+    assert!(c.validate().unwrap_err().contains("scale_factor_spatial"));
     let c = AutoencoderKLWanConfig { temperal_downsample: vec![true], ..Default::default() };
     assert!(c.validate().unwrap_err().contains("temperal_downsample"));
     let c = AutoencoderKLWanConfig { z_dim: 4, ..Default::default() };
@@ -236,6 +292,49 @@ fn plan_wan21_decode_at_480p() {
     }
 }
 
+/// The Wan 2.2 VAE as TI2V-5B ships it (WAN.md §4.1; statistics don't matter for plans).
+fn wan22_vae_config() -> AutoencoderKLWanConfig {
+    AutoencoderKLWanConfig {
+        base_dim: 160,
+        decoder_base_dim: Some(256),
+        z_dim: 48,
+        is_residual: true,
+        in_channels: 12,
+        out_channels: 12,
+        patch_size: Some(2),
+        scale_factor_spatial: Some(16),
+        latents_mean: vec![0.0; 48],
+        latents_std: vec![1.0; 48],
+        ..Default::default()
+    }
+}
+
+/// The real Wan 2.2 VAE at 1280×704 (latent 80×44), planned shape-only like the 2.1 one above:
+/// its caches (WAN.md §4.6: 6.43 GB in f32) and the chunks' peaks.
+#[test]
+fn plan_wan22_decode_at_720p() {
+    let mib = |b: u64| b as f64 / (1 << 20) as f64;
+    for cache_dtype in [DType::F32, DType::F16] {
+        let planner = Gpu::planner(&AdapterSelector::from_env()).unwrap();
+        let w = Weights::synthetic(&planner, "vae", Placement { matrices: DType::F16 });
+        let mut v = AutoencoderKLWan::load(wan22_vae_config(), &w).unwrap();
+        v.cache_dtype = cache_dtype;
+        let weights = planner.memory().live;
+        let x = Tensor::empty(&planner, &[3, 48, 44, 80], DType::F32).unwrap();
+        let mut cache = v.new_cache();
+        let mut line = format!("Wan 2.2 VAE decode @1280x704, weights {:.1} MiB (f16), {} caches, {} slots", mib(weights), cache_dtype.name(), v.decoder.slots);
+        for (i, frames) in [(0, 1), (1, 4), (2, 4)] {
+            planner.reset_peak();
+            let (base, cache0) = (planner.memory().live, cache.bytes());
+            let out = v.decoder.forward(&x.narrow0(i, 1).unwrap(), &mut cache, true).unwrap();
+            assert_eq!(out.shape(), &[frames, 12, 352, 640]);
+            let peak = planner.memory().peak_live - base;
+            line += &format!("; chunk {i}: cache {:.1} MiB after, peak {:.1} MiB above ({:.1} MiB transient)", mib(cache.bytes()), mib(peak), mib(peak - (cache.bytes() - cache0)));
+        }
+        println!("{line}");
+    }
+}
+
 /// Every kernel variant a Wan 2.1 decode builds (f32 and f16 caches, f16 weights, with and
 /// without SHADER_F16) parses, validates and translates to MSL and HLSL, as
 /// tests/kernels_portable.rs checks for the other pipelines.
@@ -252,10 +351,19 @@ fn decode_kernels_translate_to_msl_and_hlsl() {
             v.cache_dtype = cache_dtype;
             let z = Tensor::empty(&g, &[1, 16, 3, 6, 10], DType::F32).unwrap();
             v.decode(&v.denormalize(&z).unwrap()).unwrap();
+            // Wan 2.2's decoder: residual up blocks (dup_up) and the unpatchify
+            let w = Weights::synthetic(&g, "vae", Placement { matrices: DType::F16 });
+            let mut v = AutoencoderKLWan::load(wan22_vae_config(), &w).unwrap();
+            v.cache_dtype = cache_dtype;
+            let z = Tensor::empty(&g, &[1, 48, 3, 2, 3], DType::F32).unwrap();
+            v.decode(&v.denormalize(&z).unwrap()).unwrap();
         }
         all.extend(g.planned_kernels());
     }
     assert!(all.keys().any(|k| k.contains("T0_F16=1")), "no f16-cache conv3d variant planned: {:?}", all.keys());
+    for entry in ["dup_up", "unpatchify_frames"] {
+        assert!(all.keys().any(|k| k.contains(entry)), "no {entry} variant planned: {:?}", all.keys());
+    }
     let mut failures = Vec::new();
     for (k, src) in &all {
         let r = (|| -> Result<(), String> {

@@ -32,7 +32,7 @@ const FACTOR: f64 = 10.0;
 /// guidance scale, guidance off, a low-noise scale below 1, flow Euler).
 fn cases() -> Vec<Value> {
     let read = |f: &str| -> Vec<Value> { serde_json::from_str(&std::fs::read_to_string(fixtures().join("wan").join(f)).unwrap()).unwrap() };
-    read("cases.json").into_iter().chain(read("options.json")).chain(read("experts.json")).collect()
+    read("cases.json").into_iter().chain(read("options.json")).chain(read("experts.json")).chain(read("ti2v.json")).collect()
 }
 
 fn params(c: &Value) -> GenerateParams {

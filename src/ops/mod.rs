@@ -17,6 +17,7 @@ pub mod matmul;
 pub mod modulate;
 pub mod rms_norm;
 pub mod rope;
+pub mod shuffle;
 pub mod warp;
 
 use crate::gpu::Gpu;

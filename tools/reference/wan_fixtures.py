@@ -16,6 +16,12 @@ Writes tests/fixtures/wan/ (layout: tests/fixtures/wan/README.md):
                        transformer_2 new random weights, bfloat16), boundary_ratio 0.875 as the
                        A14B repo; the rest linked to tiny-wan/
   experts.json, experts/  the two-expert WanPipeline end to end (--experts-only rewrites them)
+  tiny-wan22-ti2v/     Wan 2.2 TI2V's layout: the Wan 2.2 VAE (z 48, patchify 2, residual up
+                       blocks with DupUp3D shortcuts, decoder wider than the encoder), a
+                       48-channel transformer, expand_timesteps true, UniPC with flow_shift 5;
+                       tokenizer and text encoder linked to tiny-wan/
+  modules/vae22.*      its VAE's decode and decoder chunk dumps
+  ti2v.json, ti2v/     WanPipeline (expand_timesteps) end to end (--ti2v-only rewrites these)
   manifest.json        every file written, its size and sha256
 
 Every run starts from fixed seeds, one thread, AVX2-pinned kernels; two runs are byte-identical.
@@ -47,7 +53,7 @@ from torch import nn  # noqa: E402
 from dumping import Dumper, replay, write_safetensors  # noqa: E402
 
 SEED_TEXT, SEED_TRANSFORMER, SEED_VAE, SEED_TRANSFORMER_B, SEED_STATS, SEED_INPUTS = 21, 22, 23, 24, 25, 26
-SEED_TRANSFORMER_2 = 27
+SEED_TRANSFORMER_2, SEED_VAE22, SEED_TRANSFORMER_48 = 27, 28, 29
 BOUNDARY_RATIO = 0.875  # Wan2.2-T2V-A14B's (WAN.md 1.11)
 MAX_LEN = 512  # WanPipeline.__call__'s max_sequence_length default
 
@@ -69,6 +75,13 @@ TRANSFORMER_B_CONFIG = dict(TRANSFORMER_CONFIG, num_attention_heads=3, attention
 # base_dim 2 instead of 96: decoder dims 2*[4,4,4,2,1] = [8,8,8,4,2].
 VAE_CONFIG = dict(base_dim=2, z_dim=16, dim_mult=[1, 2, 4, 4], num_res_blocks=1, attn_scales=[],
                   temperal_downsample=[False, True, True], dropout=0.0)
+# The Wan 2.2 VAE's structure (WAN.md §4.1: is_residual, patch 2, z 48, spatial factor 16, a
+# decoder wider than the encoder) with small widths: decoder dims 6·[4,4,4,2,1] = [24,24,24,12,6]
+# (DupUp3D repeats 8, 8, then 2 channels, as the real [1024,1024,1024,512,256]).
+VAE22_CONFIG = dict(base_dim=4, decoder_base_dim=6, z_dim=48, dim_mult=[1, 2, 4, 4], num_res_blocks=1, attn_scales=[],
+                    temperal_downsample=[False, True, True], dropout=0.0, is_residual=True, in_channels=12,
+                    out_channels=12, patch_size=2, scale_factor_spatial=16, scale_factor_temporal=4)
+TRANSFORMER_48_CONFIG = dict(TRANSFORMER_CONFIG, in_channels=48, out_channels=48)
 # The Wan repos' scheduler_config.json (WAN.md §2.1)
 SCHEDULER_CONFIG = dict(num_train_timesteps=1000, beta_schedule="linear", beta_start=0.0001, beta_end=0.02,
                         solver_order=2, prediction_type="flow_prediction", predict_x0=True, solver_type="bh2",
@@ -663,9 +676,10 @@ def end_to_end(wan: Path, rows: list = CASES, sub: str = "cases") -> list:
         if len(row) > len(FIELDS) + 1:  # WanPipeline.__call__ arguments off their defaults
             c.update(row[len(FIELDS) + 1])
         nf = c["num_frames"] if c["num_frames"] % 4 == 1 else c["num_frames"] // 4 * 4 + 1
-        shape = (1, 16, (nf - 1) // 4 + 1, c["height"] // 8, c["width"] // 8)
+        ch, sf = pipe.transformer.config.in_channels, pipe.vae_scale_factor_spatial
+        shape = (1, ch, (nf - 1) // 4 + 1, c["height"] // sf, c["width"] // sf)
         init = torch.randn(shape, generator=torch.Generator().manual_seed(c["seed"]), dtype=torch.float32)
-        assert torch.equal(pipe.prepare_latents(1, 16, c["height"], c["width"], nf, torch.float32, torch.device("cpu"),
+        assert torch.equal(pipe.prepare_latents(1, ch, c["height"], c["width"], nf, torch.float32, torch.device("cpu"),
                                                 torch.Generator().manual_seed(c["seed"]), None), init)
         r32 = run_case(pipe, c)
         sch = pipe.scheduler
@@ -704,7 +718,7 @@ def end_to_end(wan: Path, rows: list = CASES, sub: str = "cases") -> list:
             t[f"latents.step{i}"] = s
         t["latents"] = lat32
         cfgv = pipe.vae.config
-        t["latents_denormalized"] = lat32 / (1.0 / torch.tensor(cfgv.latents_std).view(1, 16, 1, 1, 1)) + torch.tensor(cfgv.latents_mean).view(1, 16, 1, 1, 1)
+        t["latents_denormalized"] = lat32 / (1.0 / torch.tensor(cfgv.latents_std).view(1, ch, 1, 1, 1)) + torch.tensor(cfgv.latents_mean).view(1, ch, 1, 1, 1)
         t["frames"] = r32["frames"]
         f = wan / sub / f"{c['name']}.safetensors"
         meta = {"case": json.dumps(c, ensure_ascii=False)}
@@ -814,13 +828,137 @@ def experts_only(fix: Path) -> None:
     write_manifest(wan)
 
 
+def build_ti2v(wan: Path) -> dict:
+    """tiny-wan22-ti2v/: WanPipeline(expand_timesteps=True) with the Wan 2.2 VAE, as TI2V-5B."""
+    from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanPipeline
+
+    out = wan / "tiny-wan22-ti2v"
+    if out.exists():
+        shutil.rmtree(out)
+    g = torch.Generator().manual_seed(SEED_VAE22)
+    mean = [round(float(x), 4) for x in 0.3 * torch.randn(48, generator=g)]
+    std = [round(float(x), 4) for x in 0.8 * torch.exp(0.3 * torch.randn(48, generator=g))]
+    vae = AutoencoderKLWan(**VAE22_CONFIG, latents_mean=mean, latents_std=std)
+    randomize(vae, SEED_VAE22, gains=VAE_GAINS)
+    vae.eval()
+    tr = build_transformer(TRANSFORMER_48_CONFIG, SEED_TRANSFORMER_48)
+    base = load_pipeline(wan / "tiny-wan")
+    sched = UniPCMultistepScheduler(**dict(SCHEDULER_CONFIG, flow_shift=5.0))
+    pipe = WanPipeline(tokenizer=base.tokenizer, text_encoder=base.text_encoder, vae=vae, scheduler=sched, transformer=tr,
+                       expand_timesteps=True)
+    out.mkdir(parents=True)
+    for sub in ("tokenizer", "text_encoder"):
+        os.symlink(Path("..") / "tiny-wan" / sub, out / sub, target_is_directory=True)
+    save_component(tr, out / "transformer", None)
+    # bfloat16 on disk (half the bytes; its encoder is never used here); loaded as float32
+    save_component(copy.deepcopy(vae).to(torch.bfloat16), out / "vae", None)
+    sched.save_pretrained(out / "scheduler")
+    mi = json.loads((wan / "tiny-wan" / "model_index.json").read_text(), object_pairs_hook=OrderedDict)
+    mi["boundary_ratio"] = None
+    mi["expand_timesteps"] = True
+    mi["transformer_2"] = [None, None]
+    (out / "model_index.json").write_text(json.dumps(mi, indent=2) + "\n")
+    again = load_pipeline(out)
+    assert again.config.expand_timesteps and again.transformer_2 is None
+    same_weights(vae, again.vae, "vae22", cast=torch.bfloat16)
+    same_weights(tr, again.transformer, "transformer_48")
+    return {"vae": again.vae}
+
+
+def dump_vae22(d: Dumper, vae) -> None:
+    """Wan 2.2 VAE: decode at latent 1×2×3 and 4×2×2; the decoder chunk by chunk at 3×2×2."""
+    g = torch.Generator().manual_seed(SEED_INPUTS + 2)
+    z1 = torch.randn(1, 48, 1, 2, 3, generator=g)
+    z4 = torch.randn(1, 48, 4, 2, 2, generator=g)
+    z3 = torch.randn(1, 48, 3, 2, 2, generator=g)
+    cfg = vae.config
+    mean = torch.tensor(cfg.latents_mean).view(1, 48, 1, 1, 1)
+    inv = 1.0 / torch.tensor(cfg.latents_std).view(1, 48, 1, 1, 1)
+    outs = {}
+    for case, z in (("t1h2w3", z1), ("t4h2w2", z4), ("t3h2w2", z3)):
+        den = z / inv + mean
+        sample = d.capture("vae22", vae, ["post_quant_conv"] if case == "t1h2w3" else [], case,
+                           lambda: vae.decode(den, return_dict=False)[0])
+        d.write("vae22", "decode", case, "AutoencoderKLWan.decode",
+                OrderedDict([("latents", z), ("arg0", den), ("out.sample", sample)]),
+                {"denormalize": json.dumps("arg0 = latents / (1 / latents_std) + latents_mean (per channel, float32)")})
+        outs[case] = sample
+    s4 = outs["t4h2w2"]
+    sat = float((s4.abs() >= 1).float().mean())
+    print(f"  vae22 decode: {tuple(outs['t1h2w3'].shape)}, {tuple(s4.shape)} std {s4.std():.3f}, clamped {100 * sat:.1f}%", flush=True)
+    assert sat < 0.1 and float(s4.std()) > 0.1
+    # per-chunk decoder calls (before unpatchify), with every up block's output
+    inner = ["conv_in", "mid_block", "up_blocks.0", "up_blocks.1", "up_blocks.2", "up_blocks.3"]
+    calls = []
+
+    def pre(m, args, kwargs):
+        calls.append([OrderedDict([("arg0", args[0].detach().clone())]),
+                      {"kw.first_chunk": json.dumps(bool(kwargs.get("first_chunk", False)))}])
+
+    def post(m, args, kwargs, out):
+        calls[-1][0]["out"] = out.detach().clone()
+
+    h1 = vae.decoder.register_forward_pre_hook(pre, with_kwargs=True)
+    h2 = vae.decoder.register_forward_hook(post, with_kwargs=True)
+    try:
+        full, rec = capture_outputs(vae.decoder, inner, lambda: vae.decode(z3 / inv + mean, return_dict=False)[0])
+    finally:
+        h1.remove()
+        h2.remove()
+    assert len(calls) == 3 and torch.equal(full, outs["t3h2w2"])
+    for ci, (t, meta) in enumerate(calls):
+        for p in inner:
+            t[f"inner.{p}"] = rec[p][ci]["out"]
+        d.write("vae22", "decoder", f"chunk{ci}", "WanDecoder3d", t, meta)
+    print(f"  vae22 decoder chunks: outs {[tuple(c[0]['out'].shape) for c in calls]}", flush=True)
+    # the residual shortcuts and the time convs are live
+    for p in ("decoder.up_blocks.0.upsampler.time_conv", "decoder.up_blocks.1.upsampler.time_conv", "decoder.up_blocks.2.upsampler.resample.1"):
+        v2 = copy.deepcopy(vae)
+        v2.get_submodule(p).weight.zero_()
+        ch = float((v2.decode(z4 / inv + mean, return_dict=False)[0] - s4).abs().max())
+        assert ch > 1e-3, (p, ch)
+    for i in range(3):
+        v2 = copy.deepcopy(vae)
+        v2.decoder.up_blocks[i].avg_shortcut = None
+        ch = float((v2.decode(z4 / inv + mean, return_dict=False)[0] - s4).abs().max())
+        assert ch > 1e-3, (i, ch)
+
+
+# TI2V-5B's text-to-video mode: WanPipeline(expand_timesteps=True), sizes multiples of 32
+TI2V_CASES = [
+    ("ti2v_32x32_f1_cfg", "tiny-wan22-ti2v", 32, 32, 1, 2, 5.0, "unipc", 20, "a cat dancing in the rain", None),
+    ("ti2v_64x32_f5_cfg", "tiny-wan22-ti2v", 64, 32, 5, 3, 5.0, "unipc", 21, "a red fox in the snow", "blurry"),
+    ("ti2v_32x96_f5_euler_nocfg", "tiny-wan22-ti2v", 32, 96, 5, 3, 1.0, "euler", 22, "waves on a beach at sunset", None),
+    ("ti2v_96x32_f9_cfg", "tiny-wan22-ti2v", 96, 32, 9, 2, 4.0, "unipc", 23, "an astronaut riding a horse", None),
+]
+
+
+def ti2v_only(fix: Path) -> None:
+    """Rewrites only tiny-wan22-ti2v/, modules/vae22.* (and their manifest rows), ti2v*."""
+    setup_torch()
+    wan = fix / "wan"
+    built = build_ti2v(wan)
+    for f in (wan / "modules").glob("vae22.*"):
+        f.unlink()
+    mpath = wan / "modules" / "manifest.json"
+    manifest = [e for e in json.loads(mpath.read_text()) if e["model"] != "vae22"]
+    d = Dumper(wan / "modules", manifest, {"vae22": "wan/tiny-wan22-ti2v/vae"})
+    dump_vae22(d, built["vae"])
+    manifest.sort(key=lambda e: e["file"])
+    mpath.write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+    if (wan / "ti2v").exists():
+        shutil.rmtree(wan / "ti2v")
+    end_to_end(wan, TI2V_CASES, "ti2v")
+    write_manifest(wan)
+
+
 def write_manifest(wan: Path) -> int:
     rows, total, digest = file_manifest(wan)
     (wan / "manifest.json").write_text(json.dumps(OrderedDict([("total_bytes", total), ("digest", digest), ("files", rows)]), indent=1) + "\n")
     for r in rows:
         print(f"{r['bytes']:>9}  {r['file']}")
     print(f"wan: {total / 2**20:.2f} MiB in {len(rows)} files, digest {digest}", flush=True)
-    assert total < 4 * 2**20, "Wan fixtures should stay about 3-4 MB"
+    assert total < 6 * 2**20, "Wan fixtures should stay a few MB"
     return total
 
 
@@ -911,6 +1049,7 @@ def main(fix: Path) -> Path:
     build_experts(wan)
     end_to_end(wan, EXPERT_CASES, "experts")
     write_manifest(wan)
+    ti2v_only(fix)
     print(f"wan: {time.time() - t0:.0f} s", flush=True)
     return wan
 
@@ -920,5 +1059,7 @@ if __name__ == "__main__":
         options_only(HERE.parent.parent / "tests" / "fixtures")
     elif "--experts-only" in sys.argv[1:]:
         experts_only(HERE.parent.parent / "tests" / "fixtures")
+    elif "--ti2v-only" in sys.argv[1:]:
+        ti2v_only(HERE.parent.parent / "tests" / "fixtures")
     else:
         main(HERE.parent.parent / "tests" / "fixtures")

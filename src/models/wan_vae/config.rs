@@ -17,11 +17,11 @@ pub struct AutoencoderKLWanConfig {
     pub dropout: f64,
     pub latents_mean: Vec<f32>,
     pub latents_std: Vec<f32>,
-    /// Wan 2.2: residual up blocks with DupUp3D shortcuts (not implemented yet).
+    /// Wan 2.2: residual up blocks with DupUp3D shortcuts.
     pub is_residual: bool,
     pub in_channels: usize,
     pub out_channels: usize,
-    /// Wan 2.2: 2 (pixel patches folded into channels; not implemented yet).
+    /// Wan 2.2: 2 (p×p pixel patches folded into the channels; unpatchified after decoding).
     pub patch_size: Option<usize>,
     pub scale_factor_temporal: Option<usize>,
     pub scale_factor_spatial: Option<usize>,
@@ -66,11 +66,9 @@ impl AutoencoderKLWanConfig {
 
     /// What this engine can decode; the message names the key and what would work.
     pub fn validate(&self) -> std::result::Result<(), String> {
-        if self.is_residual {
-            return Err("is_residual: true (the Wan 2.2 VAE's residual up blocks) is not supported yet; Wan 2.1 VAEs (is_residual: false) are".into());
-        }
-        if self.patch_size.is_some_and(|p| p > 1) {
-            return Err(format!("patch_size {:?} (Wan 2.2's patchified VAE) is not supported yet; Wan 2.1 VAEs have none", self.patch_size));
+        let p = self.patch();
+        if p == 0 || self.out_channels % (p * p) != 0 {
+            return Err(format!("out_channels {} must be a multiple of patch_size² ({p}²): the decoder's channels are p×p pixel patches", self.out_channels));
         }
         if self.dim_mult.is_empty() || self.dim_mult.contains(&0) {
             return Err(format!("dim_mult {:?} must be a non-empty list of positive multipliers", self.dim_mult));
@@ -98,10 +96,31 @@ impl AutoencoderKLWanConfig {
             return Err("latents_std entries must be finite and non-zero".into());
         }
         // Wan 2.1 halves channels in every upsampler: each level must keep at least one.
-        for (i, &d) in self.decoder_dims().iter().enumerate().skip(1) {
-            if i < self.dim_mult.len() && d / 2 == 0 {
+        let dims = self.decoder_dims();
+        for (i, &d) in dims.iter().enumerate().skip(1) {
+            if !self.is_residual && i < self.dim_mult.len() && d / 2 == 0 {
                 return Err(format!("decoder level {i} has {d} channels, which the upsampler halves to 0 (raise base_dim or dim_mult)"));
             }
+        }
+        // Wan 2.2: DupUp3D repeats a block's input channels out·f/in times (diffusers asserts it).
+        if self.is_residual {
+            let up = self.temperal_upsample();
+            for i in 0..self.dim_mult.len() - 1 {
+                let f = if up[i] { 8 } else { 4 };
+                if (dims[i + 1] * f) % dims[i] != 0 {
+                    return Err(format!(
+                        "is_residual: up block {i}'s DupUp3D shortcut maps {} channels to {} (×{f} positions), which needs a whole number of repeats",
+                        dims[i], dims[i + 1]
+                    ));
+                }
+            }
+        }
+        if let Some(s) = self.scale_factor_spatial.filter(|&s| s != self.decoder_scale() * p) {
+            return Err(format!(
+                "scale_factor_spatial {s} does not match the decoder: 2^{} levels × patch_size {p} = {}",
+                self.dim_mult.len() - 1,
+                self.decoder_scale() * p
+            ));
         }
         Ok(())
     }
@@ -121,9 +140,25 @@ impl AutoencoderKLWanConfig {
         self.temperal_downsample.iter().rev().copied().collect()
     }
 
-    /// Pixels per latent along each axis: 2^(levels − 1).
-    pub fn spatial_scale(&self) -> usize {
+    /// The patch size (1: none).
+    pub fn patch(&self) -> usize {
+        self.patch_size.unwrap_or(1).max(1)
+    }
+
+    /// The decoder's upsampling per axis: 2^(levels − 1).
+    pub fn decoder_scale(&self) -> usize {
         1 << (self.dim_mult.len() - 1)
+    }
+
+    /// Pixels per latent along each axis: the decoder's upsampling times the patch (8 for Wan
+    /// 2.1, 16 for Wan 2.2: diffusers' `scale_factor_spatial`).
+    pub fn spatial_scale(&self) -> usize {
+        self.decoder_scale() * self.patch()
+    }
+
+    /// Channels of the decoded frames (3): conv_out's channels over patch_size².
+    pub fn image_channels(&self) -> usize {
+        self.out_channels / (self.patch() * self.patch())
     }
 
     /// Frames every latent frame after the first decodes to (the first gives one).

@@ -31,7 +31,8 @@ impl WanMidBlock {
     }
 }
 
-/// `WanDecoder3d` (Wan 2.1): conv_in → mid block → up blocks → norm_out · SiLU → conv_out.
+/// `WanDecoder3d`: conv_in → mid block → up blocks → norm_out · SiLU → conv_out (Wan 2.2:
+/// residual up blocks, and conv_out's channels are pixel patches the VAE unpatchifies).
 pub struct WanDecoder3d {
     pub conv_in: CausalConv3d,
     pub mid_block: WanMidBlock,
@@ -55,10 +56,10 @@ impl WanDecoder3d {
         let levels = c.dim_mult.len();
         let mut up_blocks = Vec::new();
         for i in 0..levels {
-            // Wan 2.1: every upsampler halved the channels of the level before.
-            let cin = if i > 0 { dims[i] / 2 } else { dims[i] };
+            // Wan 2.1: every upsampler halved the channels of the level before (Wan 2.2's keep them).
+            let cin = if i > 0 && !c.is_residual { dims[i] / 2 } else { dims[i] };
             let upsample = (i + 1 < levels).then(|| up[i]);
-            up_blocks.push(WanUpBlock::load(&w.at(format!("up_blocks.{i}")), cin, dims[i + 1], c.num_res_blocks, upsample, &mut slots)?);
+            up_blocks.push(WanUpBlock::load(&w.at(format!("up_blocks.{i}")), cin, dims[i + 1], c.num_res_blocks, upsample, c.is_residual, &mut slots)?);
         }
         let last = dims[levels];
         let norm_out = WanRmsNorm::load(&w.at("norm_out"), last, false)?;

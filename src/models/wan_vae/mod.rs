@@ -13,8 +13,10 @@
 //! chunks and held to the end; on top of them a later chunk needs ≈ 1.0 GiB of transients
 //! (the stages after the last temporal upsampler run frame by frame), the weights 140 MiB f16.
 //!
-//! Wan 2.2's VAE (`is_residual`, `patch_size`) is refused by the config check for now; its
-//! decoder differs in the up blocks (DupUp3D shortcuts, `upsampler` keys) and an unpatchify.
+//! Wan 2.2's VAE (`is_residual`, `patch_size` 2, z 48, a decoder wider than the encoder) differs
+//! in its up blocks (residual: DupUp3D shortcuts of the block input, `upsampler` keys, no channel
+//! halving) and in an unpatchify of conv_out's p²·3 channels into p×p pixels, after the clamp
+//! (they commute) and chunk by chunk.
 
 mod attention_block;
 mod cache;
@@ -39,6 +41,7 @@ pub use up_blocks::WanUpBlock;
 use crate::error::{shape_err, Result};
 use crate::ops::elementwise::{add_bcast, mul_bcast};
 use crate::ops::layout::{channels_first_to_frames, copy_into};
+use crate::ops::shuffle::unpatchify_frames;
 use crate::tensor::{DType, Tensor};
 use crate::weights::{Placement, Weights};
 use std::sync::Arc;
@@ -121,9 +124,10 @@ impl AutoencoderKLWan {
     pub fn decode_with(&self, z: &Tensor, on_chunk: &mut dyn FnMut(Tensor) -> Result<()>) -> Result<()> {
         let x = self.post_quant(z)?;
         let mut cache = self.new_cache();
+        let p = self.config.patch();
         for i in 0..x.dim(0) {
             let frames = self.decoder.forward(&x.narrow0(i, 1)?, &mut cache, true)?;
-            on_chunk(frames)?;
+            on_chunk(if p > 1 { unpatchify_frames(&frames, p)? } else { frames })?;
         }
         Ok(())
     }
@@ -137,7 +141,7 @@ impl AutoencoderKLWan {
         }
         let k = self.config.spatial_scale();
         let frames = self.config.frames_for(s[2]);
-        let out = Tensor::empty(z.gpu(), &[frames, self.config.out_channels, k * s[3], k * s[4]], DType::F32)?;
+        let out = Tensor::empty(z.gpu(), &[frames, self.config.image_channels(), k * s[3], k * s[4]], DType::F32)?;
         let mut at = 0;
         self.decode_with(z, &mut |chunk| {
             let n = chunk.dim(0);

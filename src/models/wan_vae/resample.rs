@@ -22,6 +22,15 @@ impl WanResample {
         })
     }
 
+    /// Whether the next [`forward`](Self::forward) is this upsample3d's first (the first
+    /// chunk: its time_conv is skipped); false for upsample2d.
+    pub fn first_call(&self, cache: &mut CausalCache) -> Result<bool> {
+        match self.time_conv.as_ref().and_then(|t| t.slot) {
+            Some(i) => Ok(!cache.slot(i)?.passed_first),
+            None => Ok(false),
+        }
+    }
+
     /// x (F, C, H, W) → (F', out, 2H, 2W) with F' = F, or 2F for upsample3d after its first call.
     pub fn forward(&self, x: Tensor, cache: &mut CausalCache) -> Result<Tensor> {
         let x = match (&self.time_conv, self.time_conv.as_ref().and_then(|t| t.slot)) {
