@@ -111,7 +111,7 @@ fn wan_folders_generate_and_named_wan_models_plan_offline() {
     let (ok, log) = t2v(&d, &["generate", "--model", wan, "--pipeline", "text-to-video", "--prompt", "x", "--dry-run"]);
     assert!(!ok && log.contains("no unet/") && !log.contains("No such file"), "{log}");
     // The named models plan from the configs t2v ships, without downloading.
-    for m in ["wan2.1-t2v-1.3b", "wan2.1-t2v-14b", "wan2.2-t2v-a14b"] {
+    for m in ["wan2.1-t2v-1.3b", "wan2.1-t2v-14b", "wan2.2-t2v-a14b", "wan2.2-ti2v-5b"] {
         let (ok, log) = t2v(&d, &["generate", "--model", m, "--prompt", "x", "--dry-run", "--num-frames", "5", "--height", "64", "--width", "96"]);
         assert!(ok && log.contains("peak") && log.contains("weights"), "{m}: {log}");
     }

@@ -172,8 +172,9 @@ impl Family {
                 let (height, width) = native.unwrap_or((s, s));
                 Defaults { height, width, ..Defaults::UNET }
             }
-            Family::Wan(_) => {
-                let d = super::wan::WAN_DEFAULTS;
+            Family::Wan(c) => {
+                // TI2V-5B (the Wan 2.2 VAE) from its card; the others diffusers' __call__ defaults.
+                let d = if c.vae.is_residual { super::wan::WAN22_TI2V_DEFAULTS } else { super::wan::WAN_DEFAULTS };
                 let (height, width) = native.unwrap_or((d.height, d.width));
                 Defaults { height, width, ..d }
             }

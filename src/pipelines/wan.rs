@@ -97,6 +97,9 @@ impl WanIndex {
 /// `WanPipeline.__call__`'s defaults, with the card's 16 fps.
 pub const WAN_DEFAULTS: Defaults = Defaults { height: 480, width: 832, num_frames: 81, num_inference_steps: 50, guidance_scale: 5.0, fps: 16 };
 
+/// Wan 2.2 TI2V-5B's card (the model with the Wan 2.2 VAE): 1280×704, 121 frames at 24 fps.
+pub const WAN22_TI2V_DEFAULTS: Defaults = Defaults { height: 704, width: 1280, num_frames: 121, num_inference_steps: 50, guidance_scale: 5.0, fps: 24 };
+
 /// The recommended negative prompt of the Wan 2.1 card (diffusers' docstring; config.yaml shows it).
 pub const RECOMMENDED_NEGATIVE_PROMPT: &str = "Bright tones, overexposed, static, blurred details, subtitles, style, works, paintings, images, static, overall gray, worst quality, low quality, JPEG compression residue, ugly, incomplete, extra fingers, poorly drawn hands, poorly drawn faces, deformed, disfigured, misshapen limbs, fused fingers, still picture, messy background, three legs, many people in the background, walking backwards";
 
@@ -116,6 +119,13 @@ pub fn wan_builtin_configs(name: &str) -> Result<WanConfigs> {
             include_str!("../../configs/wan2.1-t2v-14b/text_encoder/config.json"),
             include_str!("../../configs/wan2.1-t2v-14b/scheduler/scheduler_config.json"),
             include_str!("../../configs/wan2.1-t2v-14b/model_index.json"),
+        ),
+        "wan2.2-ti2v-5b" => (
+            include_str!("../../configs/wan2.2-ti2v-5b/transformer/config.json"),
+            include_str!("../../configs/wan2.2-ti2v-5b/vae/config.json"),
+            include_str!("../../configs/wan2.2-ti2v-5b/text_encoder/config.json"),
+            include_str!("../../configs/wan2.2-ti2v-5b/scheduler/scheduler_config.json"),
+            include_str!("../../configs/wan2.2-ti2v-5b/model_index.json"),
         ),
         // Both experts have the 14B architecture (configs/wan2.2-t2v-a14b/README.md).
         "wan2.2-t2v-a14b" => (

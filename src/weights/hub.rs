@@ -26,7 +26,7 @@ pub struct KnownModel {
     pub about: &'static str,
 }
 
-pub const MODELS: [KnownModel; 7] = [
+pub const MODELS: [KnownModel; 8] = [
     KnownModel {
         name: "zeroscope-576w",
         repo: "cerspense/zeroscope_v2_576w",
@@ -92,6 +92,19 @@ pub const MODELS: [KnownModel; 7] = [
         ],
         size: (480, 832),
         about: "Wan 2.1 text-to-video 14B (f32 shards, ~80 GB), 832×480 (720p: 1280×720 with --flow-shift 5), 81 frames at 16 fps",
+    },
+    // Wan 2.2 TI2V-5B in text-to-video mode: the 5B transformer and the Wan 2.2 VAE.
+    KnownModel {
+        name: "wan2.2-ti2v-5b",
+        repo: "Wan-AI/Wan2.2-TI2V-5B-Diffusers",
+        family: KnownFamily::Wan("wan2.2-ti2v-5b"),
+        weights: &[
+            "text_encoder/model.safetensors.index.json",
+            "transformer/diffusion_pytorch_model.safetensors.index.json",
+            "vae/diffusion_pytorch_model.safetensors",
+        ],
+        size: (704, 1280),
+        about: "Wan 2.2 TI2V-5B, text-to-video (bf16 UMT5, 2.8 GB f32 VAE), 1280×704 (or 704×1280), 121 frames at 24 fps; sizes multiples of 32",
     },
     // Wan 2.2 A14B: two 14B experts, switched at boundary_ratio 0.875 (one on the device at a time).
     KnownModel {
