@@ -317,3 +317,17 @@ fn f16_weights_precision() {
         assert!(e < 3e-3, "f16 placement {case}: relative L2 {e:.3e}");
     }
 }
+
+/// Wan 2.2 TI2V (expand_timesteps): WanPipeline passes a timestep per latent token, all equal to
+/// the step's t in text-to-video; t2v's scalar time conditioning gives diffusers' per-token
+/// output (tiny-wan22-ti2v's 48-channel transformer; diffusers' own per-token vs scalar runs
+/// differ by 1.7e-6 absolute).
+#[test]
+fn per_token_timesteps_are_the_scalar_one() {
+    let tr = model("tiny-wan22-ti2v");
+    let d = dump("transformer48", "full", "f2h4w6_tokens");
+    let (shape, ts) = d.get("kw.timestep");
+    assert_eq!(shape[..], [1, 12], "one timestep per post-patch token");
+    assert!(ts.iter().all(|&t| t == 937.0), "{ts:?}");
+    check(&d, "out.0", &tr.forward(&d.input("kw.hidden_states"), 937.0, &d.input("kw.encoder_hidden_states")).unwrap());
+}

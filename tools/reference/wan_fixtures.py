@@ -862,7 +862,7 @@ def build_ti2v(wan: Path) -> dict:
     assert again.config.expand_timesteps and again.transformer_2 is None
     same_weights(vae, again.vae, "vae22", cast=torch.bfloat16)
     same_weights(tr, again.transformer, "transformer_48")
-    return {"vae": again.vae}
+    return {"vae": again.vae, "transformer": again.transformer}
 
 
 def dump_vae22(d: Dumper, vae) -> None:
@@ -924,6 +924,20 @@ def dump_vae22(d: Dumper, vae) -> None:
         assert ch > 1e-3, (i, ch)
 
 
+def dump_transformer48(d: Dumper, tr) -> None:
+    """The 48-channel transformer with a per-token timestep [1, F'·H'·W'] as WanPipeline passes it
+    with expand_timesteps (every token at the step's t in text-to-video)."""
+    g = torch.Generator().manual_seed(SEED_INPUTS + 3)
+    x = torch.randn(1, 48, 2, 4, 6, generator=g)  # post-patch 2×2×3 = 12 tokens
+    c = context_embeds(g, 1, [5], 32)
+    mask = torch.ones(x.shape)
+    ts = (mask[0][0][:, ::2, ::2] * torch.tensor(937)).flatten().unsqueeze(0)  # the pipeline's own expression
+    out = d.capture("transformer48", tr, [""], "f2h4w6_tokens",
+                    lambda: tr(hidden_states=x, timestep=ts, encoder_hidden_states=c, return_dict=False)[0])
+    scalar = tr(hidden_states=x, timestep=torch.tensor([937]), encoder_hidden_states=c, return_dict=False)[0]
+    print(f"  transformer48: per-token vs scalar timestep max |diff| {float((out - scalar).abs().max()):.2e}", flush=True)
+
+
 # TI2V-5B's text-to-video mode: WanPipeline(expand_timesteps=True), sizes multiples of 32
 TI2V_CASES = [
     ("ti2v_32x32_f1_cfg", "tiny-wan22-ti2v", 32, 32, 1, 2, 5.0, "unipc", 20, "a cat dancing in the rain", None),
@@ -941,9 +955,12 @@ def ti2v_only(fix: Path) -> None:
     for f in (wan / "modules").glob("vae22.*"):
         f.unlink()
     mpath = wan / "modules" / "manifest.json"
-    manifest = [e for e in json.loads(mpath.read_text()) if e["model"] != "vae22"]
-    d = Dumper(wan / "modules", manifest, {"vae22": "wan/tiny-wan22-ti2v/vae"})
+    manifest = [e for e in json.loads(mpath.read_text()) if e["model"] not in ("vae22", "transformer48")]
+    for f in (wan / "modules").glob("transformer48.*"):
+        f.unlink()
+    d = Dumper(wan / "modules", manifest, {"vae22": "wan/tiny-wan22-ti2v/vae", "transformer48": "wan/tiny-wan22-ti2v/transformer"})
     dump_vae22(d, built["vae"])
+    dump_transformer48(d, built["transformer"])
     manifest.sort(key=lambda e: e["file"])
     mpath.write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
     if (wan / "ti2v").exists():
