@@ -154,6 +154,7 @@ fn bad_input_gets_4xx_and_the_server_keeps_serving() {
         (json!({ "prompt": "  ", "model": "tiny-random" }), 400, "prompt"),
         (json!({ "prompt": "a", "model": "tiny-random", "scheduler": "heun" }), 400, "scheduler"),
         (json!({ "prompt": "a", "model": "tiny-random", "guidance_scale": -1 }), 400, "guidance_scale"),
+        (json!({ "prompt": "a", "model": "tiny-random", "guidance_scale_2": 3 }), 400, "guidance_scale_2"),
         (json!({ "prompt": "a", "promt": "typo" }), 400, "promt"),
         (json!({ "prompt": "a", "model": "tiny-random", "num_frames": "lots" }), 400, "malformed"),
         (json!({ "prompt": "a", "model": "tiny-random", "width": 256, "height": 256, "num_frames": 4, "num_inference_steps": 1 }), 422, "does not fit"),
@@ -311,7 +312,8 @@ fn jobs_survive_kill_9_and_resume_from_saved_latents() {
 fn wan_folders_are_offered_with_their_defaults_run_and_resume_after_kill_9() {
     let d = scratch("wan");
     let wan = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/wan/tiny-wan");
-    let s = Server::start(&d, &["--model-dir", wan.to_str().unwrap()], &[]);
+    let experts = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/wan/tiny-wan22-a");
+    let s = Server::start(&d, &["--model-dir", wan.to_str().unwrap(), "--model-dir", experts.to_str().unwrap()], &[]);
     let (_, models) = s.get("/api/models");
     let m = models["models"].as_array().unwrap().iter().find(|m| m["name"] == "tiny-wan").cloned().unwrap_or_else(|| panic!("{models}"));
     // WanPipeline's defaults, and its frame and size steps.
@@ -327,6 +329,17 @@ fn wan_folders_are_offered_with_their_defaults_run_and_resume_after_kill_9() {
     assert_eq!(j["params"]["num_frames"], 5, "{j}");
     let done = s.wait_state(id(&j), "done");
     assert_eq!(done["provenance"]["scheduler"], "unipc", "{done}");
+    // Wan 2.2 A14B's two experts: offered as such, with the second guidance scale stored.
+    let (_, models) = s.get("/api/models");
+    let two = |n: &str| models["models"].as_array().unwrap().iter().find(|m| m["name"] == n).map(|m| m["two_experts"].clone());
+    assert_eq!((two("tiny-wan"), two("tiny-wan22-a")), (Some(json!(false)), Some(json!(true))), "{models}");
+    let (code, e) = s.post("/api/jobs", json!({ "prompt": "a cat", "model": "tiny-wan", "guidance_scale_2": 3.0 }));
+    assert!(code == 400 && e["error"].as_str().unwrap().contains("guidance_scale_2"), "{e}");
+    let job = json!({ "prompt": "a paper boat", "model": "tiny-wan22-a", "width": 16, "height": 16, "num_frames": 1, "num_inference_steps": 4, "guidance_scale": 4.0, "guidance_scale_2": 3.0, "seed": 4 });
+    let (code, j) = s.post("/api/jobs", job);
+    assert_eq!(code, 201, "{j}");
+    assert_eq!(j["params"]["guidance_scale_2"], 3.0, "{j}");
+    s.wait_state(id(&j), "done");
     drop(s);
 
     // kill -9 mid-run and resume, on Wan: UniPC's multistep history (last model outputs, the

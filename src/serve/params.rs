@@ -26,6 +26,8 @@ pub struct JobRequest {
     pub num_frames: Option<usize>,
     pub num_inference_steps: Option<usize>,
     pub guidance_scale: Option<f32>,
+    /// Wan 2.2 A14B: the low-noise expert's guidance (absent: guidance_scale, as diffusers).
+    pub guidance_scale_2: Option<f32>,
     /// ddim, dpm++ or euler; absent or null keeps the model's own.
     pub scheduler: Option<String>,
     /// Absent or null: a random seed, drawn now and stored.
@@ -44,6 +46,9 @@ pub struct JobParams {
     pub num_frames: usize,
     pub num_inference_steps: usize,
     pub guidance_scale: f32,
+    /// Two-expert models only (jobs stored before it existed read as None).
+    #[serde(default)]
+    pub guidance_scale_2: Option<f32>,
     pub scheduler: Option<String>,
     pub seed: u64,
     /// Whether the seed was drawn at random (it is kept either way).
@@ -61,6 +66,7 @@ impl JobParams {
             width: self.width,
             num_inference_steps: self.num_inference_steps,
             guidance_scale: self.guidance_scale,
+            guidance_scale_2: self.guidance_scale_2,
             seed: self.seed,
             scheduler: self.scheduler.as_deref().and_then(|s| s.parse::<SchedulerKind>().ok()),
             ..GenerateParams::default()
@@ -105,6 +111,8 @@ pub struct ModelChoice {
     pub temporal: usize,
     /// Height and width must be multiples of this (8; Wan 16).
     pub size_multiple: usize,
+    /// Wan 2.2 A14B's two experts: the model takes a second guidance scale.
+    pub two_experts: bool,
     #[serde(skip)]
     pub dir: Option<PathBuf>,
 }
@@ -127,6 +135,7 @@ impl ModelChoice {
             fps: d.fps,
             temporal,
             size_multiple,
+            two_experts: matches!(family, t2v::pipelines::Family::Wan(c) if c.index.two_experts()),
             dir,
         }
     }
@@ -188,6 +197,13 @@ pub fn resolve(req: JobRequest, models: &[ModelChoice]) -> Result<JobParams, Str
     if !guidance_scale.is_finite() || !(0.0..=50.0).contains(&guidance_scale) {
         return Err(format!("guidance_scale: {guidance_scale} is outside 0..=50 (1 or less turns guidance off)"));
     }
+    let guidance_scale_2 = match req.guidance_scale_2 {
+        Some(_) if !model.two_experts => {
+            return Err(format!("guidance_scale_2: {name} has one network; only two-expert Wan 2.2 models (A14B) take a second guidance scale"));
+        }
+        Some(g) if !g.is_finite() || !(0.0..=50.0).contains(&g) => return Err(format!("guidance_scale_2: {g} is outside 0..=50")),
+        g => g,
+    };
     let scheduler = match req.scheduler.as_deref().map(str::trim) {
         None | Some("") | Some("default") => None,
         Some(s) => Some(s.parse::<SchedulerKind>().map_err(|e| format!("scheduler: {e}"))?.name().to_string()),
@@ -209,6 +225,7 @@ pub fn resolve(req: JobRequest, models: &[ModelChoice]) -> Result<JobParams, Str
         num_frames,
         num_inference_steps: steps,
         guidance_scale,
+        guidance_scale_2,
         scheduler,
         seed,
         random_seed: random_seed_drawn,

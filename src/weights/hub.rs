@@ -119,7 +119,7 @@ pub const MODELS: [KnownModel; 8] = [
             "vae/diffusion_pytorch_model.safetensors",
         ],
         size: (480, 832),
-        about: "Wan 2.2 text-to-video A14B: two 14B experts (high noise for t ≥ 875, low noise below), 832×480 or 1280×720, 81 frames at 16 fps; the card: 40 steps, --guidance-scale 4 --guidance-scale-2 3",
+        about: "Wan 2.2 text-to-video A14B: two 14B experts (high noise for t ≥ 875, low noise below; f32 shards, ~126 GB), 832×480 or 1280×720, 81 frames at 16 fps; the card: 40 steps, --guidance-scale 4 --guidance-scale-2 3",
     },
 ];
 
