@@ -199,6 +199,11 @@ fn compare_resume_shards_and_score() {
     assert!(ok, "{log}");
     let j: serde_json::Value = serde_json::from_str(&log[log.find('{').unwrap()..]).unwrap();
     assert!(j["clipsim"].as_f64().is_some_and(f64::is_finite), "{log}");
+    // Offline: the tiny-random scorer t2v builds itself (no hub), named as given.
+    let (ok, log) = t2v(&d, &["score", &mp4, "--prompt", "a lion", "--clip-model", "tiny-random", "--json"]);
+    assert!(ok, "{log}");
+    let j: serde_json::Value = serde_json::from_str(&log[log.find('{').unwrap()..]).unwrap();
+    assert!(j["clipsim"].as_f64().is_some_and(f64::is_finite) && j["scorer"] == "tiny-random", "{log}");
     eprintln!("cli_compare: {:.1} s", t0.elapsed().as_secs_f64());
 }
 

@@ -39,7 +39,8 @@ pub struct CompareArgs {
     /// Output folder: videos/, results/, report.html, results.json, results.csv.
     #[arg(long, short, default_value = "compare")]
     pub out: PathBuf,
-    /// The CLIP scorer: a hub repo id or a local folder (openai/clip-vit-large-patch14 for ViT-L/14).
+    /// The CLIP scorer: a hub repo id or a local folder (openai/clip-vit-large-patch14 for ViT-L/14),
+    /// or tiny-random (a random miniature t2v builds itself: offline runs, meaningless scores).
     #[arg(long, default_value = t2v::models::clip::DEFAULT_MODEL)]
     pub clip_model: String,
     /// Run slice I of N (0-based), e.g. 3/8; or just N, with I from JOB_COMPLETION_INDEX
@@ -191,7 +192,7 @@ pub fn run(sel: &AdapterSelector, args: CompareArgs) -> t2v::Result<()> {
     eprintln!("adapter: {} ({:?})", gpu.info.name, gpu.info.backend);
     let planner = Gpu::planner(sel)?;
     let placement = Placement { matrices: if args.f32_weights { DType::F32 } else { DType::F16 } };
-    let clip_dir = t2v::models::clip::resolve(&args.clip_model)?;
+    let clip_dir = t2v::models::clip::resolve_with(&args.clip_model, &gpu)?;
     let scorer_hash = store::folder_hash(&clip_dir, Some(&out))?;
     // The scorer runs on a device of its own, so the generation device's memory counts only
     // the pipeline (its measured peak is the plan's).

@@ -8,12 +8,13 @@ use t2v::Gpu;
 
 #[derive(Args, Debug)]
 pub struct ScoreArgs {
-    /// The video: a .gif or a folder of .png frames (MP4 input is not supported yet).
+    /// The video: an .mp4 (H.264), a .gif or a folder of .png frames.
     pub video: PathBuf,
     /// The prompt the video should show.
     #[arg(long)]
     pub prompt: String,
-    /// The CLIP scorer: a hub repo id or a local folder (openai/clip-vit-large-patch14 for ViT-L/14).
+    /// The CLIP scorer: a hub repo id or a local folder (openai/clip-vit-large-patch14 for ViT-L/14),
+    /// or tiny-random (a random miniature t2v builds itself: offline runs, meaningless scores).
     #[arg(long, default_value = t2v::models::clip::DEFAULT_MODEL)]
     pub clip_model: String,
     /// Print the numbers as JSON.

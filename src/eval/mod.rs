@@ -29,7 +29,7 @@ impl Scorer {
     /// runs and machines: no f16 rounding of CLIP's weights). `hash_cache` is a folder for the
     /// weights-hash cache (the comparison's output folder).
     pub fn load(gpu: &Arc<Gpu>, name: &str, hash_cache: Option<&Path>) -> Result<Scorer> {
-        let dir = crate::models::clip::resolve(name)?;
+        let dir = crate::models::clip::resolve_with(name, gpu)?;
         let hash = store::folder_hash(&dir, hash_cache)?;
         let clip = ClipModel::from_dir(gpu, &dir, Placement { matrices: DType::F32 })?;
         Ok(Scorer { clip, name: name.to_string(), hash })

@@ -1,7 +1,9 @@
 //! `tiny-random`: a miniature ModelScope-architecture pipeline with random weights, generated
 //! by t2v itself so everything runs offline. Real block types and layouts, every size tiny, a
 //! byte-level CLIP tokenizer (no merges). Its videos are noise — it exists to exercise the
-//! whole path, not to make pictures.
+//! whole path, not to make pictures. The same name as a scorer (`--clip-model tiny-random`) is a
+//! miniature CLIPModel made the same way ([`ensure_clip`]): offline compare and score runs, with
+//! meaningless numbers.
 
 use crate::error::{Error, Result};
 use crate::models::text_encoder::{ClipTextConfig, ClipTextModel};
@@ -51,6 +53,21 @@ const MODEL_INDEX: &str = r#"{
   "vae": ["diffusers", "AutoencoderKL"]
 }"#;
 
+/// The tiny CLIPModel scorer: text tower as the pipeline's, a 2-layer ViT on 32×32 images.
+const CLIP_CONFIG: &str = r#"{
+  "architectures": ["CLIPModel"], "model_type": "clip", "projection_dim": 8, "_t2v_note": "tiny-random: random weights, scores are meaningless",
+  "text_config": {"hidden_act": "gelu", "hidden_size": 8, "intermediate_size": 16, "num_hidden_layers": 2, "num_attention_heads": 2,
+                  "max_position_embeddings": 77, "layer_norm_eps": 1e-05, "vocab_size": 514, "bos_token_id": 0, "eos_token_id": 2, "pad_token_id": 1},
+  "vision_config": {"hidden_act": "quick_gelu", "hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
+                    "num_channels": 3, "image_size": 32, "patch_size": 8, "layer_norm_eps": 1e-05}
+}"#;
+const CLIP_PREPROCESSOR: &str = r#"{
+  "image_processor_type": "CLIPImageProcessor", "do_resize": true, "size": {"shortest_edge": 32}, "resample": 3,
+  "do_center_crop": true, "crop_size": {"height": 32, "width": 32}, "do_rescale": true, "rescale_factor": 0.00392156862745098,
+  "do_normalize": true, "image_mean": [0.48145466, 0.4578275, 0.40821073], "image_std": [0.26862954, 0.26130258, 0.27577711],
+  "do_convert_rgb": true
+}"#;
+
 /// GPT-2/CLIP's reversible byte → printable-character table, in CLIP's vocabulary order.
 fn byte_chars() -> Vec<char> {
     let mut bytes: Vec<u32> = (b'!' as u32..=b'~' as u32).chain(0xA1..=0xAC).chain(0xAE..=0xFF).collect();
@@ -64,6 +81,80 @@ fn byte_chars() -> Vec<char> {
         }
     }
     chars.into_iter().filter_map(char::from_u32).collect()
+}
+
+/// The byte-level CLIP tokenizer files (no merges) under `prefix`.
+fn write_tokenizer(write: &dyn Fn(&str, &str) -> Result<()>, prefix: &str) -> Result<()> {
+    let mut vocab = serde_json::Map::new();
+    let chars = byte_chars();
+    for c in &chars {
+        vocab.insert(c.to_string(), (vocab.len() as u64).into());
+    }
+    for c in &chars {
+        vocab.insert(format!("{c}</w>"), (vocab.len() as u64).into());
+    }
+    vocab.insert("<|startoftext|>".into(), 512.into());
+    vocab.insert("<|endoftext|>".into(), 513.into());
+    write(&format!("{prefix}vocab.json"), &serde_json::Value::Object(vocab).to_string())?;
+    write(&format!("{prefix}merges.txt"), "#version: 0.2\n")?;
+    write(
+        &format!("{prefix}special_tokens_map.json"),
+        r#"{"bos_token": "<|startoftext|>", "eos_token": "<|endoftext|>", "pad_token": "!", "unk_token": "<|endoftext|>"}"#,
+    )?;
+    write(
+        &format!("{prefix}tokenizer_config.json"),
+        r#"{"do_lower_case": true, "model_max_length": 77, "pad_token": "<|endoftext|>", "bos_token": "<|startoftext|>", "eos_token": "<|endoftext|>", "unk_token": "<|endoftext|>"}"#,
+    )
+}
+
+/// Writes a generated folder through `fill` into a temporary name and renames it into place
+/// (another process finishing first is fine: either copy is complete).
+fn generate(dir: &Path, marker: &str, fill: &dyn Fn(&Path) -> Result<()>) -> Result<PathBuf> {
+    if dir.join(marker).is_file() {
+        return Ok(dir.to_path_buf());
+    }
+    let io = |p: &Path, e: std::io::Error| Error::Other(format!("writing {}: {e}", p.display()));
+    let parent = cache_root();
+    std::fs::create_dir_all(&parent).map_err(|e| io(&parent, e))?;
+    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = parent.join(format!("{name}.partial-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    fill(&tmp)?;
+    match std::fs::rename(&tmp, dir) {
+        Ok(()) => Ok(dir.to_path_buf()),
+        Err(_) if dir.join(marker).is_file() => {
+            let _ = std::fs::remove_dir_all(&tmp);
+            Ok(dir.to_path_buf())
+        }
+        Err(e) => Err(io(dir, e)),
+    }
+}
+
+/// The tiny-random CLIPModel scorer folder (`--clip-model tiny-random`), generated on first use.
+pub fn ensure_clip(gpu: &Arc<Gpu>) -> Result<PathBuf> {
+    use crate::models::clip::{ClipConfig, ClipVisionTransformer};
+    use crate::nn::Linear;
+    let dir = cache_root().join(format!("{NAME}-clip-v{VERSION}"));
+    generate(&dir, "config.json", &|tmp| {
+        let io = |p: &Path, e: std::io::Error| Error::Other(format!("writing {}: {e}", p.display()));
+        let write = |rel: &str, text: &str| -> Result<()> {
+            let p = tmp.join(rel);
+            std::fs::create_dir_all(tmp).map_err(|e| io(tmp, e))?;
+            std::fs::write(&p, text).map_err(|e| io(&p, e))
+        };
+        write("config.json", CLIP_CONFIG)?;
+        write("preprocessor_config.json", CLIP_PREPROCESSOR)?;
+        write_tokenizer(&write, "")?;
+        let config = ClipConfig::from_file(&tmp.join("config.json"))?;
+        let w = Arc::new(Weights::synthetic(gpu, "clip", Placement { matrices: DType::F32 }));
+        ClipTextModel::load_at(config.text.clone(), w.clone(), "text_model")?;
+        ClipVisionTransformer::load(&w.at("vision_model"), config.vision.clone())?;
+        let p = config.projection_dim;
+        Linear::load(&w.at("visual_projection"), config.vision.hidden_size, p, false)?;
+        Linear::load(&w.at("text_projection"), config.text.hidden_size, p, false)?;
+        let path = tmp.join("model.safetensors");
+        write_f32(&path, &w.synthesized()).map_err(|e| io(&path, e))
+    })
 }
 
 fn cache_root() -> PathBuf {
@@ -100,26 +191,7 @@ pub fn ensure(gpu: &Arc<Gpu>) -> Result<PathBuf> {
     write("unet/config.json", UNET)?;
     write("vae/config.json", VAE)?;
     write("text_encoder/config.json", TEXT_ENCODER)?;
-    let mut vocab = serde_json::Map::new();
-    let chars = byte_chars();
-    for c in &chars {
-        vocab.insert(c.to_string(), (vocab.len() as u64).into());
-    }
-    for c in &chars {
-        vocab.insert(format!("{c}</w>"), (vocab.len() as u64).into());
-    }
-    vocab.insert("<|startoftext|>".into(), 512.into());
-    vocab.insert("<|endoftext|>".into(), 513.into());
-    write("tokenizer/vocab.json", &serde_json::Value::Object(vocab).to_string())?;
-    write("tokenizer/merges.txt", "#version: 0.2\n")?;
-    write(
-        "tokenizer/special_tokens_map.json",
-        r#"{"bos_token": "<|startoftext|>", "eos_token": "<|endoftext|>", "pad_token": "!", "unk_token": "<|endoftext|>"}"#,
-    )?;
-    write(
-        "tokenizer/tokenizer_config.json",
-        r#"{"do_lower_case": true, "model_max_length": 77, "pad_token": "<|endoftext|>", "bos_token": "<|startoftext|>", "eos_token": "<|endoftext|>", "unk_token": "<|endoftext|>"}"#,
-    )?;
+    write_tokenizer(&write, "tokenizer/")?;
 
     let place = Placement { matrices: DType::F32 };
     let parse = |what: &str, text: &str| Error::Other(format!("built-in {what} config: {text}"));

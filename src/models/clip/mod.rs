@@ -134,6 +134,15 @@ fn rows(v: &[f32], width: usize) -> Vec<Vec<f32>> {
 /// The local folder of a CLIP model: an existing folder as is, or a hub repo id
 /// (`openai/clip-vit-base-patch32`, `openai/clip-vit-large-patch14`) fetched into the Hugging
 /// Face cache like the video models.
+/// [`resolve`], and `tiny-random`: a miniature random-weight CLIPModel t2v generates on first
+/// use (offline smoke runs; its scores mean nothing).
+pub fn resolve_with(model: &str, gpu: &Arc<Gpu>) -> Result<PathBuf> {
+    if model == crate::weights::tiny_random::NAME {
+        return crate::weights::tiny_random::ensure_clip(gpu);
+    }
+    resolve(model)
+}
+
 pub fn resolve(model: &str) -> Result<PathBuf> {
     let path = Path::new(model);
     if path.is_dir() {
