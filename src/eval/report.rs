@@ -114,6 +114,16 @@ fn plot_err(e: impl std::fmt::Display) -> Error {
 
 const COLORS: [RGBColor; 6] = [RGBColor(31, 119, 180), RGBColor(255, 127, 14), RGBColor(44, 160, 44), RGBColor(214, 39, 40), RGBColor(148, 103, 189), RGBColor(140, 86, 75)];
 
+/// The models' numbers and colours in the plots, as HTML (wraps with the page, unlike SVG text).
+fn legend(names: &[String]) -> String {
+    let mut h = String::from("<div class=legend>");
+    for (i, n) in names.iter().enumerate() {
+        let RGBColor(r, g, b) = COLORS[i % COLORS.len()];
+        let _ = write!(h, "<span><i style=\"background:rgb({r},{g},{b})\"></i>{}. {}</span>", i + 1, esc(n));
+    }
+    h + "</div>"
+}
+
 /// One metric per model: the mean with its 95% interval as a whisker.
 fn metric_plot(title: &str, names: &[String], values: &[Option<Interval>]) -> Result<String> {
     let mut svg = String::new();
@@ -139,9 +149,11 @@ fn metric_plot(title: &str, names: &[String], values: &[Option<Interval>]) -> Re
             .configure_mesh()
             .disable_x_mesh()
             .x_labels(n.max(1))
+            // Models by number (the legend under the plots names them): names of any length
+            // and any count never overlap or run off the axis.
             .x_label_formatter(&|x| {
                 let i = x.round();
-                if (x - i).abs() < 1e-6 && i >= 0.0 { labels.get(i as usize).cloned().unwrap_or_default() } else { String::new() }
+                if (x - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < labels.len() { format!("{}", i as usize + 1) } else { String::new() }
             })
             .draw()
             .map_err(plot_err)?;
@@ -160,7 +172,7 @@ fn metric_plot(title: &str, names: &[String], values: &[Option<Interval>]) -> Re
 }
 
 /// Quality (y) against a cost (x), one labelled point per model with both intervals.
-fn tradeoff_plot(title: &str, x_label: &str, names: &[String], xs: &[Option<Interval>], ys: &[Option<Interval>]) -> Result<String> {
+fn tradeoff_plot(title: &str, x_label: &str, xs: &[Option<Interval>], ys: &[Option<Interval>]) -> Result<String> {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (480, 300)).into_drawing_area();
@@ -176,7 +188,10 @@ fn tradeoff_plot(title: &str, x_label: &str, names: &[String], xs: &[Option<Inte
             if !lo.is_finite() {
                 return (0.0, 1.0);
             }
-            let pad = ((hi - lo) * 0.2).max(hi.abs().max(1e-3) * 0.05);
+            // Padding from the axis' own span, so a point (and its number) at the largest cost
+            // stays inside the plot.
+            let lo = if from_zero { 0.0 } else { lo };
+            let pad = ((hi - lo) * 0.15).max(hi.abs().max(1e-3) * 0.05);
             (if from_zero { 0.0 } else { lo - pad }, hi + pad)
         };
         let (x0, x1) = range(&|p| p.1, true);
@@ -200,7 +215,7 @@ fn tradeoff_plot(title: &str, x_label: &str, names: &[String], xs: &[Option<Inte
                 .map_err(plot_err)?;
             chart.draw_series(std::iter::once(Circle::new((x.mean, y.mean), 5, c.filled()))).map_err(plot_err)?;
             chart
-                .draw_series(std::iter::once(Text::new(names[i].clone(), (x.mean, y.mean), ("sans-serif", 13).into_font().color(&c))))
+                .draw_series(std::iter::once(Text::new(format!(" {}", i + 1), (x.mean, y.mean), ("sans-serif", 13).into_font().color(&c))))
                 .map_err(plot_err)?;
         }
         root.present().map_err(plot_err)?;
@@ -245,7 +260,8 @@ pub fn csv(records: &[Record]) -> String {
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}table{border-collapse:collapse;margin:.5em 0}\
 td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right;white-space:nowrap}th{background:#f3f3f3}td.l,th.l{text-align:left}\
-.plots{display:flex;flex-wrap:wrap;gap:.5em}.row{border-top:1px solid #ddd;padding:.6em 0}.vids{display:flex;flex-wrap:wrap;gap:1em}\
+.plots{display:flex;flex-wrap:wrap;gap:.5em}.legend{display:flex;flex-wrap:wrap;gap:.4em 1.2em;font-size:.9em;margin:.3em 0 .8em}\
+.legend i{display:inline-block;width:.8em;height:.8em;border-radius:50%;margin-right:.35em;vertical-align:-.05em}.row{border-top:1px solid #ddd;padding:.6em 0}.vids{display:flex;flex-wrap:wrap;gap:1em}\
 .vid{text-align:center;font-size:.85em}.vid video{display:block;max-width:320px;min-width:128px;image-rendering:pixelated;background:#000}\
 .prompt{font-weight:600}.muted{color:#777;font-size:.85em}button{margin-left:1em}";
 
@@ -280,7 +296,8 @@ pub fn html(records: &[Record]) -> Result<String> {
          Definitions and sources of every number: t2v's README, section <i>What the numbers mean</i>.</p>",
         records.len(),
         names.len(),
-        esc(&scorers.into_iter().collect::<Vec<_>>().join(", "))
+        // A local scorer folder by its name, not the machine's path (hub ids stay as they are).
+        esc(&scorers.into_iter().map(label).collect::<Vec<_>>().join(", "))
     );
     h += "<div style=\"overflow-x:auto\"><table><tr><th class=l>model</th><th>videos</th>";
     for m in &METRICS {
@@ -301,10 +318,14 @@ pub fn html(records: &[Record]) -> Result<String> {
     for (i, m) in METRICS.iter().enumerate().take(4) {
         h += &metric_plot(m.name, &labels, &col(i))?;
     }
-    h += "</div><h2>Quality against cost</h2><div class=plots>";
-    h += &tradeoff_plot("CLIPSIM vs time", "seconds per video (loaded model)", &labels, &col(4), &col(0))?;
-    h += &tradeoff_plot("CLIPSIM vs memory", "measured peak device memory (GiB)", &labels, &col(8), &col(0))?;
-    h += "</div><h2>Videos</h2><p class=muted>Each row plays in sync (the first video leads); ▶ restarts the row.</p>";
+    h += "</div>";
+    h += &legend(&labels);
+    h += "<h2>Quality against cost</h2><div class=plots>";
+    h += &tradeoff_plot("CLIPSIM vs time", "seconds per video (loaded model)", &col(4), &col(0))?;
+    h += &tradeoff_plot("CLIPSIM vs memory", "measured peak device memory (GiB)", &col(8), &col(0))?;
+    h += "</div>";
+    h += &legend(&labels);
+    h += "<h2>Videos</h2><p class=muted>Each row plays in sync (the first video leads); ▶ restarts the row.</p>";
     // Rows: one per (prompt, seed), the models side by side.
     let mut rows: BTreeMap<(String, u64), Vec<&Record>> = BTreeMap::new();
     for r in records {
