@@ -159,15 +159,21 @@ pub struct PipelineTimes {
     /// Device buffers at the generation's peak, served from the plan's schedule, and the plan.
     pub peak_bytes: u64,
     pub planned_bytes: u64,
-    /// With profiling: one guided UNet step, each dispatch timed alone — (kernel, dispatches,
-    /// GPU seconds), most time first.
-    pub profile: Vec<(String, u32, f64)>,
+    /// With profiling: one guided denoiser step, each dispatch timed alone, most time first.
+    pub profile: Vec<crate::gpu::KernelProfile>,
     /// The generation's stages, where timed separately (Wan).
     pub stages: Vec<(String, f64)>,
 }
 
 impl PipelineTimes {
     pub fn table(&self) -> String {
+        if self.steps == 0 {
+            // A denoiser step alone (a named model's synthetic transformer).
+            return format!(
+                "adapter: {}\nmodel: {}\n| what | seconds |\n|---|---:|\n| upload synthetic weights | {:.2} |\n| denoiser step (guidance: 2 passes of batch 1), {} | {:.3} |",
+                self.adapter, self.model, self.load_s, self.shape, self.unet_step_s
+            ) + &self.profile_table();
+        }
         format!(
             "adapter: {}\nmodel: {}\n| what | seconds |\n|---|---:|\n| load weights | {:.2} |\n| denoiser step (UNet or transformer; guidance: 2 passes of batch 1), {} | {:.3} |\n| generation, {} steps + decode | {:.2} |\n\npeak device buffers in the generation: {} (planned {})",
             self.adapter,
@@ -198,17 +204,98 @@ impl PipelineTimes {
         if self.profile.is_empty() {
             return String::new();
         }
-        let total: f64 = self.profile.iter().map(|p| p.2).sum();
+        let total: f64 = self.profile.iter().map(|p| p.seconds).sum();
         let mut s = format!(
-            "\n\nprofile of one guided UNet step, each dispatch timed alone ({:.3} s of GPU time in {} dispatches):\n| kernel | dispatches | GPU s | share |\n|---|---:|---:|---:|",
+            "\n\nprofile of one guided denoiser step, each dispatch timed alone ({:.3} s of GPU time in {} dispatches):\n\
+             | kernel | dispatches | GPU s | share | GFLOP | GB bound | GFLOP/s |\n|---|---:|---:|---:|---:|---:|---:|",
             total,
-            self.profile.iter().map(|p| p.1).sum::<u32>()
+            self.profile.iter().map(|p| p.dispatches).sum::<u32>()
         );
-        for (k, n, t) in self.profile.iter().take(25) {
-            s += &format!("\n| {k} | {n} | {t:.3} | {:.1}% |", 100.0 * t / total.max(1e-12));
+        for p in self.profile.iter().take(25) {
+            s += &format!(
+                "\n| {} | {} | {:.3} | {:.1}% | {:.2} | {:.3} | {:.1} |",
+                p.kernel,
+                p.dispatches,
+                p.seconds,
+                100.0 * p.seconds / total.max(1e-12),
+                p.flops * 1e-9,
+                p.bytes * 1e-9,
+                p.flops / p.seconds.max(1e-12) * 1e-9
+            );
         }
-        s
+        s + &roofline_table(&self.profile)
     }
+}
+
+/// A GPU's public peak figures, for roofline predictions of a profiled step.
+pub struct GpuProfile {
+    pub name: &'static str,
+    /// Dense 16-bit matrix-unit throughput with f32 accumulation (tensor cores, WMMA, XMX); the
+    /// plain FMA rate where the GPU has no matrix units.
+    pub matrix_tflops: f64,
+    /// f32 FMA throughput (2 FLOPs per FMA).
+    pub fma_tflops: f64,
+    /// Memory bandwidth, GB/s.
+    pub bandwidth_gbs: f64,
+}
+
+/// From the vendors' spec sheets (dense, no sparsity; boost clocks).
+pub const GPU_PROFILES: [GpuProfile; 5] = [
+    GpuProfile { name: "NVIDIA H100 SXM", matrix_tflops: 989.4, fma_tflops: 66.9, bandwidth_gbs: 3350.0 },
+    GpuProfile { name: "NVIDIA RTX 4090", matrix_tflops: 165.2, fma_tflops: 82.6, bandwidth_gbs: 1008.0 },
+    GpuProfile { name: "AMD RX 7900 XTX", matrix_tflops: 122.8, fma_tflops: 61.4, bandwidth_gbs: 960.0 },
+    GpuProfile { name: "Apple M2 Max (38-core GPU)", matrix_tflops: 13.6, fma_tflops: 13.6, bandwidth_gbs: 400.0 },
+    GpuProfile { name: "Intel Arc B580", matrix_tflops: 116.0, fma_tflops: 13.7, bandwidth_gbs: 456.0 },
+];
+
+/// Launch cost assumed per dispatch (dispatches recorded into one command buffer).
+pub const DISPATCH_OVERHEAD_S: f64 = 3e-6;
+
+/// Kernel families that have a matrix-unit (cooperative-matrix) path on GPUs that offer one:
+/// GEMM-shaped work goes there; the rest runs on FMA.
+fn on_matrix_units(kernel: &str) -> bool {
+    ["matmul", "gemm_coop", "conv2d", "conv_temporal", "attention"].iter().any(|k| kernel.starts_with(k))
+}
+
+/// Roofline time of one profiled kernel on `g`: its declared FLOPs at the matrix or FMA peak,
+/// or its bound bytes at the memory bandwidth, whichever is longer, plus the launch cost.
+pub fn roofline_seconds(p: &crate::gpu::KernelProfile, g: &GpuProfile) -> f64 {
+    let peak = if on_matrix_units(&p.kernel) { g.matrix_tflops } else { g.fma_tflops } * 1e12;
+    (p.flops / peak).max(p.bytes / (g.bandwidth_gbs * 1e9)) + p.dispatches as f64 * DISPATCH_OVERHEAD_S
+}
+
+/// The profiled step predicted on each GPU profile: the sum of its kernels' roofline times.
+fn roofline_table(profile: &[crate::gpu::KernelProfile]) -> String {
+    let flops: f64 = profile.iter().map(|p| p.flops).sum();
+    let bytes: f64 = profile.iter().map(|p| p.bytes).sum();
+    let mut s = format!(
+        "\n\nroofline prediction of this step ({:.1} GFLOP declared, {:.2} GB bound; each kernel max(FLOPs / peak, bytes / bandwidth) + {:.0} µs per dispatch; \
+         GEMM-shaped kernels at the matrix-unit peak):\n| GPU | matrix TFLOP/s | FMA TFLOP/s | GB/s | predicted step ms | compute-bound share |\n|---|---:|---:|---:|---:|---:|",
+        flops * 1e-9,
+        bytes * 1e-9,
+        DISPATCH_OVERHEAD_S * 1e6
+    );
+    for g in &GPU_PROFILES {
+        let t: f64 = profile.iter().map(|p| roofline_seconds(p, g)).sum();
+        let compute: f64 = profile
+            .iter()
+            .filter(|p| {
+                let peak = if on_matrix_units(&p.kernel) { g.matrix_tflops } else { g.fma_tflops } * 1e12;
+                p.flops / peak > p.bytes / (g.bandwidth_gbs * 1e9)
+            })
+            .map(|p| roofline_seconds(p, g))
+            .fold(0.0, |a, b| a + b);
+        s += &format!(
+            "\n| {} | {:.1} | {:.1} | {:.0} | {:.2} | {:.0}% |",
+            g.name,
+            g.matrix_tflops,
+            g.fma_tflops,
+            g.bandwidth_gbs,
+            t * 1e3,
+            100.0 * compute / t.max(1e-12)
+        );
+    }
+    s
 }
 
 /// Loads `model` (or synthesises the shipped full-size configs), times `unet_steps` UNet calls
@@ -225,6 +312,15 @@ pub fn pipeline(
     use crate::pipelines::{folder_configs, modelscope_configs, placeholder_run, plan, Family, TextToVideo};
     use crate::weights::Placement;
     let placement = Placement { matrices: DType::F16 };
+    // A named Wan model that is not a folder here: its transformer step alone, from the shipped
+    // configs with synthetic weights (no download; the text encoder and VAE are not built).
+    if let Some(name) = model.filter(|d| !d.exists()).and_then(|d| d.to_str()) {
+        if let Some(known) = crate::weights::hub::MODELS.iter().find(|m| m.name == name) {
+            if let crate::weights::hub::KnownFamily::Wan(builtin) = known.family {
+                return wan_transformer_step(gpu, name, &crate::pipelines::wan_builtin_configs(builtin)?, p, unet_steps, profile);
+            }
+        }
+    }
     if let Some(dir) = model {
         if let Family::Wan(configs) = Family::of_folder(dir, None)? {
             return wan_pipeline(gpu, planner, dir, &configs, p, unet_steps, profile);
@@ -295,6 +391,65 @@ pub fn pipeline(
         steps: p.num_inference_steps,
         peak_bytes: gpu.memory().peak_allocated,
         planned_bytes: memory_plan.peak,
+        profile,
+        stages: Vec::new(),
+    })
+}
+
+/// The transformer step of a named Wan model with synthetic random weights (f16 on the device):
+/// its time and, with `profile`, where it goes — the Wan row of the roofline predictions without
+/// a 30 GB download.
+fn wan_transformer_step(gpu: &Arc<Gpu>, name: &str, configs: &crate::pipelines::WanConfigs, p: &crate::pipelines::GenerateParams, steps_timed: usize, profile: bool) -> Result<PipelineTimes> {
+    use crate::models::wan_transformer::WanTransformer3DModel;
+    use crate::weights::{Placement, Weights};
+    let mut p = p.clone();
+    crate::pipelines::wan::adjust(&configs.vae, &mut p);
+    let (t, sc) = (configs.vae.temporal_scale(), configs.vae.spatial_scale());
+    let m = sc * configs.transformer.patch_size[1];
+    if p.height % m != 0 || p.width % m != 0 {
+        return Err(crate::Error::Other(format!("height/width: {}×{} must be multiples of {m} for {name}", p.width, p.height)));
+    }
+    let shape = [1, configs.transformer.in_channels, (p.num_frames - 1) / t + 1, p.height / sc, p.width / sc];
+    let t0 = Instant::now();
+    let transformer = WanTransformer3DModel::load(configs.transformer.clone(), &Weights::synthetic(gpu, "transformer", Placement { matrices: DType::F16 }))?;
+    gpu.sync()?;
+    let load_s = t0.elapsed().as_secs_f64();
+    let sample = Tensor::from_f32(gpu, &shape, &vec![0.1; shape.iter().product()])?;
+    let td = configs.transformer.text_dim;
+    let ctx = transformer.prepare_context(&Tensor::from_f32(gpu, &[1, 512, td], &vec![0.01; 512 * td])?)?;
+    let time = transformer.time_conditioning(&[981.0])?;
+    let passes = if p.guidance_scale > 1.0 { 2 } else { 1 };
+    let step = || -> Result<()> {
+        for _ in 0..passes {
+            transformer.forward_prepared(&sample, &time, &ctx)?;
+        }
+        Ok(())
+    };
+    step()?;
+    gpu.sync()?;
+    let t1 = Instant::now();
+    for _ in 0..steps_timed.max(1) {
+        step()?;
+    }
+    gpu.sync()?;
+    let step_s = t1.elapsed().as_secs_f64() / steps_timed.max(1) as f64;
+    let profile = if profile {
+        gpu.start_profile()?;
+        step()?;
+        gpu.take_profile()
+    } else {
+        Vec::new()
+    };
+    Ok(PipelineTimes {
+        adapter: format!("{} ({:?})", gpu.info.name, gpu.info.backend),
+        model: format!("{name}: the transformer alone, synthetic random weights (configs shipped; no generation)"),
+        shape: format!("{} frames × {}×{} (latent {}×{}×{})", p.num_frames, p.width, p.height, shape[2], shape[3], shape[4]),
+        load_s,
+        unet_step_s: step_s,
+        generate_s: 0.0,
+        steps: 0,
+        peak_bytes: 0,
+        planned_bytes: 0,
         profile,
         stages: Vec::new(),
     })
@@ -388,4 +543,24 @@ fn wan_pipeline(
         profile,
         stages,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gpu::KernelProfile;
+
+    #[test]
+    fn roofline_takes_the_slower_bound_and_the_right_peak() {
+        let g = GpuProfile { name: "test", matrix_tflops: 100.0, fma_tflops: 10.0, bandwidth_gbs: 1000.0 };
+        // 1 TFLOP of matmul at the matrix peak: 10 ms; 1 GB bound: 1 ms → compute-bound.
+        let mm = KernelProfile { kernel: "matmul:matmul[WG=64]".into(), dispatches: 1, seconds: 1.0, flops: 1e12, bytes: 1e9 };
+        assert!((roofline_seconds(&mm, &g) - (1e-2 + DISPATCH_OVERHEAD_S)).abs() < 1e-12);
+        // The same work in a kernel without a matrix path runs at the FMA peak: 100 ms.
+        let c3 = KernelProfile { kernel: "conv3d:conv3d[WG=64]".into(), ..mm.clone() };
+        assert!((roofline_seconds(&c3, &g) - (1e-1 + DISPATCH_OVERHEAD_S)).abs() < 1e-12);
+        // No FLOPs declared: bandwidth-bound, 4 GB at 1000 GB/s, plus 10 launches.
+        let norm = KernelProfile { kernel: "group_norm:normalize".into(), dispatches: 10, seconds: 1.0, flops: 0.0, bytes: 4e9 };
+        assert!((roofline_seconds(&norm, &g) - (4e-3 + 10.0 * DISPATCH_OVERHEAD_S)).abs() < 1e-12);
+    }
 }

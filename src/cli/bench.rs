@@ -32,8 +32,9 @@ pub enum What {
     },
     /// Time UNet steps and a whole generation of a full-size (or any) model at a chosen size.
     Pipeline {
-        /// A diffusers folder (e.g. a replica from tools/reference/make_replica.py); without it,
-        /// the shipped ModelScope/Zeroscope configs with synthetic random weights.
+        /// A diffusers folder (e.g. a replica from tools/reference/make_replica.py), or a named Wan
+        /// model (wan2.1-t2v-1.3b, …: its transformer step alone with synthetic weights, no
+        /// download); without it, the shipped ModelScope/Zeroscope configs with synthetic weights.
         #[arg(long)]
         model: Option<std::path::PathBuf>,
         #[arg(long, default_value_t = 2)]
@@ -48,7 +49,7 @@ pub enum What {
         /// Timed UNet steps (after one warm-up).
         #[arg(long, default_value_t = 2)]
         unet_steps: usize,
-        /// Also time every dispatch of one UNet step alone and print where the time goes.
+        /// Also time every dispatch of one UNet step alone and print where the time goes, with each kernel's FLOPs and bound bytes and the step's roofline prediction on five GPU profiles (H100 SXM, RTX 4090, RX 7900 XTX, M2 Max, Arc B580)
         #[arg(long)]
         profile: bool,
         /// coop, fma or auto (see `bench kernels --path`).

@@ -60,8 +60,11 @@ pub struct Gpu {
     planned_kernels: Mutex<std::collections::BTreeMap<String, String>>,
     /// Planning: the largest storage binding any op asked for.
     largest_binding: std::sync::Mutex<(u64, &'static str)>,
-    /// Profiling: every dispatch runs alone, timed; GPU seconds and count per kernel.
-    profile: Mutex<Option<std::collections::BTreeMap<String, (u32, f64)>>>,
+    /// Profiling: every dispatch runs alone, timed; per kernel its count, GPU seconds, FLOPs
+    /// (as the op declared them, see [`flops_hint`](Self::flops_hint)) and bytes bound.
+    profile: Mutex<Option<std::collections::BTreeMap<String, KernelProfile>>>,
+    /// The FLOPs the next dispatch does (f64 bits; 0: none declared), for profiles.
+    flops_next: std::sync::atomic::AtomicU64,
     /// Bytes of device-local memory, where the backend tells (Vulkan); `T2V_DEVICE_MEMORY_GIB`
     /// overrides.
     pub memory_capacity: Option<u64>,
@@ -196,6 +199,7 @@ impl Gpu {
             largest_binding: std::sync::Mutex::new((0, "")),
             planned_kernels: Default::default(),
             profile: Mutex::new(None),
+            flops_next: std::sync::atomic::AtomicU64::new(0),
             memory_capacity,
             coop_offered,
             pool: pool::BufferPool::new(device.clone(), planning),
@@ -310,11 +314,21 @@ impl Gpu {
         self.pipelines.get(&self.device, name, source, entry, &all)
     }
 
+    /// The arithmetic (multiply and add counted apart) of the next [`dispatch`](Self::dispatch),
+    /// for `bench --profile`'s roofline figures; ops with GEMM-like work declare it, the rest
+    /// count as memory traffic only.
+    pub fn flops_hint(&self, flops: f64) {
+        self.flops_next.store(flops.to_bits(), std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Queues one dispatch; nothing runs until a flush.
     pub fn dispatch(&self, kernel: &Arc<Kernel>, params: &[u32], bindings: Vec<(u32, Binding)>, groups: [u32; 3]) {
+        let flops = f64::from_bits(self.flops_next.swap(0, std::sync::atomic::Ordering::Relaxed));
         if self.planning {
             return;
         }
+        // Bytes the dispatch can touch: each bound range once (a lower bound on its traffic).
+        let bytes: u64 = bindings.iter().map(|(_, b)| b.size).sum();
         let mut rec = self.recorder.lock().unwrap_or_else(|p| p.into_inner());
         rec.push(kernel.clone(), params, bindings, groups);
         drop(rec);
@@ -322,8 +336,11 @@ impl Gpu {
             // Earlier dispatches were flushed by the previous call: this pass holds only this one.
             let secs = self.flush_timed().ok().flatten().unwrap_or(0.0);
             if let Some(m) = self.profile.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
-                let e = m.entry(kernel.key.clone()).or_default();
-                (e.0, e.1) = (e.0 + 1, e.1 + secs);
+                let e = m.entry(kernel.key.clone()).or_insert_with(|| KernelProfile { kernel: kernel.key.clone(), ..Default::default() });
+                e.dispatches += 1;
+                e.seconds += secs;
+                e.flops += flops;
+                e.bytes += bytes as f64;
             }
         }
     }
@@ -336,11 +353,11 @@ impl Gpu {
         Ok(())
     }
 
-    /// Stops profiling: (kernel, dispatches, GPU seconds), most time first.
-    pub fn take_profile(&self) -> Vec<(String, u32, f64)> {
+    /// Stops profiling: every kernel variant's totals, most time first.
+    pub fn take_profile(&self) -> Vec<KernelProfile> {
         let m = self.profile.lock().unwrap_or_else(|p| p.into_inner()).take().unwrap_or_default();
-        let mut v: Vec<_> = m.into_iter().map(|(k, (n, s))| (k, n, s)).collect();
-        v.sort_by(|a, b| b.2.total_cmp(&a.2));
+        let mut v: Vec<KernelProfile> = m.into_values().collect();
+        v.sort_by(|a, b| b.seconds.total_cmp(&a.seconds));
         v
     }
 
@@ -449,4 +466,17 @@ pub fn grid(n: u32, max_dim: u32) -> [u32; 3] {
     }
     let y = n.div_ceil(max_dim);
     [n.div_ceil(y), y, 1]
+}
+
+/// One kernel variant's share of a profiled run.
+#[derive(Debug, Clone, Default)]
+pub struct KernelProfile {
+    pub kernel: String,
+    pub dispatches: u32,
+    /// GPU seconds (each dispatch timed alone).
+    pub seconds: f64,
+    /// Declared arithmetic (0 for kernels that declare none: memory-bound ones).
+    pub flops: f64,
+    /// Bytes of the bound ranges, each once: compulsory traffic, a lower bound.
+    pub bytes: f64,
 }

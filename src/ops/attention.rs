@@ -130,6 +130,8 @@ fn dispatch_tiles(kern: &std::sync::Arc<crate::gpu::Kernel>, q: &Tensor, k: &Ten
             causal as u32,
             (hd / heads).div_ceil(4) as u32,
         ];
+        // QKᵀ and PV: 2·lq·lk·d each per head (causal masking not discounted).
+        gpu.flops_hint(4.0 * (hi - lo) as f64 * lq as f64 * lk as f64 * hd as f64);
         gpu.dispatch(kern, &params, vec![(1, qw.binding), (2, kw.binding), (3, vw.binding), (4, ow.binding)], groups(gpu, n_groups));
     }
     Ok(out)

@@ -115,6 +115,7 @@ pub fn conv2d_padded(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, stride: usiz
             (k0 > 0) as u32,
         ];
         let tiles = (imgs * oh * ow).div_ceil(wg * tm) * (c1 - c0).div_ceil(TILE_N);
+        gpu.flops_hint(2.0 * (imgs * oh * ow) as f64 * (c1 - c0) as f64 * ((k1 - k0) * ks * ks) as f64);
         gpu.dispatch(
             &kern,
             &params,

@@ -129,6 +129,7 @@ pub fn conv3d_causal(x: &Tensor, prev: &[&Tensor], w: &Tensor, bias: Option<&Ten
                     (clamp_unit && k1 == cin) as u32,
                 ];
                 let tiles = plane.div_ceil(wg * tm) * (c1 - c0).div_ceil(TILE_N);
+                gpu.flops_hint(2.0 * plane as f64 * (c1 - c0) as f64 * ((k1 - k0) * ks * ks) as f64 * taps.count_ones() as f64);
                 let mut it = wins.into_iter();
                 let (w0, w1, w2) = match (it.next(), it.next(), it.next()) {
                     (Some(a), Some(b), Some(c)) => (a, b, c),

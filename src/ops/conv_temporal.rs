@@ -108,6 +108,7 @@ pub fn conv_temporal(x: &Tensor, frames: usize, layout: FrameLayout, w: &Tensor,
             bias.is_some() as u32,
         ];
         let tiles = nb * f * s.div_ceil(wg * tm) * cout.div_ceil(TILE_N);
+        gpu.flops_hint(2.0 * (nb * f * s) as f64 * cout as f64 * (cin * 3) as f64);
         gpu.dispatch(
             &kern,
             &params,

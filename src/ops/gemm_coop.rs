@@ -83,6 +83,7 @@ pub(crate) fn dispatch(gpu: &Gpu, s: u32, g: Gemm) -> crate::Result<()> {
     params.extend_from_slice(&geo);
     let b = block(s);
     let tiles = g.m.div_ceil(b) * g.n.div_ceil(b);
+    gpu.flops_hint(2.0 * g.m as f64 * g.n as f64 * g.k as f64);
     gpu.dispatch(&kern, &params, vec![(1, g.a.0), (2, g.w.0), (3, bias_binding), (4, g.c.0)], groups(gpu, tiles));
     Ok(())
 }

@@ -98,6 +98,7 @@ pub fn linear_into(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, out: &Tensor) 
             bias.is_some() as u32,
         ];
         let tiles = n.div_ceil(TILE_N) * rows.div_ceil(wg * tm);
+        gpu.flops_hint(2.0 * rows as f64 * n as f64 * k as f64);
         gpu.dispatch(
             &kern,
             &params,
