@@ -396,31 +396,23 @@ pub fn pipeline(
     })
 }
 
-/// The transformer step of a named Wan model with synthetic random weights (f16 on the device):
-/// its time and, with `profile`, where it goes — the Wan row of the roofline predictions without
-/// a 30 GB download.
-fn wan_transformer_step(gpu: &Arc<Gpu>, name: &str, configs: &crate::pipelines::WanConfigs, p: &crate::pipelines::GenerateParams, steps_timed: usize, profile: bool) -> Result<PipelineTimes> {
-    use crate::models::wan_transformer::WanTransformer3DModel;
-    use crate::weights::{Placement, Weights};
-    let mut p = p.clone();
-    crate::pipelines::wan::adjust(&configs.vae, &mut p);
-    let (t, sc) = (configs.vae.temporal_scale(), configs.vae.spatial_scale());
-    let m = sc * configs.transformer.patch_size[1];
-    if p.height % m != 0 || p.width % m != 0 {
-        return Err(crate::Error::Other(format!("height/width: {}×{} must be multiples of {m} for {name}", p.width, p.height)));
-    }
-    let shape = [1, configs.transformer.in_channels, (p.num_frames - 1) / t + 1, p.height / sc, p.width / sc];
-    let t0 = Instant::now();
-    let transformer = WanTransformer3DModel::load(configs.transformer.clone(), &Weights::synthetic(gpu, "transformer", Placement { matrices: DType::F16 }))?;
-    gpu.sync()?;
-    let load_s = t0.elapsed().as_secs_f64();
-    let sample = Tensor::from_f32(gpu, &shape, &vec![0.1; shape.iter().product()])?;
-    let td = configs.transformer.text_dim;
+/// One Wan transformer step at latent `shape` (two passes when guided) as the denoising loop runs
+/// it, conditioning prepared once: a warm-up, then the mean of `steps_timed`, and with `profile`
+/// one more step with every dispatch timed alone.
+fn time_transformer_step(
+    gpu: &Arc<Gpu>,
+    transformer: &crate::models::wan_transformer::WanTransformer3DModel,
+    shape: &[usize; 5],
+    guided: bool,
+    steps_timed: usize,
+    profile: bool,
+) -> Result<(f64, Vec<crate::gpu::KernelProfile>)> {
+    let sample = Tensor::from_f32(gpu, shape, &vec![0.1; shape.iter().product()])?;
+    let td = transformer.config.text_dim;
     let ctx = transformer.prepare_context(&Tensor::from_f32(gpu, &[1, 512, td], &vec![0.01; 512 * td])?)?;
     let time = transformer.time_conditioning(&[981.0])?;
-    let passes = if p.guidance_scale > 1.0 { 2 } else { 1 };
     let step = || -> Result<()> {
-        for _ in 0..passes {
+        for _ in 0..if guided { 2 } else { 1 } {
             transformer.forward_prepared(&sample, &time, &ctx)?;
         }
         Ok(())
@@ -440,6 +432,28 @@ fn wan_transformer_step(gpu: &Arc<Gpu>, name: &str, configs: &crate::pipelines::
     } else {
         Vec::new()
     };
+    Ok((step_s, profile))
+}
+
+/// The transformer step of a named Wan model with synthetic random weights (f16 on the device):
+/// its time and, with `profile`, where it goes — the Wan row of the roofline predictions without
+/// a 30 GB download.
+fn wan_transformer_step(gpu: &Arc<Gpu>, name: &str, configs: &crate::pipelines::WanConfigs, p: &crate::pipelines::GenerateParams, steps_timed: usize, profile: bool) -> Result<PipelineTimes> {
+    use crate::models::wan_transformer::WanTransformer3DModel;
+    use crate::weights::{Placement, Weights};
+    let mut p = p.clone();
+    crate::pipelines::wan::adjust(&configs.vae, &mut p);
+    let (t, sc) = (configs.vae.temporal_scale(), configs.vae.spatial_scale());
+    let m = sc * configs.transformer.patch_size[1];
+    if p.height % m != 0 || p.width % m != 0 {
+        return Err(crate::Error::Other(format!("height/width: {}×{} must be multiples of {m} for {name}", p.width, p.height)));
+    }
+    let shape = [1, configs.transformer.in_channels, (p.num_frames - 1) / t + 1, p.height / sc, p.width / sc];
+    let t0 = Instant::now();
+    let transformer = WanTransformer3DModel::load(configs.transformer.clone(), &Weights::synthetic(gpu, "transformer", Placement { matrices: DType::F16 }))?;
+    gpu.sync()?;
+    let load_s = t0.elapsed().as_secs_f64();
+    let (step_s, profile) = time_transformer_step(gpu, &transformer, &shape, p.guidance_scale > 1.0, steps_timed, profile)?;
     Ok(PipelineTimes {
         adapter: format!("{} ({:?})", gpu.info.name, gpu.info.backend),
         model: format!("{name}: the transformer alone, synthetic random weights (configs shipped; no generation)"),
@@ -482,33 +496,8 @@ fn wan_pipeline(
     gpu.sync()?;
     let load_s = t0.elapsed().as_secs_f64();
     let shape = pipe.latent_shape(&p);
-    let sample = Tensor::from_f32(gpu, &shape, &vec![0.1; shape.iter().product()])?;
-    let td = pipe.transformer_config.text_dim;
-    let ctx = transformer.prepare_context(&Tensor::from_f32(gpu, &[1, 512, td], &vec![0.01; 512 * td])?)?;
-    let time = transformer.time_conditioning(&[981.0])?;
-    let passes = if p.guidance_scale > 1.0 { 2 } else { 1 };
-    let step = || -> Result<()> {
-        for _ in 0..passes {
-            transformer.forward_prepared(&sample, &time, &ctx)?;
-        }
-        Ok(())
-    };
-    step()?;
-    gpu.sync()?;
-    let t1 = Instant::now();
-    for _ in 0..steps_timed.max(1) {
-        step()?;
-    }
-    gpu.sync()?;
-    let step_s = t1.elapsed().as_secs_f64() / steps_timed.max(1) as f64;
-    let profile = if profile {
-        gpu.start_profile()?;
-        step()?;
-        gpu.take_profile()
-    } else {
-        Vec::new()
-    };
-    drop((sample, ctx, time, transformer));
+    let (step_s, profile) = time_transformer_step(gpu, &transformer, &shape, p.guidance_scale > 1.0, steps_timed, profile)?;
+    drop(transformer);
     gpu.trim();
     gpu.reset_peak();
     pipe.use_plan(&memory_plan)?;
