@@ -349,27 +349,12 @@ pub fn pipeline(
     let ctx = Tensor::from_f32(gpu, &[1, 77, d], &vec![0.01; 77 * d])?;
     // Conditioning prepared once, as the denoising loop does before its first step.
     let (temb, ctx) = (pipe.unet.frame_time_embedding(981.0, 1, p.num_frames)?, pipe.unet.frame_context(&ctx, p.num_frames)?);
-    let step = || -> Result<()> {
+    let (unet_step_s, profile) = time_step(gpu, unet_steps, profile, &|| {
         for _ in 0..2 {
             pipe.unet.forward_prepared(&sample, &temb, &ctx)?;
         }
         Ok(())
-    };
-    step()?;
-    gpu.sync()?;
-    let t1 = Instant::now();
-    for _ in 0..unet_steps.max(1) {
-        step()?;
-    }
-    gpu.sync()?;
-    let unet_step_s = t1.elapsed().as_secs_f64() / unet_steps.max(1) as f64;
-    let profile = if profile {
-        gpu.start_profile()?;
-        step()?;
-        gpu.take_profile()
-    } else {
-        Vec::new()
-    };
+    })?;
     drop((sample, temb, ctx));
     // The generation runs as `t2v generate` does: from the plan's buffers, made beforehand.
     gpu.trim();
@@ -411,20 +396,25 @@ fn time_transformer_step(
     let td = transformer.config.text_dim;
     let ctx = transformer.prepare_context(&Tensor::from_f32(gpu, &[1, 512, td], &vec![0.01; 512 * td])?)?;
     let time = transformer.time_conditioning(&[981.0])?;
-    let step = || -> Result<()> {
+    time_step(gpu, steps_timed, profile, &|| {
         for _ in 0..if guided { 2 } else { 1 } {
             transformer.forward_prepared(&sample, &time, &ctx)?;
         }
         Ok(())
-    };
+    })
+}
+
+/// Times `step` (a denoiser step): one warm-up, then the mean wall time of `n` with a device
+/// sync around them, and with `profile` one more with every dispatch timed alone.
+fn time_step(gpu: &Arc<Gpu>, n: usize, profile: bool, step: &dyn Fn() -> Result<()>) -> Result<(f64, Vec<crate::gpu::KernelProfile>)> {
     step()?;
     gpu.sync()?;
     let t1 = Instant::now();
-    for _ in 0..steps_timed.max(1) {
+    for _ in 0..n.max(1) {
         step()?;
     }
     gpu.sync()?;
-    let step_s = t1.elapsed().as_secs_f64() / steps_timed.max(1) as f64;
+    let seconds = t1.elapsed().as_secs_f64() / n.max(1) as f64;
     let profile = if profile {
         gpu.start_profile()?;
         step()?;
@@ -432,7 +422,7 @@ fn time_transformer_step(
     } else {
         Vec::new()
     };
-    Ok((step_s, profile))
+    Ok((seconds, profile))
 }
 
 /// The transformer step of a named Wan model with synthetic random weights (f16 on the device):

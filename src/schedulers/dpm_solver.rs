@@ -228,19 +228,20 @@ impl DpmSolverMultistepScheduler {
             [_m1, _m2] => {
                 let (_, _, lambda_s1) = alpha_sigma_lambda(self.sigmas[step - 1], flow);
                 let (_, _, lambda_s2) = alpha_sigma_lambda(self.sigmas[step - 2], flow);
-                let (r0, r1) = ((lambda_s - lambda_s1) / h, (lambda_s1 - lambda_s2) / h);
-                let (a, b) = ((1.0 / r0) as f64, (1.0 / r1) as f64);
-                let (q, p) = ((r0 / (r0 + r1)) as f64, (1.0 / (r0 + r1)) as f64);
                 let d1w = -(heun1 as f64);
                 let d2w = -((sigma_t * ((eh - 1.0 - h) / (h * h) - 0.5)) as f64);
-                (
-                    c_d0 as f64 + d1w * (a + q * a) + d2w * p * a,
-                    -d1w * (a + q * (a + b)) - d2w * p * (a + b),
-                    d1w * q * b + d2w * p * b,
-                )
+                third_order(c_d0 as f64, d1w, d2w, (lambda_s - lambda_s1) / h, (lambda_s1 - lambda_s2) / h)
             }
             _ => return Err(Error::Other(format!("{CLASS}: at most two previous outputs"))),
         };
+        let cn = sigma_t * ((2.0 * h).exp() - 1.0).sqrt();
+        self.combine(sample, cx, m0, history, (w0, w1, w2), cn)
+    }
+
+    /// cx·x + w0·m0 + w1·m1 + w2·m2 over the history given, and with the SDE cn·z, z a fresh
+    /// float32 `randn` from the pipeline's generator (whatever the pipeline's dtype, as diffusers).
+    fn combine(&mut self, sample: &Tensor, cx: f32, m0: &Tensor, history: &[Tensor], w: (f64, f64, f64), cn: f32) -> Result<Tensor> {
+        let (w0, w1, w2) = w;
         let out = match history {
             [] => lincomb2(sample, cx, m0, w0 as f32)?,
             [m1] => lincomb3(sample, cx, m0, w0 as f32, m1, w1 as f32)?,
@@ -252,7 +253,6 @@ impl DpmSolverMultistepScheduler {
         if !self.sde {
             return Ok(out);
         }
-        let cn = sigma_t * ((2.0 * h).exp() - 1.0).sqrt();
         let gen = self.generator.as_mut().ok_or_else(|| Error::Other(format!("{CLASS}: no generator")))?;
         let noise = gen.draw(sample, true)?;
         lincomb2(&out, 1.0, &noise, cn)
@@ -298,10 +298,6 @@ impl DpmSolverMultistepScheduler {
             [_m1, _m2] => {
                 let (_, _, lambda_s1) = alpha_sigma_lambda(self.sigmas[step - 1], flow);
                 let (_, _, lambda_s2) = alpha_sigma_lambda(self.sigmas[step - 2], flow);
-                let (r0, r1) = ((lambda_s - lambda_s1) / h, (lambda_s1 - lambda_s2) / h);
-                let (a, b) = ((1.0 / r0) as f64, (1.0 / r1) as f64);
-                let (q, p) = ((r0 / (r0 + r1)) as f64, (1.0 / (r0 + r1)) as f64);
-                // D1_0 = a(m0 − m1), D1_1 = b(m1 − m2), D1 = D1_0 + q(D1_0 − D1_1), D2 = p(D1_0 − D1_1)
                 let (d1w, d2w) = if self.sde {
                     let e2h = (-2.0f32 * h).exp();
                     let two_h = 2.0 * h;
@@ -313,31 +309,23 @@ impl DpmSolverMultistepScheduler {
                     let em = (-h).exp();
                     ((alpha_t * ((em - 1.0) / h + 1.0)) as f64, -((alpha_t * ((em - 1.0 + h) / (h * h) - 0.5)) as f64))
                 };
-                (
-                    c_d0 as f64 + d1w * (a + q * a) + d2w * p * a,
-                    -d1w * (a + q * (a + b)) - d2w * p * (a + b),
-                    d1w * q * b + d2w * p * b,
-                )
+                third_order(c_d0 as f64, d1w, d2w, (lambda_s - lambda_s1) / h, (lambda_s1 - lambda_s2) / h)
             }
             _ => return Err(Error::Other(format!("{CLASS}: at most two previous outputs"))),
         };
-        let out = match history {
-            [] => lincomb2(sample, cx, m0, w0 as f32)?,
-            [m1] => lincomb3(sample, cx, m0, w0 as f32, m1, w1 as f32)?,
-            [m1, m2, ..] => {
-                let x = lincomb3(sample, cx, m0, w0 as f32, m1, w1 as f32)?;
-                lincomb2(&x, 1.0, m2, w2 as f32)?
-            }
-        };
-        if !self.sde {
-            return Ok(out);
-        }
         let cn = sigma_t * (1.0 - (-2.0f32 * h).exp()).sqrt();
-        let gen = self.generator.as_mut().ok_or_else(|| Error::Other(format!("{CLASS}: no generator")))?;
-        // diffusers draws the SDE noise in float32 whatever the pipeline's dtype.
-        let noise = gen.draw(sample, true)?;
-        lincomb2(&out, 1.0, &noise, cn)
+        self.combine(sample, cx, m0, history, (w0, w1, w2), cn)
     }
+}
+
+/// The third-order update's weights on m0, m1, m2 from the weight of D0 and those of D1 and D2:
+/// with r0, r1 the previous steps' λ-intervals over h (float32, as torch),
+/// D1_0 = (m0 − m1)/r0, D1_1 = (m1 − m2)/r1, D1 = D1_0 + r0/(r0 + r1)·(D1_0 − D1_1) and
+/// D2 = (D1_0 − D1_1)/(r0 + r1).
+fn third_order(d0w: f64, d1w: f64, d2w: f64, r0: f32, r1: f32) -> (f64, f64, f64) {
+    let (a, b) = ((1.0 / r0) as f64, (1.0 / r1) as f64);
+    let (q, p) = ((r0 / (r0 + r1)) as f64, (1.0 / (r0 + r1)) as f64);
+    (d0w + d1w * (a + q * a) + d2w * p * a, -d1w * (a + q * (a + b)) - d2w * p * (a + b), d1w * q * b + d2w * p * b)
 }
 
 /// diffusers' `_sigma_to_alpha_sigma_t` and λ = log α − log σ, in float32 as torch does them
