@@ -115,6 +115,15 @@ fn wan_folders_generate_and_named_wan_models_plan_offline() {
         let (ok, log) = t2v(&d, &["generate", "--model", m, "--prompt", "x", "--dry-run", "--num-frames", "5", "--height", "64", "--width", "96"]);
         assert!(ok && log.contains("peak") && log.contains("weights"), "{m}: {log}");
     }
+    // The memory budget: the adapter's, capped by --max-device-memory (or config
+    // max_device_memory); the 1.3B at its defaults plans 4.88 GiB.
+    for (gib, verdict) in [("6", "fits"), ("2", "does NOT fit")] {
+        let (_, log) = t2v(&d, &["generate", "--model", "wan2.1-t2v-1.3b", "--prompt", "x", "--dry-run", "--max-device-memory", gib]);
+        assert!(log.contains(&format!("device memory budget: {gib}.00 GiB")) && log.contains(verdict), "{gib}: {log}");
+    }
+    std::fs::write(d.join("budget.yaml"), "max_device_memory: 3\n").unwrap();
+    let (_, log) = t2v(&d, &["generate", "--config", "budget.yaml", "--model", "wan2.1-t2v-1.3b", "--prompt", "x", "--dry-run", "--max-device-memory", "5"]);
+    assert!(log.contains("device memory budget: 3.00 GiB"), "the smaller cap wins: {log}");
     // Wan 2.2 A14B's two experts: a folder with transformer_2 and boundary_ratio runs both, each
     // with its guidance scale; a one-transformer folder refuses the second scale.
     let experts = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/wan/tiny-wan22-a");

@@ -165,6 +165,7 @@ pub fn run(sel: &AdapterSelector, args: CompareArgs) -> t2v::Result<()> {
     let explicit = args.config.as_path() != Path::new("config.yaml");
     let s = args.merge(Settings::load(&args.config, explicit)?);
     s.validate()?;
+    let sel = &sel.clone().with_max_memory_gib(s.max_device_memory);
     let (index, count) = shard(args.shard.as_deref())?;
     let mut specs = match &args.prompts {
         Some(p) => prompts::read(p)?,

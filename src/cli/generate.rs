@@ -193,6 +193,7 @@ pub fn run(sel: &AdapterSelector, args: GenerateArgs) -> t2v::Result<()> {
     }
     let s = args.merge(Settings::load(&args.config, explicit)?);
     s.validate()?;
+    let sel = &sel.clone().with_max_memory_gib(s.max_device_memory);
     // Text2Video-Zero (Stable Diffusion 1.x models) has its own pipeline and keys.
     if super::generate_zero::selected(&s)? {
         return super::generate_zero::run(sel, &args, s);

@@ -23,6 +23,10 @@ struct Cli {
     /// Backend to use: vulkan, metal, dx12 or gl; env T2V_BACKEND.
     #[arg(long, global = true)]
     backend: Option<String>,
+    /// Device memory the memory plans may use, GiB: the smaller of this and the adapter's
+    /// (config max_device_memory and env T2V_DEVICE_MEMORY_GIB cap it too).
+    #[arg(long, global = true, value_name = "GIB")]
+    max_device_memory: Option<f64>,
     #[command(subcommand)]
     command: Command,
 }
@@ -56,6 +60,12 @@ pub fn run() -> t2v::Result<()> {
     let mut sel = AdapterSelector::from_env();
     sel.name = cli.adapter.or(sel.name);
     sel.backend = cli.backend.or(sel.backend);
+    if let Some(g) = cli.max_device_memory {
+        if t2v::gpu::gib_bytes(g).is_none() {
+            return Err(t2v::Error::Other(format!("--max-device-memory: {g} is not a positive number of GiB")));
+        }
+    }
+    let sel = sel.with_max_memory_gib(cli.max_device_memory);
     match cli.command {
         Command::Devices => devices::run(&sel),
         Command::Generate(args) => generate::run(&sel, *args),

@@ -42,6 +42,9 @@ pub struct Settings {
     pub eta: f32,
     /// Wan 2.2 A14B: the low-noise expert's guidance scale (null: guidance_scale).
     pub guidance_scale_2: Option<f32>,
+    /// Device memory the plans may use, GiB (null: the adapter's; `--max-device-memory` and
+    /// `T2V_DEVICE_MEMORY_GIB` cap it too).
+    pub max_device_memory: Option<f64>,
     // --- text2video-zero (diffusers' TextToVideoZeroPipeline arguments) ---
     /// text-to-video or text2video-zero; None: chosen from the model.
     pub pipeline: Option<String>,
@@ -80,6 +83,7 @@ impl Default for Settings {
             max_sequence_length: None,
             eta: 0.0,
             guidance_scale_2: None,
+            max_device_memory: None,
             pipeline: None,
             video_length: None,
             t0: None,
@@ -131,13 +135,16 @@ impl Settings {
         }
         serde_yaml::from_str(&text).map_err(|e| Error::Config {
             path: path.display().to_string(),
-            msg: format!("{e}\n  (keys: prompt, negative_prompt, seed, randomize_seed, num_frames, num_inference_steps, model, height, width, guidance_scale, scheduler, fps, output, clip_skip, noise_dtype, flow_shift, scheduler_config, max_sequence_length, eta, guidance_scale_2; text2video-zero: pipeline, video_length, t0, t1, motion_field_strength_x, motion_field_strength_y, frame_ids, chunk_size)"),
+            msg: format!("{e}\n  (keys: prompt, negative_prompt, seed, randomize_seed, num_frames, num_inference_steps, model, height, width, guidance_scale, scheduler, fps, output, clip_skip, noise_dtype, flow_shift, scheduler_config, max_sequence_length, eta, guidance_scale_2, max_device_memory; text2video-zero: pipeline, video_length, t0, t1, motion_field_strength_x, motion_field_strength_y, frame_ids, chunk_size)"),
         })
     }
 
     /// Checks values that parse but cannot work, naming the key and the fix.
     pub fn validate(&self) -> t2v::Result<()> {
         let bad = |key: &str, msg: String| Err(Error::Other(format!("config key '{key}': {msg}")));
+        if let Some(g) = self.max_device_memory.filter(|&g| t2v::gpu::gib_bytes(g).is_none()) {
+            return bad("max_device_memory", format!("{g} is not a positive number of GiB"));
+        }
         if self.num_frames == Some(0) {
             return bad("num_frames", "must be at least 1 (diffusers' default is 16; Zeroscope was trained on 24)".into());
         }

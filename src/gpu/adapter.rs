@@ -15,6 +15,15 @@ pub struct AdapterSelector {
     pub disable_subgroup: bool,
     /// Whether the GEMM-shaped kernels run on matrix units (cooperative matrices).
     pub coop: CoopChoice,
+    /// A cap on the device memory plans may use, bytes (`--max-device-memory`, config
+    /// `max_device_memory`, `T2V_DEVICE_MEMORY_GIB`): the budget is the smaller of it and the
+    /// adapter's device-local memory.
+    pub max_memory: Option<u64>,
+}
+
+/// GiB (binary) as bytes; None for a value that is not a positive finite number.
+pub fn gib_bytes(gib: f64) -> Option<u64> {
+    (gib.is_finite() && gib > 0.0).then(|| (gib * (1u64 << 30) as f64) as u64)
 }
 
 /// `T2V_COOP`: `auto` (default) uses cooperative matrices on GPUs that offer them; `on` also on
@@ -61,7 +70,8 @@ pub(super) fn coop_tile(adapter: &wgpu::Adapter, info: &wgpu::AdapterInfo, sel: 
 }
 
 impl AdapterSelector {
-    /// Reads `T2V_ADAPTER`, `T2V_BACKEND`, `T2V_NO_F16`, `T2V_NO_SUBGROUP` and `T2V_COOP`.
+    /// Reads `T2V_ADAPTER`, `T2V_BACKEND`, `T2V_NO_F16`, `T2V_NO_SUBGROUP`, `T2V_COOP` and
+    /// `T2V_DEVICE_MEMORY_GIB`.
     pub fn from_env() -> Self {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         AdapterSelector {
@@ -71,7 +81,16 @@ impl AdapterSelector {
             disable_subgroup: var("T2V_NO_SUBGROUP").is_some_and(|v| v != "0"),
             // An unreadable value falls back to auto here; `t2v devices` reports the choice.
             coop: var("T2V_COOP").map(|v| CoopChoice::parse(&v).unwrap_or_default()).unwrap_or_default(),
+            max_memory: var("T2V_DEVICE_MEMORY_GIB").and_then(|v| v.parse::<f64>().ok()).and_then(gib_bytes),
         }
+    }
+
+    /// The selector with the budget capped at `gib` GiB too (the smaller cap wins).
+    pub fn with_max_memory_gib(mut self, gib: Option<f64>) -> Self {
+        if let Some(b) = gib.and_then(gib_bytes) {
+            self.max_memory = Some(self.max_memory.map_or(b, |m| m.min(b)));
+        }
+        self
     }
 
     fn backends(&self) -> Result<wgpu::Backends> {
@@ -152,12 +171,17 @@ pub(super) fn pick(sel: &AdapterSelector) -> Result<(wgpu::Adapter, wgpu::Adapte
     Ok((a, info))
 }
 
-/// Device-local memory of the adapter in bytes: the largest DEVICE_LOCAL Vulkan heap (wgpu has
-/// no portable query). `T2V_DEVICE_MEMORY_GIB` overrides, and is the only source on Metal/DX12.
-pub(super) fn device_memory(adapter: &wgpu::Adapter) -> Option<u64> {
-    if let Some(gib) = std::env::var("T2V_DEVICE_MEMORY_GIB").ok().and_then(|v| v.parse::<f64>().ok()) {
-        return Some((gib * (1u64 << 30) as f64) as u64);
+/// The device memory budget in bytes: the adapter's device-local memory (the largest
+/// DEVICE_LOCAL Vulkan heap; wgpu has no portable query) or the selector's cap, whichever is
+/// smaller — the cap alone on Metal/DX12, where the adapter's is unknown.
+pub(super) fn device_memory(adapter: &wgpu::Adapter, cap: Option<u64>) -> Option<u64> {
+    match (adapter_memory(adapter), cap) {
+        (Some(a), Some(c)) => Some(a.min(c)),
+        (a, c) => a.or(c),
     }
+}
+
+fn adapter_memory(adapter: &wgpu::Adapter) -> Option<u64> {
     // SAFETY: read-only queries of the physical device wgpu opened; nothing is kept.
     unsafe {
         let hal = adapter.as_hal::<wgpu::hal::api::Vulkan>()?;

@@ -11,7 +11,7 @@ mod recorder;
 pub mod schedule;
 mod shader;
 
-pub use adapter::{list_adapters, AdapterSelector, CoopChoice};
+pub use adapter::{gib_bytes, list_adapters, AdapterSelector, CoopChoice};
 pub use pipelines::Kernel;
 pub use pool::{MemoryStats, PooledBuffer};
 pub use recorder::Binding;
@@ -120,7 +120,7 @@ impl Gpu {
 
     fn open(sel: &AdapterSelector, planning: bool) -> Result<Arc<Gpu>> {
         let (adapter, info) = adapter::pick(sel)?;
-        let memory_capacity = adapter::device_memory(&adapter);
+        let memory_capacity = adapter::device_memory(&adapter, sel.max_memory);
         let want = wgpu::Features::SHADER_F16 | wgpu::Features::SUBGROUP | wgpu::Features::TIMESTAMP_QUERY;
         let mut features = adapter.features() & want;
         let coop_offered = if adapter.features().contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX) {

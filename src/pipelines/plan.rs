@@ -103,8 +103,12 @@ impl MemoryPlan {
             s += &format!("\n  live at peak: {n} × {what} ({} each)", Bytes(*b));
         }
         match self.capacity {
-            Some(c) => s += &format!("\n  adapter memory: {} → {}", Bytes(c), if self.fits() { "fits" } else { "does NOT fit" }),
-            None => s += "\n  adapter memory: unknown (set T2V_DEVICE_MEMORY_GIB to check)",
+            Some(c) => s += &format!(
+                "\n  device memory budget: {} (the adapter's, capped by --max-device-memory / max_device_memory / T2V_DEVICE_MEMORY_GIB) → {}",
+                Bytes(c),
+                if self.fits() { "fits" } else { "does NOT fit" }
+            ),
+            None => s += "\n  device memory: unknown (give --max-device-memory GIB, or T2V_DEVICE_MEMORY_GIB, to check)",
         }
         s
     }
