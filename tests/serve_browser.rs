@@ -73,3 +73,63 @@ fn the_page_queues_a_job_shows_progress_and_plays_the_video() {
     }
     eprintln!("screenshot: {} ({:.1} s in all)", out.display(), t0.elapsed().as_secs_f64());
 }
+
+/// The side-by-side compare view: two finished runs (same settings, two seeds) ticked in the
+/// history, "Compare selected" opens them together, the parameter table marks exactly the
+/// differing parameter, and Play starts both videos on one clock (the second follows the first).
+#[test]
+fn the_compare_view_plays_ticked_runs_in_sync_with_a_parameter_diff() {
+    let Some((chromium, chromedriver)) = browser_common::tools("the compare view check") else { return };
+    let d = scratch("browser-compare");
+    let s = Server::start(&d, &[], &[]);
+    let mut ids = Vec::new();
+    for seed in [1, 2] {
+        let job = serde_json::json!({ "prompt": "a paper boat on a pond", "model": "tiny-random", "width": 32, "height": 32,
+                                      "num_frames": 8, "fps": 8, "num_inference_steps": 2, "guidance_scale": 1, "seed": seed });
+        let (code, j) = s.post("/api/jobs", job);
+        assert_eq!(code, 201, "{j}");
+        ids.push(j["id"].as_i64().unwrap());
+    }
+    for &id in &ids {
+        s.wait_state(id, "done");
+    }
+    let dr = Browser::start(&chromium, &chromedriver, 1280, 900);
+    dr.goto(&format!("http://localhost:{}/", s.port));
+    let boxes = format!("return [{}].map(id => document.querySelector(`.job[data-job='${{id}}'] input[type=checkbox]`)).filter(Boolean).length", ids.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(","));
+    dr.wait_for("both runs are listed with a compare box", &boxes, |n| n.as_u64() == Some(2));
+    let tick = format!(
+        "[{}].forEach(id => document.querySelector(`.job[data-job='${{id}}'] input[type=checkbox]`).click());
+         return document.getElementById('compare-btn').disabled;",
+        ids.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(",")
+    );
+    assert_eq!(dr.js(&tick), serde_json::json!(false), "Compare is enabled with two runs ticked");
+    dr.js("document.getElementById('compare-btn').click();");
+    let diff = dr.wait_for(
+        "the compare view opens with its parameter table",
+        "const c = document.getElementById('compare');
+         const rows = [...document.querySelectorAll('#compare-diff tr')].slice(1).map(r => [r.cells[0].textContent, r.classList.contains('differs')]);
+         return c.hidden ? null : { videos: document.querySelectorAll('#compare-videos video').length, rows: rows };",
+        |v| !v.is_null(),
+    );
+    assert_eq!(diff["videos"], 2, "{diff}");
+    let differing: Vec<&str> = diff["rows"].as_array().unwrap().iter().filter(|r| r[1] == true).map(|r| r[0].as_str().unwrap()).collect();
+    assert_eq!(differing, ["seed"], "only the seed differs: {diff}");
+    dr.js("document.getElementById('compare-play').click();");
+    // Both play, and the follower is seen on the leader's clock (within a frame) while the
+    // leader is past its first frames: polled, so a slow machine only takes longer.
+    let state = dr.wait_for(
+        "both videos play on one clock",
+        "const v = [...document.querySelectorAll('#compare-videos video')];
+         return v.map(x => ({ t: x.currentTime, paused: x.paused, ready: x.readyState, error: x.error && x.error.code }));",
+        |v| {
+            let v = v.as_array().cloned().unwrap_or_default();
+            assert!(v.iter().all(|x| x["error"].is_null()), "a compare video failed: {v:?}");
+            let t = |i: usize| v[i]["t"].as_f64().unwrap_or(0.0);
+            v.len() == 2
+                && v.iter().all(|x| x["paused"] == false && x["ready"].as_u64().unwrap_or(0) >= 2)
+                && t(0) > 0.2
+                && (t(0) - t(1)).abs() < 0.125
+        },
+    );
+    eprintln!("compare view playing in sync: {state}");
+}
