@@ -100,6 +100,38 @@ fn summary(records: &[Record]) -> BTreeMap<String, Vec<Option<Interval>>> {
     out
 }
 
+/// Per prompt category of the suite (subjects, motion, scenes, styles, …): each model's quality
+/// metrics over the videos of that category, the best mean in bold — which model wins where.
+/// Empty when no prompt has a category.
+fn category_table(records: &[Record], names: &[String]) -> String {
+    let cats: std::collections::BTreeSet<&str> = records.iter().filter_map(|r| r.category.as_deref()).collect();
+    if cats.is_empty() {
+        return String::new();
+    }
+    let mut h = String::from("<h2>Per prompt category</h2><div style=\"overflow-x:auto\"><table><tr><th class=l>category</th><th class=l>metric</th>");
+    for (i, n) in names.iter().enumerate() {
+        let _ = write!(h, "<th title=\"{}\">{}. {}</th>", esc(n), i + 1, esc(&label(n)));
+    }
+    h += "</tr>";
+    for cat in cats {
+        for m in METRICS.iter().filter(|m| !m.timing).take(4) {
+            let cells: Vec<Option<Interval>> = names
+                .iter()
+                .map(|n| interval(&records.iter().filter(|r| &r.model == n && r.category.as_deref() == Some(cat)).filter_map(|r| (m.get)(r)).collect::<Vec<_>>()))
+                .collect();
+            let best = cells.iter().flatten().map(|i| i.mean).fold(f64::NEG_INFINITY, f64::max);
+            let _ = write!(h, "<tr><td class=l>{}</td><td class=l>{}</td>", esc(cat), esc(m.name));
+            for c in &cells {
+                let text = fmt_interval(c, m.digits);
+                let top = names.len() > 1 && c.as_ref().is_some_and(|i| i.mean == best);
+                let _ = if top { write!(h, "<td><b>{text}</b></td>") } else { write!(h, "<td>{text}</td>") };
+            }
+            h += "</tr>";
+        }
+    }
+    h + "</table></div>"
+}
+
 fn fmt_interval(i: &Option<Interval>, digits: usize) -> String {
     match i {
         None => "–".into(),
@@ -313,7 +345,9 @@ pub fn html(records: &[Record]) -> Result<String> {
         }
         h += "</tr>";
     }
-    h += "</table></div><h2>Per model</h2><div class=plots>";
+    h += "</table></div>";
+    h += &category_table(records, &names);
+    h += "<h2>Per model</h2><div class=plots>";
     let col = |i: usize| names.iter().map(|n| sum[n][i]).collect::<Vec<_>>();
     for (i, m) in METRICS.iter().enumerate().take(4) {
         h += &metric_plot(m.name, &labels, &col(i))?;
