@@ -435,8 +435,8 @@ fn wan_transformer_step(gpu: &Arc<Gpu>, name: &str, configs: &crate::pipelines::
     crate::pipelines::wan::adjust(&configs.vae, &mut p);
     let (t, sc) = (configs.vae.temporal_scale(), configs.vae.spatial_scale());
     let m = sc * configs.transformer.patch_size[1];
-    if p.height % m != 0 || p.width % m != 0 {
-        return Err(crate::Error::Other(format!("height/width: {}×{} must be multiples of {m} for {name}", p.width, p.height)));
+    if p.height == 0 || p.width == 0 || p.height % m != 0 || p.width % m != 0 {
+        return Err(crate::Error::Other(format!("height/width: {}×{} must be non-zero multiples of {m} for {name}", p.width, p.height)));
     }
     let shape = [1, configs.transformer.in_channels, (p.num_frames - 1) / t + 1, p.height / sc, p.width / sc];
     let t0 = Instant::now();

@@ -197,27 +197,33 @@ fn wan_settings_and_folders_are_checked() {
     assert!(e.contains("transformer_2/config.json") && e.contains("same latents"), "{e}");
 }
 
+/// Plans a generation of `dir`'s pipeline, then runs it from the plan's buffers on a fresh
+/// device and checks the run allocated as traced: (plan, device, pipeline) for further checks.
+fn plan_then_run(dir: &std::path::Path, p: &GenerateParams, placement: Placement) -> (t2v::pipelines::MemoryPlan, std::sync::Arc<t2v::Gpu>, WanPipeline) {
+    use t2v::gpu::AdapterSelector;
+    use t2v::pipelines::{plan_wan, wan_folder_configs};
+    use t2v::Gpu;
+    let sel = AdapterSelector::from_env();
+    let planned = plan_wan(&Gpu::planner(&sel).unwrap(), &wan_folder_configs(dir).unwrap(), p, placement).unwrap();
+    let gpu = Gpu::new(&sel).unwrap();
+    let mut pipe = WanPipeline::from_dir(&gpu, dir, placement).unwrap();
+    pipe.use_plan(&planned).unwrap();
+    gpu.reset_peak();
+    pipe.generate(p, &mut NoProgress).unwrap();
+    assert_eq!(gpu.schedule_divergence(), None, "the real run allocated differently from the plan");
+    (planned, gpu, pipe)
+}
+
 #[test]
 fn wan_plan_equals_the_measured_peak() {
     // The plan (three phases: prompt, loop, decode, each with its own buffers; the transformer's
     // weights uploaded for the loop) is what a real run of the tiny pipeline reaches, and a
     // second video on the same pipeline stays within it.
-    use t2v::gpu::AdapterSelector;
-    use t2v::pipelines::{plan_wan, wan_folder_configs};
-    use t2v::Gpu;
-    let sel = AdapterSelector::from_env();
     let dir = fixtures().join("wan/tiny-wan");
     let p = GenerateParams { prompt: "a cat".into(), num_frames: 9, height: 16, width: 48, num_inference_steps: 3, guidance_scale: 5.0, ..GenerateParams::default() };
     for dtype in [DType::F16, DType::F32] {
-        let placement = Placement { matrices: dtype };
-        let planned = plan_wan(&Gpu::planner(&sel).unwrap(), &wan_folder_configs(&dir).unwrap(), &p, placement).unwrap();
+        let (planned, gpu, pipe) = plan_then_run(&dir, &p, Placement { matrices: dtype });
         assert_eq!(planned.schedule.later.len(), 2, "{}", planned.report());
-        let gpu = Gpu::new(&sel).unwrap();
-        let mut pipe = WanPipeline::from_dir(&gpu, &dir, placement).unwrap();
-        pipe.use_plan(&planned).unwrap();
-        gpu.reset_peak();
-        pipe.generate(&p, &mut NoProgress).unwrap();
-        assert_eq!(gpu.schedule_divergence(), None, "the real run allocated differently from the plan");
         let m = gpu.memory();
         assert_eq!(planned.peak, m.peak_allocated, "{dtype:?}: planned {} vs measured", planned.report());
         assert_eq!(planned.peak_live, m.peak_live, "{dtype:?}");
@@ -235,7 +241,6 @@ fn two_expert_plan_holds_one_expert_at_a_time() {
     use t2v::gpu::AdapterSelector;
     use t2v::pipelines::{plan_wan, wan_folder_configs};
     use t2v::Gpu;
-    let sel = AdapterSelector::from_env();
     let dir = fixtures().join("wan/tiny-wan22-a");
     // 4 UniPC steps at shift 3: t = 999, 900 (transformer), 750, 500 (transformer_2)
     let p = GenerateParams {
@@ -249,21 +254,14 @@ fn two_expert_plan_holds_one_expert_at_a_time() {
         ..GenerateParams::default()
     };
     let placement = Placement { matrices: DType::F16 };
-    let configs = wan_folder_configs(&dir).unwrap();
-    assert_eq!(configs.index.boundary_ratio, Some(0.875));
-    let planned = plan_wan(&Gpu::planner(&sel).unwrap(), &configs, &p, placement).unwrap();
+    assert_eq!(wan_folder_configs(&dir).unwrap().index.boundary_ratio, Some(0.875));
+    let (planned, gpu, _) = plan_then_run(&dir, &p, placement);
     // prompt | transformer's steps | transformer_2's steps | decode
     assert_eq!(planned.schedule.later.len(), 3, "{}", planned.report());
-    let one = GenerateParams { guidance_scale_2: None, ..p.clone() };
-    let single = plan_wan(&Gpu::planner(&sel).unwrap(), &wan_folder_configs(&fixtures().join("wan/tiny-wan")).unwrap(), &one, placement).unwrap();
-    assert_eq!(planned.peak, single.peak, "two experts: {}\none: {}", planned.report(), single.report());
-    let gpu = Gpu::new(&sel).unwrap();
-    let mut pipe = WanPipeline::from_dir(&gpu, &dir, placement).unwrap();
-    pipe.use_plan(&planned).unwrap();
-    gpu.reset_peak();
-    pipe.generate(&p, &mut NoProgress).unwrap();
-    assert_eq!(gpu.schedule_divergence(), None, "the real run allocated differently from the plan");
     assert_eq!(planned.peak, gpu.memory().peak_allocated, "planned {}", planned.report());
+    let one = GenerateParams { guidance_scale_2: None, ..p.clone() };
+    let single = plan_wan(&Gpu::planner(&AdapterSelector::from_env()).unwrap(), &wan_folder_configs(&fixtures().join("wan/tiny-wan")).unwrap(), &one, placement).unwrap();
+    assert_eq!(planned.peak, single.peak, "two experts: {}\none: {}", planned.report(), single.report());
     // guidance_scale_2 belongs to two-expert folders only (diffusers raises too)
     let tiny = WanPipeline::from_dir(&gpu, &fixtures().join("wan/tiny-wan"), placement).unwrap();
     let e = tiny.check(&p).unwrap_err().to_string();

@@ -327,12 +327,13 @@ impl Gpu {
         if self.planning {
             return;
         }
+        let profiling = self.profile.lock().unwrap_or_else(|p| p.into_inner()).is_some();
         // Bytes the dispatch can touch: each bound range once (a lower bound on its traffic).
-        let bytes: u64 = bindings.iter().map(|(_, b)| b.size).sum();
+        let bytes: u64 = if profiling { bindings.iter().map(|(_, b)| b.size).sum() } else { 0 };
         let mut rec = self.recorder.lock().unwrap_or_else(|p| p.into_inner());
         rec.push(kernel.clone(), params, bindings, groups);
         drop(rec);
-        if self.profile.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
+        if profiling {
             // Earlier dispatches were flushed by the previous call: this pass holds only this one.
             let secs = self.flush_timed().ok().flatten().unwrap_or(0.0);
             if let Some(m) = self.profile.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {

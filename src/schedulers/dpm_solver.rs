@@ -206,36 +206,43 @@ impl DpmSolverMultistepScheduler {
     /// k = 1 (ODE) or 2 (SDE); D1, D2 as in the data-prediction update.
     fn noise_update(&mut self, sample: &Tensor, m0: &Tensor, history: &[Tensor], step: usize, at: (f32, f32, f32, f32, f32)) -> Result<Tensor> {
         let (alpha_s, alpha_t, sigma_t, lambda_s, h) = at;
-        let flow = self.flow_shift.is_some();
         let eh = h.exp();
         let cx = alpha_t / alpha_s;
         let base = sigma_t * (eh - 1.0);
         let c_d0 = if self.sde { -(2.0 * base) } else { -base };
         let heun1 = sigma_t * ((eh - 1.0) / h - 1.0);
-        let (w0, w1, w2) = match history {
-            [] => (c_d0 as f64, 0.0, 0.0),
-            [_m1] => {
-                let (_, _, lambda_s1) = alpha_sigma_lambda(self.sigmas[step - 1], flow);
-                let inv_r0 = (1.0 / ((lambda_s - lambda_s1) / h)) as f64;
-                let d1 = match (self.sde, self.solver_type) {
-                    (false, SolverType::Midpoint) => -0.5 * base as f64,
-                    (false, SolverType::Heun) => -(heun1 as f64),
-                    (true, SolverType::Midpoint) => -(base as f64),
-                    (true, SolverType::Heun) => -((2.0 * heun1) as f64),
-                };
-                (c_d0 as f64 + d1 * inv_r0, -d1 * inv_r0, 0.0)
+        // D1's weight at second order (midpoint or heun), D1's and D2's at third.
+        let second = match (self.sde, self.solver_type) {
+            (false, SolverType::Midpoint) => -0.5 * base as f64,
+            (false, SolverType::Heun) => -(heun1 as f64),
+            (true, SolverType::Midpoint) => -(base as f64),
+            (true, SolverType::Heun) => -((2.0 * heun1) as f64),
+        };
+        let third = (-(heun1 as f64), -((sigma_t * ((eh - 1.0 - h) / (h * h) - 0.5)) as f64));
+        let w = self.history_weights(history.len(), step, lambda_s, h, c_d0 as f64, second, third)?;
+        let cn = sigma_t * ((2.0 * h).exp() - 1.0).sqrt();
+        self.combine(sample, cx, m0, history, w, cn)
+    }
+
+    /// The weights on m0, m1, m2 of an update from the `n` previous outputs it uses: D0's weight
+    /// `d0w`, D1's at second order, (D1's, D2's) at third — D1 = (m0 − m1)/r0 at second order,
+    /// and see [`third_order`]; r0, r1 are the previous steps' λ-intervals over h (float32, as torch).
+    #[allow(clippy::too_many_arguments)]
+    fn history_weights(&self, n: usize, step: usize, lambda_s: f32, h: f32, d0w: f64, second: f64, third: (f64, f64)) -> Result<(f64, f64, f64)> {
+        let flow = self.flow_shift.is_some();
+        let lambda_back = |k: usize| alpha_sigma_lambda(self.sigmas[step - k], flow).2;
+        Ok(match n {
+            0 => (d0w, 0.0, 0.0),
+            1 => {
+                let inv_r0 = (1.0 / ((lambda_s - lambda_back(1)) / h)) as f64;
+                (d0w + second * inv_r0, -second * inv_r0, 0.0)
             }
-            [_m1, _m2] => {
-                let (_, _, lambda_s1) = alpha_sigma_lambda(self.sigmas[step - 1], flow);
-                let (_, _, lambda_s2) = alpha_sigma_lambda(self.sigmas[step - 2], flow);
-                let d1w = -(heun1 as f64);
-                let d2w = -((sigma_t * ((eh - 1.0 - h) / (h * h) - 0.5)) as f64);
-                third_order(c_d0 as f64, d1w, d2w, (lambda_s - lambda_s1) / h, (lambda_s1 - lambda_s2) / h)
+            2 => {
+                let (lambda_s1, lambda_s2) = (lambda_back(1), lambda_back(2));
+                third_order(d0w, third.0, third.1, (lambda_s - lambda_s1) / h, (lambda_s1 - lambda_s2) / h)
             }
             _ => return Err(Error::Other(format!("{CLASS}: at most two previous outputs"))),
-        };
-        let cn = sigma_t * ((2.0 * h).exp() - 1.0).sqrt();
-        self.combine(sample, cx, m0, history, (w0, w1, w2), cn)
+        })
     }
 
     /// cx·x + w0·m0 + w1·m1 + w2·m2 over the history given, and with the SDE cn·z, z a fresh
@@ -280,41 +287,24 @@ impl DpmSolverMultistepScheduler {
         } else {
             (sigma_t / sigma_s, -(alpha_t * ((-h).exp() - 1.0)))
         };
-        // Weights on m0, m1, m2.
-        let (w0, w1, w2) = match history {
-            [] => (c_d0 as f64, 0.0, 0.0),
-            [_m1] => {
-                let (_, _, lambda_s1) = alpha_sigma_lambda(self.sigmas[step - 1], flow);
-                let inv_r0 = (1.0 / ((lambda_s - lambda_s1) / h)) as f64;
-                // D1 = (m0 − m1)/r0, weighted by midpoint's ∓½·{A, B} or heun's own term.
-                let d1 = match (self.sde, self.solver_type) {
-                    (false, SolverType::Midpoint) => -0.5 * (alpha_t * ((-h).exp() - 1.0)) as f64,
-                    (false, SolverType::Heun) => (alpha_t * (((-h).exp() - 1.0) / h + 1.0)) as f64,
-                    (true, SolverType::Midpoint) => 0.5 * c_d0 as f64,
-                    (true, SolverType::Heun) => (alpha_t * ((1.0 - (-2.0f32 * h).exp()) / (-2.0 * h) + 1.0)) as f64,
-                };
-                (c_d0 as f64 + d1 * inv_r0, -d1 * inv_r0, 0.0)
-            }
-            [_m1, _m2] => {
-                let (_, _, lambda_s1) = alpha_sigma_lambda(self.sigmas[step - 1], flow);
-                let (_, _, lambda_s2) = alpha_sigma_lambda(self.sigmas[step - 2], flow);
-                let (d1w, d2w) = if self.sde {
-                    let e2h = (-2.0f32 * h).exp();
-                    let two_h = 2.0 * h;
-                    (
-                        (alpha_t * ((1.0 - e2h) / (-2.0 * h) + 1.0)) as f64,
-                        (alpha_t * ((1.0 - e2h - 2.0 * h) / (two_h * two_h) - 0.5)) as f64,
-                    )
-                } else {
-                    let em = (-h).exp();
-                    ((alpha_t * ((em - 1.0) / h + 1.0)) as f64, -((alpha_t * ((em - 1.0 + h) / (h * h) - 0.5)) as f64))
-                };
-                third_order(c_d0 as f64, d1w, d2w, (lambda_s - lambda_s1) / h, (lambda_s1 - lambda_s2) / h)
-            }
-            _ => return Err(Error::Other(format!("{CLASS}: at most two previous outputs"))),
+        // D1's weight at second order (midpoint's ∓½·{A, B} or heun's own), D1's and D2's at third.
+        let second = match (self.sde, self.solver_type) {
+            (false, SolverType::Midpoint) => -0.5 * (alpha_t * ((-h).exp() - 1.0)) as f64,
+            (false, SolverType::Heun) => (alpha_t * (((-h).exp() - 1.0) / h + 1.0)) as f64,
+            (true, SolverType::Midpoint) => 0.5 * c_d0 as f64,
+            (true, SolverType::Heun) => (alpha_t * ((1.0 - (-2.0f32 * h).exp()) / (-2.0 * h) + 1.0)) as f64,
         };
+        let third = if self.sde {
+            let e2h = (-2.0f32 * h).exp();
+            let two_h = 2.0 * h;
+            ((alpha_t * ((1.0 - e2h) / (-2.0 * h) + 1.0)) as f64, (alpha_t * ((1.0 - e2h - 2.0 * h) / (two_h * two_h) - 0.5)) as f64)
+        } else {
+            let em = (-h).exp();
+            ((alpha_t * ((em - 1.0) / h + 1.0)) as f64, -((alpha_t * ((em - 1.0 + h) / (h * h) - 0.5)) as f64))
+        };
+        let w = self.history_weights(history.len(), step, lambda_s, h, c_d0 as f64, second, third)?;
         let cn = sigma_t * (1.0 - (-2.0f32 * h).exp()).sqrt();
-        self.combine(sample, cx, m0, history, (w0, w1, w2), cn)
+        self.combine(sample, cx, m0, history, w, cn)
     }
 }
 

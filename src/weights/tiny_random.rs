@@ -113,9 +113,8 @@ fn generate(dir: &Path, marker: &str, fill: &dyn Fn(&Path) -> Result<()>) -> Res
     if dir.join(marker).is_file() {
         return Ok(dir.to_path_buf());
     }
-    let io = |p: &Path, e: std::io::Error| Error::Other(format!("writing {}: {e}", p.display()));
     let parent = cache_root();
-    std::fs::create_dir_all(&parent).map_err(|e| io(&parent, e))?;
+    std::fs::create_dir_all(&parent).map_err(|e| io_err(&parent, e))?;
     let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = parent.join(format!("{name}.partial-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
@@ -126,7 +125,7 @@ fn generate(dir: &Path, marker: &str, fill: &dyn Fn(&Path) -> Result<()>) -> Res
             let _ = std::fs::remove_dir_all(&tmp);
             Ok(dir.to_path_buf())
         }
-        Err(e) => Err(io(dir, e)),
+        Err(e) => Err(io_err(dir, e)),
     }
 }
 
@@ -136,12 +135,7 @@ pub fn ensure_clip(gpu: &Arc<Gpu>) -> Result<PathBuf> {
     use crate::nn::Linear;
     let dir = cache_root().join(format!("{NAME}-clip-v{VERSION}"));
     generate(&dir, "config.json", &|tmp| {
-        let io = |p: &Path, e: std::io::Error| Error::Other(format!("writing {}: {e}", p.display()));
-        let write = |rel: &str, text: &str| -> Result<()> {
-            let p = tmp.join(rel);
-            std::fs::create_dir_all(tmp).map_err(|e| io(tmp, e))?;
-            std::fs::write(&p, text).map_err(|e| io(&p, e))
-        };
+        let write = |rel: &str, text: &str| write_file(tmp, rel, text);
         write("config.json", CLIP_CONFIG)?;
         write("preprocessor_config.json", CLIP_PREPROCESSOR)?;
         write_tokenizer(&write, "")?;
@@ -152,8 +146,7 @@ pub fn ensure_clip(gpu: &Arc<Gpu>) -> Result<PathBuf> {
         let p = config.projection_dim;
         Linear::load(&w.at("visual_projection"), config.vision.hidden_size, p, false)?;
         Linear::load(&w.at("text_projection"), config.text.hidden_size, p, false)?;
-        let path = tmp.join("model.safetensors");
-        write_f32(&path, &w.synthesized()).map_err(|e| io(&path, e))
+        write_weights(&tmp.join("model.safetensors"), &w)
     })
 }
 
@@ -171,55 +164,48 @@ fn cache_root() -> PathBuf {
 /// The tiny-random folder, generated on first use (needs a device to run the model builders).
 pub fn ensure(gpu: &Arc<Gpu>) -> Result<PathBuf> {
     let dir = cache_root().join(format!("{NAME}-v{VERSION}"));
-    if dir.join("model_index.json").is_file() {
-        return Ok(dir);
+    generate(&dir, "model_index.json", &|tmp| {
+        let write = |rel: &str, text: &str| write_file(tmp, rel, text);
+        write("model_index.json", MODEL_INDEX)?;
+        write("scheduler/scheduler_config.json", SCHEDULER)?;
+        write("unet/config.json", UNET)?;
+        write("vae/config.json", VAE)?;
+        write("text_encoder/config.json", TEXT_ENCODER)?;
+        write_tokenizer(&write, "tokenizer/")?;
+
+        let place = Placement { matrices: DType::F32 };
+        let parse = |what: &str, text: &str| Error::Other(format!("built-in {what} config: {text}"));
+        let w = Weights::synthetic(gpu, "unet", place);
+        let cfg: UNet3DConfig = serde_json::from_str(UNET).map_err(|e| parse("unet", &e.to_string()))?;
+        UNet3DConditionModel::load(cfg, &w)?;
+        write_weights(&tmp.join("unet/diffusion_pytorch_model.safetensors"), &w)?;
+
+        let w = Weights::synthetic(gpu, "vae", place);
+        let cfg: AutoencoderKLConfig = serde_json::from_str(VAE).map_err(|e| parse("vae", &e.to_string()))?;
+        AutoencoderKL::load(cfg, &w)?;
+        write_weights(&tmp.join("vae/diffusion_pytorch_model.safetensors"), &w)?;
+
+        let w = Arc::new(Weights::synthetic(gpu, "text_encoder", place));
+        let cfg: ClipTextConfig = serde_json::from_str(TEXT_ENCODER).map_err(|e| parse("text_encoder", &e.to_string()))?;
+        ClipTextModel::load(cfg, w.clone())?;
+        write_weights(&tmp.join("text_encoder/model.safetensors"), &w)
+    })
+}
+
+fn io_err(p: &Path, e: std::io::Error) -> Error {
+    Error::Other(format!("writing {}: {e}", p.display()))
+}
+
+/// `text` at `rel` under `root`, its folders made as needed.
+fn write_file(root: &Path, rel: &str, text: &str) -> Result<()> {
+    let p = root.join(rel);
+    if let Some(d) = p.parent() {
+        std::fs::create_dir_all(d).map_err(|e| io_err(d, e))?;
     }
-    let io = |p: &Path, e: std::io::Error| Error::Other(format!("writing {}: {e}", p.display()));
-    let parent = cache_root();
-    std::fs::create_dir_all(&parent).map_err(|e| io(&parent, e))?;
-    let tmp = parent.join(format!("{NAME}.partial-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
-    let write = |rel: &str, text: &str| -> Result<()> {
-        let p = tmp.join(rel);
-        if let Some(d) = p.parent() {
-            std::fs::create_dir_all(d).map_err(|e| io(d, e))?;
-        }
-        std::fs::write(&p, text).map_err(|e| io(&p, e))
-    };
-    write("model_index.json", MODEL_INDEX)?;
-    write("scheduler/scheduler_config.json", SCHEDULER)?;
-    write("unet/config.json", UNET)?;
-    write("vae/config.json", VAE)?;
-    write("text_encoder/config.json", TEXT_ENCODER)?;
-    write_tokenizer(&write, "tokenizer/")?;
+    std::fs::write(&p, text).map_err(|e| io_err(&p, e))
+}
 
-    let place = Placement { matrices: DType::F32 };
-    let parse = |what: &str, text: &str| Error::Other(format!("built-in {what} config: {text}"));
-    let w = Weights::synthetic(gpu, "unet", place);
-    let cfg: UNet3DConfig = serde_json::from_str(UNET).map_err(|e| parse("unet", &e.to_string()))?;
-    UNet3DConditionModel::load(cfg, &w)?;
-    let p = tmp.join("unet/diffusion_pytorch_model.safetensors");
-    write_f32(&p, &w.synthesized()).map_err(|e| io(&p, e))?;
-
-    let w = Weights::synthetic(gpu, "vae", place);
-    let cfg: AutoencoderKLConfig = serde_json::from_str(VAE).map_err(|e| parse("vae", &e.to_string()))?;
-    AutoencoderKL::load(cfg, &w)?;
-    let p = tmp.join("vae/diffusion_pytorch_model.safetensors");
-    write_f32(&p, &w.synthesized()).map_err(|e| io(&p, e))?;
-
-    let w = Arc::new(Weights::synthetic(gpu, "text_encoder", place));
-    let cfg: ClipTextConfig = serde_json::from_str(TEXT_ENCODER).map_err(|e| parse("text_encoder", &e.to_string()))?;
-    ClipTextModel::load(cfg, w.clone())?;
-    let p = tmp.join("text_encoder/model.safetensors");
-    write_f32(&p, &w.synthesized()).map_err(|e| io(&p, e))?;
-
-    // Another process may have finished first; either copy is complete.
-    match std::fs::rename(&tmp, &dir) {
-        Ok(()) => Ok(dir),
-        Err(_) if dir.join("model_index.json").is_file() => {
-            let _ = std::fs::remove_dir_all(&tmp);
-            Ok(dir)
-        }
-        Err(e) => Err(io(&dir, e)),
-    }
+/// The random values a synthetic load drew, as an f32 safetensors file.
+fn write_weights(path: &Path, w: &Weights) -> Result<()> {
+    write_f32(path, &w.synthesized()).map_err(|e| io_err(path, e))
 }
