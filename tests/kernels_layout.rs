@@ -1,4 +1,4 @@
-//! Permutes between the frame layouts, concat and nearest upsampling against CPU index math.
+//! Permutes between the frame layouts, concat, crops and nearest upsampling against CPU index math.
 
 mod common;
 use common::*;
@@ -85,6 +85,33 @@ fn concat_on_channels() {
     }
     let e = cat(&[&upload(&[2, 1], &[0.0; 2]), &upload(&[3, 1], &[0.0; 3])], 1).unwrap_err().to_string();
     assert!(e.contains("[3, 1]"), "{e}");
+}
+
+#[test]
+fn crop_windows_of_every_image() {
+    let (n, c, h, w) = (3, 2, 5, 7);
+    let x = seq(n * c * h * w);
+    let xt = upload(&[n, c, h, w], &x);
+    for &(top, left, ch, cw) in &[(0, 0, 5, 7), (1, 2, 3, 4), (4, 6, 1, 1), (0, 3, 5, 4), (2, 0, 2, 7)] {
+        let y = crop_hw(&xt, top, left, ch, cw).unwrap();
+        assert_eq!(y.shape(), &[n, c, ch, cw]);
+        let got = y.to_f32().unwrap();
+        for p in 0..n * c {
+            for i in 0..ch {
+                for j in 0..cw {
+                    assert_eq!(got[(p * ch + i) * cw + j], x[(p * h + top + i) * w + left + j], "{ch}x{cw} at ({top}, {left})");
+                }
+            }
+        }
+    }
+    // a view that starts inside its buffer (a frame of a longer video)
+    let y = crop_hw(&xt.narrow0(1, 2).unwrap(), 1, 1, 2, 3).unwrap().to_f32().unwrap();
+    assert_eq!(y[0], x[(c * h + 1) * w + 1]);
+    assert_eq!(y[y.len() - 1], x[((3 * c - 1) * h + 2) * w + 3]);
+    for bad in [(0, 0, 6, 1), (0, 5, 1, 3), (0, 0, 0, 1)] {
+        let e = crop_hw(&xt, bad.0, bad.1, bad.2, bad.3).unwrap_err().to_string();
+        assert!(e.contains("crop_hw"), "{e}");
+    }
 }
 
 #[test]

@@ -2,13 +2,13 @@
 //! tools/reference/wan_fixtures.py: tests/fixtures/wan/tiny-wan/vae, a Wan 2.1-shaped VAE with a
 //! small base_dim, and its dumps in tests/fixtures/wan/modules/vae.*; tiny-wan22-ti2v/vae, a Wan
 //! 2.2-shaped one — residual up blocks, patch 2, z 48 — with modules/vae22.*), relative L2 ≤ 1e-4
-//! in f32.
+//! in f32. `*.tiled_decode.*`: the same VAEs' decode with `enable_tiling` (diffusers' tiled_decode).
 
 mod common;
 
 use common::fixtures::{dump_at, fixtures, Dump};
 use common::{assert_close, gpu, rel_l2, upload};
-use t2v::models::wan_vae::{AutoencoderKLWan, AutoencoderKLWanConfig};
+use t2v::models::wan_vae::{AutoencoderKLWan, AutoencoderKLWanConfig, DecodedVideo, WanVaeTiling};
 use t2v::weights::{Placement, Weights};
 use t2v::gpu::AdapterSelector;
 use t2v::{DType, Gpu, Tensor};
@@ -225,6 +225,99 @@ fn decode_with_hands_out_chunks_in_order() {
     assert_eq!(v.config.frames_for(4), 13);
 }
 
+/// The `enable_tiling(...)` settings a tiled-decode dump was made with.
+fn tiling_of(d: &Dump) -> WanVaeTiling {
+    WanVaeTiling {
+        tile_sample_min_height: d.meta_usize("tile_sample_min_height"),
+        tile_sample_min_width: d.meta_usize("tile_sample_min_width"),
+        tile_sample_stride_height: d.meta_usize("tile_sample_stride_height"),
+        tile_sample_stride_width: d.meta_usize("tile_sample_stride_width"),
+    }
+}
+
+/// The frames of a host video listed in `frames` against a dumped (1, C, F', H, W) sample.
+#[track_caller]
+fn check_video(what: &str, d: &Dump, frames: &[usize], got: &DecodedVideo) {
+    let (shape, want) = d.get("out.sample");
+    let (fs, want) = folded(shape, want);
+    assert_eq!([frames.len(), got.channels, got.height, got.width], fs[..], "{what}: shape");
+    let per = got.channels * got.height * got.width;
+    assert_eq!(got.data.len(), got.frames * per, "{what}: data");
+    let got: Vec<f32> = frames.iter().flat_map(|&f| got.data[f * per..(f + 1) * per].iter().copied()).collect();
+    println!("{what}: relative L2 {:.2e}", rel_l2(&got, &want));
+    assert_close(what, &got, &want, TOL);
+    let m = got.iter().fold(0.0f32, |a, &b| a.max(b.abs()));
+    assert!(m <= 1.0, "{what}: output not clamped ({m})");
+}
+
+#[test]
+fn tiled_decode_matches_diffusers() {
+    // Tiny tiles overlapping both ways at odd latent sizes (edge tiles cut short, so some blends
+    // are limited by the smaller tile), 1 and 2 latent frames; Wan 2.2 blends in patch space.
+    for (model, v) in [("vae", vae()), ("vae22", vae22())] {
+        let cs = cases(&format!("{model}.tiled_decode"));
+        assert!(cs.len() >= 2, "{cs:?}");
+        for case in cs {
+            let d = module(&format!("{model}.tiled_decode.{case}"));
+            let tiling = tiling_of(&d);
+            let z = d.input("arg0");
+            let (t, h, w) = (z.dim(2), z.dim(3), z.dim(4));
+            assert!(v.uses_tiling(h, w, &tiling), "{model} {case}: diffusers tiled this latent");
+            let tiles = v.tiles(h, w, &tiling).unwrap();
+            assert_eq!(tiles, d.meta_usize("tiles"), "{model} {case}: tiles");
+            let mut chunks = 0;
+            let y = v
+                .decode_tiled_with(&z, &tiling, &mut || {
+                    chunks += 1;
+                    Ok(())
+                })
+                .unwrap();
+            assert_eq!(chunks, tiles * t, "{model} {case}: one call per latent frame of every tile");
+            assert_eq!(y.frames, v.config.frames_for(t));
+            let frames: Vec<usize> = serde_json::from_str(&d.meta["frames"]).unwrap();
+            check_video(&format!("{model} tiled decode {case} ({tiles} tiles, frames {frames:?})"), &d, &frames, &y);
+        }
+    }
+}
+
+#[test]
+fn latents_within_a_tile_decode_untiled() {
+    // diffusers' _decode tiles only a latent wider or taller than a tile: at exactly a tile's
+    // size (and with the default 256-pixel tiles) decode_tiled is the plain decode.
+    for (model, v, case, exact) in [("vae", vae(), "t1h4w6", (32, 48)), ("vae22", vae22(), "t3h2w2", (32, 32))] {
+        let d = module(&format!("{model}.decode.{case}"));
+        let z = d.input("arg0");
+        let (h, w) = (z.dim(3), z.dim(4));
+        let plain = v.decode(&z).unwrap().to_f32().unwrap();
+        let k = v.config.spatial_scale();
+        let at_size = WanVaeTiling { tile_sample_min_height: exact.0, tile_sample_min_width: exact.1, tile_sample_stride_height: k, tile_sample_stride_width: k };
+        for tiling in [WanVaeTiling::default(), at_size] {
+            assert!(!v.uses_tiling(h, w, &tiling), "{model} {case} {tiling:?}");
+            assert_eq!(v.tiles(h, w, &tiling).unwrap(), 1);
+            let y = v.decode_tiled(&z, &tiling).unwrap();
+            let frames: Vec<usize> = (0..y.frames).collect();
+            check_video(&format!("{model} {case} within a tile {tiling:?}"), &d, &frames, &y);
+            assert_eq!(y.data, plain, "{model} {case}: not the plain decode");
+        }
+        // a latent's pixels narrower and it is tiled
+        let smaller = WanVaeTiling { tile_sample_min_width: exact.1 - k, ..at_size };
+        assert!(v.uses_tiling(h, w, &smaller));
+        assert!(v.tiles(h, w, &smaller).unwrap() > 1);
+    }
+}
+
+#[test]
+fn tiling_settings_below_a_latent_are_clear_errors() {
+    let v = vae();
+    let z = upload(&[1, 16, 1, 2, 5], &[0.0; 160]);
+    let bad = WanVaeTiling { tile_sample_min_height: 16, tile_sample_min_width: 16, tile_sample_stride_height: 8, tile_sample_stride_width: 4 };
+    let e = v.decode_tiled(&z, &bad).unwrap_err().to_string();
+    assert!(e.contains("tile_sample_stride_width 4") && e.contains("8 pixels per latent"), "{e}");
+    assert!(v.tiles(2, 5, &bad).is_err());
+    let e = v.decode_tiled(&upload(&[1, 16, 2, 5], &[0.0; 160]), &WanVaeTiling::default()).unwrap_err().to_string();
+    assert!(e.contains("(1, 16, T, h, w)"), "{e}");
+}
+
 #[test]
 fn bad_configs_and_inputs_are_clear_errors() {
     // Wan 2.2's shapes: patch channels, DupUp3D repeats, the spatial factor it implies
@@ -290,6 +383,37 @@ fn plan_wan21_decode_at_480p() {
         assert_eq!(cache.bytes(), 151_328 * 60 * 104 * cache_dtype.size());
         println!("largest binding {:?}", planner.largest_binding());
     }
+}
+
+/// The tiled decode of the real Wan 2.1 VAE at 832×480 (latent 104×60: 3×5 tiles of ≤ 32×32
+/// latents with diffusers' default tiling), planned shape-only with 3 latent frames (the caches
+/// are full from the second chunk on) against the untiled decode: the device holds one tile.
+#[test]
+fn plan_wan21_tiled_decode_at_480p() {
+    let mib = |b: u64| b as f64 / (1 << 20) as f64;
+    let mut peaks = Vec::new();
+    for tiled in [false, true] {
+        let planner = Gpu::planner(&AdapterSelector::from_env()).unwrap();
+        let w = Weights::synthetic(&planner, "vae", Placement { matrices: DType::F16 });
+        let v = AutoencoderKLWan::load(AutoencoderKLWanConfig::default(), &w).unwrap();
+        let z = Tensor::empty(&planner, &[1, 16, 3, 60, 104], DType::F32).unwrap();
+        let tiling = WanVaeTiling::default();
+        assert!(v.uses_tiling(60, 104, &tiling));
+        assert_eq!(v.tiles(60, 104, &tiling).unwrap(), 15);
+        planner.reset_peak();
+        let base = planner.memory().live;
+        if tiled {
+            let y = v.decode_tiled(&z, &tiling).unwrap();
+            assert_eq!((y.frames, y.channels, y.height, y.width), (9, 3, 480, 832));
+            assert!(y.data.is_empty(), "a planning device reads nothing back");
+        } else {
+            v.decode_with(&z, &mut |_| Ok(())).unwrap();
+        }
+        assert_eq!(planner.memory().live, base, "everything but the input freed");
+        peaks.push(planner.memory().peak_live - base);
+    }
+    println!("Wan 2.1 VAE decode @832x480, 3 latent frames: peak {:.1} MiB untiled, {:.1} MiB tiled (256/192 tiles)", mib(peaks[0]), mib(peaks[1]));
+    assert!(peaks[1] * 4 < peaks[0], "tiled {} vs untiled {}", peaks[1], peaks[0]);
 }
 
 /// The Wan 2.2 VAE as TI2V-5B ships it (WAN.md §4.1; statistics don't matter for plans).

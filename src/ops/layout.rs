@@ -136,6 +136,19 @@ pub fn copy_into(src: &Tensor, dst: &Tensor) -> Result<()> {
     copy_box(src, 0, [1, 0, 0, 0], dst, 0, [1, 0, 0, 0], [src.numel(), 1, 1, 1])
 }
 
+/// The `h`×`w` window at (`top`, `left`) of every image of x (N, C, H, W) → (N, C, h, w): the Wan
+/// VAE's tiled decode cuts its overlapping latent tiles out this way.
+pub fn crop_hw(x: &Tensor, top: usize, left: usize, h: usize, w: usize) -> Result<Tensor> {
+    let s = x.shape();
+    if s.len() != 4 || h == 0 || w == 0 || top + h > s[2] || left + w > s[3] {
+        return shape_err("crop_hw", format!("no {h}×{w} window at ({top}, {left}) in {s:?}"));
+    }
+    let (hh, ww) = (s[2], s[3]);
+    let y = Tensor::empty(x.gpu(), &[s[0], s[1], h, w], DType::F32)?;
+    copy_box(x, top * ww + left, [hh * ww, ww, 1, 0], &y, 0, [h * w, w, 1, 0], [s[0] * s[1], h, w, 1])?;
+    Ok(y)
+}
+
 /// (B·F, C, H, W) → (B, C, F, H, W): the engine's folded frames to PyTorch's Conv3d layout.
 pub fn frames_to_channels_first(x: &Tensor, frames: usize) -> Result<Tensor> {
     let (b, c, h, w) = folded_dims("frames_to_channels_first", x, frames)?;

@@ -22,6 +22,9 @@ Writes tests/fixtures/wan/ (layout: tests/fixtures/wan/README.md):
                        tokenizer and text encoder linked to tiny-wan/
   modules/vae22.*      its VAE's decode and decoder chunk dumps
   ti2v.json, ti2v/     WanPipeline (expand_timesteps) end to end (--ti2v-only rewrites these)
+  modules/*.tiled_decode.*  both tiny VAEs' decode with enable_tiling (small tiles, several overlapping
+                       both ways, 1 and 2 latent frames): diffusers' tiled_decode, its blending
+                       re-done bit for bit in float32 numpy (--tiling-only rewrites these)
   manifest.json        every file written, its size and sha256
 
 Every run starts from fixed seeds, one thread, AVX2-pinned kernels; two runs are byte-identical.
@@ -967,6 +970,141 @@ def ti2v_only(fix: Path) -> None:
         shutil.rmtree(wan / "ti2v")
     end_to_end(wan, TI2V_CASES, "ti2v")
     write_manifest(wan)
+    tiling_only(fix)  # its glob above removed modules/vae22.tiled_decode.*
+
+
+# ---------------------------------------------------------------------------------------------
+# tiled decode: what vae.enable_tiling() gives (--tiling-only)
+# ---------------------------------------------------------------------------------------------
+
+SEED_TILED = 30
+# (model, case, enable_tiling(tile_sample_min_height, tile_sample_min_width, tile_sample_stride_height,
+#  tile_sample_stride_width) in pixels, latent (T, h, w), the output frames kept (None: all)).
+# Tiny tiles (2-4 latents) so several overlap both ways at odd latent sizes; the last tile of a
+# row/column is cut by the latent's edge, so blends are limited by the smaller tile (min(...)).
+# Wan 2.2's multi-frame case keeps one output frame (of 5) to stay inside the 6 MiB budget.
+TILED_CASES = [
+    ("vae", "t1h3w5", (32, 24, 16, 16), (1, 3, 5), None),     # 2×3 tiles; rows blend 16 px, cols 8 px
+    ("vae", "t2h4w1", (24, 16, 16, 8), (2, 4, 1), None),      # 2×1 tiles, 5 frames (caches per tile)
+    ("vae22", "t1h2w3", (32, 32, 16, 16), (1, 2, 3), None),   # 2×3 tiles, blended in patch space
+    ("vae22", "t2h1w3", (32, 32, 16, 16), (2, 1, 3), [4]),    # 1×3 tiles, frame 4 of 5 kept
+]
+TILED_WEIGHTS = {"vae": "wan/tiny-wan/vae", "vae22": "wan/tiny-wan22-ti2v/vae"}
+
+
+def emulate_tiled_decode(vae, tiles: list, z_shape, settings) -> "np.ndarray":
+    """diffusers' tiled_decode after the decoder, re-done in float32 numpy from the per-tile decoder
+    outputs (row-major, each (1, C, F, h, w)): each tile blended with the strip of the tile above
+    and of the tile to its left (both already blended), `a * f32(1 - y/e) + b * f32(y/e)` (Python
+    floats rounded to f32, then f32 products and sum: torch's scalar ops), cropped to the stride,
+    placed, cut to the sample size, unpatchified, clamped. The Rust host code does the same."""
+    import numpy as np
+
+    _, _, _, h, w = z_shape
+    k, p = vae.spatial_compression_ratio, vae.config.patch_size or 1
+    tmh, tmw, tsh, tsw = settings
+
+    def axis(n, tile_px, stride_px):
+        tl, sl = tile_px // k, stride_px // k
+        starts = list(range(0, n, sl))
+        sizes = [min(tl, n - s) * k // p for s in starts]  # decoder output pixels (patch space)
+        kept = [min(stride_px // p, sz) for sz in sizes]
+        offs = [sum(kept[:i]) for i in range(len(kept))]
+        return sizes, kept, offs, max(0, tile_px // p - stride_px // p), min(sum(kept), n * k // p)
+
+    rs, rk, ro, rb, H = axis(h, tmh, tsh)
+    cs, ck, co, cb, W = axis(w, tmw, tsw)
+    C, F = tiles[0].shape[1], tiles[0].shape[2]
+    out = np.zeros((C, F, H, W), np.float32)
+    above = [None] * len(cs)
+    for i in range(len(rs)):
+        left = None
+        for j in range(len(cs)):
+            b = tiles[i * len(cs) + j][0].numpy().copy()
+            assert b.shape[2:] == (rs[i], cs[j])
+            if above[j] is not None:
+                a = above[j]
+                e = min(a.shape[2], b.shape[2], rb)
+                for y in range(e):
+                    b[:, :, y] = a[:, :, a.shape[2] - e + y] * np.float32(1 - y / e) + b[:, :, y] * np.float32(y / e)
+            if left is not None:
+                a = left
+                e = min(a.shape[3], b.shape[3], cb)
+                for x in range(e):
+                    b[:, :, :, x] = a[:, :, :, a.shape[3] - e + x] * np.float32(1 - x / e) + b[:, :, :, x] * np.float32(x / e)
+            piece = b[:, :, :rk[i], :ck[j]]
+            hh, ww = max(0, min(piece.shape[2], H - ro[i])), max(0, min(piece.shape[3], W - co[j]))
+            out[:, :, ro[i]:ro[i] + hh, co[j]:co[j] + ww] = piece[:, :, :hh, :ww]
+            above[j] = b[:, :, b.shape[2] - min(b.shape[2], rb):]
+            left = b[:, :, :, b.shape[3] - min(b.shape[3], cb):]
+    if p > 1:  # diffusers' unpatchify: channel c·p² + pw·p + ph → pixel (y·p + ph, x·p + pw)
+        out = out.reshape(C // (p * p), p, p, F, H, W).transpose(0, 3, 4, 2, 5, 1).reshape(C // (p * p), F, H * p, W * p)
+    return np.clip(out, -1.0, 1.0)[None]
+
+
+def dump_tiled(d: Dumper, vaes: dict) -> None:
+    """TILED_CASES through diffusers' decode with enable_tiling (its tiled_decode), checked against
+    a float32 re-computation of the blending, plus a latent no bigger than a tile (not tiled)."""
+    import numpy as np
+
+    g = torch.Generator().manual_seed(SEED_TILED)
+    for model, case, settings, (t, h, w), keep in TILED_CASES:
+        vae = vaes[model]
+        cfg = vae.config
+        mean = torch.tensor(cfg.latents_mean).view(1, cfg.z_dim, 1, 1, 1)
+        inv = 1.0 / torch.tensor(cfg.latents_std).view(1, cfg.z_dim, 1, 1, 1)
+        den = torch.randn(1, cfg.z_dim, t, h, w, generator=g) / inv + mean  # the pipeline's de-normalisation
+        vae.disable_tiling()
+        plain = vae.decode(den, return_dict=False)[0]
+        vae.enable_tiling(*settings)
+        tiles, calls = [], []
+        hook = vae.decoder.register_forward_hook(lambda m, a, o: calls.append(o.detach().clone()))
+        try:
+            sample = vae.decode(den, return_dict=False)[0]
+        finally:
+            hook.remove()
+            vae.disable_tiling()
+        assert len(calls) % t == 0
+        tiles = [torch.cat(calls[i:i + t], dim=2) for i in range(0, len(calls), t)]
+        again = emulate_tiled_decode(vae, tiles, den.shape, settings)
+        assert np.array_equal(again, sample.numpy()), f"{model} {case}: blending not reproduced bit for bit"
+        assert sample.shape == plain.shape
+        diff = float((sample - plain).norm() / plain.norm())
+        sat = float((sample.abs() >= 1).float().mean())
+        assert diff > 0.05 and sat < 0.1 and float(sample.std()) > 0.1, (diff, sat)
+        kept = sample if keep is None else sample[:, :, keep]
+        meta = {"tile_sample_min_height": settings[0], "tile_sample_min_width": settings[1],
+                "tile_sample_stride_height": settings[2], "tile_sample_stride_width": settings[3],
+                "tiles": len(tiles), "frames": list(range(sample.shape[2])) if keep is None else keep}
+        d.write(model, "tiled_decode", case, "AutoencoderKLWan.tiled_decode",
+                OrderedDict([("arg0", den), ("out.sample", kept)]), {k: json.dumps(v) for k, v in meta.items()})
+        print(f"  {model} tiled_decode {case}: tiling {settings}, {len(tiles)} tiles → {tuple(sample.shape)}"
+              f"{'' if keep is None else f' (frames {keep} kept)'}, vs untiled {diff:.2f} relative, "
+              f"clamped {100 * sat:.1f}%; blend re-done in numpy: bit-identical", flush=True)
+        # no bigger than a tile in both directions: diffusers' _decode does not tile
+        z = den[:, :, :, :settings[0] // vae.spatial_compression_ratio, :settings[1] // vae.spatial_compression_ratio]
+        vae.enable_tiling(*settings)
+        same = vae.decode(z, return_dict=False)[0]
+        vae.disable_tiling()
+        assert torch.equal(same, vae.decode(z, return_dict=False)[0]), "a latent within one tile was tiled"
+
+
+def tiling_only(fix: Path) -> None:
+    """Rewrites only modules/*.tiled_decode.* (and their manifest rows): TILED_CASES with the tiny
+    VAEs as saved (AutoencoderKLWan.from_pretrained, float32)."""
+    from diffusers import AutoencoderKLWan
+
+    setup_torch()
+    wan = fix / "wan"
+    vaes = {m: AutoencoderKLWan.from_pretrained(fix / TILED_WEIGHTS[m], torch_dtype=torch.float32).eval() for m in TILED_WEIGHTS}
+    for f in (wan / "modules").glob("*.tiled_decode.*"):
+        f.unlink()
+    mpath = wan / "modules" / "manifest.json"
+    manifest = [e for e in json.loads(mpath.read_text()) if e["module"] != "tiled_decode"]
+    dump_tiled(Dumper(wan / "modules", manifest, TILED_WEIGHTS), vaes)
+    manifest.sort(key=lambda e: e["file"])
+    mpath.write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+    write_manifest(wan)
 
 
 def write_manifest(wan: Path) -> int:
@@ -1078,5 +1216,7 @@ if __name__ == "__main__":
         experts_only(HERE.parent.parent / "tests" / "fixtures")
     elif "--ti2v-only" in sys.argv[1:]:
         ti2v_only(HERE.parent.parent / "tests" / "fixtures")
+    elif "--tiling-only" in sys.argv[1:]:
+        tiling_only(HERE.parent.parent / "tests" / "fixtures")
     else:
         main(HERE.parent.parent / "tests" / "fixtures")
