@@ -440,7 +440,7 @@ fn wan_transformer_step(gpu: &Arc<Gpu>, name: &str, configs: &crate::pipelines::
     }
     let shape = [1, configs.transformer.in_channels, (p.num_frames - 1) / t + 1, p.height / sc, p.width / sc];
     let t0 = Instant::now();
-    let transformer = WanTransformer3DModel::load(configs.transformer.clone(), &Weights::synthetic(gpu, "transformer", Placement { matrices: DType::F16 }))?;
+    let transformer = WanTransformer3DModel::load(configs.transformer.clone(), Weights::synthetic(gpu, "transformer", Placement { matrices: DType::F16 }))?;
     gpu.sync()?;
     let load_s = t0.elapsed().as_secs_f64();
     let (step_s, profile) = time_transformer_step(gpu, &transformer, &shape, p.guidance_scale > 1.0, steps_timed, profile)?;

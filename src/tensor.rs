@@ -88,6 +88,14 @@ impl Tensor {
         Ok(t)
     }
 
+    /// Overwrites the tensor with `bytes` already in its dtype (host copies of weights).
+    pub fn write_raw(&self, bytes: &[u8]) -> Result<()> {
+        if bytes.len() as u64 != self.bytes() {
+            return crate::error::shape_err("write_raw", format!("{} bytes for a tensor {:?} of {} bytes", bytes.len(), self.shape, self.bytes()));
+        }
+        self.gpu.write_bytes(&self.buf.buffer, self.offset, bytes)
+    }
+
     /// Reads the tensor back as f32 (f16 is widened). Flushes queued work first.
     pub fn to_f32(&self) -> Result<Vec<f32>> {
         let bytes = self.gpu.read_bytes(&self.buf.buffer, self.offset, self.bytes())?;

@@ -44,12 +44,12 @@ fn convs_and_norm() {
     let d = dump("unet.conv_norm_out.f3");
     d.check("out", &u.conv_norm_out.forward(&d.input("arg0"), false).unwrap(), TOL);
     let d = dump("unet.down_blocks.0.downsamplers.0.f3");
-    d.check("out", &u.down_blocks[0].downsampler.as_ref().unwrap().forward(&d.input("arg0")).unwrap(), TOL);
+    d.check("out", &u.down_blocks[0].get().unwrap().downsampler.as_ref().unwrap().forward(&d.input("arg0")).unwrap(), TOL);
     for name in ["unet.up_blocks.0.upsamplers.0.f3", "unet.up_blocks.1.upsamplers.0.f3"] {
         let d = dump(name);
         let i: usize = if name.contains("up_blocks.0") { 0 } else { 1 };
         let size: Vec<usize> = serde_json::from_str(&d.meta["arg1"]).unwrap();
-        let y = u.up_blocks[i].upsampler.as_ref().unwrap().forward(&d.input("arg0"), Some((size[0], size[1]))).unwrap();
+        let y = u.up_blocks[i].get().unwrap().upsampler.as_ref().unwrap().forward(&d.input("arg0"), Some((size[0], size[1]))).unwrap();
         d.check("out", &y, TOL);
     }
 }
@@ -58,24 +58,24 @@ fn convs_and_norm() {
 fn resnets() {
     let u = unet();
     let d = dump("unet.down_blocks.0.resnets.0.f3");
-    d.check("out", &u.down_blocks[0].layers[0].resnet.forward(&d.input("arg0"), Some(&d.input("arg1"))).unwrap(), TOL);
+    d.check("out", &u.down_blocks[0].get().unwrap().layers[0].resnet.forward(&d.input("arg0"), Some(&d.input("arg1"))).unwrap(), TOL);
     // in ≠ out channels: exercises conv_shortcut.
     let d = dump("unet.up_blocks.1.resnets.0.f3");
-    d.check("out", &u.up_blocks[1].layers[0].resnet.forward(&d.input("arg0"), Some(&d.input("arg1"))).unwrap(), TOL);
+    d.check("out", &u.up_blocks[1].get().unwrap().layers[0].resnet.forward(&d.input("arg0"), Some(&d.input("arg1"))).unwrap(), TOL);
 }
 
 #[test]
 fn temporal_conv_layers() {
     for name in ["unet.down_blocks.0.temp_convs.0.f3", "unet.down_blocks.0.temp_convs.0.f1"] {
         let d = dump(name);
-        d.check("out", &unet().down_blocks[0].layers[0].temp_conv.forward(&d.input("arg0"), frames(&d)).unwrap(), TOL);
+        d.check("out", &unet().down_blocks[0].get().unwrap().layers[0].temp_conv.forward(&d.input("arg0"), frames(&d)).unwrap(), TOL);
     }
 }
 
 #[test]
 fn spatial_transformer() {
     let u = unet();
-    let (spatial, _) = u.down_blocks[0].layers[0].attn.as_ref().unwrap();
+    let (spatial, _) = u.down_blocks[0].get().unwrap().layers[0].attn.as_ref().unwrap();
     let d = dump("unet.down_blocks.0.attentions.0.f3");
     d.check("out.0", &spatial.forward(&d.input("arg0"), &d.input("kw.encoder_hidden_states")).unwrap(), TOL);
     let d = dump("unet.down_blocks.0.attentions.0.transformer_blocks.0.f3");
@@ -85,7 +85,7 @@ fn spatial_transformer() {
 #[test]
 fn temporal_transformers() {
     let u = unet();
-    let (_, temporal) = u.down_blocks[0].layers[0].attn.as_ref().unwrap();
+    let (_, temporal) = u.down_blocks[0].get().unwrap().layers[0].attn.as_ref().unwrap();
     for name in ["unet.down_blocks.0.temp_attentions.0.f3", "unet.down_blocks.0.temp_attentions.0.f1"] {
         let d = dump(name);
         d.check("out.0", &temporal.forward(&d.input("arg0"), frames(&d)).unwrap(), TOL);
@@ -106,7 +106,7 @@ fn down_blocks() {
         let i: usize = name.split('.').nth(2).unwrap().parse().unwrap();
         let u = unet();
         let ctx = if d.tensors.contains_key("kw.encoder_hidden_states") { d.input("kw.encoder_hidden_states") } else { d.input("kw.temb") };
-        let (y, skips) = u.down_blocks[i].forward(&d.input("kw.hidden_states"), &d.input("kw.temb"), &ctx, frames(&d)).unwrap();
+        let (y, skips) = u.down_blocks[i].get().unwrap().forward(&d.input("kw.hidden_states"), &d.input("kw.temb"), &ctx, frames(&d)).unwrap();
         d.check("out.0", &y, TOL);
         for (j, s) in skips.iter().enumerate() {
             d.check(&format!("out.1.{j}"), s, TOL);
@@ -118,7 +118,7 @@ fn down_blocks() {
 fn mid_block() {
     for name in ["unet.mid_block.f3", "unet.mid_block.f1"] {
         let d = dump(name);
-        let y = unet().mid_block.forward(&d.input("arg0"), &d.input("arg1"), &d.input("kw.encoder_hidden_states"), frames(&d)).unwrap();
+        let y = unet().mid_block.get().unwrap().forward(&d.input("arg0"), &d.input("arg1"), &d.input("kw.encoder_hidden_states"), frames(&d)).unwrap();
         d.check("out", &y, TOL);
     }
 }
@@ -131,7 +131,7 @@ fn up_blocks() {
         let mut skips: Vec<_> = (0..3).map(|j| d.input(&format!("kw.res_hidden_states_tuple.{j}"))).collect();
         let ctx = if d.tensors.contains_key("kw.encoder_hidden_states") { d.input("kw.encoder_hidden_states") } else { d.input("kw.temb") };
         let size = d.meta.get("kw.upsample_size").and_then(|s| serde_json::from_str::<Vec<usize>>(s).ok()).map(|v| (v[0], v[1]));
-        let y = unet().up_blocks[i].forward(d.input("kw.hidden_states"), &mut skips, &d.input("kw.temb"), &ctx, frames(&d), size).unwrap();
+        let y = unet().up_blocks[i].get().unwrap().forward(d.input("kw.hidden_states"), &mut skips, &d.input("kw.temb"), &ctx, frames(&d), size).unwrap();
         d.check("out", &y, TOL);
     }
 }

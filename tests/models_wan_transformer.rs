@@ -114,10 +114,10 @@ fn attention_modules() {
     let tr = model("tiny-wan");
     let d = dump("transformer", "blocks.0.attn1", "f3h6w10");
     let rope = RopeTables::new(&gpu(), 12, [3, 3, 5], 32).unwrap();
-    let out = tr.blocks[0].attn1.forward(d.input("arg0"), None, Some(&rope)).unwrap();
+    let out = tr.blocks[0].get().unwrap().attn1.forward(d.input("arg0"), None, Some(&rope)).unwrap();
     check(&d, "out", &out);
     let d = dump("transformer", "blocks.0.attn2", "f3h6w10");
-    let out = tr.blocks[0].attn2.forward(d.input("arg0"), Some(&d.input("arg1")), None).unwrap();
+    let out = tr.blocks[0].get().unwrap().attn2.forward(d.input("arg0"), Some(&d.input("arg1")), None).unwrap();
     check(&d, "out", &out);
 }
 
@@ -126,19 +126,19 @@ fn attention_on_head_major_copies() {
     // The path taken where one [L, H·D] sequence exceeds a storage binding (1.3B at 832×480×81
     // on lavapipe), forced here: every block's attentions, the whole model, batch 2.
     let mut tr = model("tiny-wan");
-    for b in &mut tr.blocks {
+    for b in tr.blocks.iter_mut().filter_map(|u| u.get_mut()) {
         b.attn1.always_split_heads = true;
         b.attn2.always_split_heads = true;
     }
     let d = dump("transformer", "blocks.0.attn1", "f3h6w10");
     let rope = RopeTables::new(&gpu(), 12, [3, 3, 5], 32).unwrap();
-    check(&d, "out", &tr.blocks[0].attn1.forward(d.input("arg0"), None, Some(&rope)).unwrap());
+    check(&d, "out", &tr.blocks[0].get().unwrap().attn1.forward(d.input("arg0"), None, Some(&rope)).unwrap());
     check_full(&tr, "transformer", "f2h10w6b2");
 }
 
 fn check_block(tr: &WanTransformer3DModel, m: &str, i: usize, case: &str, grid: [usize; 3]) {
     let d = dump(m, &format!("blocks.{i}"), case);
-    let block = &tr.blocks[i];
+    let block = tr.blocks[i].get().unwrap();
     let rope = RopeTables::new(&gpu(), tr.config.attention_head_dim, grid, tr.config.rope_max_seq_len).unwrap();
     // arg2 is timestep_proj unflattened to (B, 6, dim); one modulation per batch item.
     let modulation = block.modulation(&d.input("arg2")).unwrap();
@@ -179,7 +179,7 @@ fn feed_forward_in_row_chunks() {
     // 7-row chunks (the real size is 64 MiB of hidden): 30 tokens per batch item give 5 chunks
     // each, the last one short, and each item's chunks take that item's gate (timesteps 500, 3).
     let mut tr = model("tiny-wan");
-    for b in &mut tr.blocks {
+    for b in tr.blocks.iter_mut().filter_map(|u| u.get_mut()) {
         b.ffn.chunk_bytes = 7 * 4 * tr.config.ffn_dim as u64;
     }
     check_full(&tr, "transformer", "f2h10w6b2");
@@ -198,7 +198,7 @@ fn synthetic_weights_give_the_same_shapes() {
     // Memory planning loads the model from its config with shape-only weights.
     let cfg = WanTransformerConfig::from_file(&wan().join("tiny-wan/transformer/config.json")).unwrap();
     let w = Weights::synthetic(&gpu(), "transformer", Placement { matrices: DType::F16 });
-    let tr = WanTransformer3DModel::load(cfg, &w).unwrap();
+    let tr = WanTransformer3DModel::load(cfg, w).unwrap();
     let x = Tensor::zeros(&gpu(), &[1, 16, 5, 4, 6], DType::F32).unwrap();
     let ctx = Tensor::zeros(&gpu(), &[1, 512, 32], DType::F32).unwrap();
     let y = tr.forward(&x, 500.0, &ctx).unwrap();
@@ -230,7 +230,7 @@ fn refuses_what_t2v_does_not_run() {
         let mut cfg = WanTransformerConfig::from_file(&dir.join("config.json")).unwrap();
         edit(&mut cfg);
         let w = Weights::open_dir(&gpu(), &dir, Placement { matrices: DType::F32 }).unwrap();
-        WanTransformer3DModel::load(cfg, &w).err().expect("load should fail").to_string()
+        WanTransformer3DModel::load(cfg, w).err().expect("load should fail").to_string()
     };
     let e = load(&|c| c.num_layers = 3);
     assert!(e.contains("missing weight 'blocks.2."), "{e}");
@@ -270,7 +270,7 @@ fn plans_the_1_3b_model_at_832x480x81() {
     )
     .unwrap();
     let w = Weights::synthetic(&g, "transformer", Placement { matrices: DType::F16 });
-    let tr = WanTransformer3DModel::load(cfg, &w).unwrap();
+    let tr = WanTransformer3DModel::load(cfg, w).unwrap();
     let weights = g.memory().live;
     let latents = Tensor::empty(&g, &[1, 16, 21, 60, 104], DType::F32).unwrap();
     let ctx = [Tensor::empty(&g, &[1, 512, 4096], DType::F32).unwrap(), Tensor::empty(&g, &[1, 512, 4096], DType::F32).unwrap()];
@@ -307,7 +307,7 @@ fn f16_weights_precision() {
     // The bound, 10× that, catches a broken f16 path (a wrong weight or layout gives O(1)).
     let dir = wan().join("tiny-wan/transformer");
     let tr = WanTransformer3DModel::from_dir(&gpu(), &dir, Placement { matrices: DType::F16 }).unwrap();
-    assert_eq!(tr.blocks[0].attn1.to_q.weight.dtype(), DType::F16);
+    assert_eq!(tr.blocks[0].get().unwrap().attn1.to_q.weight.dtype(), DType::F16);
     assert_eq!(tr.condition_embedder.time_embedder.linear_1.weight.dtype(), DType::F32);
     for case in ["f3h6w10", "f2h10w6b2"] {
         let d = dump("transformer", "full", case);

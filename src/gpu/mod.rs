@@ -70,6 +70,13 @@ pub struct Gpu {
     pub memory_capacity: Option<u64>,
     /// The cooperative-matrix configurations the adapter offers (used or not: see `caps.coop`).
     pub coop_offered: Vec<wgpu::CooperativeMatrixProperties>,
+    /// Bytes written into device buffers from the host (real devices only; tests count
+    /// weight streaming with it).
+    uploaded: std::sync::atomic::AtomicU64,
+    /// Bytes of weights uploaded by streamed units (`weights::stream`), planned or real.
+    streamed: std::sync::atomic::AtomicU64,
+    /// Host → device copy speed in bytes/s, measured once (see [`upload_bandwidth`](Self::upload_bandwidth)).
+    bandwidth: std::sync::OnceLock<Option<f64>>,
 }
 
 impl Gpu {
@@ -212,6 +219,9 @@ impl Gpu {
             caps,
             device_error,
             poison: Default::default(),
+            uploaded: Default::default(),
+            streamed: Default::default(),
+            bandwidth: Default::default(),
         }))
     }
 
@@ -289,6 +299,50 @@ impl Gpu {
 
     pub fn schedule_divergence(&self) -> Option<String> {
         self.pool.divergence()
+    }
+
+    /// Bytes written from the host into device buffers so far (0 on a planning device).
+    pub fn uploaded_bytes(&self) -> u64 {
+        self.uploaded.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Bytes of weights streamed so far (on a planning device: what a run would stream).
+    pub fn streamed_bytes(&self) -> u64 {
+        self.streamed.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub(crate) fn note_streamed(&self, bytes: u64) {
+        self.streamed.fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Host → device copy speed (bytes/s) as `Tensor` uploads see it: 64 MiB written with
+    /// `write_buffer` and waited for, best of three, measured once per device (a planning device
+    /// has a real device underneath and measures too). On lavapipe it is a memcpy. None if the
+    /// device refuses the probe buffer.
+    pub fn upload_bandwidth(&self) -> Option<f64> {
+        *self.bandwidth.get_or_init(|| {
+            let size = 64u64 << 20;
+            let buf = self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("t2v upload probe"),
+                size,
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            let data = vec![0x3cu8; size as usize];
+            let mut best = f64::INFINITY;
+            for _ in 0..3 {
+                let t0 = std::time::Instant::now();
+                self.queue.write_buffer(&buf, 0, &data);
+                self.queue.submit([]);
+                if self.device.poll(wgpu::PollType::wait_indefinitely()).is_err() {
+                    return None;
+                }
+                best = best.min(t0.elapsed().as_secs_f64());
+            }
+            drop(buf);
+            self.check_error().ok()?;
+            (best > 0.0).then(|| size as f64 / best)
+        })
     }
 
     pub(crate) fn alloc(&self, bytes: u64, what: &str) -> Result<Arc<PooledBuffer>> {
@@ -445,6 +499,7 @@ impl Gpu {
             return Ok(());
         }
         self.flush()?;
+        self.uploaded.fetch_add(data.len() as u64, std::sync::atomic::Ordering::Relaxed);
         if data.len().is_multiple_of(4) {
             self.queue.write_buffer(buffer, offset, data);
         } else {

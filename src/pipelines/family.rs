@@ -199,11 +199,24 @@ impl Family {
     }
 
     /// The memory plan of one generation. `planner` must be a planning device.
+    ///
+    /// When the weights and the peak activations exceed the device budget
+    /// (`planner.memory_capacity`), blocks stream from host memory: see
+    /// [`super::plan::within_budget`].
     pub fn plan(&self, planner: &Arc<Gpu>, p: &GenerateParams, placement: Placement) -> Result<MemoryPlan> {
-        match self {
-            Family::TextToVideo(c) => super::plan(planner, c, p, placement),
-            Family::Wan(c) => super::plan_wan(planner, c, p, placement),
-        }
+        let units = match self {
+            Family::TextToVideo(c) => {
+                let u = TextToVideo::synthetic(planner, c, placement)?.unet.units();
+                planner.trim();
+                u
+            }
+            Family::Wan(c) => super::wan::wan_units(planner, c, placement)?,
+        };
+        let bandwidth = || planner.upload_bandwidth();
+        super::plan::within_budget(&units, planner.memory_capacity, p.num_inference_steps, &bandwidth, &mut |streamed| match self {
+            Family::TextToVideo(c) => super::plan::plan_streaming(planner, c, p, placement, streamed),
+            Family::Wan(c) => super::wan::plan_wan_streaming(planner, c, p, placement, streamed),
+        })
     }
 
     /// Loads the pipeline from `dir`.

@@ -69,11 +69,46 @@ pub struct MemoryPlan {
     /// Which buffer each activation of the run takes: install it on the device that runs the
     /// generation (`Gpu::install_schedule`) after loading the weights, and the run reaches `peak`.
     pub schedule: crate::gpu::schedule::Schedule,
+    /// Weight bytes the run uploads from host memory (streamed blocks; 0 when all resident).
+    pub streamed_per_run: u64,
+    /// Which blocks stream, when the budget needs it (see [`within_budget`]).
+    pub streaming: Option<StreamPlan>,
+}
+
+/// The weight-streaming part of a plan.
+#[derive(Debug, Clone, Default)]
+pub struct StreamPlan {
+    /// Blocks left in host memory and uploaded per forward (state-dict prefixes).
+    pub streamed: Vec<String>,
+    /// Blocks that could stream (all of the model's), and the bytes of those kept resident and
+    /// of those streamed.
+    pub units: usize,
+    pub resident_bytes: u64,
+    pub streamed_bytes: u64,
+    /// Denoising steps of the run (the per-step figure is `per_run / steps`).
+    pub steps: usize,
+    /// The peak with every block streamed: the smallest budget this run fits.
+    pub all_streamed_peak: u64,
+    /// Host → device copy speed, bytes/s (`Gpu::upload_bandwidth`).
+    pub bandwidth: Option<f64>,
 }
 
 impl MemoryPlan {
     pub fn fits(&self) -> bool {
         self.capacity.is_none_or(|c| self.peak <= c) && self.largest_binding <= self.binding_limit
+    }
+
+    /// The names of the streamed blocks (empty: all resident).
+    pub fn streamed(&self) -> &[String] {
+        self.streaming.as_ref().map_or(&[], |s| &s.streamed)
+    }
+
+    /// Weight bytes uploaded per denoising step.
+    pub fn streamed_per_step(&self) -> u64 {
+        match &self.streaming {
+            Some(s) if s.steps > 0 => self.streamed_per_run / s.steps as u64,
+            _ => 0,
+        }
     }
 
     pub fn report(&self) -> String {
@@ -102,6 +137,23 @@ impl MemoryPlan {
         for (n, b, what) in self.at_peak.iter().take(8) {
             s += &format!("\n  live at peak: {n} × {what} ({} each)", Bytes(*b));
         }
+        if let Some(st) = &self.streaming {
+            let n = st.streamed.len();
+            s += &format!(
+                "\n  weights streamed: {n} of {} blocks ({}) stay in host memory and are uploaded each forward, double-buffered; {} blocks ({}) resident",
+                st.units,
+                Bytes(st.streamed_bytes),
+                st.units - n,
+                Bytes(st.resident_bytes)
+            );
+            let per_step = self.streamed_per_step();
+            s += &format!("\n  streamed per denoising step: {}", Bytes(per_step));
+            match st.bandwidth {
+                Some(bw) => s += &format!(" ≈ {:.2} s of transfer at {:.1} GB/s (measured host → device copy)", per_step as f64 / bw, bw / 1e9),
+                None => s += " (transfer speed unknown)",
+            }
+            s += &format!("\n  smallest budget for this run (every block streamed): {}", Bytes(st.all_streamed_peak));
+        }
         match self.capacity {
             Some(c) => s += &format!(
                 "\n  device memory budget: {} (the adapter's, capped by --max-device-memory / max_device_memory / T2V_DEVICE_MEMORY_GIB) → {}",
@@ -116,10 +168,15 @@ impl MemoryPlan {
 
 /// Plans a generation. `gpu` must be a planning device (`Gpu::planner`).
 pub fn plan(gpu: &Arc<Gpu>, configs: &ModelConfigs, p: &GenerateParams, placement: Placement) -> Result<MemoryPlan> {
+    plan_streaming(gpu, configs, p, placement, &[])
+}
+
+/// [`plan`] with the UNet blocks named in `streamed` uploaded per forward.
+pub fn plan_streaming(gpu: &Arc<Gpu>, configs: &ModelConfigs, p: &GenerateParams, placement: Placement, streamed: &[String]) -> Result<MemoryPlan> {
     if !gpu.is_planning() {
         return Err(Error::Other("memory plans run on a planning device (Gpu::planner)".into()));
     }
-    let planned = two_passes(gpu, configs, p, placement, &|pipe, stage| placeholder_run(pipe, p, stage));
+    let planned = two_passes(gpu, configs, p, placement, streamed, &|pipe, stage| placeholder_run(pipe, p, stage));
     if planned.is_err() {
         // Leave the planner as it was: no recording, no schedule.
         drop(gpu.finish_trace());
@@ -144,7 +201,7 @@ pub fn plan_video_to_video(
     if !gpu.is_planning() {
         return Err(Error::Other("memory plans run on a planning device (Gpu::planner)".into()));
     }
-    let planned = two_passes(gpu, configs, p, placement, &|pipe, stage| placeholder_run_video(pipe, p, strength, video_hw, stage));
+    let planned = two_passes(gpu, configs, p, placement, &[], &|pipe, stage| placeholder_run_video(pipe, p, strength, video_hw, stage));
     if planned.is_err() {
         drop(gpu.finish_trace());
         gpu.clear_schedule();
@@ -155,41 +212,16 @@ pub fn plan_video_to_video(
 /// A run for planning: allocates what the pipeline will, calling `stage` after each stage.
 type PlannedRun<'a> = &'a dyn Fn(&TextToVideo, &mut dyn FnMut(&'static str)) -> Result<()>;
 
-fn two_passes(gpu: &Arc<Gpu>, configs: &ModelConfigs, p: &GenerateParams, placement: Placement, run: PlannedRun) -> Result<MemoryPlan> {
+fn two_passes(gpu: &Arc<Gpu>, configs: &ModelConfigs, p: &GenerateParams, placement: Placement, streamed: &[String], run: PlannedRun) -> Result<MemoryPlan> {
     gpu.clear_schedule();
     gpu.trim();
     gpu.reset_peak();
-    let pipe = TextToVideo::synthetic(gpu, configs, placement)?;
+    let mut pipe = TextToVideo::synthetic(gpu, configs, placement)?;
+    pipe.unet.set_streamed(streamed)?;
+    gpu.trim();
     pipe.check(p)?;
     let weights = gpu.memory().live;
-    // First pass: every allocation of the run and how long it lives.
-    gpu.start_trace();
-    run(&pipe, &mut |_| {})?;
-    let schedule = gpu.finish_trace();
-    // Second pass: the same run served from the liveness-based schedule, as the real run
-    // will be; its peak is the plan.
-    gpu.trim();
-    gpu.reset_peak();
-    gpu.install_schedule(&schedule)?;
-    let mut stages = Vec::new();
-    run(&pipe, &mut |stage| stages.push((stage, gpu.memory().peak_live)))?;
-    if let Some(d) = gpu.schedule_divergence() {
-        return Err(Error::Other(format!("memory plan: the second planning pass allocated differently from the first: {d}")));
-    }
-    gpu.clear_schedule();
-    let m = gpu.memory();
-    Ok(MemoryPlan {
-        weights,
-        peak_live: m.peak_live,
-        peak: m.peak_allocated,
-        stages,
-        capacity: gpu.memory_capacity,
-        largest_binding: gpu.largest_binding().0,
-        largest_binding_op: gpu.largest_binding().1,
-        binding_limit: gpu.max_binding(),
-        at_peak: group(gpu.live_at_peak()),
-        schedule,
-    })
+    plan_run(gpu, weights, &mut |stage| run(&pipe, stage))
 }
 
 /// A pipeline run that reports its stages (see [`plan_run`]).
@@ -206,7 +238,9 @@ pub(crate) fn plan_run(gpu: &Arc<Gpu>, weights: u64, run: &mut StagedRun) -> Res
     gpu.reset_peak();
     gpu.install_schedule(&schedule)?;
     let mut stages = Vec::new();
+    let streamed_before = gpu.streamed_bytes();
     run(&mut |stage| stages.push((stage, gpu.memory().peak_live)))?;
+    let streamed_per_run = gpu.streamed_bytes() - streamed_before;
     if let Some(d) = gpu.schedule_divergence() {
         return Err(Error::Other(format!("memory plan: the second planning pass allocated differently from the first: {d}")));
     }
@@ -223,7 +257,70 @@ pub(crate) fn plan_run(gpu: &Arc<Gpu>, weights: u64, run: &mut StagedRun) -> Res
         binding_limit: gpu.max_binding(),
         at_peak: group(gpu.live_at_peak()),
         schedule,
+        streamed_per_run,
+        streaming: None,
     })
+}
+
+/// A plan that fits `capacity` by streaming blocks, when keeping every block resident does
+/// not fit: `plan_with(streamed)` plans the run with those blocks streamed; `units` are the
+/// model's blocks (forward order) with their device bytes.
+///
+/// Every block runs once per forward, so any resident byte saves the same upload: blocks are
+/// kept resident smallest first (with equal blocks, the first ones) while the headroom over the
+/// every-block-streamed peak lasts, and the choice is re-planned (the measured peak decides;
+/// a block is given back while it does not fit). If even streaming every block does not fit,
+/// that plan is returned (it does not fit, and says the smallest budget that would).
+pub fn within_budget(
+    units: &[(String, u64)],
+    capacity: Option<u64>,
+    steps: usize,
+    bandwidth: &dyn Fn() -> Option<f64>,
+    plan_with: &mut dyn FnMut(&[String]) -> Result<MemoryPlan>,
+) -> Result<MemoryPlan> {
+    let resident = plan_with(&[])?;
+    let cap = match capacity {
+        Some(c) if resident.peak > c && !units.is_empty() => c,
+        _ => return Ok(resident),
+    };
+    let names: Vec<String> = units.iter().map(|u| u.0.clone()).collect();
+    let mut all = plan_with(&names)?;
+    let floor = all.peak;
+    let info = |streamed: &[String]| {
+        let bytes = |s: bool| units.iter().filter(|u| streamed.contains(&u.0) == s).map(|u| u.1).sum();
+        StreamPlan {
+            streamed: streamed.to_vec(),
+            units: units.len(),
+            resident_bytes: bytes(false),
+            streamed_bytes: bytes(true),
+            steps,
+            all_streamed_peak: floor,
+            bandwidth: bandwidth(),
+        }
+    };
+    if floor > cap {
+        all.streaming = Some(info(&names));
+        return Ok(all);
+    }
+    let mut order: Vec<&(String, u64)> = units.iter().collect();
+    order.sort_by_key(|u| u.1);
+    let mut headroom = cap - floor;
+    let mut keep: Vec<&str> = Vec::new();
+    for u in order {
+        if u.1 <= headroom {
+            headroom -= u.1;
+            keep.push(&u.0);
+        }
+    }
+    loop {
+        let streamed: Vec<String> = names.iter().filter(|n| !keep.contains(&n.as_str())).cloned().collect();
+        let mut p = if keep.is_empty() { all.clone() } else { plan_with(&streamed)? };
+        if p.peak <= cap || keep.is_empty() {
+            p.streaming = Some(info(&streamed));
+            return Ok(p);
+        }
+        keep.pop();
+    }
 }
 
 /// What `TextToVideo::generate` allocates, with placeholder token ids (as many as the text

@@ -110,7 +110,7 @@ impl TextToVideo {
             dir: PathBuf::new(),
             prompt: ClipPrompt::synthetic(gpu, &configs.text_encoder, placement)?,
             scheduler_config: configs.scheduler.clone(),
-            unet: UNet3DConditionModel::load(configs.unet.clone(), &Weights::synthetic(gpu, "unet", placement))?,
+            unet: UNet3DConditionModel::load(configs.unet.clone(), Weights::synthetic(gpu, "unet", placement))?,
             vae: AutoencoderKL::load(configs.vae.clone(), &Weights::synthetic(gpu, "vae", placement))?,
             schedule: None,
         })
@@ -276,6 +276,10 @@ impl TextToVideo {
     /// that cannot give them fails here, and a run allocates nothing. The plan must be for the
     /// same models and [`GenerateParams`] shapes; a run that differs falls back to the pool.
     pub fn use_plan(&mut self, plan: &super::MemoryPlan) -> Result<()> {
+        // Blocks the plan streams give their device buffers back before the schedule's are made.
+        self.gpu.clear_schedule();
+        self.unet.set_streamed(plan.streamed())?;
+        self.gpu.trim();
         self.gpu.install_schedule(&plan.schedule)?;
         self.schedule = Some(plan.schedule.clone());
         Ok(())

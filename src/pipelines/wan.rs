@@ -236,6 +236,9 @@ pub struct WanPipeline {
     pub vae: AutoencoderKLWan,
     pub scheduler_config: SchedulerConfig,
     pub schedule: Option<crate::gpu::schedule::Schedule>,
+    /// Transformer blocks the installed plan streams from host memory (`blocks.N`, both
+    /// experts alike).
+    pub streamed: Vec<String>,
 }
 
 impl WanPipeline {
@@ -264,6 +267,7 @@ impl WanPipeline {
             vae: AutoencoderKLWan::from_dir(gpu, &dir.join("vae"), placement)?,
             scheduler_config: SchedulerConfig::from_file(&dir.join("scheduler/scheduler_config.json"))?,
             schedule: None,
+            streamed: Vec::new(),
         })
     }
 
@@ -283,6 +287,7 @@ impl WanPipeline {
             vae: AutoencoderKLWan::load(c.vae.clone(), &Weights::synthetic(gpu, "vae", placement))?,
             scheduler_config: c.scheduler.clone(),
             schedule: None,
+            streamed: Vec::new(),
         })
     }
 
@@ -339,9 +344,9 @@ impl WanPipeline {
             (_, None) => return Err(Error::Other("this Wan folder has one transformer".into())),
         };
         match weights {
-            TransformerWeights::Folder(dir, placement) => WanTransformer3DModel::from_dir(&self.gpu, dir, *placement),
+            TransformerWeights::Folder(dir, placement) => WanTransformer3DModel::from_dir_streaming(&self.gpu, dir, *placement, &self.streamed),
             TransformerWeights::Synthetic(placement) => {
-                WanTransformer3DModel::load(config.clone(), &Weights::synthetic(&self.gpu, name, *placement))
+                WanTransformer3DModel::load_streaming(config.clone(), Weights::synthetic(&self.gpu, name, *placement), &self.streamed)
             }
         }
     }
@@ -375,13 +380,27 @@ impl super::Denoiser for WanSteps<'_> {
 
 /// Plans a Wan generation. `gpu` must be a planning device.
 pub fn plan_wan(gpu: &Arc<Gpu>, configs: &WanConfigs, p: &GenerateParams, placement: Placement) -> Result<MemoryPlan> {
+    plan_wan_streaming(gpu, configs, p, placement, &[])
+}
+
+/// The transformer's blocks with their device bytes (streaming units), measured on the
+/// planning device `gpu` from the config.
+pub fn wan_units(gpu: &Arc<Gpu>, configs: &WanConfigs, placement: Placement) -> Result<Vec<(String, u64)>> {
+    let units = WanTransformer3DModel::load(configs.transformer.clone(), Weights::synthetic(gpu, "transformer", placement))?.units();
+    gpu.trim();
+    Ok(units)
+}
+
+/// [`plan_wan`] with the transformer blocks named in `streamed` uploaded per forward.
+pub fn plan_wan_streaming(gpu: &Arc<Gpu>, configs: &WanConfigs, p: &GenerateParams, placement: Placement, streamed: &[String]) -> Result<MemoryPlan> {
     if !gpu.is_planning() {
         return Err(Error::Other("memory plans run on a planning device (Gpu::planner)".into()));
     }
     gpu.clear_schedule();
     gpu.trim();
     gpu.reset_peak();
-    let planned = WanPipeline::synthetic(gpu, configs, placement).and_then(|pipe| {
+    let planned = WanPipeline::synthetic(gpu, configs, placement).and_then(|mut pipe| {
+        pipe.streamed = streamed.to_vec();
         pipe.check(p)?;
         let weights = gpu.memory().live;
         super::plan::plan_run(gpu, weights, &mut |stage| {
@@ -534,6 +553,7 @@ impl super::VideoPipeline for WanPipeline {
     }
 
     fn use_plan(&mut self, plan: &MemoryPlan) -> Result<()> {
+        self.streamed = plan.streamed().to_vec();
         self.gpu.install_schedule(&plan.schedule)?;
         self.schedule = Some(plan.schedule.clone());
         Ok(())

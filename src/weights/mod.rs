@@ -6,6 +6,7 @@
 pub mod hub;
 pub mod pickle;
 mod safetensors;
+pub mod stream;
 pub mod tiny_random;
 mod torch_bin;
 
@@ -132,6 +133,11 @@ pub struct Weights {
     index: BTreeMap<String, usize>,
     used: Mutex<BTreeSet<String>>,
     pub placement: Placement,
+    /// Streamed parameters whose stored dtype is not the device's, converted once: key →
+    /// device bytes (see [`streamed`](Self::streamed)).
+    host_copies: Mutex<BTreeMap<String, Arc<Vec<u8>>>>,
+    /// Inside [`streamed`](Self::streamed): conversions are kept in `host_copies`.
+    streaming: std::sync::atomic::AtomicBool,
 }
 
 impl Weights {
@@ -152,7 +158,17 @@ impl Weights {
             }
             files.push(st);
         }
-        Ok(Weights { component: component.into(), gpu: gpu.clone(), synthetic: None, files, index, used: Default::default(), placement })
+        Ok(Weights {
+            component: component.into(),
+            gpu: gpu.clone(),
+            synthetic: None,
+            files,
+            index,
+            used: Default::default(),
+            placement,
+            host_copies: Default::default(),
+            streaming: Default::default(),
+        })
     }
 
     /// Random weights for whatever the model asks for (see `synthetic` above).
@@ -165,6 +181,34 @@ impl Weights {
             index: BTreeMap::new(),
             used: Default::default(),
             placement,
+            host_copies: Default::default(),
+            streaming: Default::default(),
+        }
+    }
+
+    /// Runs `load` (a streamed unit's upload) keeping every parameter it converts (bf16 or f32
+    /// stored, f16 on the device) as a host copy in the device dtype, so later uploads of the
+    /// unit are a copy, not a conversion. Same-dtype parameters upload from the mapped file.
+    pub fn streamed<T>(&self, load: impl FnOnce() -> Result<T>) -> Result<T> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let was = self.streaming.swap(true, Relaxed);
+        let r = load();
+        self.streaming.store(was, Relaxed);
+        r
+    }
+
+    /// Bytes of converted host copies kept for streaming (host memory, not device).
+    pub fn host_copy_bytes(&self) -> u64 {
+        self.host_copies.lock().unwrap_or_else(|p| p.into_inner()).values().map(|v| v.len() as u64).sum()
+    }
+
+    /// Marks every stored key under `prefix.` as used: a unit that streams is checked when
+    /// the pipeline opens its folder and uploaded only when it runs.
+    pub fn defer(&self, prefix: &str) {
+        let dotted = format!("{prefix}.");
+        let mut used = self.used.lock().unwrap_or_else(|p| p.into_inner());
+        for k in self.index.keys().filter(|k| k.starts_with(&dotted)) {
+            used.insert(k.clone());
         }
     }
 
@@ -274,6 +318,20 @@ impl Weights {
                 Tensor::from_f16(&self.gpu, shape, &bytemuck::pod_collect_to_vec::<u8, half::f16>(bytes))?
             }
             (StoredDType::F32, DType::F32) => Tensor::from_f32(&self.gpu, shape, &bytemuck::pod_collect_to_vec::<u8, f32>(bytes))?,
+            _ if self.streaming.load(std::sync::atomic::Ordering::Relaxed) => {
+                let cached = self.host_copies.lock().unwrap_or_else(|p| p.into_inner()).get(&stored).cloned();
+                let bytes = match cached {
+                    Some(b) => b,
+                    None => {
+                        let converted = Arc::new(self.converted(key, shape, &stored, file, dtype)?);
+                        self.host_copies.lock().unwrap_or_else(|p| p.into_inner()).insert(stored.clone(), converted.clone());
+                        converted
+                    }
+                };
+                let t = Tensor::empty(&self.gpu, shape, dtype)?;
+                t.write_raw(&bytes)?;
+                t
+            }
             _ => {
                 let v = self.host_f32(key, shape)?;
                 match dtype {
@@ -291,6 +349,22 @@ impl Weights {
         };
         self.used.lock().unwrap_or_else(|p| p.into_inner()).insert(stored);
         Ok(t)
+    }
+
+    /// `key`'s values in the device `dtype` as bytes (f16 range-checked as uploads are).
+    fn converted(&self, key: &str, shape: &[usize], stored: &str, file: &WeightFile, dtype: DType) -> Result<Vec<u8>> {
+        let v = self.host_f32(key, shape)?;
+        Ok(match dtype {
+            DType::F32 => bytemuck::cast_slice(&v).to_vec(),
+            DType::F16 => {
+                let max = v.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+                if max >= 65520.0 {
+                    return Err(WeightError::F16Range { path: file.path().to_path_buf(), key: stored.to_string(), max }.into());
+                }
+                let h: Vec<half::f16> = v.iter().map(|&x| half::f16::from_f32(x)).collect();
+                bytemuck::cast_slice(&h).to_vec()
+            }
+        })
     }
 
     /// A matrix [n, k] uploaded as column blocks [n, kᵢ] (`widths` summing to k), in the

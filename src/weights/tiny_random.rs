@@ -175,9 +175,9 @@ pub fn ensure(gpu: &Arc<Gpu>) -> Result<PathBuf> {
 
         let place = Placement { matrices: DType::F32 };
         let parse = |what: &str, text: &str| Error::Other(format!("built-in {what} config: {text}"));
-        let w = Weights::synthetic(gpu, "unet", place);
+        let w = Arc::new(Weights::synthetic(gpu, "unet", place));
         let cfg: UNet3DConfig = serde_json::from_str(UNET).map_err(|e| parse("unet", &e.to_string()))?;
-        UNet3DConditionModel::load(cfg, &w)?;
+        UNet3DConditionModel::load(cfg, w.clone())?;
         write_weights(&tmp.join("unet/diffusion_pytorch_model.safetensors"), &w)?;
 
         let w = Weights::synthetic(gpu, "vae", place);

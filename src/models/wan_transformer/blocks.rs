@@ -72,6 +72,12 @@ pub(crate) fn chunk_major(v: Tensor, k: usize, dim: usize) -> Result<Tensor> {
     }
 }
 
+/// A block's modulation from its `scale_shift_table` [6, dim] (see
+/// [`WanTransformerBlock::modulation`]).
+pub fn modulation(table: &Tensor, timestep_proj: &Tensor) -> Result<Tensor> {
+    chunk_major(add_bcast(timestep_proj, table, 1)?, 6, table.dim(1))
+}
+
 pub struct WanTransformerBlock {
     /// f32 [6, dim] (the checkpoint's [1, 6, dim]).
     pub scale_shift_table: Tensor,
@@ -99,7 +105,7 @@ impl WanTransformerBlock {
     /// This block's modulation for `timestep_proj` [N, 6·dim] (or [N, 6, dim]): scale_shift_table
     /// added, laid out chunk-major [6, N, dim] so chunk k is one contiguous [N, dim] view.
     pub fn modulation(&self, timestep_proj: &Tensor) -> Result<Tensor> {
-        chunk_major(add_bcast(timestep_proj, &self.scale_shift_table, 1)?, 6, self.scale_shift_table.dim(1))
+        modulation(&self.scale_shift_table, timestep_proj)
     }
 
     /// x [B, L, dim] (its buffer is updated in place and returned); `context` the projected text

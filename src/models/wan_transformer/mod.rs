@@ -30,6 +30,7 @@ use crate::ops::elementwise::add_bcast;
 use crate::ops::layer_norm::layer_norm_modulated;
 use crate::ops::layout::{patchify, post_patch_grid, repeat_interleave, unpatchify};
 use crate::tensor::{DType, Tensor};
+use crate::weights::stream::Unit;
 use crate::weights::{Placement, Weights};
 use std::sync::Arc;
 
@@ -58,14 +59,27 @@ pub struct WanTransformer3DModel {
     /// Conv3d as a linear layer on patch rows: weight [dim, C·pt·ph·pw].
     pub patch_embedding: Linear,
     pub condition_embedder: ConditionEmbedder,
-    pub blocks: Vec<WanTransformerBlock>,
+    /// `blocks.N`, each resident or streamed from host memory as the memory plan chose.
+    pub blocks: Vec<Unit<WanTransformerBlock>>,
+    /// Each block's `scale_shift_table` (f32 [6, dim]), always resident: the per-step modulation
+    /// is prepared for every block before the step runs, streamed or not.
+    tables: Vec<Tensor>,
     /// f32 [2, dim].
     pub scale_shift_table: Tensor,
     pub proj_out: Linear,
 }
 
 impl WanTransformer3DModel {
-    pub fn load(config: WanTransformerConfig, w: &Weights) -> Result<WanTransformer3DModel> {
+    /// Every block resident.
+    pub fn load(config: WanTransformerConfig, w: impl Into<Arc<Weights>>) -> Result<WanTransformer3DModel> {
+        WanTransformer3DModel::load_streaming(config, w, &[])
+    }
+
+    /// Blocks named in `streamed` (`blocks.N`) stay in host memory and are uploaded each time
+    /// they run (their keys were checked when the pipeline opened the folder); the rest is
+    /// uploaded now.
+    pub fn load_streaming(config: WanTransformerConfig, w: impl Into<Arc<Weights>>, streamed: &[String]) -> Result<WanTransformer3DModel> {
+        let w: Arc<Weights> = w.into();
         config.validate(&w.component)?;
         let root = w.at("");
         let c = &config;
@@ -75,15 +89,31 @@ impl WanTransformer3DModel {
         let pw = root.tensor("patch_embedding.weight", &[dim, c.in_channels, patch[0], patch[1], patch[2]])?;
         let patch_embedding = Linear { weight: pw.reshape(&[dim, c.in_channels * psz])?, bias: Some(root.vector("patch_embedding.bias", dim)?) };
         let condition_embedder = ConditionEmbedder::load(&root.at("condition_embedder"), dim, c.freq_dim, c.text_dim)?;
-        let blocks = (0..c.num_layers)
-            .map(|i| WanTransformerBlock::load(&root.at(format!("blocks.{i}")), dim, c.ffn_dim, c.num_attention_heads, c.cross_attn_norm, c.eps))
-            .collect::<Result<Vec<_>>>()?;
+        let (mut blocks, mut tables) = (Vec::new(), Vec::new());
+        for i in 0..c.num_layers {
+            let name = format!("blocks.{i}");
+            let (ww, cc) = (w.clone(), c.clone());
+            let key = name.clone();
+            let load = move || {
+                ww.streamed(|| WanTransformerBlock::load(&ww.at(&key), dim, cc.ffn_dim, cc.num_attention_heads, cc.cross_attn_norm, cc.eps))
+            };
+            if streamed.contains(&name) {
+                tables.push(w.tensor_as(&format!("{name}.scale_shift_table"), &[1, 6, dim], DType::F32)?.reshape(&[6, dim])?);
+                w.defer(&name);
+                blocks.push(Unit::streamed(w.gpu(), name, 0, load));
+            } else {
+                let unit = Unit::resident(w.gpu(), name, load)?;
+                tables.push(unit.get().map(|b| b.scale_shift_table.clone()).ok_or_else(|| crate::Error::Other("resident block missing".into()))?);
+                blocks.push(unit);
+            }
+        }
         let table = w.tensor_as("scale_shift_table", &[1, 2, dim], DType::F32)?.reshape(&[2, dim])?;
         let model = WanTransformer3DModel {
             rope: WanRotaryPosEmbed::new(c.attention_head_dim, c.rope_max_seq_len),
             patch_embedding,
             condition_embedder,
             blocks,
+            tables,
             scale_shift_table: table,
             proj_out: Linear::load(&root.at("proj_out"), dim, c.out_channels() * psz, true)?,
             config,
@@ -92,12 +122,21 @@ impl WanTransformer3DModel {
         Ok(model)
     }
 
+    /// The block units with their device bytes (streaming units for memory plans).
+    pub fn units(&self) -> Vec<(String, u64)> {
+        self.blocks.iter().map(|u| (u.name.clone(), u.bytes)).collect()
+    }
+
     /// Opens `dir` (a diffusers `transformer/` folder: config.json + safetensors, single or
     /// sharded).
     pub fn from_dir(gpu: &Arc<crate::Gpu>, dir: &std::path::Path, placement: Placement) -> Result<Self> {
+        WanTransformer3DModel::from_dir_streaming(gpu, dir, placement, &[])
+    }
+
+    /// [`from_dir`](Self::from_dir) with the blocks named in `streamed` left in host memory.
+    pub fn from_dir_streaming(gpu: &Arc<crate::Gpu>, dir: &std::path::Path, placement: Placement, streamed: &[String]) -> Result<Self> {
         let config = WanTransformerConfig::from_file(&dir.join("config.json"))?;
-        let w = Weights::open_dir(gpu, dir, placement)?;
-        WanTransformer3DModel::load(config, &w)
+        WanTransformer3DModel::load_streaming(config, Weights::open_dir(gpu, dir, placement)?, streamed)
     }
 
     fn gpu(&self) -> &Arc<crate::Gpu> {
@@ -123,7 +162,7 @@ impl WanTransformer3DModel {
         }
         let t = Tensor::from_f32(self.gpu(), &[n], timesteps)?;
         let (temb, proj) = self.condition_embedder.time(&t)?;
-        let blocks = self.blocks.iter().map(|b| b.modulation(&proj)).collect::<Result<Vec<_>>>()?;
+        let blocks = self.tables.iter().map(|t| blocks::modulation(t, &proj)).collect::<Result<Vec<_>>>()?;
         drop(proj);
         // [N, 2, dim]: temb repeated per chunk, the table added; then chunk-major.
         let norm_out = blocks::chunk_major(add_bcast(&repeat_interleave(&temb, 2)?, &self.scale_shift_table, 1)?, 2, self.config.dim())?;
@@ -182,9 +221,20 @@ impl WanTransformer3DModel {
         }
         let rope = self.rope.tables(self.gpu(), grid)?;
         let mut x = self.embed_patches(latents)?;
-        for (block, m) in self.blocks.iter().zip(&time.blocks) {
+        // A streamed block is fetched while the one before it runs (double-buffered).
+        let mut next = match self.blocks.first() {
+            Some(u) => Some(u.fetch()?),
+            None => None,
+        };
+        for (i, m) in time.blocks.iter().enumerate() {
+            let Some(block) = next.take() else { break };
+            next = match self.blocks.get(i + 1) {
+                Some(u) => Some(u.fetch()?),
+                None => None,
+            };
             x = block.forward(x, context, m, &rope)?;
         }
+        drop(next);
         let n = layer_norm_modulated(&x, &time.norm_out.narrow0(0, 1)?, &time.norm_out.narrow0(1, 1)?, self.config.eps)?;
         drop(x);
         let y = self.proj_out.forward(&n)?;
