@@ -1,5 +1,6 @@
 //! matmul / linear against a CPU reference: f32 and f16 weights, vec4 and scalar paths,
-//! shapes off every tile size, and an input larger than lavapipe's 128 MiB binding.
+//! shapes off every tile size, and an input (and an nn::Linear weight) larger than lavapipe's
+//! 128 MiB binding.
 
 mod common;
 use common::reference::cpu_linear;
@@ -100,4 +101,22 @@ fn linear_rejects_wrong_shapes() {
     let w = upload(&[3, 7], &[0.0; 21]);
     let e = linear(&x, &w, None).unwrap_err().to_string();
     assert!(e.contains("[N, 8]") && e.contains("[3, 7]"), "{e}");
+}
+
+#[test]
+fn linear_weight_larger_than_a_binding() {
+    // nn::Linear binds a weight past the adapter's binding limit as row blocks and concatenates
+    // their outputs (Wan 14B's [30720, 5120] f16 time projection on lavapipe). 33,001 × 1,017
+    // f32 rows = 134.2 MB, just over 128 MiB: two uneven blocks, an odd K (scalar path).
+    let g = gpu();
+    let (m, n, k) = (3, 33_001, 1_017);
+    assert!((n * k * 4) as u64 > g.max_binding(), "the weight must exceed this adapter's binding limit");
+    let mut r = Rng::new(41);
+    let x = r.normals(m * k, 1.0);
+    let w = r.normals(n * k, 1.0 / (k as f32).sqrt());
+    let b = r.normals(n, 0.5);
+    let lin = t2v::nn::Linear { weight: Tensor::from_f32(&g, &[n, k], &w).unwrap(), bias: Some(upload(&[n], &b)) };
+    let y = lin.forward(&upload(&[1, m, k], &x)).unwrap();
+    assert_eq!(y.shape(), &[1, m, n]);
+    assert_close("linear with a row-blocked weight", &y.to_f32().unwrap(), &cpu_linear(&x, &w, Some(&b), m, n, k), 1e-5);
 }

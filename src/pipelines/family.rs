@@ -213,10 +213,23 @@ impl Family {
             Family::Wan(c) => super::wan::wan_units(planner, c, placement)?,
         };
         let bandwidth = || planner.upload_bandwidth();
-        super::plan::within_budget(&units, planner.memory_capacity, p.num_inference_steps, &bandwidth, &mut |streamed| match self {
+        let cap = planner.memory_capacity;
+        let plan = super::plan::within_budget(&units, cap, p.num_inference_steps, &bandwidth, &mut |streamed| match self {
             Family::TextToVideo(c) => super::plan::plan_streaming(planner, c, p, placement, streamed),
-            Family::Wan(c) => super::wan::plan_wan_streaming(planner, c, p, placement, streamed),
-        })
+            Family::Wan(c) => super::wan::plan_wan_streaming(planner, c, p, placement, streamed, None),
+        })?;
+        // Wan's decode holds a whole frame's causal caches; where that is what does not fit,
+        // diffusers' tiled decode (a tile's caches) is the one that does.
+        match self {
+            Family::Wan(c) if cap.is_some_and(|cap| plan.peak > cap) => {
+                let tiling = Some(crate::models::wan_vae::WanVaeTiling::default());
+                let tiled = super::plan::within_budget(&units, cap, p.num_inference_steps, &bandwidth, &mut |streamed| {
+                    super::wan::plan_wan_streaming(planner, c, p, placement, streamed, tiling)
+                })?;
+                Ok(if tiled.vae_tiling.is_some() && tiled.peak < plan.peak { tiled } else { plan })
+            }
+            _ => Ok(plan),
+        }
     }
 
     /// Loads the pipeline from `dir`.

@@ -73,6 +73,9 @@ pub struct MemoryPlan {
     pub streamed_per_run: u64,
     /// Which blocks stream, when the budget needs it (see [`within_budget`]).
     pub streaming: Option<StreamPlan>,
+    /// Wan: the VAE decodes in diffusers' spatial tiles (`enable_tiling()`'s output, not the
+    /// untiled one) because only that fits the budget.
+    pub vae_tiling: Option<crate::models::wan_vae::WanVaeTiling>,
 }
 
 /// The weight-streaming part of a plan.
@@ -136,6 +139,12 @@ impl MemoryPlan {
         );
         for (n, b, what) in self.at_peak.iter().take(8) {
             s += &format!("\n  live at peak: {n} × {what} ({} each)", Bytes(*b));
+        }
+        if let Some(t) = &self.vae_tiling {
+            s += &format!(
+                "\n  VAE decode tiled as diffusers' vae.enable_tiling() ({}×{} tiles every {}×{} pixels, overlaps blended): the untiled decode does not fit; frames are enable_tiling()'s",
+                t.tile_sample_min_width, t.tile_sample_min_height, t.tile_sample_stride_width, t.tile_sample_stride_height
+            );
         }
         if let Some(st) = &self.streaming {
             let n = st.streamed.len();
@@ -259,6 +268,7 @@ pub(crate) fn plan_run(gpu: &Arc<Gpu>, weights: u64, run: &mut StagedRun) -> Res
         schedule,
         streamed_per_run,
         streaming: None,
+        vae_tiling: None,
     })
 }
 

@@ -19,6 +19,7 @@ use super::{Checkpoint, Defaults, Frames, GenerateParams, MemoryPlan, NoProgress
 use crate::error::{Error, Result};
 use crate::models::umt5::{UMT5Config, UMT5EncoderModel};
 use crate::models::wan_transformer::{WanTimeConditioning, WanTransformer3DModel, WanTransformerConfig};
+use crate::models::wan_vae::WanVaeTiling;
 use crate::models::wan_vae::{AutoencoderKLWan, AutoencoderKLWanConfig};
 use crate::schedulers::{self, Scheduler, SchedulerConfig};
 use crate::tensor::Tensor;
@@ -239,6 +240,8 @@ pub struct WanPipeline {
     /// Transformer blocks the installed plan streams from host memory (`blocks.N`, both
     /// experts alike).
     pub streamed: Vec<String>,
+    /// The installed plan decodes in diffusers' spatial tiles (see `MemoryPlan::vae_tiling`).
+    pub vae_tiling: Option<WanVaeTiling>,
 }
 
 impl WanPipeline {
@@ -268,6 +271,7 @@ impl WanPipeline {
             scheduler_config: SchedulerConfig::from_file(&dir.join("scheduler/scheduler_config.json"))?,
             schedule: None,
             streamed: Vec::new(),
+            vae_tiling: None,
         })
     }
 
@@ -288,6 +292,7 @@ impl WanPipeline {
             scheduler_config: c.scheduler.clone(),
             schedule: None,
             streamed: Vec::new(),
+            vae_tiling: None,
         })
     }
 
@@ -380,7 +385,7 @@ impl super::Denoiser for WanSteps<'_> {
 
 /// Plans a Wan generation. `gpu` must be a planning device.
 pub fn plan_wan(gpu: &Arc<Gpu>, configs: &WanConfigs, p: &GenerateParams, placement: Placement) -> Result<MemoryPlan> {
-    plan_wan_streaming(gpu, configs, p, placement, &[])
+    plan_wan_streaming(gpu, configs, p, placement, &[], None)
 }
 
 /// The transformer's blocks with their device bytes (streaming units), measured on the
@@ -391,8 +396,16 @@ pub fn wan_units(gpu: &Arc<Gpu>, configs: &WanConfigs, placement: Placement) -> 
     Ok(units)
 }
 
-/// [`plan_wan`] with the transformer blocks named in `streamed` uploaded per forward.
-pub fn plan_wan_streaming(gpu: &Arc<Gpu>, configs: &WanConfigs, p: &GenerateParams, placement: Placement, streamed: &[String]) -> Result<MemoryPlan> {
+/// [`plan_wan`] with the transformer blocks named in `streamed` uploaded per forward, and the
+/// VAE decode tiled as `tiling` says (None: untiled).
+pub fn plan_wan_streaming(
+    gpu: &Arc<Gpu>,
+    configs: &WanConfigs,
+    p: &GenerateParams,
+    placement: Placement,
+    streamed: &[String],
+    tiling: Option<WanVaeTiling>,
+) -> Result<MemoryPlan> {
     if !gpu.is_planning() {
         return Err(Error::Other("memory plans run on a planning device (Gpu::planner)".into()));
     }
@@ -401,6 +414,7 @@ pub fn plan_wan_streaming(gpu: &Arc<Gpu>, configs: &WanConfigs, p: &GeneratePara
     gpu.reset_peak();
     let planned = WanPipeline::synthetic(gpu, configs, placement).and_then(|mut pipe| {
         pipe.streamed = streamed.to_vec();
+        pipe.vae_tiling = tiling;
         pipe.check(p)?;
         let weights = gpu.memory().live;
         super::plan::plan_run(gpu, weights, &mut |stage| {
@@ -412,6 +426,11 @@ pub fn plan_wan_streaming(gpu: &Arc<Gpu>, configs: &WanConfigs, p: &GeneratePara
             pipe.decode(&latents, &mut NoProgress)?;
             stage("decoding");
             Ok(())
+        })
+        .map(|mut plan| {
+            let [_, _, _, h, w] = pipe.latent_shape(p);
+            plan.vae_tiling = tiling.filter(|t| pipe.vae.uses_tiling(h, w, t));
+            plan
         })
     });
     if planned.is_err() {
@@ -540,6 +559,24 @@ impl super::VideoPipeline for WanPipeline {
     /// back as it is made, so the whole video never sits on the device).
     fn decode(&self, latents: &Tensor, progress: &mut dyn Progress) -> Result<Frames> {
         let z = self.vae.denormalize(latents)?;
+        if let Some(t) = self.vae_tiling.filter(|t| self.vae.uses_tiling(z.dim(3), z.dim(4), t)) {
+            progress.note(&format!(
+                "the VAE decodes in {}×{}-pixel tiles blended as diffusers' vae.enable_tiling() does (the untiled decode does not fit the memory budget)",
+                t.tile_sample_min_width, t.tile_sample_min_height
+            ));
+            progress.stage("decoding (tiled)", self.vae.tiles(z.dim(3), z.dim(4), &t)? * z.dim(2));
+            let v = self.vae.decode_tiled_with(&z, &t, &mut || {
+                progress.check_cancelled()?;
+                progress.tick();
+                Ok(())
+            })?;
+            let mut out = Frames::empty();
+            // A planning device reads nothing back: its tiled decode has sizes but no data.
+            if !self.gpu.is_planning() {
+                out.push_rgb(&v.data, v.frames, v.height, v.width, true);
+            }
+            return Ok(out);
+        }
         progress.stage("decoding", z.dim(2));
         let mut out = Frames::empty();
         self.vae.decode_with(&z, &mut |chunk| {
@@ -554,6 +591,7 @@ impl super::VideoPipeline for WanPipeline {
 
     fn use_plan(&mut self, plan: &MemoryPlan) -> Result<()> {
         self.streamed = plan.streamed().to_vec();
+        self.vae_tiling = plan.vae_tiling;
         self.gpu.install_schedule(&plan.schedule)?;
         self.schedule = Some(plan.schedule.clone());
         Ok(())
