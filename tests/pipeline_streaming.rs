@@ -24,7 +24,7 @@ fn half_budget(family: &Family, units: &[(String, u64)], p: &GenerateParams) -> 
     let g = Gpu::planner(&AdapterSelector::from_env()).unwrap();
     let all = match family {
         Family::TextToVideo(c) => t2v::pipelines::plan_streaming(&g, c, p, F16, &names).unwrap(),
-        Family::Wan(c) => t2v::pipelines::plan_wan_streaming(&g, c, p, F16, &names).unwrap(),
+        Family::Wan(c) => t2v::pipelines::plan_wan_streaming(&g, c, p, F16, &names, None).unwrap(),
     };
     let mut sizes: Vec<u64> = units.iter().map(|u| u.1).collect();
     sizes.sort();
@@ -139,4 +139,26 @@ fn a_budget_below_one_streamed_block_is_refused_with_the_smallest_that_works() {
     let report = plan.report();
     assert!(report.contains(&format!("smallest budget for this run (every block streamed): {}", t2v::error::Bytes(all.peak))), "{report}");
     assert!(report.contains("does NOT fit"), "{report}");
+}
+
+#[test]
+fn wan_decode_tiles_when_only_that_fits() {
+    // At 496×272 the tiny VAE's untiled decode is the run's peak; a budget just under it makes
+    // the plan decode in diffusers' enable_tiling() tiles (3 × 2 of 256 pixels every 192: the
+    // tiled decode itself is checked against diffusers in models_wan_vae), and the run reaches
+    // exactly that plan.
+    let dir = fixtures().join("wan/tiny-wan");
+    let family = Family::Wan(Box::new(wan_folder_configs(&dir).unwrap()));
+    let p = GenerateParams { prompt: "a cat".into(), num_frames: 5, height: 272, width: 496, num_inference_steps: 2, guidance_scale: 5.0, max_sequence_length: Some(8), ..GenerateParams::default() };
+    let untiled = family.plan(&Gpu::planner(&AdapterSelector::from_env()).unwrap(), &p, F16).unwrap();
+    assert!(untiled.vae_tiling.is_none());
+    let plan = family.plan(&planner(untiled.peak - (1 << 10)), &p, F16).unwrap();
+    assert!(plan.vae_tiling.is_some() && plan.fits() && plan.peak < untiled.peak, "{}\nuntiled: {}", plan.report(), untiled.report());
+    assert!(plan.report().contains("enable_tiling()"), "{}", plan.report());
+    let gpu = Gpu::new(&AdapterSelector::from_env()).unwrap();
+    let mut pipe = WanPipeline::from_dir(&gpu, &dir, F16).unwrap();
+    let (frames, _, peak) = run(&gpu, &mut pipe, &plan, &p);
+    assert_eq!(peak, plan.peak, "measured peak vs plan: {}", plan.report());
+    assert_eq!(frames.len(), 5 * 272 * 496 * 3);
+    assert!(frames.iter().all(|v| v.is_finite()));
 }

@@ -174,6 +174,14 @@ fn run_job(
         "params": p,
         "latents_sha256": latents_hash,
         "resumed_from_step": first,
+        "memory_plan": {
+            "peak_bytes": plan.peak,
+            "capacity_bytes": plan.capacity,
+            "streamed_blocks": plan.streamed(),
+            "streamed_bytes_per_step": plan.streamed_per_step(),
+            "vae_tiled": plan.vae_tiling.is_some(),
+            "report": plan.report(),
+        },
     });
     let comment = format!("t2v {}", provenance);
     let (f, h, w) = (frames.frames, frames.height, frames.width);
