@@ -309,7 +309,7 @@ pub fn pipeline(
     unet_steps: usize,
     profile: bool,
 ) -> Result<PipelineTimes> {
-    use crate::pipelines::{folder_configs, modelscope_configs, placeholder_run, plan, Family, TextToVideo};
+    use crate::pipelines::{folder_configs, modelscope_configs, placeholder_run, Family, TextToVideo};
     use crate::weights::Placement;
     let placement = Placement { matrices: DType::F16 };
     // A named Wan model that is not a folder here: its transformer step alone, from the shipped
@@ -330,9 +330,11 @@ pub fn pipeline(
         Some(dir) => folder_configs(dir)?,
         None => modelscope_configs()?,
     };
-    let memory_plan = plan(planner, &configs, p, placement)?;
+    // Planned as `t2v generate` plans: within the budget (--max-device-memory), blocks streamed
+    // if it needs them; the timed steps below run with the same blocks streamed.
+    let memory_plan = Family::TextToVideo(configs.clone()).plan(planner, p, placement)?;
     let t0 = Instant::now();
-    let (pipe, name) = match model {
+    let (mut pipe, name) = match model {
         Some(dir) => (TextToVideo::from_dir(gpu, dir, placement)?, dir.display().to_string()),
         None => (
             TextToVideo::synthetic(gpu, &modelscope_configs()?, placement)?,
@@ -342,6 +344,8 @@ pub fn pipeline(
     gpu.sync()?;
     let load_s = t0.elapsed().as_secs_f64();
     pipe.check(p)?;
+    pipe.unet.set_streamed(memory_plan.streamed())?;
+    gpu.trim();
     let [_, c, _, h, w] = pipe.latent_shape(p);
     let n = c * p.num_frames * h * w;
     let sample = Tensor::from_f32(gpu, &[1, c, p.num_frames, h, w], &vec![0.1; n])?;
@@ -359,7 +363,7 @@ pub fn pipeline(
     // The generation runs as `t2v generate` does: from the plan's buffers, made beforehand.
     gpu.trim();
     gpu.reset_peak();
-    gpu.install_schedule(&memory_plan.schedule)?;
+    pipe.use_plan(&memory_plan)?;
     let t2 = Instant::now();
     placeholder_run(&pipe, p, &mut |_| {})?;
     let generate_s = t2.elapsed().as_secs_f64();

@@ -116,11 +116,17 @@ fn wan_folders_generate_and_named_wan_models_plan_offline() {
         assert!(ok && log.contains("peak") && log.contains("weights"), "{m}: {log}");
     }
     // The memory budget: the adapter's, capped by --max-device-memory (or config
-    // max_device_memory); the 1.3B at its defaults plans 4.88 GiB.
-    for (gib, verdict) in [("6", "fits"), ("2", "does NOT fit")] {
-        let (_, log) = t2v(&d, &["generate", "--model", "wan2.1-t2v-1.3b", "--prompt", "x", "--dry-run", "--max-device-memory", gib]);
-        assert!(log.contains(&format!("device memory budget: {gib}.00 GiB")) && log.contains(verdict), "{gib}: {log}");
+    // max_device_memory); the 1.3B at its defaults plans 4.88 GiB with everything resident; under
+    // 4 GiB its VAE decodes in diffusers' tiles, under 2 GiB blocks stream as well; below the
+    // every-block-streamed peak it is refused with that peak. (Two steps: planning time grows
+    // with the steps, the peak barely does; BENCHMARKS.md has the 50-step plans.)
+    for (gib, verdict, says) in [("6", "fits", "in tensors by the end of decoding"), ("4", "fits", "enable_tiling()"), ("2", "fits", "weights streamed:"), ("1", "does NOT fit", "smallest budget for this run")] {
+        let (_, log) = t2v(&d, &["generate", "--model", "wan2.1-t2v-1.3b", "--prompt", "x", "--dry-run", "--num-inference-steps", "2", "--max-device-memory", gib]);
+        assert!(log.contains(&format!("device memory budget: {gib}.00 GiB")) && log.contains(verdict) && log.contains(says), "{gib}: {log}");
     }
+    // The acceptance check of the weight-streaming issue: the 14B at its defaults within 8 GiB.
+    let (ok, log) = t2v(&d, &["generate", "--model", "wan2.1-t2v-14b", "--prompt", "x", "--dry-run", "--num-inference-steps", "2", "--max-device-memory", "8"]);
+    assert!(ok && log.contains("weights streamed:") && log.contains("→ fits"), "{log}");
     std::fs::write(d.join("budget.yaml"), "max_device_memory: 3\n").unwrap();
     let (_, log) = t2v(&d, &["generate", "--config", "budget.yaml", "--model", "wan2.1-t2v-1.3b", "--prompt", "x", "--dry-run", "--max-device-memory", "5"]);
     assert!(log.contains("device memory budget: 3.00 GiB"), "the smaller cap wins: {log}");

@@ -304,6 +304,25 @@ impl Weights {
             self.synthetic_shape(key, shape);
             return Tensor::empty(&self.gpu, shape, dtype);
         }
+        if self.synthetic.is_some() && self.streaming.load(std::sync::atomic::Ordering::Relaxed) {
+            // Synthetic weights streamed (benchmarks): a host copy in the device dtype, as for files.
+            let cached = self.host_copies.lock().unwrap_or_else(|p| p.into_inner()).get(key).cloned();
+            let bytes = match cached {
+                Some(b) => b,
+                None => {
+                    let v = self.synth(key, shape).unwrap_or_default();
+                    let b = Arc::new(match dtype {
+                        DType::F32 => bytemuck::cast_slice(&v).to_vec(),
+                        DType::F16 => bytemuck::cast_slice(&v.iter().map(|&x| half::f16::from_f32(x)).collect::<Vec<_>>()).to_vec(),
+                    });
+                    self.host_copies.lock().unwrap_or_else(|p| p.into_inner()).insert(key.to_string(), b.clone());
+                    b
+                }
+            };
+            let t = Tensor::empty(&self.gpu, shape, dtype)?;
+            t.write_raw(&bytes)?;
+            return Ok(t);
+        }
         if let Some(v) = self.synth(key, shape) {
             return match dtype {
                 DType::F32 => Tensor::from_f32(&self.gpu, shape, &v),
