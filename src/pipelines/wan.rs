@@ -364,19 +364,32 @@ enum TransformerWeights {
     Synthetic(Placement),
 }
 
-/// Wan's transformer as the denoising loop sees it.
+/// Wan's transformer as the denoising loop sees it. A step's time conditioning (the time
+/// embedding and every block's modulation: 40 × 120 KiB for the 14B) is made at its first pass
+/// and shared by the guidance pass after it, then replaced by the next step's — only one step's
+/// is ever on the device.
 struct WanSteps<'a> {
     transformer: &'a WanTransformer3DModel,
-    /// Index of the first step `times` holds.
+    /// Index of the first step `timesteps` holds.
     first: usize,
     contexts: Vec<Tensor>,
-    times: Vec<WanTimeConditioning>,
+    timesteps: Vec<f32>,
+    current: std::cell::RefCell<Option<(usize, WanTimeConditioning)>>,
     guidance: Option<f32>,
 }
 
 impl super::Denoiser for WanSteps<'_> {
     fn predict(&self, input: &Tensor, step: usize, row: usize) -> Result<Tensor> {
-        self.transformer.forward_prepared(input, &self.times[step - self.first], &self.contexts[row])
+        let mut current = self.current.borrow_mut();
+        if current.as_ref().map(|c| c.0) != Some(step) {
+            *current = None;
+            let t = *self.timesteps.get(step - self.first).ok_or_else(|| Error::Other(format!("wan: no timestep for step {step}")))?;
+            *current = Some((step, self.transformer.time_conditioning(&[t])?));
+        }
+        match current.as_ref() {
+            Some((_, time)) => self.transformer.forward_prepared(input, time, &self.contexts[row]),
+            None => Err(Error::Other("wan: no time conditioning".into())),
+        }
     }
     fn guidance(&self, _step: usize) -> Option<f32> {
         self.guidance
@@ -541,7 +554,8 @@ impl super::VideoPipeline for WanPipeline {
                 transformer: &transformer,
                 first: start,
                 contexts: (0..embeds.dim(0)).map(|r| transformer.prepare_context(&embeds.narrow0(r, 1)?)).collect::<Result<Vec<_>>>()?,
-                times: sched.timesteps()[start..end].iter().map(|&t| transformer.time_conditioning(&[t])).collect::<Result<Vec<_>>>()?,
+                timesteps: sched.timesteps()[start..end].to_vec(),
+                current: Default::default(),
                 guidance,
             };
             latents = super::denoise::denoise_loop(&den, sched.as_mut(), latents, start..end, progress, observe)?;
