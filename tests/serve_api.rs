@@ -364,3 +364,23 @@ fn wan_folders_are_offered_with_their_defaults_run_and_resume_after_kill_9() {
     assert_eq!(r["resumed_from"], 0, "{r}");
     assert_eq!(j["outputs"]["latents_sha256"], r["outputs"]["latents_sha256"], "Wan: resumed vs uninterrupted latents");
 }
+
+#[test]
+fn a_job_too_big_for_the_device_is_accepted_and_streams() {
+    // A 1.43 MiB device (as the plan sees it): the tiny model at 48×48 needs 1.64 MiB with every
+    // block resident, 1.09 MiB with every block streamed. The job is accepted, runs with blocks
+    // streamed from host memory, and its provenance carries that plan.
+    let d = scratch("streams");
+    let s = Server::start(&d, &[], &[("T2V_DEVICE_MEMORY_GIB", "0.0014")]);
+    let mut job = tiny_job("a small room", 2, 1, Some(3));
+    job["width"] = 48.into();
+    job["height"] = 48.into();
+    let (code, j) = s.post("/api/jobs", job);
+    assert_eq!(code, 201, "{j}");
+    let done = s.wait_state(id(&j), "done");
+    let plan = &done["provenance"]["memory_plan"];
+    let streamed = plan["streamed_blocks"].as_array().unwrap_or_else(|| panic!("{done}"));
+    assert!(!streamed.is_empty() && streamed.len() < 9, "{plan}");
+    assert!(plan["streamed_bytes_per_step"].as_u64().unwrap() > 0 && plan["report"].as_str().unwrap().contains("weights streamed"), "{plan}");
+    assert!(plan["peak_bytes"].as_u64().unwrap() <= plan["capacity_bytes"].as_u64().unwrap(), "{plan}");
+}
