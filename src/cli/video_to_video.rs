@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 use t2v::gpu::AdapterSelector;
-use t2v::pipelines::{plan, plan_video_to_video, Family, Frames, GenerateParams, MemoryPlan, ModelConfigs, TextToVideo};
+use t2v::pipelines::{plan_video_to_video, Family, Frames, GenerateParams, MemoryPlan, ModelConfigs, TextToVideo};
 use t2v::video::{read_video, InputVideo};
 use t2v::weights::Placement;
 use t2v::{Error, Gpu};
@@ -84,7 +84,7 @@ pub fn run(
             None => (upscaler.defaults.height, upscaler.defaults.width),
         };
         let p2 = GenerateParams { height: h2, width: w2, ..params.clone() };
-        let plan1 = plan(&Gpu::planner(sel)?, configs, &params, placement)?;
+        let plan1 = Family::TextToVideo(configs.clone()).plan(&Gpu::planner(sel)?, &params, placement)?;
         let plan2 = plan_video_to_video(&Gpu::planner(sel)?, configs2, &p2, strength, (h2, w2), placement)?;
         let report = format!(
             "1. text-to-video {}x{} × {} frames ({}): {}\n2. video-to-video {}x{} ({up}, strength {strength}): {}\nchain peak (one model at a time): {}",

@@ -210,12 +210,20 @@ pub fn plan_video_to_video(
     if !gpu.is_planning() {
         return Err(Error::Other("memory plans run on a planning device (Gpu::planner)".into()));
     }
-    let planned = two_passes(gpu, configs, p, placement, &[], &|pipe, stage| placeholder_run_video(pipe, p, strength, video_hw, stage));
-    if planned.is_err() {
-        drop(gpu.finish_trace());
-        gpu.clear_schedule();
-    }
-    planned
+    // Within the budget as text-to-video plans are (see `Family::plan`): UNet blocks stream when
+    // everything resident does not fit. The loop runs int(steps · strength) steps, as diffusers.
+    let units = TextToVideo::synthetic(gpu, configs, placement)?.unet.units();
+    gpu.trim();
+    let steps = ((p.num_inference_steps as f64 * strength) as usize).clamp(1, p.num_inference_steps.max(1));
+    let bandwidth = || gpu.upload_bandwidth();
+    within_budget(&units, gpu.memory_capacity, steps, &bandwidth, &mut |streamed| {
+        let planned = two_passes(gpu, configs, p, placement, streamed, &|pipe, stage| placeholder_run_video(pipe, p, strength, video_hw, stage));
+        if planned.is_err() {
+            drop(gpu.finish_trace());
+            gpu.clear_schedule();
+        }
+        planned
+    })
 }
 
 /// A run for planning: allocates what the pipeline will, calling `stage` after each stage.
