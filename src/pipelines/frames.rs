@@ -47,7 +47,10 @@ pub fn decode_per_frame(vae: &AutoencoderKL, z: &Tensor, progress: &mut dyn Prog
         progress.check_cancelled()?;
         let img = vae.decode(&z.narrow0(i, 1)?)?;
         let (h, w) = (img.dim(2), img.dim(3));
-        out.push_rgb(&img.to_f32()?, 1, h, w, true);
+        // A plan reads nothing back (and a planned frame would be zeros).
+        if !img.gpu().is_planning() {
+            out.push_rgb(&img.to_f32()?, 1, h, w, true);
+        }
         progress.tick();
     }
     Ok(out)

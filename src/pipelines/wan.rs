@@ -596,7 +596,9 @@ impl super::VideoPipeline for WanPipeline {
         self.vae.decode_with(&z, &mut |chunk| {
             progress.check_cancelled()?;
             let (n, h, w) = (chunk.dim(0), chunk.dim(2), chunk.dim(3));
-            out.push_rgb(&chunk.to_f32()?, n, h, w, true);
+            if !self.gpu.is_planning() {
+                out.push_rgb(&chunk.to_f32()?, n, h, w, true);
+            }
             progress.tick();
             Ok(())
         })?;
