@@ -6,6 +6,7 @@ pub mod metrics;
 pub mod prompts;
 pub mod report;
 pub mod store;
+pub mod vbench_preprocess;
 
 use crate::models::clip::ClipModel;
 use crate::error::Result;

@@ -1,0 +1,64 @@
+//! VBench's quality dimensions against the reference implementations (fixtures:
+//! tools/reference/vbench_fixtures.py): VBench's torchvision preprocessing float for float, the
+//! networks' features at rel-L2 ≤ 1e-4, each metric equal to VBench's formula to 1e-5.
+
+mod common;
+use common::fixtures::{fixtures, read_raw, Raw};
+use t2v::eval::vbench_preprocess::{self as vp, Filter};
+
+fn cases() -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(fixtures().join("vbench/cases.json")).unwrap()).unwrap()
+}
+
+fn raw(file: &str) -> Vec<Raw> {
+    read_raw(&fixtures().join("vbench").join(file))
+}
+
+fn get<'a>(r: &'a [Raw], name: &str) -> &'a Raw {
+    r.iter().find(|x| x.0 == name).unwrap_or_else(|| panic!("no {name}"))
+}
+
+fn f32s(r: &Raw) -> Vec<f32> {
+    bytemuck::pod_collect_to_vec(&r.3)
+}
+
+/// Exact equality, reporting how many values differ and by how much.
+#[track_caller]
+fn assert_identical(what: &str, got: &[f32], want: &[f32]) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    let diff = got.iter().zip(want).filter(|(a, b)| a.to_bits() != b.to_bits()).count();
+    let max = got.iter().zip(want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    eprintln!("{what}: {diff} of {} values differ (max {max:e})", want.len());
+    assert_eq!(diff, 0, "{what}: {diff} values differ from torch (max {max:e})");
+}
+
+#[test]
+fn preprocessing_equals_torchvision() {
+    let c = cases();
+    let r = raw("preprocess.safetensors");
+    let (clip_px, dino_px) = (c["clip_px"].as_u64().unwrap() as usize, c["dino_px"].as_u64().unwrap() as usize);
+    let dino_cases: Vec<&str> = c["dino_cases"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    for case in c["pre_cases"].as_array().unwrap() {
+        let name = case[0].as_str().unwrap();
+        let (t, h, w) = (case[1].as_u64().unwrap() as usize, case[2].as_u64().unwrap() as usize, case[3].as_u64().unwrap() as usize);
+        let frames = vp::frames_from_rgb(&get(&r, &format!("in_{name}")).3, t, h, w);
+        let clip = vp::clip_transform(&frames, t, h, w, clip_px).unwrap();
+        assert_eq!(get(&r, &format!("clip_{name}")).2, vec![t, 3, clip.height, clip.width]);
+        assert_identical(&format!("clip_transform({clip_px}) of {h}×{w}"), &clip.data, &f32s(get(&r, &format!("clip_{name}"))));
+        if dino_cases.contains(&name) {
+            let dino = vp::dino_transform(&frames, t, h, w, dino_px).unwrap();
+            assert_eq!(get(&r, &format!("dino_{name}")).2, vec![t, 3, dino.height, dino.width]);
+            assert_identical(&format!("dino_transform({dino_px}) of {h}×{w}"), &dino.data, &f32s(get(&r, &format!("dino_{name}"))));
+        }
+    }
+    // DINO's position-embedding resize: bicubic with scale factors (n + 0.1)/N.
+    for case in c["pos_cases"].as_array().unwrap() {
+        let name = case[0].as_str().unwrap();
+        let (n, gh, gw) = (case[1].as_u64().unwrap() as usize, case[2].as_u64().unwrap() as usize, case[3].as_u64().unwrap() as usize);
+        let input = get(&r, &format!("pos_in_{name}"));
+        let d = input.2[1];
+        let scale = ((gh as f64 + 0.1) / n as f64, (gw as f64 + 0.1) / n as f64);
+        let got = vp::interpolate_scale(&f32s(input), d, n, n, scale, Filter::Bicubic).unwrap();
+        assert_identical(&format!("pos-embed {n}² → {gh}×{gw}"), &got, &f32s(get(&r, &format!("pos_out_{name}"))));
+    }
+}

@@ -1,0 +1,114 @@
+#!/usr/bin/env python3
+"""VBench quality-dimension fixtures (issue 20): tests/fixtures/vbench/.
+
+    tools/reference/.venv/bin/python tools/reference/vbench_fixtures.py
+
+Needs torchvision (VBench's transforms are torchvision's): `pip install --no-deps torchvision==0.29.2`
+into the venv (README). Everything is computed by the reference implementations on CPU:
+
+  preprocess.safetensors  VBench's `clip_transform(n)` / `dino_transform(n)` (vbench/utils.py @45e79ec:
+                          torchvision Resize(antialias=False) bicubic + CenterCrop, or bilinear with no
+                          crop; /255; mean/std) on float32 (T, 3, H, W) frames of awkward sizes (odd,
+                          non-square both ways, up- and down-scaled, already at size). `in_<case>` u8
+                          frames (T, H, W, 3) as decord gives them, `clip_<case>` / `dino_<case>` the
+                          transforms' outputs. Also `F.interpolate` bicubic with scale_factor (DINO's
+                          position-embedding mapping) on random planes: `pos_in_<case>` / `pos_out_<case>`.
+  cases.json              the cases and sizes.
+
+torch's float resize has two CPU kernels: with more than one thread (and outputs above 128 px summed)
+the generic one, which is also how CUDA combines taps; t2v reproduces that one. The script runs the
+resizes with 2 threads for that reason (the rest of the fixtures pin 1).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections import OrderedDict
+from pathlib import Path
+
+sys.dont_write_bytecode = True
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import make_fixtures as mf  # noqa: E402  (first: pins the CPU code paths before torch loads)
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+from clip_fixtures import image  # noqa: E402
+from dumping import write_safetensors  # noqa: E402
+
+# (name, T, H, W): upscale odd non-square, portrait up, landscape down, portrait down, at size.
+PRE_CASES = [("up_17x23", 1, 17, 23), ("up_64x41", 1, 64, 41), ("down_101x143", 1, 101, 143),
+             ("down_131x67", 2, 131, 67), ("same", 1, 66, 70)]
+DINO_CASES = ["up_17x23", "down_101x143", "same"]  # (outputs are the big part of the file)
+CLIP_PX = 48   # bicubic + crop: small outputs keep the fixture small (the kernel is size-agnostic)
+DINO_PX = 66   # bilinear: output sides summing above 128 px keep torch on its generic kernel
+# (name, n, grid h, grid w): DINO's interpolate_pos_encoding scale factors (n + 0.1)/sqrt(N)
+POS_CASES = [("14_to_14x24", 14, 14, 24), ("14_to_24x14", 14, 24, 14), ("14_to_15x15", 14, 15, 15), ("4_to_5x7", 4, 5, 7)]
+
+
+def vbench_transforms(n_px: int):
+    """vbench/utils.py clip_transform / dino_transform as VBENCH.md §2–3 pins them (@45e79ec)."""
+    from torchvision import transforms
+    from torchvision.transforms import CenterCrop, Compose, InterpolationMode, Normalize, Resize
+    clip = Compose([
+        Resize(n_px, interpolation=InterpolationMode.BICUBIC, antialias=False),
+        CenterCrop(n_px),
+        transforms.Lambda(lambda x: x.float().div(255.0)),
+        Normalize((0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)),
+    ])
+    dino = Compose([
+        Resize(size=n_px, antialias=False),
+        transforms.Lambda(lambda x: x.float().div(255.0)),
+        Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+    ])
+    return clip, dino
+
+
+def load_video_like(frames_u8: np.ndarray) -> torch.Tensor:
+    """vbench.utils.load_video: torch.Tensor(frames) (float32 0..255) permuted to (T, C, H, W)."""
+    return torch.Tensor(frames_u8).permute(0, 3, 1, 2)
+
+
+def preprocess(out: Path) -> dict:
+    torch.set_num_threads(2)
+    tensors = OrderedDict()
+    for i, (name, t, h, w) in enumerate(PRE_CASES):
+        fr = np.stack([image(h, w, 300 + 10 * i + k) for k in range(t)])
+        x = load_video_like(fr)
+        tensors[f"in_{name}"] = torch.from_numpy(fr)
+        tensors[f"clip_{name}"] = vbench_transforms(CLIP_PX)[0](x)
+        if name in DINO_CASES:
+            tensors[f"dino_{name}"] = vbench_transforms(DINO_PX)[1](x)
+    g = torch.Generator().manual_seed(31)
+    for name, n, gh, gw in POS_CASES:
+        # channels-last planes as DINO makes them: (1, N, N, dim).permute(0, 3, 1, 2)
+        pe = torch.randn(1, n, n, 6, generator=g).permute(0, 3, 1, 2)
+        o = F.interpolate(pe, scale_factor=((gh + 0.1) / n, (gw + 0.1) / n), mode="bicubic")
+        assert o.shape[-2:] == (gh, gw), o.shape
+        tensors[f"pos_in_{name}"] = pe.contiguous()
+        tensors[f"pos_out_{name}"] = o.contiguous()
+    torch.set_num_threads(1)
+    write_safetensors(out / "preprocess.safetensors", tensors, {})
+    return {"pre_cases": PRE_CASES, "clip_px": CLIP_PX, "dino_px": DINO_PX, "dino_cases": DINO_CASES, "pos_cases": POS_CASES}
+
+
+def main(fix: Path, parts: list[str]) -> None:
+    out = fix / "vbench"
+    out.mkdir(parents=True, exist_ok=True)
+    cases_path = out / "cases.json"
+    cases = json.loads(cases_path.read_text()) if cases_path.is_file() else {}
+    torch.set_grad_enabled(False)
+    for part in parts:
+        cases.update(PARTS[part](out))
+    cases_path.write_text(json.dumps(cases, indent=1) + "\n")
+    size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+    print(f"vbench fixtures: {size / 1e6:.3f} MB in {out}")
+
+
+PARTS = {"preprocess": preprocess}
+
+if __name__ == "__main__":
+    main(mf.FIX, sys.argv[1:] or list(PARTS))
