@@ -222,11 +222,13 @@ fn a_wan_model_beside_a_unet_model_in_one_report() {
     let wan_row = rs.iter().find(|r| r["model"].as_str().unwrap().ends_with("tiny-wan")).unwrap_or_else(|| panic!("{rs:?}"));
     assert_eq!((wan_row["num_frames"].as_u64(), wan_row["fps"].as_u64()), (Some(5), Some(16)), "Wan's own fps: {wan_row}");
     assert!(wan_row["clipsim"].as_f64().is_some_and(f64::is_finite), "{wan_row}");
+    // VBench's background consistency is on by default (the CLIP scorer, nothing to download).
+    assert!(wan_row["background_consistency"].as_f64().is_some_and(|v| (0.0..=1.0).contains(&v)), "{wan_row}");
     let html = std::fs::read_to_string(d.join("out/report.html")).unwrap();
     assert!(html.contains("tiny-wan") && html.contains("tiny-random"), "both models in the report");
     // The prompt's category gets its own rows, one per quality metric, the best mean in bold.
     let cats = html.split("<h2>Per prompt category</h2>").nth(1).unwrap_or_else(|| panic!("no per-category table: {html}"));
     let table = &cats[..cats.find("</table>").unwrap()];
-    assert_eq!(table.matches("<tr><td class=l>subject</td>").count(), 4, "{table}");
-    assert_eq!(table.matches("<b>").count(), 4, "one best per metric: {table}");
+    assert_eq!(table.matches("<tr><td class=l>subject</td>").count(), 5, "{table}");
+    assert_eq!(table.matches("<b>").count(), 5, "one best per metric: {table}");
 }

@@ -62,3 +62,38 @@ fn preprocessing_equals_torchvision() {
         assert_identical(&format!("pos-embed {n}² → {gh}×{gw}"), &got, &f32s(get(&r, &format!("pos_out_{name}"))));
     }
 }
+
+fn video_cases() -> Vec<(String, usize, usize, usize)> {
+    cases()["video_cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c[0].as_str().unwrap().to_string(), c[1].as_u64().unwrap() as usize, c[2].as_u64().unwrap() as usize, c[3].as_u64().unwrap() as usize))
+        .collect()
+}
+
+#[test]
+fn background_consistency_matches_vbench() {
+    use t2v::eval::{vbench, MetricSet, Scorer, ScorerSpec};
+    let c = cases();
+    let r = raw("background.safetensors");
+    let dir = fixtures().join("clip/tiny-clip");
+    let spec = ScorerSpec { clip_model: dir.display().to_string(), metrics: MetricSet::default() };
+    let scorer = Scorer::load_spec(&common::gpu(), &spec, None).unwrap();
+    for (name, t, h, w) in video_cases() {
+        let rgb = &get(&r, &format!("frames_{name}")).3;
+        let frames = t2v::eval::vbench_preprocess::frames_from_rgb(rgb, t, h, w);
+        let got = t2v::eval::vbench_clip_features(&scorer.clip, &frames, t, h, w).unwrap();
+        let want = f32s(get(&r, &format!("features_{name}")));
+        let want64: Vec<f64> = want.iter().map(|&x| x as f64).collect();
+        let e = common::rel_l2(&got.concat(), &want64);
+        let value = scorer.score(rgb, t, h, w, "a prompt").unwrap().background_consistency.unwrap();
+        let reference = c["background"][&name].as_f64().unwrap();
+        eprintln!("{name} ({t}×{h}×{w}): CLIP features rel-L2 {e:.2e}; background_consistency {value:.8} vs VBench {reference:.8} ({:.1e})", (value - reference).abs());
+        assert!(e <= 1e-4, "{name}: features rel-L2 {e:.3e}");
+        assert!((value - reference).abs() <= 1e-5, "{name}: {value} vs {reference}");
+        // The formula alone, on the reference's own features.
+        let on_ref = vbench::consistency(&want.chunks(want.len() / t).map(<[f32]>::to_vec).collect::<Vec<_>>()).unwrap();
+        assert!((on_ref - reference).abs() <= 1e-6, "{name}: formula {on_ref} vs {reference}");
+    }
+}

@@ -43,6 +43,8 @@ pub struct CompareArgs {
     /// or tiny-random (a random miniature t2v builds itself: offline runs, meaningless scores).
     #[arg(long, default_value = t2v::models::clip::DEFAULT_MODEL)]
     pub clip_model: String,
+    #[command(flatten)]
+    pub scoring: super::score::MetricArgs,
     /// Run slice I of N (0-based), e.g. 3/8; or just N, with I from JOB_COMPLETION_INDEX
     /// (Kubernetes Indexed Jobs) or SLURM_ARRAY_TASK_ID. Reports are left to `--report`.
     #[arg(long)]
@@ -195,6 +197,8 @@ pub fn run(sel: &AdapterSelector, args: CompareArgs) -> t2v::Result<()> {
     let placement = Placement { matrices: if args.f32_weights { DType::F32 } else { DType::F16 } };
     let clip_dir = t2v::models::clip::resolve_with(&args.clip_model, &gpu)?;
     let scorer_hash = store::folder_hash(&clip_dir, Some(&out))?;
+    let spec = args.scoring.spec(&args.clip_model)?;
+    let metric_key = spec.key_material(&gpu, Some(&out))?;
     // The scorer runs on a device of its own, so the generation device's memory counts only
     // the pipeline (its measured peak is the plan's).
     let mut scorer: Option<Scorer> = None;
@@ -223,7 +227,11 @@ pub fn run(sel: &AdapterSelector, args: CompareArgs) -> t2v::Result<()> {
                 "num_inference_steps": p.num_inference_steps, "guidance_scale": p.guidance_scale, "scheduler": scheduler,
                 "clip_skip": p.clip_skip, "noise_dtype": s.noise_dtype, "weights_dtype": dtype, "fps": fps,
             }));
-            let key = store::key_of(&serde_json::json!({ "t2v_result": 1, "video_key": video_key, "scorer_hash": scorer_hash }));
+            let mut material = serde_json::json!({ "t2v_result": 1, "video_key": video_key, "scorer_hash": scorer_hash });
+            if let Some(m) = &metric_key {
+                material["metrics"] = m.clone();
+            }
+            let key = store::key_of(&material);
             let prompt_id = job.prompt.id.clone().unwrap_or_default();
             if store::result_path(&out, &key).is_file() {
                 skipped += 1;
@@ -272,7 +280,7 @@ pub fn run(sel: &AdapterSelector, args: CompareArgs) -> t2v::Result<()> {
             let rgb = t2v::video::to_u8_round(&frames.data);
             if scorer.is_none() {
                 let sg = Gpu::new(sel)?;
-                let sc = Scorer::load(&sg, &args.clip_model, Some(&out))?;
+                let sc = Scorer::load_spec(&sg, &spec, Some(&out))?;
                 scorer = Some(sc);
             }
             let sc = scorer.as_ref().ok_or_else(|| Error::Other("scorer not loaded".into()))?;
@@ -302,6 +310,10 @@ pub fn run(sel: &AdapterSelector, args: CompareArgs) -> t2v::Result<()> {
                 fetv_clipscore: q.fetv_clipscore,
                 clip_temp: q.clip_temp,
                 flicker: q.flicker,
+                background_consistency: q.background_consistency,
+                subject_consistency: q.subject_consistency,
+                aesthetic_quality: q.aesthetic_quality,
+                metric_models: sc.metric_models(),
                 load_s: l.load_s,
                 encode_s,
                 denoise_s,

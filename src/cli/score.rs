@@ -1,10 +1,27 @@
 //! `t2v score VIDEO --prompt TEXT`: the comparison's metrics for a video made by anything
-//! (a GIF or a folder of PNG frames), so t2v can judge other systems' output too.
+//! (an MP4, a GIF or a folder of PNG frames), so t2v can judge other systems' output too.
 
 use clap::Args;
 use std::path::PathBuf;
+use t2v::eval::{MetricSet, ScorerSpec};
 use t2v::gpu::AdapterSelector;
 use t2v::Gpu;
+
+/// The metric choice shared by `score` and `compare`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct MetricArgs {
+    /// Metrics (comma-separated): clipsim, fetv_clipscore, clip_temp and flicker come with the CLIP
+    /// scorer; VBench's background_consistency (the CLIP scorer on VBench's preprocessing),
+    /// subject_consistency (DINO ViT-B/16) and aesthetic_quality (CLIP ViT-L/14 + LAION head); all.
+    #[arg(long, value_delimiter = ',', default_value = t2v::eval::vbench::DEFAULT_METRICS)]
+    pub metrics: Vec<String>,
+}
+
+impl MetricArgs {
+    pub fn spec(&self, clip_model: &str) -> t2v::Result<ScorerSpec> {
+        Ok(ScorerSpec { clip_model: clip_model.to_string(), metrics: MetricSet::parse(&self.metrics)? })
+    }
+}
 
 #[derive(Args, Debug)]
 pub struct ScoreArgs {
@@ -17,21 +34,27 @@ pub struct ScoreArgs {
     /// or tiny-random (a random miniature t2v builds itself: offline runs, meaningless scores).
     #[arg(long, default_value = t2v::models::clip::DEFAULT_MODEL)]
     pub clip_model: String,
+    #[command(flatten)]
+    pub scoring: MetricArgs,
     /// Print the numbers as JSON.
     #[arg(long)]
     pub json: bool,
 }
 
 pub fn run(sel: &AdapterSelector, args: ScoreArgs) -> t2v::Result<()> {
+    let spec = args.scoring.spec(&args.clip_model)?;
     let v = t2v::video::read_video(&args.video)?;
     let gpu = Gpu::new(sel)?;
-    let scorer = t2v::eval::Scorer::load(&gpu, &args.clip_model, None)?;
+    let scorer = t2v::eval::Scorer::load_spec(&gpu, &spec, None)?;
     let s = scorer.score(&v.rgb, v.frames, v.height, v.width, &args.prompt)?;
     if args.json {
         let j = serde_json::json!({
             "video": args.video.display().to_string(), "prompt": args.prompt, "frames": v.frames, "height": v.height,
-            "width": v.width, "scorer": scorer.name, "scorer_hash": scorer.hash, "clipsim": s.clipsim,
+            "width": v.width, "scorer": scorer.name, "scorer_hash": scorer.hash, "metrics": spec.metrics.names(),
+            "metric_models": scorer.metric_models(), "clipsim": s.clipsim,
             "fetv_clipscore": s.fetv_clipscore, "clip_temp": s.clip_temp, "flicker": s.flicker,
+            "background_consistency": s.background_consistency, "subject_consistency": s.subject_consistency,
+            "aesthetic_quality": s.aesthetic_quality,
         });
         println!("{}", serde_json::to_string_pretty(&j).unwrap_or_default());
         return Ok(());
@@ -41,6 +64,16 @@ pub fn run(sel: &AdapterSelector, args: ScoreArgs) -> t2v::Result<()> {
     println!("  CLIPSIM         {:.2}   (mean frame–prompt cosine ×100)", s.clipsim);
     println!("  FETV CLIPScore  {:.4} (pooled frames vs prompt)", s.fetv_clipscore);
     println!("  CLIP-Temp       {}  (consecutive frames)", opt(s.clip_temp));
-    println!("  flicker         {}  (VBench temporal flickering; 1 = still)", opt(s.flicker));
+    println!("  flicker         {}  (VBench temporal flickering, no static filter; 1 = still)", opt(s.flicker));
+    let m = spec.metrics;
+    if m.background_consistency {
+        println!("  background consistency {}  (VBench, CLIP features)", opt(s.background_consistency));
+    }
+    if m.subject_consistency {
+        println!("  subject consistency    {}  (VBench, DINO features)", opt(s.subject_consistency));
+    }
+    if m.aesthetic_quality {
+        println!("  aesthetic quality      {}  (VBench, LAION V1 head on CLIP ViT-L/14)", opt(s.aesthetic_quality));
+    }
     Ok(())
 }

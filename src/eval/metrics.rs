@@ -71,6 +71,10 @@ pub struct VideoScores {
     pub fetv_clipscore: f64,
     pub clip_temp: Option<f64>,
     pub flicker: Option<f64>,
+    /// VBench dimensions (`eval::vbench`), None when not chosen or not defined (one frame).
+    pub background_consistency: Option<f64>,
+    pub subject_consistency: Option<f64>,
+    pub aesthetic_quality: Option<f64>,
 }
 
 pub fn scores(frames: &[Vec<f32>], text: &[f32], rgb: &[u8], f: usize, h: usize, w: usize) -> VideoScores {
@@ -79,5 +83,8 @@ pub fn scores(frames: &[Vec<f32>], text: &[f32], rgb: &[u8], f: usize, h: usize,
         fetv_clipscore: fetv_clipscore(frames, text),
         clip_temp: clip_temp(frames),
         flicker: temporal_flickering(rgb, f, h, w),
+        background_consistency: None,
+        subject_consistency: None,
+        aesthetic_quality: None,
     }
 }

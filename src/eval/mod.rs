@@ -1,11 +1,13 @@
-//! Measuring videos: CLIP-based and pixel metrics ([`metrics`]), the CLIP scorer
-//! ([`Scorer`]), prompt files ([`prompts`]), the keyed result store of `t2v compare`
-//! ([`store`]) and its report ([`report`]).
+//! Measuring videos: CLIP-based and pixel metrics ([`metrics`]), VBench's quality dimensions
+//! ([`vbench`], on VBench's own preprocessing [`vbench_preprocess`]), the scorer ([`Scorer`]:
+//! the CLIP model and the networks the chosen dimensions need), prompt files ([`prompts`]), the
+//! keyed result store of `t2v compare` ([`store`]) and its report ([`report`]).
 
 pub mod metrics;
 pub mod prompts;
 pub mod report;
 pub mod store;
+pub mod vbench;
 pub mod vbench_preprocess;
 
 use crate::models::clip::ClipModel;
@@ -16,30 +18,91 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use metrics::VideoScores;
+pub use vbench::MetricSet;
 
-/// A loaded CLIP model that scores videos against prompts.
+/// What scores a video: the CLIP scorer (hub id, folder or `tiny-random`) and the VBench
+/// dimensions chosen.
+#[derive(Debug, Clone)]
+pub struct ScorerSpec {
+    pub clip_model: String,
+    pub metrics: MetricSet,
+}
+
+impl ScorerSpec {
+    /// What the results depend on beyond the CLIP scorer's hash (None: nothing, the key
+    /// material of results made before issue 20). `gpu` makes `tiny-random` folders.
+    pub fn key_material(&self, _gpu: &Arc<Gpu>, _hash_cache: Option<&Path>) -> Result<Option<serde_json::Value>> {
+        if self.metrics.is_base() {
+            return Ok(None);
+        }
+        // Background consistency is VBench's preprocessing of the same CLIP scorer: the metric
+        // list and t2v's version of the VBench formulas are what change a result.
+        Ok(Some(serde_json::json!({ "metrics": self.metrics.names(), "vbench": 1 })))
+    }
+}
+
+/// Frames per vision-tower batch on VBench's preprocessing (as the CLIP model's own).
+const FRAMES_PER_BATCH: usize = 16;
+
+/// The loaded networks that score videos.
 pub struct Scorer {
     pub clip: ClipModel,
     /// The model as named (hub id or folder) and the content hash of its folder.
     pub name: String,
     pub hash: String,
+    pub metrics: MetricSet,
 }
 
 impl Scorer {
     /// Loads `name` (a hub id or folder) on `gpu`, f32 weights (scores are compared across
     /// runs and machines: no f16 rounding of CLIP's weights). `hash_cache` is a folder for the
-    /// weights-hash cache (the comparison's output folder).
+    /// weights-hash cache (the comparison's output folder). Only the base metrics.
     pub fn load(gpu: &Arc<Gpu>, name: &str, hash_cache: Option<&Path>) -> Result<Scorer> {
-        let dir = crate::models::clip::resolve_with(name, gpu)?;
+        let spec = ScorerSpec { clip_model: name.to_string(), metrics: MetricSet::parse(&[])? };
+        Scorer::load_spec(gpu, &spec, hash_cache)
+    }
+
+    /// Loads every network `spec` needs.
+    pub fn load_spec(gpu: &Arc<Gpu>, spec: &ScorerSpec, hash_cache: Option<&Path>) -> Result<Scorer> {
+        let dir = crate::models::clip::resolve_with(&spec.clip_model, gpu)?;
         let hash = store::folder_hash(&dir, hash_cache)?;
         let clip = ClipModel::from_dir(gpu, &dir, Placement { matrices: DType::F32 })?;
-        Ok(Scorer { clip, name: name.to_string(), hash })
+        Ok(Scorer { clip, name: spec.clip_model.clone(), hash, metrics: spec.metrics })
+    }
+
+    /// Which network computed each chosen VBench dimension ("name hash"), for the record.
+    pub fn metric_models(&self) -> std::collections::BTreeMap<String, String> {
+        let mut m = std::collections::BTreeMap::new();
+        if self.metrics.background_consistency {
+            m.insert("background_consistency".into(), format!("{} {}", self.name, self.hash));
+        }
+        m
     }
 
     /// The metrics of 8-bit RGB frames (F, H, W, 3) for `prompt`.
     pub fn score(&self, rgb: &[u8], f: usize, h: usize, w: usize, prompt: &str) -> Result<VideoScores> {
         let frames = self.clip.image_features(rgb, f, h, w)?;
         let text = self.clip.text_features(prompt)?;
-        Ok(metrics::scores(&frames, &text, rgb, f, h, w))
+        let mut s = metrics::scores(&frames, &text, rgb, f, h, w);
+        if self.metrics.background_consistency {
+            let x = vbench_preprocess::frames_from_rgb(rgb, f, h, w);
+            s.background_consistency = vbench::consistency(&vbench_clip_features(&self.clip, &x, f, h, w)?);
+        }
+        Ok(s)
     }
+}
+
+/// A CLIP model's image features (`encode_image` = `get_image_features`) of float frames
+/// (T, 3, H, W) 0..255 on VBench's `clip_transform` at the model's image size (224 for the
+/// published CLIPs), in batches.
+pub fn vbench_clip_features(clip: &ClipModel, frames: &[f32], t: usize, h: usize, w: usize) -> Result<Vec<Vec<f32>>> {
+    let n_px = clip.config.vision.image_size;
+    let plane = 3 * h * w;
+    let mut out = Vec::with_capacity(t);
+    for lo in (0..t).step_by(FRAMES_PER_BATCH) {
+        let hi = (lo + FRAMES_PER_BATCH).min(t);
+        let px = vbench_preprocess::clip_transform(&frames[lo * plane..hi * plane], hi - lo, h, w, n_px)?;
+        out.extend(clip.image_features_pixels(&px.data, hi - lo)?);
+    }
+    Ok(out)
 }

@@ -48,7 +48,7 @@ struct Metric {
     timing: bool,
 }
 
-const METRICS: [Metric; 9] = [
+const METRICS: [Metric; 12] = [
     Metric { name: "CLIPSIM", get: |r| Some(r.clipsim), digits: 2, better: "higher", timing: false },
     Metric { name: "FETV CLIPScore", get: |r| Some(r.fetv_clipscore), digits: 4, better: "higher", timing: false },
     Metric { name: "CLIP-Temp", get: |r| r.clip_temp, digits: 4, better: "higher", timing: false },
@@ -58,7 +58,15 @@ const METRICS: [Metric; 9] = [
     Metric { name: "load s", get: |r| Some(r.load_s), digits: 2, better: "lower", timing: true },
     Metric { name: "peak GiB (plan)", get: |r| Some(gib(r.planned_peak_bytes)), digits: 3, better: "lower", timing: false },
     Metric { name: "peak GiB (measured)", get: |r| Some(gib(r.measured_peak_bytes)), digits: 3, better: "lower", timing: false },
+    Metric { name: "Background consistency (VBench)", get: |r| r.background_consistency, digits: 4, better: "higher", timing: false },
+    Metric { name: "Subject consistency (VBench)", get: |r| r.subject_consistency, digits: 4, better: "higher", timing: false },
+    Metric { name: "Aesthetic quality (VBench)", get: |r| r.aesthetic_quality, digits: 4, better: "higher", timing: false },
 ];
+
+/// The quality metrics (not costs) some record has a value of, in table order.
+fn quality_metrics(records: &[Record]) -> Vec<usize> {
+    (0..METRICS.len()).filter(|&i| !METRICS[i].timing && !METRICS[i].name.starts_with("peak") && records.iter().any(|r| (METRICS[i].get)(r).is_some())).collect()
+}
 
 fn gib(b: u64) -> f64 {
     b as f64 / (1u64 << 30) as f64
@@ -114,7 +122,7 @@ fn category_table(records: &[Record], names: &[String]) -> String {
     }
     h += "</tr>";
     for cat in cats {
-        for m in METRICS.iter().filter(|m| !m.timing).take(4) {
+        for m in quality_metrics(records).into_iter().map(|i| &METRICS[i]) {
             let cells: Vec<Option<Interval>> = names
                 .iter()
                 .map(|n| interval(&records.iter().filter(|r| &r.model == n && r.category.as_deref() == Some(cat)).filter_map(|r| (m.get)(r)).collect::<Vec<_>>()))
@@ -255,11 +263,12 @@ fn tradeoff_plot(title: &str, x_label: &str, xs: &[Option<Interval>], ys: &[Opti
     Ok(svg)
 }
 
-const CSV_COLUMNS: [&str; 33] = [
+const CSV_COLUMNS: [&str; 36] = [
     "key", "video_key", "video", "model", "model_hash", "prompt_id", "prompt", "category", "negative_prompt", "seed", "num_frames",
     "height", "width", "num_inference_steps", "guidance_scale", "scheduler", "fps", "weights_dtype", "scorer", "scorer_hash",
     "clipsim", "fetv_clipscore", "clip_temp", "flicker", "load_s", "encode_s", "denoise_s", "decode_s", "s_per_step",
-    "generate_s", "planned_peak_bytes", "measured_peak_bytes", "planned_peak_gib",
+    "generate_s", "planned_peak_bytes", "measured_peak_bytes", "planned_peak_gib", "background_consistency",
+    "subject_consistency", "aesthetic_quality",
 ];
 
 fn csv_field(s: &str) -> String {
@@ -282,7 +291,8 @@ pub fn csv(records: &[Record]) -> String {
             r.scorer_hash.clone(), r.clipsim.to_string(), r.fetv_clipscore.to_string(), opt(r.clip_temp), opt(r.flicker),
             r.load_s.to_string(), r.encode_s.to_string(), r.denoise_s.to_string(), r.decode_s.to_string(), r.s_per_step.to_string(),
             r.generate_s().to_string(), r.planned_peak_bytes.to_string(), r.measured_peak_bytes.to_string(),
-            gib(r.planned_peak_bytes).to_string(),
+            gib(r.planned_peak_bytes).to_string(), opt(r.background_consistency), opt(r.subject_consistency),
+            opt(r.aesthetic_quality),
         ];
         s += &row.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(",");
         s.push('\n');
@@ -332,14 +342,16 @@ pub fn html(records: &[Record]) -> Result<String> {
         esc(&scorers.into_iter().map(label).collect::<Vec<_>>().join(", "))
     );
     h += "<div style=\"overflow-x:auto\"><table><tr><th class=l>model</th><th>videos</th>";
-    for m in &METRICS {
+    // Columns some video has a number for (a metric not chosen in any run is left out).
+    let shown: Vec<usize> = (0..METRICS.len()).filter(|&i| records.iter().any(|r| (METRICS[i].get)(r).is_some())).collect();
+    for m in shown.iter().map(|&i| &METRICS[i]) {
         let _ = write!(h, "<th>{}<br><span class=muted>{} is better</span></th>", esc(m.name), m.better);
     }
     h += "</tr>";
     for (name, vals) in &sum {
         let n = records.iter().filter(|r| &r.model == name).count();
         let _ = write!(h, "<tr><td class=l title=\"{}\">{}</td><td>{n}</td>", esc(name), esc(&label(name)));
-        for (m, v) in METRICS.iter().zip(vals) {
+        for (m, v) in shown.iter().map(|&i| (&METRICS[i], &vals[i])) {
             let cell = fmt_interval(v, m.digits);
             let _ = if m.timing { write!(h, "<td><span class=t>{cell}</span></td>") } else { write!(h, "<td>{cell}</td>") };
         }
@@ -349,8 +361,8 @@ pub fn html(records: &[Record]) -> Result<String> {
     h += &category_table(records, &names);
     h += "<h2>Per model</h2><div class=plots>";
     let col = |i: usize| names.iter().map(|n| sum[n][i]).collect::<Vec<_>>();
-    for (i, m) in METRICS.iter().enumerate().take(4) {
-        h += &metric_plot(m.name, &labels, &col(i))?;
+    for i in quality_metrics(records) {
+        h += &metric_plot(METRICS[i].name, &labels, &col(i))?;
     }
     h += "</div>";
     h += &legend(&labels);

@@ -10,7 +10,8 @@
 //! ```
 //!
 //! video key = sha256 of the model's weights hash, prompt, negative prompt, seed and every
-//! generation setting; result key = sha256 of the video key and the CLIP scorer's hash. Files
+//! generation setting; result key = sha256 of the video key and the CLIP scorer's hash, plus,
+//! when VBench dimensions are chosen, the metric list and every metric network's hash. Files
 //! are written to a temporary name and renamed, so a key's file is complete or absent.
 
 use crate::error::{Error, Result};
@@ -125,6 +126,16 @@ pub struct Record {
     pub fetv_clipscore: f64,
     pub clip_temp: Option<f64>,
     pub flicker: Option<f64>,
+    /// VBench's dimensions (issue 20; absent in older results), and what computed them
+    /// (metric → model and hash).
+    #[serde(default)]
+    pub background_consistency: Option<f64>,
+    #[serde(default)]
+    pub subject_consistency: Option<f64>,
+    #[serde(default)]
+    pub aesthetic_quality: Option<f64>,
+    #[serde(default)]
+    pub metric_models: BTreeMap<String, String>,
     /// Seconds: loading the pipeline (in the process that made this video), prompt encoding,
     /// the denoising loop, VAE decoding; and the loop's seconds per step.
     pub load_s: f64,

@@ -13,6 +13,11 @@ into the venv (README). Everything is computed by the reference implementations 
                           frames (T, H, W, 3) as decord gives them, `clip_<case>` / `dino_<case>` the
                           transforms' outputs. Also `F.interpolate` bicubic with scale_factor (DINO's
                           position-embedding mapping) on random planes: `pos_in_<case>` / `pos_out_<case>`.
+  background.safetensors  background_consistency (vbench/background_consistency.py's loop) on the tiny
+                          random CLIPModel of tests/fixtures/clip/tiny-clip (from_pretrained; `encode_image`
+                          = get_image_features), `clip_transform(32)` (its image size) of u8 frames
+                          `frames_<case>` (T, H, W, 3) and their `features_<case>`; the per-video
+                          values in cases.json `background`.
   cases.json              the cases and sizes.
 
 torch's float resize has two CPU kernels: with more than one thread (and outputs above 128 px summed)
@@ -95,6 +100,56 @@ def preprocess(out: Path) -> dict:
     return {"pre_cases": PRE_CASES, "clip_px": CLIP_PX, "dino_px": DINO_PX, "dino_cases": DINO_CASES, "pos_cases": POS_CASES}
 
 
+def video(t: int, h: int, w: int, seed: int) -> np.ndarray:
+    """(t, h, w, 3) u8: frame k blends the first procedural image with its own, more with k, so
+    consecutive frames are similar and late ones drift (the consistency cosines vary)."""
+    base = image(h, w, seed).astype(np.float64)
+    out = []
+    for k in range(t):
+        a = min(1.0, 0.25 * k)
+        out.append(np.round((1 - a) * base + a * image(h, w, seed + 1 + k)).astype(np.uint8))
+    return np.stack(out)
+
+
+def vbench_consistency(image_features: torch.Tensor) -> float:
+    """The per-video loop of vbench/background_consistency.py and subject_consistency.py."""
+    image_features = F.normalize(image_features, dim=-1, p=2)
+    video_sim = 0.0
+    for i in range(len(image_features)):
+        image_feature = image_features[i].unsqueeze(0)
+        if i == 0:
+            first_image_feature = image_feature
+        else:
+            sim_pre = max(0.0, F.cosine_similarity(former_image_feature, image_feature).item())
+            sim_fir = max(0.0, F.cosine_similarity(first_image_feature, image_feature).item())
+            video_sim += (sim_pre + sim_fir) / 2
+        former_image_feature = image_feature
+    return video_sim / (len(image_features) - 1)
+
+
+# (name, T, H, W, seed): landscape down to 32, portrait, square, one with 2 frames.
+VIDEO_CASES = [("land", 5, 48, 71, 500), ("port", 4, 57, 40, 510), ("square", 3, 32, 32, 520), ("two", 2, 45, 45, 530)]
+
+
+def background(out: Path) -> dict:
+    from transformers import CLIPModel
+    torch.set_num_threads(2)  # torch's generic resize kernel (module docstring)
+    model = CLIPModel.from_pretrained(mf.FIX / "clip" / "tiny-clip").eval()
+    n_px = model.config.vision_config.image_size
+    clip_t = vbench_transforms(n_px)[0]
+    tensors, values = OrderedDict(), {}
+    for name, t, h, w, seed in VIDEO_CASES:
+        fr = video(t, h, w, seed)
+        pixels = clip_t(load_video_like(fr))
+        feats = model.get_image_features(pixel_values=pixels).pooler_output
+        tensors[f"frames_{name}"] = torch.from_numpy(fr)
+        tensors[f"features_{name}"] = feats
+        values[name] = vbench_consistency(feats)
+    torch.set_num_threads(1)
+    write_safetensors(out / "background.safetensors", tensors, {})
+    return {"video_cases": VIDEO_CASES, "background": values, "background_clip": "tests/fixtures/clip/tiny-clip"}
+
+
 def main(fix: Path, parts: list[str]) -> None:
     out = fix / "vbench"
     out.mkdir(parents=True, exist_ok=True)
@@ -108,7 +163,7 @@ def main(fix: Path, parts: list[str]) -> None:
     print(f"vbench fixtures: {size / 1e6:.3f} MB in {out}")
 
 
-PARTS = {"preprocess": preprocess}
+PARTS = {"preprocess": preprocess, "background": background}
 
 if __name__ == "__main__":
     main(mf.FIX, sys.argv[1:] or list(PARTS))
