@@ -62,7 +62,18 @@ fn conv2d_without_bias_and_bad_shapes() {
 fn conv_temporal_both_layouts() {
     let g = gpu();
     for (i, &(bs, cin, cout, f, h, w, f16w)) in
-        [(1, 8, 8, 5, 3, 4, false), (2, 12, 20, 3, 5, 9, true), (1, 16, 16, 1, 4, 4, false), (2, 9, 7, 24, 2, 3, false)]
+        // Frames of < 256 pixels take the across-frames variant (rows = batch·frame·pixel, tiles
+        // spanning frame and batch edges); 17×16 = 272 and 16×20 take the per-frame one.
+        [
+            (1, 8, 8, 5, 3, 4, false),
+            (2, 12, 20, 3, 5, 9, true),
+            (1, 16, 16, 1, 4, 4, false),
+            (2, 9, 7, 24, 2, 3, false),
+            (3, 5, 11, 7, 1, 1, true),
+            (2, 6, 9, 13, 11, 23, false),
+            (1, 4, 10, 3, 17, 16, true),
+            (2, 3, 5, 4, 16, 20, false),
+        ]
             .iter()
             .enumerate()
     {

@@ -8,6 +8,13 @@ use crate::tensor::{DType, Tensor, Window};
 const SRC: &str = concat!(include_str!("../../shaders/conv_temporal.wgsl"), "\n", include_str!("../../shaders/conv_weights.wgsl"));
 const TILE_N: usize = 8;
 
+/// Frames with fewer pixels than this run as one GEMM over (batch, frame, pixel) rows: a
+/// per-frame tile of ≤ 256 rows takes the small-row variants of `row_tile` (at 5×9 pixels,
+/// 48-wide workgroups of one row each), the rows of all frames the 64×8 one. At 256 and more the
+/// per-frame kernel's tiles are full and its frame test is uniform. Measured: BENCHMARKS.md
+/// "Temporal convolution by shape".
+const ROWS_ACROSS_FRAMES_BELOW: usize = 256;
+
 /// How frames sit in memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FrameLayout {
@@ -53,14 +60,16 @@ pub fn conv_temporal(x: &Tensor, frames: usize, layout: FrameLayout, w: &Tensor,
     };
     let (xst, yst) = (strides(cin), strides(cout));
     let gpu = x.gpu();
-    let (wg, tm) = row_tile(s);
-    let defines = [
-        ("WG", wg.to_string()),
-        ("TM", tm.to_string()),
-        ("TN", TILE_N.to_string()),
-        ("W_F16", ((w.dtype() == DType::F16) as u32).to_string()),
-    ];
-    let kern = gpu.kernel("conv_temporal", SRC, "conv_temporal", &defines)?;
+    let kernel = |rows: usize, entry: &str| {
+        let (wg, tm) = row_tile(rows);
+        let defines = [
+            ("WG", wg.to_string()),
+            ("TM", tm.to_string()),
+            ("TN", TILE_N.to_string()),
+            ("W_F16", ((w.dtype() == DType::F16) as u32).to_string()),
+        ];
+        gpu.kernel("conv_temporal", SRC, entry, &defines).map(|k| (k, wg * tm))
+    };
     let ww = w.whole(op)?;
     let bw = match bias {
         Some(bt) => bt.whole(op)?,
@@ -107,8 +116,17 @@ pub fn conv_temporal(x: &Tensor, frames: usize, layout: FrameLayout, w: &Tensor,
             yw.shift,
             bias.is_some() as u32,
         ];
-        let tiles = nb * f * s.div_ceil(wg * tm) * cout.div_ceil(TILE_N);
-        gpu.flops_hint(2.0 * (nb * f * s) as f64 * cout as f64 * (cin * 3) as f64);
+        // Frames of few pixels: one GEMM over (batch, frame, pixel) rows instead of a tile per
+        // frame (see `ROWS_ACROSS_FRAMES_BELOW`).
+        let rows = nb * f * s;
+        let (kern, tiles) = if s < ROWS_ACROSS_FRAMES_BELOW {
+            let (k, tile) = kernel(rows, "conv_temporal_rows")?;
+            (k, rows.div_ceil(tile) * cout.div_ceil(TILE_N))
+        } else {
+            let (k, tile) = kernel(s, "conv_temporal")?;
+            (k, nb * f * s.div_ceil(tile) * cout.div_ceil(TILE_N))
+        };
+        gpu.flops_hint(2.0 * rows as f64 * cout as f64 * (cin * 3) as f64);
         gpu.dispatch(
             &kern,
             &params,
@@ -128,11 +146,26 @@ pub(crate) fn bench_cases(gpu: &std::sync::Arc<crate::gpu::Gpu>, frames: usize) 
     let wt = rand_tensor(gpu, &[c, c, 3, 1, 1], DType::F16, 2)?;
     let b = rand_tensor(gpu, &[c], DType::F32, 3)?;
     let n = clips * f * c * h * w;
-    Ok(vec![Case::new(
-        "conv_temporal",
-        format!("L0 {clips}x{f} frames x{c}x{h}x{w} W=f16"),
-        2.0 * (n * c * 3) as f64,
-        8.0 * n as f64 + 2.0 * (c * c * 3) as f64,
-        move || conv_temporal(&x, f, FrameLayout::Folded, &wt, Some(&b)).map(drop),
-    )])
+    // Level 3 at 576×320 (5×9 pixels, 1280 channels): the shape the across-frames variant is for.
+    let (c3, h3, w3) = (1280usize, 5usize, 9usize);
+    let x3 = rand_tensor(gpu, &[clips * f, c3, h3, w3], DType::F32, 4)?;
+    let wt3 = rand_tensor(gpu, &[c3, c3, 3, 1, 1], DType::F16, 5)?;
+    let b3 = rand_tensor(gpu, &[c3], DType::F32, 6)?;
+    let n3 = clips * f * c3 * h3 * w3;
+    Ok(vec![
+        Case::new(
+            "conv_temporal",
+            format!("L0 {clips}x{f} frames x{c}x{h}x{w} W=f16"),
+            2.0 * (n * c * 3) as f64,
+            8.0 * n as f64 + 2.0 * (c * c * 3) as f64,
+            move || conv_temporal(&x, f, FrameLayout::Folded, &wt, Some(&b)).map(drop),
+        ),
+        Case::new(
+            "conv_temporal",
+            format!("L3 {clips}x{f} frames x{c3}x{h3}x{w3} W=f16"),
+            2.0 * (n3 * c3 * 3) as f64,
+            8.0 * n3 as f64 + 2.0 * (c3 * c3 * 3) as f64,
+            move || conv_temporal(&x3, f, FrameLayout::Folded, &wt3, Some(&b3)).map(drop),
+        ),
+    ])
 }
