@@ -78,7 +78,7 @@ fn background_consistency_matches_vbench() {
     let c = cases();
     let r = raw("background.safetensors");
     let dir = fixtures().join("clip/tiny-clip");
-    let spec = ScorerSpec { clip_model: dir.display().to_string(), metrics: MetricSet::default() };
+    let spec = ScorerSpec { clip_model: dir.display().to_string(), metrics: MetricSet::default(), dino_model: String::new() };
     let scorer = Scorer::load_spec(&common::gpu(), &spec, None).unwrap();
     for (name, t, h, w) in video_cases() {
         let rgb = &get(&r, &format!("frames_{name}")).3;
@@ -95,5 +95,54 @@ fn background_consistency_matches_vbench() {
         // The formula alone, on the reference's own features.
         let on_ref = vbench::consistency(&want.chunks(want.len() / t).map(<[f32]>::to_vec).collect::<Vec<_>>()).unwrap();
         assert!((on_ref - reference).abs() <= 1e-6, "{name}: formula {on_ref} vs {reference}");
+    }
+}
+
+fn dino() -> t2v::models::dino::DinoModel {
+    use t2v::weights::Placement;
+    t2v::models::dino::DinoModel::from_dir(&common::gpu(), &fixtures().join("vbench/tiny-dino"), Placement { matrices: t2v::DType::F32 }).unwrap()
+}
+
+/// A tensor of the dino dump as f32 (the inputs are stored f16, exactly).
+fn dino_tensor(r: &[Raw], name: &str) -> Vec<f32> {
+    let t = get(r, name);
+    match t.1.as_str() {
+        "F16" => bytemuck::pod_collect_to_vec::<u8, half::f16>(&t.3).iter().map(|h| h.to_f32()).collect(),
+        _ => f32s(t),
+    }
+}
+
+#[test]
+fn dino_features_match_facebookresearch_dino() {
+    let c = cases();
+    let r = raw("dino.safetensors");
+    let model = dino();
+    for case in c["dino_fwd_cases"].as_array().unwrap() {
+        let name = case[0].as_str().unwrap();
+        let (b, h, w) = (case[1].as_u64().unwrap() as usize, case[2].as_u64().unwrap() as usize, case[3].as_u64().unwrap() as usize);
+        let got = model.features(&dino_tensor(&r, &format!("dino_in_{name}")), b, h, w).unwrap().concat();
+        let want: Vec<f64> = dino_tensor(&r, &format!("dino_out_{name}")).iter().map(|&x| x as f64).collect();
+        let e = common::rel_l2(&got, &want);
+        eprintln!("DINO {name} ({b}×3×{h}×{w}, grid {}×{}): CLS rel-L2 {e:.2e}", h / 16, w / 16);
+        assert!(e <= 1e-4, "{name}: rel-L2 {e:.3e}");
+    }
+}
+
+#[test]
+fn subject_consistency_matches_vbench() {
+    let c = cases();
+    let r = raw("dino.safetensors");
+    let frames_r = raw("background.safetensors");
+    let model = dino();
+    for (name, t, h, w) in video_cases() {
+        let frames = t2v::eval::vbench_preprocess::frames_from_rgb(&get(&frames_r, &format!("frames_{name}")).3, t, h, w);
+        let got = t2v::eval::vbench_dino_features(&model, &frames, t, h, w).unwrap();
+        let want: Vec<f64> = f32s(get(&r, &format!("sc_features_{name}"))).iter().map(|&x| x as f64).collect();
+        let e = common::rel_l2(&got.concat(), &want);
+        let value = t2v::eval::vbench::consistency(&got).unwrap();
+        let reference = c["subject"][&name].as_f64().unwrap();
+        eprintln!("{name}: DINO features rel-L2 {e:.2e}; subject_consistency {value:.8} vs VBench {reference:.8} ({:.1e})", (value - reference).abs());
+        assert!(e <= 1e-4, "{name}: features rel-L2 {e:.3e}");
+        assert!((value - reference).abs() <= 1e-5, "{name}: {value} vs {reference}");
     }
 }

@@ -15,11 +15,15 @@ pub struct MetricArgs {
     /// subject_consistency (DINO ViT-B/16) and aesthetic_quality (CLIP ViT-L/14 + LAION head); all.
     #[arg(long, value_delimiter = ',', default_value = t2v::eval::vbench::DEFAULT_METRICS)]
     pub metrics: Vec<String>,
+    /// DINO for subject_consistency: a hub repo id in timm's layout, a local folder
+    /// (model.safetensors [+ config.json]), or tiny-random (offline, meaningless scores).
+    #[arg(long, default_value = t2v::models::dino::DEFAULT_MODEL)]
+    pub dino_model: String,
 }
 
 impl MetricArgs {
     pub fn spec(&self, clip_model: &str) -> t2v::Result<ScorerSpec> {
-        Ok(ScorerSpec { clip_model: clip_model.to_string(), metrics: MetricSet::parse(&self.metrics)? })
+        Ok(ScorerSpec { clip_model: clip_model.to_string(), metrics: MetricSet::parse(&self.metrics)?, dino_model: self.dino_model.clone() })
     }
 }
 

@@ -11,6 +11,7 @@ pub mod vbench;
 pub mod vbench_preprocess;
 
 use crate::models::clip::ClipModel;
+use crate::models::dino::DinoModel;
 use crate::error::Result;
 use crate::weights::Placement;
 use crate::{DType, Gpu};
@@ -26,18 +27,26 @@ pub use vbench::MetricSet;
 pub struct ScorerSpec {
     pub clip_model: String,
     pub metrics: MetricSet,
+    /// DINO for subject consistency: hub id (timm layout), folder or `tiny-random`.
+    pub dino_model: String,
 }
 
 impl ScorerSpec {
     /// What the results depend on beyond the CLIP scorer's hash (None: nothing, the key
     /// material of results made before issue 20). `gpu` makes `tiny-random` folders.
-    pub fn key_material(&self, _gpu: &Arc<Gpu>, _hash_cache: Option<&Path>) -> Result<Option<serde_json::Value>> {
+    pub fn key_material(&self, gpu: &Arc<Gpu>, hash_cache: Option<&Path>) -> Result<Option<serde_json::Value>> {
         if self.metrics.is_base() {
             return Ok(None);
         }
-        // Background consistency is VBench's preprocessing of the same CLIP scorer: the metric
-        // list and t2v's version of the VBench formulas are what change a result.
-        Ok(Some(serde_json::json!({ "metrics": self.metrics.names(), "vbench": 1 })))
+        // Background consistency is VBench's preprocessing of the same CLIP scorer (its hash is
+        // keyed already); the metric list, t2v's version of the VBench formulas and every other
+        // metric network's weights are what change a result.
+        let mut m = serde_json::json!({ "metrics": self.metrics.names(), "vbench": 1 });
+        if self.metrics.subject_consistency {
+            let dir = crate::models::dino::resolve_with(&self.dino_model, gpu)?;
+            m["dino_hash"] = store::folder_hash(&dir, hash_cache)?.into();
+        }
+        Ok(Some(m))
     }
 }
 
@@ -51,6 +60,8 @@ pub struct Scorer {
     pub name: String,
     pub hash: String,
     pub metrics: MetricSet,
+    /// DINO (subject consistency): the model, its name and folder hash.
+    pub dino: Option<(DinoModel, String, String)>,
 }
 
 impl Scorer {
@@ -58,7 +69,7 @@ impl Scorer {
     /// runs and machines: no f16 rounding of CLIP's weights). `hash_cache` is a folder for the
     /// weights-hash cache (the comparison's output folder). Only the base metrics.
     pub fn load(gpu: &Arc<Gpu>, name: &str, hash_cache: Option<&Path>) -> Result<Scorer> {
-        let spec = ScorerSpec { clip_model: name.to_string(), metrics: MetricSet::parse(&[])? };
+        let spec = ScorerSpec { clip_model: name.to_string(), metrics: MetricSet::parse(&[])?, dino_model: String::new() };
         Scorer::load_spec(gpu, &spec, hash_cache)
     }
 
@@ -66,8 +77,16 @@ impl Scorer {
     pub fn load_spec(gpu: &Arc<Gpu>, spec: &ScorerSpec, hash_cache: Option<&Path>) -> Result<Scorer> {
         let dir = crate::models::clip::resolve_with(&spec.clip_model, gpu)?;
         let hash = store::folder_hash(&dir, hash_cache)?;
-        let clip = ClipModel::from_dir(gpu, &dir, Placement { matrices: DType::F32 })?;
-        Ok(Scorer { clip, name: spec.clip_model.clone(), hash, metrics: spec.metrics })
+        let f32_weights = Placement { matrices: DType::F32 };
+        let clip = ClipModel::from_dir(gpu, &dir, f32_weights)?;
+        let dino = if spec.metrics.subject_consistency {
+            let d = crate::models::dino::resolve_with(&spec.dino_model, gpu)?;
+            let h = store::folder_hash(&d, hash_cache)?;
+            Some((DinoModel::from_dir(gpu, &d, f32_weights)?, spec.dino_model.clone(), h))
+        } else {
+            None
+        };
+        Ok(Scorer { clip, name: spec.clip_model.clone(), hash, metrics: spec.metrics, dino })
     }
 
     /// Which network computed each chosen VBench dimension ("name hash"), for the record.
@@ -75,6 +94,9 @@ impl Scorer {
         let mut m = std::collections::BTreeMap::new();
         if self.metrics.background_consistency {
             m.insert("background_consistency".into(), format!("{} {}", self.name, self.hash));
+        }
+        if let Some((_, name, hash)) = &self.dino {
+            m.insert("subject_consistency".into(), format!("{name} {hash}"));
         }
         m
     }
@@ -84,12 +106,30 @@ impl Scorer {
         let frames = self.clip.image_features(rgb, f, h, w)?;
         let text = self.clip.text_features(prompt)?;
         let mut s = metrics::scores(&frames, &text, rgb, f, h, w);
+        if self.metrics.is_base() {
+            return Ok(s);
+        }
+        let x = vbench_preprocess::frames_from_rgb(rgb, f, h, w);
         if self.metrics.background_consistency {
-            let x = vbench_preprocess::frames_from_rgb(rgb, f, h, w);
             s.background_consistency = vbench::consistency(&vbench_clip_features(&self.clip, &x, f, h, w)?);
+        }
+        if let Some((dino, _, _)) = &self.dino {
+            s.subject_consistency = vbench::consistency(&vbench_dino_features(dino, &x, f, h, w)?);
         }
         Ok(s)
     }
+}
+
+/// DINO's CLS features of float frames (T, 3, H, W) 0..255 on VBench's `dino_transform(224)`
+/// (bilinear shorter side to 224, no crop), one frame at a time as VBench runs it.
+pub fn vbench_dino_features(dino: &DinoModel, frames: &[f32], t: usize, h: usize, w: usize) -> Result<Vec<Vec<f32>>> {
+    let plane = 3 * h * w;
+    let mut out = Vec::with_capacity(t);
+    for i in 0..t {
+        let px = vbench_preprocess::dino_transform(&frames[i * plane..(i + 1) * plane], 1, h, w, vbench::DINO_PX)?;
+        out.extend(dino.features(&px.data, 1, px.height, px.width)?);
+    }
+    Ok(out)
 }
 
 /// A CLIP model's image features (`encode_image` = `get_image_features`) of float frames

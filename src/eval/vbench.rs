@@ -6,6 +6,9 @@
 
 use crate::error::{Error, Result};
 
+/// VBench's `dino_transform(224)`: DINO sees every frame with its shorter side at 224.
+pub const DINO_PX: usize = 224;
+
 fn unit(v: &[f32]) -> Vec<f64> {
     let n = v.iter().map(|&x| x as f64 * x as f64).sum::<f64>().sqrt().max(1e-12);
     v.iter().map(|&x| x as f64 / n).collect()

@@ -4,6 +4,8 @@
 
 /// CLIPModel (vision tower + the text encoder, projections): the scorer of `t2v compare`.
 pub mod clip;
+/// DINO's ViT (timm layout, `vit_base_patch16_224.dino`): VBench's subject-consistency features.
+pub mod dino;
 /// CLIPTextModel: prompt tokens → embeddings (transformers' layout).
 pub mod text_encoder;
 /// UNet3DConditionModel (ModelScope, Zeroscope): the video denoiser.

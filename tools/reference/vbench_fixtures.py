@@ -18,6 +18,16 @@ into the venv (README). Everything is computed by the reference implementations 
                           = get_image_features), `clip_transform(32)` (its image size) of u8 frames
                           `frames_<case>` (T, H, W, 3) and their `features_<case>`; the per-video
                           values in cases.json `background`.
+  tiny-dino/              a tiny random DINO ViT made by facebookresearch/dino's own `vision_transformer.py`
+                          (vendored: tools/reference/dino_vision_transformer.py): patch 16, dim 24, depth 2,
+                          3 heads, img_size 64 (a 4×4 position table), LayerNorm eps 1e-6, qkv bias, every
+                          parameter randomised; its state dict (timm's key names) as model.safetensors and
+                          t2v's config.json; loaded back strictly before use.
+  dino.safetensors        `dino_in_<case>` normalised images (f16-exact values, stored f16) → `dino_out_<case>` (the model's forward: CLS after
+                          the final norm) at the trained size and at other sizes (non-square, remainders,
+                          square but not 4×4: interpolated position embeddings); subject consistency
+                          (vbench/subject_consistency.py's loop: dino_transform(224), one frame at a time) on
+                          the background videos: `sc_features_<case>`, values in cases.json `subject`.
   cases.json              the cases and sizes.
 
 torch's float resize has two CPU kernels: with more than one thread (and outputs above 128 px summed)
@@ -46,7 +56,7 @@ from dumping import write_safetensors  # noqa: E402
 
 # (name, T, H, W): upscale odd non-square, portrait up, landscape down, portrait down, at size.
 PRE_CASES = [("up_17x23", 1, 17, 23), ("up_64x41", 1, 64, 41), ("down_101x143", 1, 101, 143),
-             ("down_131x67", 2, 131, 67), ("same", 1, 66, 70)]
+             ("down_131x67", 1, 131, 67), ("same", 1, 66, 70)]
 DINO_CASES = ["up_17x23", "down_101x143", "same"]  # (outputs are the big part of the file)
 CLIP_PX = 48   # bicubic + crop: small outputs keep the fixture small (the kernel is size-agnostic)
 DINO_PX = 66   # bilinear: output sides summing above 128 px keep torch on its generic kernel
@@ -150,6 +160,90 @@ def background(out: Path) -> dict:
     return {"video_cases": VIDEO_CASES, "background": values, "background_clip": "tests/fixtures/clip/tiny-clip"}
 
 
+DINO_CFG = dict(embed_dim=24, depth=2, num_heads=3, mlp_ratio=4.0, patch_size=16, img_size=64, in_chans=3,
+                layer_norm_eps=1e-6)
+# (name, B, H, W): trained size (the table as is), non-square, square at another grid, remainders.
+DINO_CASES_FWD = [("trained_64x64", 2, 64, 64), ("wide_48x80", 1, 48, 80), ("square_48x48", 1, 48, 48),
+                  ("rest_35x50", 1, 35, 50), ("tall_70x33", 1, 70, 33)]
+
+
+def dino_model():
+    import types
+    from functools import partial
+    from torch import nn
+    sys.modules.setdefault("vit_utils", types.SimpleNamespace(trunc_normal_=nn.init.trunc_normal_))
+    import dino_vision_transformer as dvt
+    c = DINO_CFG
+    return dvt.VisionTransformer(img_size=[c["img_size"]], patch_size=c["patch_size"], embed_dim=c["embed_dim"],
+                                 depth=c["depth"], num_heads=c["num_heads"], mlp_ratio=c["mlp_ratio"], qkv_bias=True,
+                                 norm_layer=partial(nn.LayerNorm, eps=c["layer_norm_eps"]))
+
+
+@torch.no_grad()
+def randomize_dino(model, seed: int) -> None:
+    from torch import nn
+    g = torch.Generator().manual_seed(seed)
+    mods = dict(model.named_modules())
+    for name, p in model.named_parameters():
+        mname, _, pname = name.rpartition(".")
+        m = mods[mname]
+        noise = torch.randn(p.shape, generator=g)
+        if isinstance(m, nn.LayerNorm):
+            val = 1.0 + 0.2 * noise if pname == "weight" else 0.1 * noise
+        elif pname in ("cls_token", "pos_embed"):
+            val = 0.5 * noise
+        elif pname == "bias":
+            val = 0.1 * noise
+        elif pname == "weight" and isinstance(m, (nn.Linear, nn.Conv2d)):
+            val = noise * 1.2 / math.sqrt(p[0].numel())
+        else:
+            raise RuntimeError(f"randomize: no rule for {name}")
+        p.copy_(val)
+
+
+def dino(out: Path) -> dict:
+    from safetensors.torch import load_file
+    model_dir = out / "tiny-dino"
+    model_dir.mkdir(exist_ok=True)
+    torch.manual_seed(0)
+    m = dino_model()
+    randomize_dino(m, 41)
+    sd = OrderedDict((k, v.contiguous()) for k, v in m.state_dict().items())
+    assert not any(k.startswith("head") for k in sd), list(sd)
+    write_safetensors(model_dir / "model.safetensors", sd, {})
+    (model_dir / "config.json").write_text(json.dumps(dict(DINO_CFG, _note="t2v fixture: tiny random DINO ViT, timm keys"), indent=1) + "\n")
+    model = dino_model().eval()
+    model.load_state_dict(load_file(model_dir / "model.safetensors"), strict=True)
+    tensors = OrderedDict()
+    g = torch.Generator().manual_seed(42)
+    for name, b, h, w in DINO_CASES_FWD:
+        x = torch.randn(b, 3, h, w, generator=g).half().float()  # stored as f16, exactly
+        y = model(x)
+        tensors[f"dino_in_{name}"] = x.half()
+        tensors[f"dino_out_{name}"] = y
+        # every path counts: zeroing the last block's MLP output moves the features
+        fc2 = model.blocks[-1].mlp.fc2.weight
+        keep = fc2.clone()
+        fc2.zero_()
+        rel = float((model(x) - y).norm() / y.norm())
+        fc2.copy_(keep)
+        assert rel > 0.01, (name, rel)
+    # The position table is interpolated exactly when DINO says so.
+    assert model.interpolate_pos_encoding(torch.zeros(1, 17, DINO_CFG["embed_dim"]), 64, 64) is model.pos_embed
+    torch.set_num_threads(2)  # torch's generic resize kernel (module docstring)
+    dino_t = vbench_transforms(224)[1]
+    values = {}
+    for name, t, h, w, seed in VIDEO_CASES:
+        images = dino_t(load_video_like(video(t, h, w, seed)))
+        feats = torch.cat([model(images[i].unsqueeze(0)) for i in range(len(images))])
+        tensors[f"sc_features_{name}"] = feats
+        values[name] = vbench_consistency(feats)
+    torch.set_num_threads(1)
+    from safetensors.torch import save_file  # keeps the f16 inputs f16 (write_safetensors upcasts)
+    save_file(OrderedDict((k, tensors[k].contiguous()) for k in sorted(tensors)), str(out / "dino.safetensors"))
+    return {"dino_fwd_cases": DINO_CASES_FWD, "subject": values, "subject_px": 224}
+
+
 def main(fix: Path, parts: list[str]) -> None:
     out = fix / "vbench"
     out.mkdir(parents=True, exist_ok=True)
@@ -163,7 +257,7 @@ def main(fix: Path, parts: list[str]) -> None:
     print(f"vbench fixtures: {size / 1e6:.3f} MB in {out}")
 
 
-PARTS = {"preprocess": preprocess, "background": background}
+PARTS = {"preprocess": preprocess, "background": background, "dino": dino}
 
 if __name__ == "__main__":
     main(mf.FIX, sys.argv[1:] or list(PARTS))
