@@ -206,12 +206,13 @@ fn compare_resume_shards_and_score() {
     assert!(j["clipsim"].as_f64().is_some_and(f64::is_finite) && j["scorer"] == "tiny-random", "{log}");
     // VBench's subject consistency with the tiny-random DINO t2v builds itself; the default
     // background consistency comes too, and an unknown metric is refused by name.
-    let (ok, log) = t2v(&d, &["score", &mp4, "--prompt", "a lion", "--clip-model", "tiny-random", "--dino-model", "tiny-random", "--metrics", "subject_consistency,background_consistency", "--json"]);
+    let (ok, log) = t2v(&d, &["score", &mp4, "--prompt", "a lion", "--clip-model", "tiny-random", "--dino-model", "tiny-random", "--metrics", "all", "--aesthetic-clip-model", "tiny-random", "--aesthetic-head", "tiny-random", "--json"]);
     assert!(ok, "{log}");
     let j: serde_json::Value = serde_json::from_str(&log[log.find('{').unwrap()..]).unwrap();
     for k in ["subject_consistency", "background_consistency"] {
         assert!(j[k].as_f64().is_some_and(|v| (0.0..=1.0).contains(&v)), "{k}: {log}");
     }
+    assert!(j["aesthetic_quality"].as_f64().is_some_and(f64::is_finite), "{log}");
     assert!(j["metric_models"]["subject_consistency"].as_str().is_some_and(|m| m.starts_with("tiny-random ")), "{log}");
     let (ok, log) = t2v(&d, &["score", &mp4, "--prompt", "a lion", "--clip-model", "tiny-random", "--metrics", "dynamic_degree"]);
     assert!(!ok && log.contains("unknown metric 'dynamic_degree'"), "{log}");

@@ -78,7 +78,7 @@ fn background_consistency_matches_vbench() {
     let c = cases();
     let r = raw("background.safetensors");
     let dir = fixtures().join("clip/tiny-clip");
-    let spec = ScorerSpec { clip_model: dir.display().to_string(), metrics: MetricSet::default(), dino_model: String::new() };
+    let spec = ScorerSpec { clip_model: dir.display().to_string(), metrics: MetricSet::default(), dino_model: String::new(), aesthetic_clip: String::new(), aesthetic_head: String::new() };
     let scorer = Scorer::load_spec(&common::gpu(), &spec, None).unwrap();
     for (name, t, h, w) in video_cases() {
         let rgb = &get(&r, &format!("frames_{name}")).3;
@@ -144,5 +144,27 @@ fn subject_consistency_matches_vbench() {
         eprintln!("{name}: DINO features rel-L2 {e:.2e}; subject_consistency {value:.8} vs VBench {reference:.8} ({:.1e})", (value - reference).abs());
         assert!(e <= 1e-4, "{name}: features rel-L2 {e:.3e}");
         assert!((value - reference).abs() <= 1e-5, "{name}: {value} vs {reference}");
+    }
+}
+
+#[test]
+fn aesthetic_quality_matches_vbench() {
+    use t2v::eval::{MetricSet, Scorer, ScorerSpec};
+    let c = cases();
+    let frames_r = raw("background.safetensors");
+    let clip = fixtures().join("clip/tiny-clip").display().to_string();
+    let metrics = MetricSet { background_consistency: false, subject_consistency: false, aesthetic_quality: true };
+    let head = fixtures().join("vbench").join(c["aesthetic_head"].as_str().unwrap()).display().to_string();
+    // The LAION head as torch.save wrote it (.pth, keys weight/bias), on the scorer's own CLIP.
+    let spec = ScorerSpec { clip_model: clip.clone(), metrics, dino_model: String::new(), aesthetic_clip: clip, aesthetic_head: head };
+    let scorer = Scorer::load_spec(&common::gpu(), &spec, None).unwrap();
+    assert!(scorer.aesthetic.as_ref().unwrap().clip.is_none(), "the same CLIP is loaded once");
+    for (name, t, h, w) in video_cases() {
+        let rgb = &get(&frames_r, &format!("frames_{name}")).3;
+        let s = scorer.score(rgb, t, h, w, "a prompt").unwrap();
+        let (value, reference) = (s.aesthetic_quality.unwrap(), c["aesthetic"][&name].as_f64().unwrap());
+        eprintln!("{name}: aesthetic_quality {value:.8} vs VBench {reference:.8} ({:.1e})", (value - reference).abs());
+        assert!((value - reference).abs() <= 1e-5, "{name}: {value} vs {reference}");
+        assert_eq!((s.background_consistency, s.subject_consistency), (None, None), "only the chosen metric");
     }
 }

@@ -19,11 +19,25 @@ pub struct MetricArgs {
     /// (model.safetensors [+ config.json]), or tiny-random (offline, meaningless scores).
     #[arg(long, default_value = t2v::models::dino::DEFAULT_MODEL)]
     pub dino_model: String,
+    /// The CLIP aesthetic_quality runs on (VBench: ViT-L/14): hub id, folder or tiny-random.
+    #[arg(long, default_value = t2v::models::aesthetic::DEFAULT_CLIP)]
+    pub aesthetic_clip_model: String,
+    /// LAION's aesthetic predictor V1 head: LAION's sa_0_4_vit_l_14_linear.pth (or any .pth /
+    /// .safetensors with weight [1, D] and bias [1]), a folder or hub repo holding
+    /// predictor.weight/bias, or tiny-random.
+    #[arg(long, default_value = t2v::models::aesthetic::DEFAULT_HEAD)]
+    pub aesthetic_head: String,
 }
 
 impl MetricArgs {
     pub fn spec(&self, clip_model: &str) -> t2v::Result<ScorerSpec> {
-        Ok(ScorerSpec { clip_model: clip_model.to_string(), metrics: MetricSet::parse(&self.metrics)?, dino_model: self.dino_model.clone() })
+        Ok(ScorerSpec {
+            clip_model: clip_model.to_string(),
+            metrics: MetricSet::parse(&self.metrics)?,
+            dino_model: self.dino_model.clone(),
+            aesthetic_clip: self.aesthetic_clip_model.clone(),
+            aesthetic_head: self.aesthetic_head.clone(),
+        })
     }
 }
 

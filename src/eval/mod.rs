@@ -11,6 +11,7 @@ pub mod vbench;
 pub mod vbench_preprocess;
 
 use crate::models::clip::ClipModel;
+use crate::models::aesthetic::AestheticHead;
 use crate::models::dino::DinoModel;
 use crate::error::Result;
 use crate::weights::Placement;
@@ -29,6 +30,19 @@ pub struct ScorerSpec {
     pub metrics: MetricSet,
     /// DINO for subject consistency: hub id (timm layout), folder or `tiny-random`.
     pub dino_model: String,
+    /// Aesthetic quality: the CLIP it runs on (hub id, folder, `tiny-random`) and the LAION V1
+    /// head (file, folder, hub id, `tiny-random`).
+    pub aesthetic_clip: String,
+    pub aesthetic_head: String,
+}
+
+/// A weight file's or folder's content hash.
+fn path_hash(p: &Path, hash_cache: Option<&Path>) -> Result<String> {
+    if p.is_dir() {
+        return store::folder_hash(p, hash_cache);
+    }
+    let bytes = std::fs::read(p).map_err(|e| crate::error::Error::Other(format!("{}: {e}", p.display())))?;
+    Ok(store::sha256_hex(&bytes)[..16].to_string())
 }
 
 impl ScorerSpec {
@@ -46,6 +60,12 @@ impl ScorerSpec {
             let dir = crate::models::dino::resolve_with(&self.dino_model, gpu)?;
             m["dino_hash"] = store::folder_hash(&dir, hash_cache)?.into();
         }
+        if self.metrics.aesthetic_quality {
+            let clip = crate::models::clip::resolve_with(&self.aesthetic_clip, gpu)?;
+            let dim = crate::models::clip::ClipConfig::from_file(&clip.join("config.json"))?.projection_dim;
+            m["aesthetic_clip_hash"] = store::folder_hash(&clip, hash_cache)?.into();
+            m["aesthetic_head_hash"] = path_hash(&crate::models::aesthetic::resolve_with(&self.aesthetic_head, dim)?, hash_cache)?.into();
+        }
         Ok(Some(m))
     }
 }
@@ -62,6 +82,15 @@ pub struct Scorer {
     pub metrics: MetricSet,
     /// DINO (subject consistency): the model, its name and folder hash.
     pub dino: Option<(DinoModel, String, String)>,
+    pub aesthetic: Option<Aesthetic>,
+}
+
+/// Aesthetic quality's networks: its CLIP (None: the scorer's own, when both are the same
+/// model) and the LAION head; "name hash" of each for the record.
+pub struct Aesthetic {
+    pub clip: Option<ClipModel>,
+    pub head: AestheticHead,
+    pub models: String,
 }
 
 impl Scorer {
@@ -69,7 +98,13 @@ impl Scorer {
     /// runs and machines: no f16 rounding of CLIP's weights). `hash_cache` is a folder for the
     /// weights-hash cache (the comparison's output folder). Only the base metrics.
     pub fn load(gpu: &Arc<Gpu>, name: &str, hash_cache: Option<&Path>) -> Result<Scorer> {
-        let spec = ScorerSpec { clip_model: name.to_string(), metrics: MetricSet::parse(&[])?, dino_model: String::new() };
+        let spec = ScorerSpec {
+            clip_model: name.to_string(),
+            metrics: MetricSet::parse(&[])?,
+            dino_model: String::new(),
+            aesthetic_clip: String::new(),
+            aesthetic_head: String::new(),
+        };
         Scorer::load_spec(gpu, &spec, hash_cache)
     }
 
@@ -86,7 +121,19 @@ impl Scorer {
         } else {
             None
         };
-        Ok(Scorer { clip, name: spec.clip_model.clone(), hash, metrics: spec.metrics, dino })
+        let aesthetic = if spec.metrics.aesthetic_quality {
+            let cdir = crate::models::clip::resolve_with(&spec.aesthetic_clip, gpu)?;
+            let chash = store::folder_hash(&cdir, hash_cache)?;
+            let own = if chash == hash { None } else { Some(ClipModel::from_dir(gpu, &cdir, f32_weights)?) };
+            let dim = own.as_ref().unwrap_or(&clip).config.projection_dim;
+            let hpath = crate::models::aesthetic::resolve_with(&spec.aesthetic_head, dim)?;
+            let hhash = path_hash(&hpath, hash_cache)?;
+            let head = AestheticHead::load(gpu, &hpath, dim)?;
+            Some(Aesthetic { clip: own, head, models: format!("{} {chash} + {} {hhash}", spec.aesthetic_clip, spec.aesthetic_head) })
+        } else {
+            None
+        };
+        Ok(Scorer { clip, name: spec.clip_model.clone(), hash, metrics: spec.metrics, dino, aesthetic })
     }
 
     /// Which network computed each chosen VBench dimension ("name hash"), for the record.
@@ -97,6 +144,9 @@ impl Scorer {
         }
         if let Some((_, name, hash)) = &self.dino {
             m.insert("subject_consistency".into(), format!("{name} {hash}"));
+        }
+        if let Some(a) = &self.aesthetic {
+            m.insert("aesthetic_quality".into(), a.models.clone());
         }
         m
     }
@@ -115,6 +165,10 @@ impl Scorer {
         }
         if let Some((dino, _, _)) = &self.dino {
             s.subject_consistency = vbench::consistency(&vbench_dino_features(dino, &x, f, h, w)?);
+        }
+        if let Some(a) = &self.aesthetic {
+            let feats = vbench_clip_features(a.clip.as_ref().unwrap_or(&self.clip), &x, f, h, w)?;
+            s.aesthetic_quality = vbench::aesthetic(&feats, &a.head.weight, a.head.bias);
         }
         Ok(s)
     }

@@ -2,6 +2,8 @@
 //! (`down_blocks.1.temp_convs.0` → `unet/down_blocks.rs` → `temporal_conv.rs`), built from its
 //! config.json with diffusers' (or transformers') defaults.
 
+/// LAION's aesthetic predictor V1 head (VBench's aesthetic quality, on CLIP ViT-L/14 features).
+pub mod aesthetic;
 /// CLIPModel (vision tower + the text encoder, projections): the scorer of `t2v compare`.
 pub mod clip;
 /// DINO's ViT (timm layout, `vit_base_patch16_224.dino`): VBench's subject-consistency features.

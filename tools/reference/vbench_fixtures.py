@@ -28,6 +28,11 @@ into the venv (README). Everything is computed by the reference implementations 
                           square but not 4×4: interpolated position embeddings); subject consistency
                           (vbench/subject_consistency.py's loop: dino_transform(224), one frame at a time) on
                           the background videos: `sc_features_<case>`, values in cases.json `subject`.
+  aesthetic_head.pth      a random LAION-V1-style head, nn.Linear(8, 1) (the tiny CLIP's projection width
+                          instead of ViT-L/14's 768), saved by torch.save(state_dict) as LAION's file is;
+                          aesthetic_quality (vbench/aesthetic_quality.py's arithmetic: encode_image → float32
+                          → F.normalize → head → /10 → mean over frames) on the background videos with
+                          tests/fixtures/clip/tiny-clip: values in cases.json `aesthetic`.
   cases.json              the cases and sizes.
 
 torch's float resize has two CPU kernels: with more than one thread (and outputs above 128 px summed)
@@ -244,6 +249,34 @@ def dino(out: Path) -> dict:
     return {"dino_fwd_cases": DINO_CASES_FWD, "subject": values, "subject_px": 224}
 
 
+def aesthetic(out: Path) -> dict:
+    from torch import nn
+    from transformers import CLIPModel
+    model = CLIPModel.from_pretrained(mf.FIX / "clip" / "tiny-clip").eval()
+    dim = model.config.projection_dim
+    g = torch.Generator().manual_seed(51)
+    head = nn.Linear(dim, 1)
+    head.weight.copy_(3.0 * torch.randn(1, dim, generator=g))
+    head.bias.copy_(torch.tensor([5.0]) + 0.5 * torch.randn(1, generator=g))
+    path = out / "aesthetic_head.pth"
+    torch.save(head.state_dict(), path)
+    aesthetic_model = nn.Linear(dim, 1)
+    aesthetic_model.load_state_dict(torch.load(path))
+    aesthetic_model.eval()
+    torch.set_num_threads(2)  # torch's generic resize kernel (module docstring)
+    clip_t = vbench_transforms(model.config.vision_config.image_size)[0]
+    values = {}
+    for name, t, h, w, seed in VIDEO_CASES:
+        images = clip_t(load_video_like(video(t, h, w, seed)))
+        image_feats = model.get_image_features(pixel_values=images).pooler_output.to(torch.float32)
+        image_feats = F.normalize(image_feats, dim=-1, p=2)
+        aesthetic_scores = aesthetic_model(image_feats).squeeze()
+        normalized_aesthetic_scores = aesthetic_scores / 10
+        values[name] = torch.mean(normalized_aesthetic_scores, dim=0, keepdim=True).item()
+    torch.set_num_threads(1)
+    return {"aesthetic": values, "aesthetic_head": "aesthetic_head.pth"}
+
+
 def main(fix: Path, parts: list[str]) -> None:
     out = fix / "vbench"
     out.mkdir(parents=True, exist_ok=True)
@@ -257,7 +290,7 @@ def main(fix: Path, parts: list[str]) -> None:
     print(f"vbench fixtures: {size / 1e6:.3f} MB in {out}")
 
 
-PARTS = {"preprocess": preprocess, "background": background, "dino": dino}
+PARTS = {"preprocess": preprocess, "background": background, "dino": dino, "aesthetic": aesthetic}
 
 if __name__ == "__main__":
     main(mf.FIX, sys.argv[1:] or list(PARTS))
