@@ -213,6 +213,8 @@ fn compare_resume_shards_and_score() {
         assert!(j[k].as_f64().is_some_and(|v| (0.0..=1.0).contains(&v)), "{k}: {log}");
     }
     assert!(j["aesthetic_quality"].as_f64().is_some_and(f64::is_finite), "{log}");
+    let q = &j["vbench_quality_score"];
+    assert!(q["partial"] == true && q["dimensions"].as_array().is_some_and(|d| d.len() == 4) && q["value"].as_f64().is_some_and(f64::is_finite), "{log}");
     assert!(j["metric_models"]["subject_consistency"].as_str().is_some_and(|m| m.starts_with("tiny-random ")), "{log}");
     let (ok, log) = t2v(&d, &["score", &mp4, "--prompt", "a lion", "--clip-model", "tiny-random", "--metrics", "dynamic_degree"]);
     assert!(!ok && log.contains("unknown metric 'dynamic_degree'"), "{log}");
@@ -243,4 +245,11 @@ fn a_wan_model_beside_a_unet_model_in_one_report() {
     let table = &cats[..cats.find("</table>").unwrap()];
     assert_eq!(table.matches("<tr><td class=l>subject</td>").count(), 5, "{table}");
     assert_eq!(table.matches("<b>").count(), 5, "one best per metric: {table}");
+    // VBench's section: the per-dimension bars, each model's partial Quality Score over the
+    // dimensions measured (background consistency, temporal flickering), VBench's published rows.
+    let vb = html.split("<h2>VBench quality dimensions and Quality Score (partial)</h2>").nth(1).unwrap_or_else(|| panic!("no VBench section: {html}"));
+    let vb = &vb[..vb.find("</table>").unwrap()];
+    assert!(vb.contains("<svg") && vb.contains("VBench dimensions (%)"), "bar chart: {vb}");
+    assert_eq!(vb.matches("<td class=l>background_consistency, temporal_flickering</td>").count(), 2, "{vb}");
+    assert!(vb.contains("VBench: ModelScope") && vb.contains("(all seven: 78.06)"), "published rows: {vb}");
 }

@@ -65,6 +65,7 @@ pub fn run(sel: &AdapterSelector, args: ScoreArgs) -> t2v::Result<()> {
     let gpu = Gpu::new(sel)?;
     let scorer = t2v::eval::Scorer::load_spec(&gpu, &spec, None)?;
     let s = scorer.score(&v.rgb, v.frames, v.height, v.width, &args.prompt)?;
+    let quality = t2v::eval::vbench::quality_score(&t2v::eval::vbench::measured_dimensions(&s))?;
     if args.json {
         let j = serde_json::json!({
             "video": args.video.display().to_string(), "prompt": args.prompt, "frames": v.frames, "height": v.height,
@@ -73,6 +74,9 @@ pub fn run(sel: &AdapterSelector, args: ScoreArgs) -> t2v::Result<()> {
             "fetv_clipscore": s.fetv_clipscore, "clip_temp": s.clip_temp, "flicker": s.flicker,
             "background_consistency": s.background_consistency, "subject_consistency": s.subject_consistency,
             "aesthetic_quality": s.aesthetic_quality,
+            // VBench's Quality Score over the dimensions measured (temporal_flickering = flicker,
+            // without VBench's static filter); partial unless all seven went in.
+            "vbench_quality_score": quality,
         });
         println!("{}", serde_json::to_string_pretty(&j).unwrap_or_default());
         return Ok(());
@@ -92,6 +96,14 @@ pub fn run(sel: &AdapterSelector, args: ScoreArgs) -> t2v::Result<()> {
     }
     if m.aesthetic_quality {
         println!("  aesthetic quality      {}  (VBench, LAION V1 head on CLIP ViT-L/14)", opt(s.aesthetic_quality));
+    }
+    if let Some(q) = quality {
+        println!(
+            "  VBench Quality Score   {:.2}% ({}: {}; flicker without VBench's static filter)",
+            100.0 * q.value,
+            if q.partial { "partial" } else { "all seven dimensions" },
+            q.dimensions.join(", ")
+        );
     }
     Ok(())
 }

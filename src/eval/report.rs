@@ -156,10 +156,14 @@ const COLORS: [RGBColor; 6] = [RGBColor(31, 119, 180), RGBColor(255, 127, 14), R
 
 /// The models' numbers and colours in the plots, as HTML (wraps with the page, unlike SVG text).
 fn legend(names: &[String]) -> String {
+    let items: Vec<(String, RGBColor)> = names.iter().enumerate().map(|(i, n)| (format!("{}. {n}", i + 1), COLORS[i % COLORS.len()])).collect();
+    legend_items(&items)
+}
+
+fn legend_items(items: &[(String, RGBColor)]) -> String {
     let mut h = String::from("<div class=legend>");
-    for (i, n) in names.iter().enumerate() {
-        let RGBColor(r, g, b) = COLORS[i % COLORS.len()];
-        let _ = write!(h, "<span><i style=\"background:rgb({r},{g},{b})\"></i>{}. {}</span>", i + 1, esc(n));
+    for (text, RGBColor(r, g, b)) in items {
+        let _ = write!(h, "<span><i style=\"background:rgb({r},{g},{b})\"></i>{}</span>", esc(text));
     }
     h + "</div>"
 }
@@ -263,6 +267,152 @@ fn tradeoff_plot(title: &str, x_label: &str, xs: &[Option<Interval>], ys: &[Opti
     Ok(svg)
 }
 
+/// A video's VBench quality dimensions (raw 0..1), as VBench names them.
+fn record_dimensions(r: &Record) -> Vec<(&'static str, f64)> {
+    [
+        ("subject_consistency", r.subject_consistency),
+        ("background_consistency", r.background_consistency),
+        ("temporal_flickering", r.flicker),
+        ("aesthetic_quality", r.aesthetic_quality),
+    ]
+    .into_iter()
+    .filter_map(|(n, v)| Some((n, v?)))
+    .collect()
+}
+
+/// Per model: the dimensions every one of its videos has, and the Quality Score over them per
+/// video (mean and 95% interval over videos; the mean equals the score of the dimension means,
+/// the score being linear in each dimension).
+fn quality_by_model(records: &[Record], names: &[String]) -> Vec<(Vec<&'static str>, Option<Interval>)> {
+    names
+        .iter()
+        .map(|n| {
+            let rs: Vec<&Record> = records.iter().filter(|r| &r.model == n).collect();
+            let dims: Vec<&'static str> = super::vbench::QUALITY_DIMENSIONS
+                .iter()
+                .map(|d| d.name)
+                .filter(|d| rs.iter().all(|r| record_dimensions(r).iter().any(|(k, _)| k == d)))
+                .collect();
+            let per_video: Vec<f64> = rs
+                .iter()
+                .filter_map(|r| {
+                    let v: Vec<(&str, f64)> = record_dimensions(r).into_iter().filter(|(k, _)| dims.contains(k)).collect();
+                    super::vbench::quality_score(&v).ok().flatten().map(|q| q.value * 100.0)
+                })
+                .collect();
+            (dims, interval(&per_video))
+        })
+        .collect()
+}
+
+/// Grouped bars: per VBench dimension (x), each model's mean in % (t2v's models in their
+/// colours, VBench's published ModelScope row in grey).
+fn dimension_bars(dims: &[&str], names: &[String], records: &[Record]) -> Result<String> {
+    let mut svg = String::new();
+    {
+        let width = (160 + dims.len() as u32 * (40 + 22 * (names.len() as u32 + 1))).max(420);
+        let root = SVGBackend::with_string(&mut svg, (width, 300)).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_err)?;
+        let series: Vec<Vec<Option<f64>>> = names
+            .iter()
+            .map(|n| {
+                dims.iter()
+                    .map(|d| {
+                        let v: Vec<f64> =
+                            records.iter().filter(|r| &r.model == n).filter_map(|r| record_dimensions(r).into_iter().find(|(k, _)| k == d).map(|x| x.1 * 100.0)).collect();
+                        interval(&v).map(|i| i.mean)
+                    })
+                    .collect()
+            })
+            .collect();
+        let published: Vec<Option<f64>> = dims.iter().map(|d| super::vbench::PUBLISHED[0].dim(d).map(|v| v * 100.0)).collect();
+        let all: Vec<f64> = series.iter().flatten().flatten().chain(published.iter().flatten()).copied().collect();
+        let lo = all.iter().copied().fold(f64::INFINITY, f64::min).min(100.0);
+        let y0 = if lo.is_finite() { (lo - 10.0).max(0.0).floor() } else { 0.0 };
+        let k = names.len() + 1;
+        let mut chart = ChartBuilder::on(&root)
+            .caption("VBench dimensions (%)", ("sans-serif", 16))
+            .margin(10)
+            .x_label_area_size(30)
+            .y_label_area_size(48)
+            .build_cartesian_2d(0f64..dims.len() as f64, y0..100.0)
+            .map_err(plot_err)?;
+        let labels: Vec<String> = dims.iter().map(|d| d.replace('_', " ")).collect();
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(dims.len() * 2 + 1)
+            .x_label_formatter(&|x| {
+                let i = (x - 0.5).round();
+                if (x - 0.5 - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < labels.len() { labels[i as usize].clone() } else { String::new() }
+            })
+            .draw()
+            .map_err(plot_err)?;
+        let bar = 0.8 / k as f64;
+        for (j, d) in dims.iter().enumerate() {
+            let _ = d;
+            for (m, vals) in series.iter().enumerate() {
+                if let Some(v) = vals[j] {
+                    let x = j as f64 + 0.1 + m as f64 * bar;
+                    chart.draw_series(std::iter::once(Rectangle::new([(x, y0), (x + bar * 0.9, v)], COLORS[m % COLORS.len()].filled()))).map_err(plot_err)?;
+                }
+            }
+            if let Some(v) = published[j] {
+                let x = j as f64 + 0.1 + names.len() as f64 * bar;
+                chart.draw_series(std::iter::once(Rectangle::new([(x, y0), (x + bar * 0.9, v)], RGBColor(170, 170, 170).filled()))).map_err(plot_err)?;
+            }
+        }
+        root.present().map_err(plot_err)?;
+    }
+    Ok(svg)
+}
+
+/// The VBench section: per-dimension bars, each model's Quality Score (partial: over the
+/// dimensions its videos have) with its 95% interval, and VBench's published rows beside.
+fn vbench_section(records: &[Record], names: &[String]) -> Result<String> {
+    use super::vbench::{QUALITY_DIMENSIONS, PUBLISHED};
+    let q = quality_by_model(records, names);
+    let dims: Vec<&'static str> = QUALITY_DIMENSIONS.iter().map(|d| d.name).filter(|d| q.iter().any(|(ds, _)| ds.contains(d))).collect();
+    if dims.is_empty() {
+        return Ok(String::new());
+    }
+    let mut h = String::from("<h2>VBench quality dimensions and Quality Score (partial)</h2>");
+    h += "<p class=muted>VBench's own formulas and preprocessing (Huang et al., CVPR 2024), each dimension min/max-normalised and weighted as VBench's           <code>cal_final_score</code> does, renormalised by the weights of the dimensions measured — <b>not</b> the leaderboard's Quality Score,           which needs all seven (motion smoothness, dynamic degree and imaging quality are not implemented in t2v). Temporal flickering is           computed without VBench's static filter. The published rows are VBench's own runs (VBench++ Table II): other prompts           (VBench's suite, 5 videos each), resolutions and decoders — protocols differ, compare with care.</p>";
+    h += &dimension_bars(&dims, names, records)?;
+    let mut items: Vec<(String, RGBColor)> = names.iter().enumerate().map(|(i, n)| (format!("{}. {}", i + 1, label(n)), COLORS[i % COLORS.len()])).collect();
+    items.push((format!("VBench's published {} ({})", PUBLISHED[0].model, PUBLISHED[0].sampling), RGBColor(170, 170, 170)));
+    h += &legend_items(&items);
+    h += "<div style=\"overflow-x:auto\"><table><tr><th class=l>model</th><th>Quality Score % (partial)</th><th class=l>dimensions in it</th>";
+    for d in &dims {
+        let _ = write!(h, "<th>{} %</th>", esc(&d.replace('_', " ")));
+    }
+    h += "</tr>";
+    for (n, (ds, qi)) in names.iter().zip(&q) {
+        let _ = write!(h, "<tr><td class=l title=\"{}\">{}</td><td>{}</td><td class=l>{}</td>", esc(n), esc(&label(n)), fmt_interval(qi, 2), esc(&ds.join(", ")));
+        for d in &dims {
+            let v: Vec<f64> = records.iter().filter(|r| &r.model == n).filter_map(|r| record_dimensions(r).into_iter().find(|(k, _)| k == d).map(|x| x.1 * 100.0)).collect();
+            let _ = write!(h, "<td>{}</td>", fmt_interval(&interval(&v), 2));
+        }
+        h += "</tr>";
+    }
+    for p in &PUBLISHED {
+        let same = p.quality(&dims).map(|q| format!("{:.2}", 100.0 * q.value)).unwrap_or_default();
+        let all = p.quality(&QUALITY_DIMENSIONS.map(|d| d.name)).map(|q| format!("{:.2}", 100.0 * q.value)).unwrap_or_default();
+        let _ = write!(
+            h,
+            "<tr class=muted><td class=l>VBench: {} <span class=muted>({})</span></td><td>{same} <span class=muted>(all seven: {all})</span></td><td class=l>published</td>",
+            esc(p.model),
+            esc(p.sampling)
+        );
+        for d in &dims {
+            let _ = write!(h, "<td>{}</td>", p.dim(d).map(|v| format!("{:.2}", 100.0 * v)).unwrap_or_default());
+        }
+        h += "</tr>";
+    }
+    h += "</table></div>";
+    Ok(h)
+}
+
 const CSV_COLUMNS: [&str; 36] = [
     "key", "video_key", "video", "model", "model_hash", "prompt_id", "prompt", "category", "negative_prompt", "seed", "num_frames",
     "height", "width", "num_inference_steps", "guidance_scale", "scheduler", "fps", "weights_dtype", "scorer", "scorer_hash",
@@ -305,7 +455,7 @@ td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right;white-space:nowr
 .plots{display:flex;flex-wrap:wrap;gap:.5em}.legend{display:flex;flex-wrap:wrap;gap:.4em 1.2em;font-size:.9em;margin:.3em 0 .8em}\
 .legend i{display:inline-block;width:.8em;height:.8em;border-radius:50%;margin-right:.35em;vertical-align:-.05em}.row{border-top:1px solid #ddd;padding:.6em 0}.vids{display:flex;flex-wrap:wrap;gap:1em}\
 .vid{text-align:center;font-size:.85em}.vid video{display:block;max-width:320px;min-width:128px;image-rendering:pixelated;background:#000}\
-.prompt{font-weight:600}.muted{color:#777;font-size:.85em}button{margin-left:1em}";
+tr.muted td{color:#666}.prompt{font-weight:600}.muted{color:#777;font-size:.85em}button{margin-left:1em}";
 
 /// Plays each row's videos together: one leads, the others follow its clock.
 const PLAYER: &str = r#"document.querySelectorAll('.row').forEach(function(row){
@@ -359,6 +509,7 @@ pub fn html(records: &[Record]) -> Result<String> {
     }
     h += "</table></div>";
     h += &category_table(records, &names);
+    h += &vbench_section(records, &names)?;
     h += "<h2>Per model</h2><div class=plots>";
     let col = |i: usize| names.iter().map(|n| sum[n][i]).collect::<Vec<_>>();
     for i in quality_metrics(records) {
