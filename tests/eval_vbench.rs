@@ -168,3 +168,58 @@ fn aesthetic_quality_matches_vbench() {
         assert_eq!((s.background_consistency, s.subject_consistency), (None, None), "only the chosen metric");
     }
 }
+
+/// Seconds per video of each VBench metric's networks on this adapter (BENCHMARKS.md): a 16-frame
+/// 256×256 video (ModelScope's VBench sampling), the published architectures with synthetic
+/// weights (CLIP ViT-B/32 and ViT-L/14 vision towers + projections, DINO ViT-B/16), preprocessing
+/// included. `cargo test --test eval_vbench -- --ignored --nocapture bench_metric_seconds`.
+#[test]
+#[ignore]
+fn bench_metric_seconds() {
+    use std::time::Instant;
+    use t2v::eval::vbench_preprocess as vp;
+    use t2v::models::clip::{ClipVisionConfig, ClipVisionTransformer};
+    use t2v::models::dino::{DinoConfig, DinoModel, VisionTransformer};
+    use t2v::nn::Linear;
+    use t2v::weights::{Placement, Weights};
+    let gpu = common::gpu();
+    let (t, h, w) = (16, 256, 256);
+    let mut rng = common::Rng::new(7);
+    let rgb: Vec<u8> = (0..t * h * w * 3).map(|_| (rng.next_u64() >> 56) as u8).collect();
+    let frames = vp::frames_from_rgb(&rgb, t, h, w);
+    let place = Placement { matrices: t2v::DType::F32 };
+    for (name, cfg, proj) in [
+        ("CLIP ViT-B/32 (background consistency)", ClipVisionConfig::default(), 512),
+        (
+            "CLIP ViT-L/14 (aesthetic quality)",
+            ClipVisionConfig { hidden_size: 1024, intermediate_size: 4096, num_hidden_layers: 24, num_attention_heads: 16, patch_size: 14, ..ClipVisionConfig::default() },
+            768,
+        ),
+    ] {
+        let wts = Weights::synthetic(&gpu, "clip", place);
+        let d = cfg.hidden_size;
+        let vision = ClipVisionTransformer::load(&wts.at("vision_model"), cfg).unwrap();
+        let projection = Linear::load(&wts.at("visual_projection"), d, proj, false).unwrap();
+        let run = || {
+            for lo in (0..t).step_by(16) {
+                let px = vp::clip_transform(&frames[lo * 3 * h * w..(lo + 16).min(t) * 3 * h * w], 16, h, w, 224).unwrap();
+                projection.forward(&vision.forward(&px.data, 16).unwrap()).unwrap().to_f32().unwrap();
+            }
+        };
+        run();
+        let t0 = Instant::now();
+        run();
+        eprintln!("{name}: {:.2} s per {t}-frame {w}×{h} video", t0.elapsed().as_secs_f64());
+    }
+    let wts = Weights::synthetic(&gpu, "dino", place);
+    let dino = DinoModel { vit: VisionTransformer::load(&wts.at(""), DinoConfig::default()).unwrap() };
+    t2v::eval::vbench_dino_features(&dino, &frames, 1, h, w).unwrap();
+    let t0 = Instant::now();
+    t2v::eval::vbench_dino_features(&dino, &frames, t, h, w).unwrap();
+    eprintln!("DINO ViT-B/16 (subject consistency): {:.2} s per {t}-frame {w}×{h} video", t0.elapsed().as_secs_f64());
+    let t0 = Instant::now();
+    for _ in 0..10 {
+        vp::clip_transform(&frames, t, h, w, 224).unwrap();
+    }
+    eprintln!("VBench preprocessing alone (clip_transform, host): {:.3} s per video", t0.elapsed().as_secs_f64() / 10.0);
+}

@@ -267,6 +267,19 @@ fn tradeoff_plot(title: &str, x_label: &str, xs: &[Option<Interval>], ys: &[Opti
     Ok(svg)
 }
 
+/// The VBench dimensions a video has, for its caption ("" when none).
+fn vbench_line(r: &Record) -> String {
+    let parts: Vec<String> = [("background", r.background_consistency), ("subject", r.subject_consistency), ("aesthetic", r.aesthetic_quality)]
+        .into_iter()
+        .filter_map(|(n, v)| Some(format!("{n} {:.4}", v?)))
+        .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("<br>VBench: {}", parts.join(" · "))
+    }
+}
+
 /// A video's VBench quality dimensions (raw 0..1), as VBench names them.
 fn record_dimensions(r: &Record) -> Vec<(&'static str, f64)> {
     [
@@ -542,7 +555,7 @@ pub fn html(records: &[Record]) -> Result<String> {
             let _ = write!(
                 h,
                 "<div class=vid><video src=\"{}\" muted loop autoplay playsinline width=\"{}\"></video><b>{}</b><br>CLIPSIM {:.2} · FETV {:.4}<br>\
-                 CLIP-Temp {} · flicker {}<br>{}×{}×{} · <span class=t>{:.2}</span> s · {:.3} GiB</div>",
+                 CLIP-Temp {} · flicker {}{}<br>{}×{}×{} · <span class=t>{:.2}</span> s · {:.3} GiB</div>",
                 esc(&r.video),
                 r.width.clamp(128, 320),
                 esc(&label(&r.model)),
@@ -550,6 +563,7 @@ pub fn html(records: &[Record]) -> Result<String> {
                 r.fetv_clipscore,
                 opt(r.clip_temp),
                 opt(r.flicker),
+                vbench_line(r),
                 r.num_frames,
                 r.width,
                 r.height,
