@@ -99,8 +99,8 @@ fn taps(input: usize, output: usize, filter: Filter, scale_factor: Option<f64>) 
 #[inline]
 fn combine(n: usize, v: impl Fn(usize) -> f32, w: &[f32; 4]) -> f32 {
     let mut acc = v(0).mul_add(w[0], v(1) * w[1]);
-    for j in 2..n {
-        acc = v(j).mul_add(w[j], acc);
+    for (j, &wj) in w.iter().enumerate().take(n).skip(2) {
+        acc = v(j).mul_add(wj, acc);
     }
     acc
 }
