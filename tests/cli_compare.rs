@@ -250,6 +250,6 @@ fn a_wan_model_beside_a_unet_model_in_one_report() {
     let vb = html.split("<h2>VBench quality dimensions and Quality Score (partial)</h2>").nth(1).unwrap_or_else(|| panic!("no VBench section: {html}"));
     let vb = &vb[..vb.find("</table>").unwrap()];
     assert!(vb.contains("<svg") && vb.contains("VBench dimensions (%)"), "bar chart: {vb}");
-    assert_eq!(vb.matches("<td class=l>background_consistency, temporal_flickering</td>").count(), 2, "{vb}");
+    assert_eq!(vb.matches("<td class=l title=\"background_consistency, temporal_flickering\">background, flickering</td>").count(), 2, "{vb}");
     assert!(vb.contains("VBench: ModelScope") && vb.contains("(all seven: 78.06)"), "published rows: {vb}");
 }

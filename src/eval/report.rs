@@ -401,7 +401,8 @@ fn vbench_section(records: &[Record], names: &[String]) -> Result<String> {
     }
     h += "</tr>";
     for (n, (ds, qi)) in names.iter().zip(&q) {
-        let _ = write!(h, "<tr><td class=l title=\"{}\">{}</td><td>{}</td><td class=l>{}</td>", esc(n), esc(&label(n)), fmt_interval(qi, 2), esc(&ds.join(", ")));
+        let short: Vec<&str> = ds.iter().map(|&d| if d == "temporal_flickering" { "flickering" } else { d.split('_').next().unwrap_or(d) }).collect();
+        let _ = write!(h, "<tr><td class=l title=\"{}\">{}</td><td>{}</td><td class=l title=\"{}\">{}</td>", esc(n), esc(&label(n)), fmt_interval(qi, 2), esc(&ds.join(", ")), esc(&short.join(", ")));
         for d in &dims {
             let v: Vec<f64> = records.iter().filter(|r| &r.model == n).filter_map(|r| record_dimensions(r).into_iter().find(|(k, _)| k == d).map(|x| x.1 * 100.0)).collect();
             let _ = write!(h, "<td>{}</td>", fmt_interval(&interval(&v), 2));
