@@ -58,14 +58,7 @@ pub fn resolve_with(head: &str, dim: usize) -> Result<PathBuf> {
 }
 
 fn ensure_tiny_random(dim: usize) -> Result<PathBuf> {
-    let root = match std::env::var("T2V_CACHE") {
-        Ok(p) => PathBuf::from(p),
-        Err(_) => std::env::var("XDG_CACHE_HOME")
-            .map(PathBuf::from)
-            .or_else(|_| std::env::var("HOME").map(|h| PathBuf::from(h).join(".cache")))
-            .unwrap_or_else(|_| std::env::temp_dir())
-            .join("t2v"),
-    };
+    let root = crate::weights::tiny_random::cache_root();
     let file = root.join(format!("tiny-random-aesthetic-head-v1-{dim}.safetensors"));
     if file.is_file() {
         return Ok(file);

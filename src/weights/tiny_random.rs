@@ -109,7 +109,7 @@ fn write_tokenizer(write: &dyn Fn(&str, &str) -> Result<()>, prefix: &str) -> Re
 
 /// Writes a generated folder through `fill` into a temporary name and renames it into place
 /// (another process finishing first is fine: either copy is complete).
-fn generate(dir: &Path, marker: &str, fill: &dyn Fn(&Path) -> Result<()>) -> Result<PathBuf> {
+pub(crate) fn generate(dir: &Path, marker: &str, fill: &dyn Fn(&Path) -> Result<()>) -> Result<PathBuf> {
     if dir.join(marker).is_file() {
         return Ok(dir.to_path_buf());
     }
@@ -150,7 +150,8 @@ pub fn ensure_clip(gpu: &Arc<Gpu>) -> Result<PathBuf> {
     })
 }
 
-fn cache_root() -> PathBuf {
+/// Where generated tiny-random models live (`T2V_CACHE`, else the user's cache folder).
+pub(crate) fn cache_root() -> PathBuf {
     if let Ok(p) = std::env::var("T2V_CACHE") {
         return PathBuf::from(p);
     }
@@ -197,7 +198,7 @@ fn io_err(p: &Path, e: std::io::Error) -> Error {
 }
 
 /// `text` at `rel` under `root`, its folders made as needed.
-fn write_file(root: &Path, rel: &str, text: &str) -> Result<()> {
+pub(crate) fn write_file(root: &Path, rel: &str, text: &str) -> Result<()> {
     let p = root.join(rel);
     if let Some(d) = p.parent() {
         std::fs::create_dir_all(d).map_err(|e| io_err(d, e))?;

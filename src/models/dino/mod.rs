@@ -255,41 +255,16 @@ const TINY_CONFIG: &str = r#"{"_t2v_note": "tiny-random: random weights, scores 
 /// Bump when the generated model changes.
 const TINY_VERSION: &str = "1";
 
-fn cache_root() -> PathBuf {
-    if let Ok(p) = std::env::var("T2V_CACHE") {
-        return PathBuf::from(p);
-    }
-    let base = std::env::var("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|_| std::env::var("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .unwrap_or_else(|_| std::env::temp_dir());
-    base.join("t2v")
-}
-
 /// Generates the tiny-random DINO folder (config.json + model.safetensors) once, into a
 /// temporary name renamed into place (as `weights::tiny_random` does for the CLIP scorer).
 pub fn ensure_tiny_random(gpu: &Arc<Gpu>) -> Result<PathBuf> {
-    let root = cache_root();
-    let dir = root.join(format!("{}-dino-v{TINY_VERSION}", crate::weights::tiny_random::NAME));
-    if dir.join("config.json").is_file() {
-        return Ok(dir);
-    }
-    let io = |p: &Path, e: std::io::Error| Error::Other(format!("writing {}: {e}", p.display()));
-    let tmp = root.join(format!("tiny-random-dino.partial-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp).map_err(|e| io(&tmp, e))?;
-    let cfg_path = tmp.join("config.json");
-    std::fs::write(&cfg_path, TINY_CONFIG).map_err(|e| io(&cfg_path, e))?;
-    let w = Weights::synthetic(gpu, "dino", Placement { matrices: DType::F32 });
-    VisionTransformer::load(&w.at(""), DinoConfig::from_file(&cfg_path)?)?;
-    let st = tmp.join("model.safetensors");
-    crate::weights::write_f32(&st, &w.synthesized()).map_err(|e| io(&st, e))?;
-    match std::fs::rename(&tmp, &dir) {
-        Ok(()) => Ok(dir),
-        Err(_) if dir.join("config.json").is_file() => {
-            let _ = std::fs::remove_dir_all(&tmp);
-            Ok(dir)
-        }
-        Err(e) => Err(io(&dir, e)),
-    }
+    use crate::weights::tiny_random::{cache_root, generate, write_file, NAME};
+    let dir = cache_root().join(format!("{NAME}-dino-v{TINY_VERSION}"));
+    generate(&dir, "config.json", &|tmp| {
+        write_file(tmp, "config.json", TINY_CONFIG)?;
+        let w = Weights::synthetic(gpu, "dino", Placement { matrices: DType::F32 });
+        VisionTransformer::load(&w.at(""), DinoConfig::from_file(&tmp.join("config.json"))?)?;
+        let st = tmp.join("model.safetensors");
+        crate::weights::write_f32(&st, &w.synthesized()).map_err(|e| Error::Other(format!("writing {}: {e}", st.display())))
+    })
 }
