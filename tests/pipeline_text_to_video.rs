@@ -14,7 +14,7 @@ use t2v::DType;
 fn matches_diffusers_end_to_end() {
     let d = dump("pipeline.text_to_video");
     let meta = |k: &str| d.meta[k].trim_matches('"').to_string();
-    let pipe = TextToVideo::from_dir(&gpu(), &fixtures().join("tiny-t2v"), Placement { matrices: DType::F32 }).unwrap();
+    let mut pipe = TextToVideo::from_dir(&gpu(), &fixtures().join("tiny-t2v"), Placement { matrices: DType::F32 }).unwrap();
     let p = GenerateParams {
         prompt: meta("prompt"),
         negative_prompt: String::new(),
@@ -55,4 +55,18 @@ fn matches_diffusers_end_to_end() {
     let max_err = frames.data.iter().zip(want).map(|(g, w)| (*g as f64 - w).abs()).fold(0.0, f64::max);
     assert!(max_err <= 2.0 / 255.0, "frames differ from diffusers by up to {max_err:.5} (> 2/255)");
     assert_close("frames", &frames.data, want, 1e-4);
+
+    // Every UNet block streamed from host memory (uploaded per forward, one ahead): the same
+    // denoising, held to diffusers' latents at the same bound.
+    let all: Vec<String> = pipe.unet.units().into_iter().map(|u| u.0).collect();
+    pipe.unet.set_streamed(&all).unwrap();
+    assert!(pipe.unet.down_blocks.iter().all(|u| u.is_streamed()) && pipe.unet.mid_block.is_streamed());
+    let streamed = pipe
+        .denoise_observed(&p, &embeds, &mut NoProgress, &mut |i, l| {
+            d.check(&format!("latents.step{i}"), l, 1e-4);
+            Ok(())
+        })
+        .unwrap();
+    let frames = pipe.decode(&streamed, &mut NoProgress).unwrap();
+    assert_close("frames (blocks streamed)", &frames.data, want, 1e-4);
 }
