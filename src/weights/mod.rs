@@ -306,22 +306,7 @@ impl Weights {
         }
         if self.synthetic.is_some() && self.streaming.load(std::sync::atomic::Ordering::Relaxed) {
             // Synthetic weights streamed (benchmarks): a host copy in the device dtype, as for files.
-            let cached = self.host_copies.lock().unwrap_or_else(|p| p.into_inner()).get(key).cloned();
-            let bytes = match cached {
-                Some(b) => b,
-                None => {
-                    let v = self.synth(key, shape).unwrap_or_default();
-                    let b = Arc::new(match dtype {
-                        DType::F32 => bytemuck::cast_slice(&v).to_vec(),
-                        DType::F16 => bytemuck::cast_slice(&v.iter().map(|&x| half::f16::from_f32(x)).collect::<Vec<_>>()).to_vec(),
-                    });
-                    self.host_copies.lock().unwrap_or_else(|p| p.into_inner()).insert(key.to_string(), b.clone());
-                    b
-                }
-            };
-            let t = Tensor::empty(&self.gpu, shape, dtype)?;
-            t.write_raw(&bytes)?;
-            return Ok(t);
+            return self.upload_host_copy(key, shape, dtype, || Ok(device_bytes(&self.synth(key, shape).unwrap_or_default(), dtype)));
         }
         if let Some(v) = self.synth(key, shape) {
             return match dtype {
@@ -346,53 +331,47 @@ impl Weights {
                 Tensor::from_f16(&self.gpu, shape, &bytemuck::pod_collect_to_vec::<u8, half::f16>(bytes))?
             }
             (StoredDType::F32, DType::F32) => Tensor::from_f32(&self.gpu, shape, &bytemuck::pod_collect_to_vec::<u8, f32>(bytes))?,
+            // Converted (bf16 → f16, f32 ↔ f16): once into a kept host copy when streamed.
             _ if self.streaming.load(std::sync::atomic::Ordering::Relaxed) => {
-                let cached = self.host_copies.lock().unwrap_or_else(|p| p.into_inner()).get(&stored).cloned();
-                let bytes = match cached {
-                    Some(b) => b,
-                    None => {
-                        let converted = Arc::new(self.converted(key, shape, &stored, file, dtype)?);
-                        self.host_copies.lock().unwrap_or_else(|p| p.into_inner()).insert(stored.clone(), converted.clone());
-                        converted
-                    }
-                };
-                let t = Tensor::empty(&self.gpu, shape, dtype)?;
-                t.write_raw(&bytes)?;
-                t
+                self.upload_host_copy(&stored, shape, dtype, || self.converted(key, shape, &stored, file, dtype))?
             }
             _ => {
-                let v = self.host_f32(key, shape)?;
-                match dtype {
-                    DType::F32 => Tensor::from_f32(&self.gpu, shape, &v)?,
-                    DType::F16 => {
-                        // An f32 or bf16 value of 65520 or more rounds to ±inf in f16.
-                        let max = v.iter().fold(0.0f32, |m, x| m.max(x.abs()));
-                        if max >= 65520.0 {
-                            return Err(WeightError::F16Range { path: file.path().to_path_buf(), key: stored, max }.into());
-                        }
-                        Tensor::from_f32_as_f16(&self.gpu, shape, &v)?
-                    }
-                }
+                let t = Tensor::empty(&self.gpu, shape, dtype)?;
+                t.write_raw(&self.converted(key, shape, &stored, file, dtype)?)?;
+                t
             }
         };
         self.used.lock().unwrap_or_else(|p| p.into_inner()).insert(stored);
         Ok(t)
     }
 
-    /// `key`'s values in the device `dtype` as bytes (f16 range-checked as uploads are).
+    /// `key`'s values in the device `dtype` as bytes, f16 range-checked: an f32 or bf16 value of
+    /// 65520 or more rounds to ±inf in f16.
     fn converted(&self, key: &str, shape: &[usize], stored: &str, file: &WeightFile, dtype: DType) -> Result<Vec<u8>> {
         let v = self.host_f32(key, shape)?;
-        Ok(match dtype {
-            DType::F32 => bytemuck::cast_slice(&v).to_vec(),
-            DType::F16 => {
-                let max = v.iter().fold(0.0f32, |m, x| m.max(x.abs()));
-                if max >= 65520.0 {
-                    return Err(WeightError::F16Range { path: file.path().to_path_buf(), key: stored.to_string(), max }.into());
-                }
-                let h: Vec<half::f16> = v.iter().map(|&x| half::f16::from_f32(x)).collect();
-                bytemuck::cast_slice(&h).to_vec()
+        if dtype == DType::F16 {
+            let max = v.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+            if max >= 65520.0 {
+                return Err(WeightError::F16Range { path: file.path().to_path_buf(), key: stored.to_string(), max }.into());
             }
-        })
+        }
+        Ok(device_bytes(&v, dtype))
+    }
+
+    /// A tensor uploaded from the host copy kept under `key` (made by `make` the first time).
+    fn upload_host_copy(&self, key: &str, shape: &[usize], dtype: DType, make: impl FnOnce() -> Result<Vec<u8>>) -> Result<Tensor> {
+        let cached = self.host_copies.lock().unwrap_or_else(|p| p.into_inner()).get(key).cloned();
+        let bytes = match cached {
+            Some(b) => b,
+            None => {
+                let b = Arc::new(make()?);
+                self.host_copies.lock().unwrap_or_else(|p| p.into_inner()).insert(key.to_string(), b.clone());
+                b
+            }
+        };
+        let t = Tensor::empty(&self.gpu, shape, dtype)?;
+        t.write_raw(&bytes)?;
+        Ok(t)
     }
 
     /// A matrix [n, k] uploaded as column blocks [n, kᵢ] (`widths` summing to k), in the
@@ -491,6 +470,14 @@ impl Weights {
     /// A view that prefixes keys: `w.at("down_blocks.0").at("resnets.1")`.
     pub fn at(&self, prefix: impl std::fmt::Display) -> Scope<'_> {
         Scope { w: self, prefix: prefix.to_string() }
+    }
+}
+
+/// f32 values as device bytes of `dtype` (f16: round to nearest even, as torch's `.half()`).
+fn device_bytes(v: &[f32], dtype: DType) -> Vec<u8> {
+    match dtype {
+        DType::F32 => bytemuck::cast_slice(v).to_vec(),
+        DType::F16 => bytemuck::cast_slice(&v.iter().map(|&x| half::f16::from_f32(x)).collect::<Vec<_>>()).to_vec(),
     }
 }
 
