@@ -139,33 +139,21 @@ pub fn conv_temporal(x: &Tensor, frames: usize, layout: FrameLayout, w: &Tensor,
 
 pub(crate) fn bench_cases(gpu: &std::sync::Arc<crate::gpu::Gpu>, frames: usize) -> Result<Vec<crate::bench::Case>> {
     use crate::bench::{rand_tensor, Case};
-    // One clip of 24 frames at level 0 (and `frames`/24 clips when benchmarking more).
-    let clips = frames.div_ceil(24);
-    let (c, f, h, w) = (320usize, 24usize, 40usize, 72usize);
-    let x = rand_tensor(gpu, &[clips * f, c, h, w], DType::F32, 1)?;
-    let wt = rand_tensor(gpu, &[c, c, 3, 1, 1], DType::F16, 2)?;
-    let b = rand_tensor(gpu, &[c], DType::F32, 3)?;
-    let n = clips * f * c * h * w;
-    // Level 3 at 576×320 (5×9 pixels, 1280 channels): the shape the across-frames variant is for.
-    let (c3, h3, w3) = (1280usize, 5usize, 9usize);
-    let x3 = rand_tensor(gpu, &[clips * f, c3, h3, w3], DType::F32, 4)?;
-    let wt3 = rand_tensor(gpu, &[c3, c3, 3, 1, 1], DType::F16, 5)?;
-    let b3 = rand_tensor(gpu, &[c3], DType::F32, 6)?;
-    let n3 = clips * f * c3 * h3 * w3;
-    Ok(vec![
-        Case::new(
+    // Clips of 24 frames (`frames`/24 of them when benchmarking more).
+    let (clips, f) = (frames.div_ceil(24), 24usize);
+    let case = |level: &str, c: usize, h: usize, w: usize, seed: u64| -> Result<Case> {
+        let x = rand_tensor(gpu, &[clips * f, c, h, w], DType::F32, seed)?;
+        let wt = rand_tensor(gpu, &[c, c, 3, 1, 1], DType::F16, seed + 1)?;
+        let b = rand_tensor(gpu, &[c], DType::F32, seed + 2)?;
+        let n = clips * f * c * h * w;
+        Ok(Case::new(
             "conv_temporal",
-            format!("L0 {clips}x{f} frames x{c}x{h}x{w} W=f16"),
+            format!("{level} {clips}x{f} frames x{c}x{h}x{w} W=f16"),
             2.0 * (n * c * 3) as f64,
             8.0 * n as f64 + 2.0 * (c * c * 3) as f64,
             move || conv_temporal(&x, f, FrameLayout::Folded, &wt, Some(&b)).map(drop),
-        ),
-        Case::new(
-            "conv_temporal",
-            format!("L3 {clips}x{f} frames x{c3}x{h3}x{w3} W=f16"),
-            2.0 * (n3 * c3 * 3) as f64,
-            8.0 * n3 as f64 + 2.0 * (c3 * c3 * 3) as f64,
-            move || conv_temporal(&x3, f, FrameLayout::Folded, &wt3, Some(&b3)).map(drop),
-        ),
-    ])
+        ))
+    };
+    // Level 0 at 576×320, and level 3 (5×9 pixels, 1280 channels): the across-frames variant's.
+    Ok(vec![case("L0", 320, 40, 72, 1)?, case("L3", 1280, 5, 9, 4)?])
 }
