@@ -277,6 +277,220 @@ def aesthetic(out: Path) -> dict:
     return {"aesthetic": values, "aesthetic_head": "aesthetic_head.pth"}
 
 
+# ---------------------------------------------------------------------------------------------------
+# RAFT (dynamic_degree, VBench's static filter): princeton-vl/RAFT's own core/ (vendored verbatim in
+# tools/reference/raft_core/), RAFT-large (small=False) with every width divided by 16 — the widths
+# are literals in RAFT's code, so nn.Conv2d / nn.BatchNorm2d are narrowed while the model is built
+# (RAFT_NARROW; the 3 image channels, the 2 flow channels, the 324 correlation channels and the
+# 576 = 9·8·8 upsampling-mask channels are the algorithm's and stay) and the split of the context
+# network's output follows (hidden_dim = context_dim = 8). t2v reads every width from the
+# checkpoint's shapes, so the same code runs raft-things.pth.
+
+RAFT_NARROW = {64: 4, 96: 6, 128: 8, 192: 12, 256: 16, 126: 6, 384: 24}
+RAFT_SEED = 61
+# Gain on update_block.flow_head.conv2's weight and bias (the per-iteration flow update): puts the random model's
+# per-pair scores on both sides of VBench's thresholds for these frames.
+RAFT_FLOW_GAIN = 0.018
+# (name, T, H, W, fps, seed, pan px/frame): H, W not multiples of 8 (sintel padding); "small" has a
+# 1-pixel coarsest correlation level (frames padded to 72×96), where RAFT's lookup divides by zero.
+RAFT_VIDEOS = [("pan", 5, 122, 133, 16.0, 700, 3), ("still", 3, 128, 131, 8.0, 710, 0),
+               ("slow", 4, 125, 128, 24.0, 720, 1), ("small", 2, 70, 90, 8.0, 730, 2)]
+
+
+def raft_frames(t: int, h: int, w: int, seed: int, pan: int) -> np.ndarray:
+    """(t, h, w, 3) u8: frame k is the procedural image (clip_fixtures.image) at column offset
+    pan·k — a camera pan. tests/eval_raft.rs makes the same frames."""
+    base = image(h, w + pan * (t - 1), seed)
+    return np.stack([base[:, pan * k: pan * k + w] for k in range(t)])
+
+
+class _Args(dict):
+    """VBench passes an EasyDict: RAFT tests `'dropout' not in self.args` and reads attributes."""
+    __getattr__ = dict.__getitem__
+    __setattr__ = dict.__setitem__
+
+
+def raft_import():
+    sys.path.insert(0, str(HERE / "raft_core"))
+    import raft as raft_mod  # noqa: E402  (the vendored core/raft.py)
+    import corr as corr_mod  # noqa: E402
+    from utils.utils import InputPadder  # noqa: E402
+    return raft_mod, corr_mod, InputPadder
+
+
+def raft_model():
+    from torch import nn
+    raft_mod, _, _ = raft_import()
+    conv, bn = nn.Conv2d, nn.BatchNorm2d
+    w = lambda c: RAFT_NARROW.get(c, c)
+
+    class NarrowConv2d(conv):
+        def __init__(self, cin, cout, *a, **k):
+            super().__init__(w(cin), w(cout), *a, **k)
+
+    class NarrowBatchNorm2d(bn):
+        def __init__(self, c, *a, **k):
+            super().__init__(w(c), *a, **k)
+
+    nn.Conv2d, nn.BatchNorm2d = NarrowConv2d, NarrowBatchNorm2d
+    try:
+        model = raft_mod.RAFT(_Args(small=False, mixed_precision=False, alternate_corr=False))
+    finally:
+        nn.Conv2d, nn.BatchNorm2d = conv, bn
+    model.hidden_dim = model.context_dim = w(128)
+    return model
+
+
+@torch.no_grad()
+def randomize_raft(model, seed: int) -> None:
+    from torch import nn
+    g = torch.Generator().manual_seed(seed)
+    mods = dict(model.named_modules())
+    for name, p in list(model.named_parameters()) + list(model.named_buffers()):
+        mname, _, pname = name.rpartition(".")
+        m = mods[mname]
+        noise = torch.randn(p.shape, generator=g)
+        if isinstance(m, nn.BatchNorm2d):
+            val = {"weight": 1.0 + 0.2 * noise, "bias": 0.1 * noise, "running_mean": 0.2 * noise,
+                   "running_var": torch.exp(0.3 * noise), "num_batches_tracked": torch.tensor(1000)}[pname]
+        elif isinstance(m, nn.Conv2d) and pname == "weight":
+            val = noise * 1.2 / math.sqrt(p[0].numel())
+        elif isinstance(m, nn.Conv2d) and pname == "bias":
+            val = 0.1 * noise
+        else:
+            raise RuntimeError(f"randomize: no rule for {name}")
+        if name.startswith("update_block.flow_head.conv2."):
+            val = val * RAFT_FLOW_GAIN
+        p.copy_(val.to(p.dtype))
+
+
+def vbench_flow_score(img, flo, fraction: float) -> float:
+    """DynamicDegree.get_score (fraction 0.05) / StaticFilter.get_score (0.02), vbench @45e79ec."""
+    img = img[0].permute(1, 2, 0).cpu().numpy()
+    flo = flo[0].permute(1, 2, 0).cpu().numpy()
+    u = flo[:, :, 0]
+    v = flo[:, :, 1]
+    rad = np.sqrt(np.square(u) + np.square(v))
+    h, w = rad.shape
+    rad_flat = rad.flatten()
+    cut_index = int(h * w * fraction)
+    max_rad = np.mean(abs(np.sort(-rad_flat))[:cut_index])
+    return max_rad.item()
+
+
+def vbench_check_move(score_list, params) -> bool:
+    """DynamicDegree.check_move."""
+    thres = params["thres"]
+    count_num = params["count_num"]
+    count = 0
+    for score in score_list:
+        if score > thres:
+            count += 1
+        if count >= count_num:
+            return True
+    return False
+
+
+def vbench_check_static(score_list, params) -> bool:
+    """StaticFilter.check_static (static_filter.py)."""
+    thres = params["thres"]
+    count_num = params["count_num"]
+    count = 0
+    for score in score_list[:-2]:
+        if score > thres:
+            count += 1
+        if count > count_num:
+            return False
+    for score in score_list[-2:]:
+        if score > thres * count_num * 2:
+            return False
+    return True
+
+
+def raft(out: Path) -> dict:
+    raft_mod, corr_mod, InputPadder = raft_import()
+    torch.manual_seed(0)
+    m = raft_model()
+    randomize_raft(m, RAFT_SEED)
+    # As raft-things.pth: the state dict of nn.DataParallel(RAFT) (keys "module.…"), torch.save zip.
+    path = out / "tiny-raft.pth"
+    torch.save(OrderedDict(("module." + k, v.contiguous()) for k, v in m.state_dict().items()), path)
+    # vbench/dynamic_degree.py DynamicDegree.load_model.
+    model = raft_model()
+    ckpt = torch.load(path, map_location="cpu")
+    new_ckpt = {k.replace('module.', ''): v for k, v in ckpt.items()}
+    model.load_state_dict(new_ckpt)
+    model.eval()
+
+    # Intermediates of the first pair: fnet/cnet outputs, the correlation lookups of the first two
+    # iterations (CorrBlock.__call__), the final low-resolution and upsampled flows.
+    seen = {}
+    model.fnet.register_forward_hook(lambda mod, i, o: seen.setdefault("fnet", o))
+    model.cnet.register_forward_hook(lambda mod, i, o: seen.setdefault("cnet", o))
+    lookups = []
+
+    class RecordingCorrBlock(corr_mod.CorrBlock):
+        def __call__(self, coords):
+            r = super().__call__(coords)
+            lookups.append(r)
+            return r
+
+    raft_mod.CorrBlock = RecordingCorrBlock
+    tensors, values = OrderedDict(), {}
+    videos = []
+    for name, t, h, w, fps, seed, pan in RAFT_VIDEOS:
+        fr = raft_frames(t, h, w, seed, pan)
+        values[f"sum_{name}"] = int(fr.astype(np.int64).sum())
+        # cv2 decode → RGB → (1, 3, H, W) float, as DynamicDegree.get_frames / StaticFilter.get_frames.
+        frames = [torch.from_numpy(f.astype(np.uint8)).permute(2, 0, 1).float()[None] for f in fr]
+        flows = {}
+
+        def flow(i, j):
+            if (i, j) not in flows:
+                image1, image2 = frames[i], frames[j]
+                padder = InputPadder(image1.shape)
+                image1, image2 = padder.pad(image1, image2)
+                seen.clear()
+                lookups.clear()
+                flow_low, flow_up = model(image1, image2, iters=20, test_mode=True)
+                flows[(i, j)] = (image1, flow_up)
+                if name == "pan" and (i, j) == (0, 1):
+                    tensors["pan_fmap"] = torch.cat(seen["fnet"])  # fnet([image1, image2]) returns both
+                    net, inp = torch.split(seen["cnet"], [model.hidden_dim, model.context_dim], dim=1)
+                    tensors["pan_net"] = torch.tanh(net)
+                    tensors["pan_inp"] = torch.relu(inp)
+                    tensors["pan_corr1"] = lookups[1]
+                    tensors["pan_flow_low"] = flow_low
+                    tensors["pan_flow_up"] = flow_up
+            return flows[(i, j)]
+
+        # DynamicDegree.infer on the frames get_frames keeps (interval = max(1, round(fps / 8))).
+        interval = max(1, round(fps / 8))
+        keep = list(range(0, t, interval))
+        scale = min(list(frames[0].shape)[-2:])
+        params = {"thres": 6.0 * (scale / 256.0), "count_num": round(4 * (len(keep) / 16.0))}
+        dyn_scores = [vbench_flow_score(*flow(i, j), 0.05) for i, j in zip(keep[:-1], keep[1:])]
+        dynamic = vbench_check_move(dyn_scores, params)
+        # StaticFilter.infer: every consecutive pair, then (first, last) and (last, first).
+        idx = list(range(t))
+        pairs = list(zip(idx[:-1] + [idx[0], idx[-1]], idx[1:] + [idx[-1], idx[0]]))
+        sparams = {"thres": 3.0 * (scale / 256.0), "count_num": round(2 * (t / 16.0))}
+        st_scores = [vbench_flow_score(*flow(i, j), 0.02) for i, j in pairs]
+        static = vbench_check_static(st_scores, sparams)
+        nan = lambda xs: [None if math.isnan(x) else x for x in xs]  # JSON has no NaN
+        videos.append({"name": name, "frames": t, "height": h, "width": w, "fps": fps, "seed": seed, "pan": pan,
+                       "interval": interval, "dynamic_scores": nan(dyn_scores), "dynamic_params": params,
+                       "dynamic": int(dynamic), "static_scores": nan(st_scores), "static_params": sparams,
+                       "static": bool(static)})
+        print(f"raft {name}: dynamic {int(dynamic)} {dyn_scores} thres {params}; static {static} {st_scores} {sparams}")
+    raft_mod.CorrBlock = corr_mod.CorrBlock
+    assert any(v["dynamic"] for v in videos) and not all(v["dynamic"] for v in videos[:-1]), "tune RAFT_FLOW_GAIN"
+    # RAFT's coarsest lookup on a 1-pixel level (frames padded below 128 px) is NaN: 2x/(W-1) = x/0.
+    assert all(x is None for x in videos[-1]["static_scores"]), videos[-1]
+    write_safetensors(out / "raft.safetensors", tensors, {})
+    return {"raft_videos": videos, "raft_model": "tiny-raft.pth", "raft_iters": 20}
+
+
 def main(fix: Path, parts: list[str]) -> None:
     out = fix / "vbench"
     out.mkdir(parents=True, exist_ok=True)
@@ -290,7 +504,7 @@ def main(fix: Path, parts: list[str]) -> None:
     print(f"vbench fixtures: {size / 1e6:.3f} MB in {out}")
 
 
-PARTS = {"preprocess": preprocess, "background": background, "dino": dino, "aesthetic": aesthetic}
+PARTS = {"preprocess": preprocess, "background": background, "dino": dino, "aesthetic": aesthetic, "raft": raft}
 
 if __name__ == "__main__":
     main(mf.FIX, sys.argv[1:] or list(PARTS))
