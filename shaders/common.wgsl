@@ -33,3 +33,26 @@ fn gelu_erf(x: f32) -> f32 {
 fn silu(x: f32) -> f32 {
     return x / (1.0 + exp(-x));
 }
+
+fn sigmoid_f32(x: f32) -> f32 {
+    return 1.0 / (1.0 + exp(-x));
+}
+
+// tanh without overflow (exp(2|x|) = inf gives ±1) and without cancellation near 0: below
+// |x| = 1 the odd Taylor series at x/8 (< 1/8: the x⁹ term is < 2e-10 of it) and three doublings
+// tanh(2u) = 2t/(1 + t²), a few ulps; above, 1 − 2/(exp(2|x|) + 1).
+fn tanh_f32(x: f32) -> f32 {
+    let z = abs(x);
+    var t: f32;
+    if (z < 1.0) {
+        let u = z * 0.125;
+        let u2 = u * u;
+        t = u * (1.0 + u2 * (-0.33333333333 + u2 * (0.13333333333 + u2 * -0.05396825397)));
+        for (var i = 0; i < 3; i++) {
+            t = 2.0 * t / (1.0 + t * t);
+        }
+    } else {
+        t = 1.0 - 2.0 / (exp(2.0 * z) + 1.0);
+    }
+    return select(-t, t, x >= 0.0);
+}

@@ -15,7 +15,7 @@ struct Params {
     oh: u32,
     ow: u32,
     stride: u32,
-    pad: u32,
+    pad: u32,      // rows of zeros above (pad_x: columns on the left)
     x_off: u32,
     w_off: u32,
     b_off: u32,
@@ -26,6 +26,7 @@ struct Params {
     cin_total: u32,
     ci0: u32,
     accumulate: u32,
+    pad_x: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -35,7 +36,8 @@ struct Params {
 
 const TM: u32 = {{TM}}u;
 const TN: u32 = {{TN}}u;
-const KS: u32 = {{KS}}u;
+const KH: u32 = {{KH}}u;
+const KW: u32 = {{KW}}u;
 const WG: u32 = {{WG}}u;
 
 
@@ -64,17 +66,17 @@ fn conv2d(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid:
         let px = r % pixels;
         xb[i] = p.x_off + (r / pixels) * p.cin * plane;
         iy0[i] = i32((px / p.ow) * p.stride) - i32(p.pad);
-        ix0[i] = i32((px % p.ow) * p.stride) - i32(p.pad);
+        ix0[i] = i32((px % p.ow) * p.stride) - i32(p.pad_x);
     }
     var acc: array<f32, TM * TN>;
     for (var t = 0u; t < TM * TN; t++) {
         acc[t] = 0.0;
     }
-    let kk = p.cin_total * KS * KS;
+    let kk = p.cin_total * KH * KW;
     for (var ci = 0u; ci < p.cin; ci++) {
         let cbase = ci * plane;
-        for (var ky = 0u; ky < KS; ky++) {
-            for (var kx = 0u; kx < KS; kx++) {
+        for (var ky = 0u; ky < KH; ky++) {
+            for (var kx = 0u; kx < KW; kx++) {
                 var xv: array<f32, TM>;
                 for (var i = 0u; i < TM; i++) {
                     let iy = iy0[i] + i32(ky);
@@ -84,7 +86,7 @@ fn conv2d(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid:
                     let idx = select(0u, u32(iy) * p.w + u32(ix), inside);
                     xv[i] = select(0.0, x[xb[i] + cbase + idx], inside);
                 }
-                let kidx = (p.ci0 + ci) * KS * KS + ky * KS + kx;
+                let kidx = (p.ci0 + ci) * KH * KW + ky * KW + kx;
                 for (var j = 0u; j < TN; j++) {
                     let wv = load_w(min(co0 + j, p.cout - 1u) * kk + kidx);
                     for (var i = 0u; i < TM; i++) {

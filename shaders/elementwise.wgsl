@@ -92,6 +92,25 @@ fn gelu(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     if (i < p.n) { o[p.o_off + i] = gelu_erf(a[p.a_off + i]); }
 }
 
+// RAFT's activations: ReLU, tanh (the GRU's initial state), sigmoid.
+@compute @workgroup_size(256)
+fn relu(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = index(lid, wid, nwg);
+    if (i < p.n) { o[p.o_off + i] = max(a[p.a_off + i], 0.0); }
+}
+
+@compute @workgroup_size(256)
+fn tanh_op(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = index(lid, wid, nwg);
+    if (i < p.n) { o[p.o_off + i] = tanh_f32(a[p.a_off + i]); }
+}
+
+@compute @workgroup_size(256)
+fn sigmoid(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = index(lid, wid, nwg);
+    if (i < p.n) { o[p.o_off + i] = sigmoid_f32(a[p.a_off + i]); }
+}
+
 // OpenAI CLIP's activation: x · sigmoid(1.702 x).
 @compute @workgroup_size(256)
 fn quick_gelu(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {

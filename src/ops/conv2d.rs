@@ -1,5 +1,6 @@
-//! Conv2d (shaders/conv2d.wgsl): x [N, Cin, H, W] f32, weight [Cout, Cin, KS, KS] f32/f16,
-//! bias [Cout] f32; KS 1 or 3, any stride and padding. Images are split into chunks when the
+//! Conv2d (shaders/conv2d.wgsl): x [N, Cin, H, W] f32, weight [Cout, Cin, KH, KW] f32/f16,
+//! bias [Cout] f32; any kernel size (square, or rectangular with [`conv2d_rect`]), stride and
+//! padding. Images are split into chunks when the
 //! input or output exceeds one storage binding.
 
 use super::{chunk_ranges, groups, row_tile, units_per_binding};
@@ -17,26 +18,42 @@ pub fn conv2d(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, stride: usize, pad:
 /// [`conv2d`] with `pad` zeros before (top, left) and `pad_end` after (bottom, right) — the VAE
 /// encoder's downsampler pads (0, 1, 0, 1).
 pub fn conv2d_padded(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, stride: usize, pad: usize, pad_end: usize) -> Result<Tensor> {
+    let ws = w.shape();
+    if ws.len() != 4 || ws[2] != ws[3] {
+        return shape_err("conv2d", format!("weight [Cout, Cin, k, k] expected, got {ws:?}"));
+    }
+    conv2d_general(x, w, bias, stride, [pad, pad], [pad_end, pad_end])
+}
+
+/// A conv with a rectangular kernel [Cout, Cin, KH, KW] and `pad` = (rows, columns) of zeros on
+/// both sides of each axis — torch's `nn.Conv2d(…, (1, 5), padding=(0, 2))`.
+pub fn conv2d_rect(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, stride: usize, pad: [usize; 2]) -> Result<Tensor> {
+    conv2d_general(x, w, bias, stride, pad, pad)
+}
+
+fn conv2d_general(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, stride: usize, pad2: [usize; 2], end2: [usize; 2]) -> Result<Tensor> {
     let op = "conv2d";
     let (xs, ws) = (x.shape(), w.shape());
-    if xs.len() != 4 || ws.len() != 4 || ws[1] != xs[1] || ws[2] != ws[3] {
-        return shape_err(op, format!("input [N, Cin, H, W] and weight [Cout, Cin, k, k] expected, got {xs:?} and {ws:?}"));
+    if xs.len() != 4 || ws.len() != 4 || ws[1] != xs[1] {
+        return shape_err(op, format!("input [N, Cin, H, W] and weight [Cout, Cin, kh, kw] expected, got {xs:?} and {ws:?}"));
     }
     if x.dtype() != DType::F32 {
         return shape_err(op, "input must be f32");
     }
     let (n, cin, h, wd) = (xs[0], xs[1], xs[2], xs[3]);
-    let (cout, ks) = (ws[0], ws[2]);
-    if stride == 0 || h + pad + pad_end < ks || wd + pad + pad_end < ks {
-        return shape_err(op, format!("kernel {ks} with stride {stride}, padding {pad} does not fit a {h}×{wd} input"));
+    let (cout, kh, kw) = (ws[0], ws[2], ws[3]);
+    let (pad, pad_end) = (pad2[0], end2[0]);
+    let (pad_x, pad_end_x) = (pad2[1], end2[1]);
+    if stride == 0 || h + pad + pad_end < kh || wd + pad_x + pad_end_x < kw {
+        return shape_err(op, format!("kernel {kh}×{kw} with stride {stride}, padding {pad2:?} does not fit a {h}×{wd} input"));
     }
     if let Some(b) = bias {
         if b.shape() != [cout] || b.dtype() != DType::F32 {
             return shape_err(op, format!("bias must be f32 [{cout}], got {:?}", b.shape()));
         }
     }
-    let oh = (h + pad + pad_end - ks) / stride + 1;
-    let ow = (wd + pad + pad_end - ks) / stride + 1;
+    let oh = (h + pad + pad_end - kh) / stride + 1;
+    let ow = (wd + pad_x + pad_end_x - kw) / stride + 1;
     let out = Tensor::empty(x.gpu(), &[n, cout, oh, ow], DType::F32)?;
     let gpu = x.gpu();
     let ww = w.whole(op)?;
@@ -69,8 +86,12 @@ pub fn conv2d_padded(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, stride: usiz
         let xw = x.window(lo * in_img + k0 * h * wd, lo * in_img + k0 * h * wd + (hi - lo - 1) * in_img + pin, op)?;
         let yw = out.window(lo * out_img + c0 * oh * ow, lo * out_img + c0 * oh * ow + (hi - lo - 1) * out_img + pout, op)?;
         let imgs = hi - lo;
-        if let Some(s) = gpu.caps.coop {
+        // The matrix-unit kernel reads square kernels with one padding; rectangular ones (RAFT's
+        // GRU) take the FMA kernel.
+        let coop = gpu.caps.coop.filter(|_| kh == kw && pad == pad_x);
+        if let Some(s) = coop {
             use super::gemm_coop::{dispatch, Gemm, Mode};
+            let ks = kh;
             let kk = ks * ks;
             let g = Gemm {
                 mode: Mode::Conv2d { ks, geometry: [(k1 - k0) as u32, h as u32, wd as u32, oh as u32, ow as u32, stride as u32, pad as u32] },
@@ -91,7 +112,8 @@ pub fn conv2d_padded(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, stride: usiz
             ("WG", wg.to_string()),
             ("TM", tm.to_string()),
             ("TN", TILE_N.to_string()),
-            ("KS", ks.to_string()),
+            ("KH", kh.to_string()),
+            ("KW", kw.to_string()),
             ("W_F16", ((w.dtype() == DType::F16) as u32).to_string()),
         ];
         let kern = gpu.kernel("conv2d", SRC, "conv2d", &defines)?;
@@ -106,16 +128,17 @@ pub fn conv2d_padded(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, stride: usiz
             stride as u32,
             pad as u32,
             xw.shift,
-            ww.shift + (c0 * cin * ks * ks) as u32,
+            ww.shift + (c0 * cin * kh * kw) as u32,
             bw.shift + c0 as u32,
             yw.shift,
             (bias.is_some() && k0 == 0) as u32,
             cin as u32,
             k0 as u32,
             (k0 > 0) as u32,
+            pad_x as u32,
         ];
         let tiles = (imgs * oh * ow).div_ceil(wg * tm) * (c1 - c0).div_ceil(TILE_N);
-        gpu.flops_hint(2.0 * (imgs * oh * ow) as f64 * (c1 - c0) as f64 * ((k1 - k0) * ks * ks) as f64);
+        gpu.flops_hint(2.0 * (imgs * oh * ow) as f64 * (c1 - c0) as f64 * ((k1 - k0) * kh * kw) as f64);
         gpu.dispatch(
             &kern,
             &params,

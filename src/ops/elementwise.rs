@@ -188,6 +188,19 @@ pub fn gelu(a: &Tensor) -> Result<Tensor> {
     unary("gelu", a, 0.0)
 }
 
+/// `max(a, 0)` (torch's ReLU; -0.0 and NaN aside).
+pub fn relu(a: &Tensor) -> Result<Tensor> {
+    unary("relu", a, 0.0)
+}
+
+pub fn tanh(a: &Tensor) -> Result<Tensor> {
+    unary("tanh_op", a, 0.0)
+}
+
+pub fn sigmoid(a: &Tensor) -> Result<Tensor> {
+    unary("sigmoid", a, 0.0)
+}
+
 /// OpenAI CLIP's `quick_gelu`: x · sigmoid(1.702 x).
 pub fn quick_gelu(a: &Tensor) -> Result<Tensor> {
     unary("quick_gelu", a, 0.0)
