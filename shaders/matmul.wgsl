@@ -151,3 +151,78 @@ fn matmul(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid:
         }
     }
 }
+
+// The transposed tiling, for CPU-SIMD drivers (lavapipe): an invocation owns TN consecutive
+// columns of C and the whole workgroup shares TM rows, so it is A whose loads are
+// workgroup-uniform (one broadcast per row) while each lane walks its own W rows along K.
+// Lanes of one SIMD vector then never idle on a short M (a GEMV keeps every lane busy), and the
+// per-lane loads are contiguous runs of W rather than rows of A K elements apart. Which tiling
+// runs is chosen by shape per adapter class (src/ops/tiles.rs).
+@compute @workgroup_size({{WG}})
+fn matmul_cols(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let n_tiles = (p.n + WG * TN - 1u) / (WG * TN);
+    let m_tiles = (p.m + TM - 1u) / TM;
+    let g = wg_linear(wid, nwg);
+    if (g >= n_tiles * m_tiles) {
+        return;
+    }
+    let n0 = (g % n_tiles) * WG * TN + lid * TN;
+    let m0 = (g / n_tiles) * TM;
+    var acc: array<f32, TM * TN>;
+    for (var t = 0u; t < TM * TN; t++) {
+        acc[t] = 0.0;
+    }
+#if VEC4
+    let k4 = p.k / 4u;
+    var wrow: array<u32, TN>;
+    for (var j = 0u; j < TN; j++) {
+        // Columns past N read column N-1 (kept in range, never stored).
+        wrow[j] = min(n0 + j, p.n - 1u) * k4;
+    }
+    for (var kk = 0u; kk < k4; kk++) {
+        var av: array<vec4<f32>, TM>;
+        for (var i = 0u; i < TM; i++) {
+            av[i] = a[p.a_off / 4u + min(m0 + i, p.m - 1u) * k4 + kk];
+        }
+        for (var j = 0u; j < TN; j++) {
+            let wv = load_w(wrow[j] + kk);
+            for (var i = 0u; i < TM; i++) {
+                acc[i * TN + j] = fma(av[i].x, wv.x, fma(av[i].y, wv.y, fma(av[i].z, wv.z, fma(av[i].w, wv.w, acc[i * TN + j]))));
+            }
+        }
+    }
+#else
+    var wrow: array<u32, TN>;
+    for (var j = 0u; j < TN; j++) {
+        wrow[j] = min(n0 + j, p.n - 1u) * p.k;
+    }
+    for (var kk = 0u; kk < p.k; kk++) {
+        var av: array<f32, TM>;
+        for (var i = 0u; i < TM; i++) {
+            av[i] = a[p.a_off + min(m0 + i, p.m - 1u) * p.k + kk];
+        }
+        for (var j = 0u; j < TN; j++) {
+            let wv = load_w(wrow[j] + kk);
+            for (var i = 0u; i < TM; i++) {
+                acc[i * TN + j] = fma(av[i], wv, acc[i * TN + j]);
+            }
+        }
+    }
+#endif
+    for (var i = 0u; i < TM; i++) {
+        let row = m0 + i;
+        if (row >= p.m) {
+            break;
+        }
+        for (var j = 0u; j < TN; j++) {
+            let col = n0 + j;
+            if (col < p.n) {
+                var v = acc[i * TN + j];
+                if (p.has_bias != 0u) {
+                    v += bias[p.bias_off + col];
+                }
+                c[p.c_off + row * p.n + col] = v;
+            }
+        }
+    }
+}

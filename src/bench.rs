@@ -78,6 +78,57 @@ pub fn cases(gpu: &Arc<Gpu>, frames: usize) -> Result<Vec<Case>> {
     Ok(v)
 }
 
+/// A GEMM-shaped case timed under every candidate tiling (`t2v bench kernels --tiles`).
+pub struct TileCase {
+    pub kernel: &'static str,
+    pub shape: String,
+    /// GEMM rows, columns and depth, as the tile table sees them.
+    pub mnk: [usize; 3],
+    pub flops: f64,
+    pub bytes: f64,
+    run: std::rc::Rc<dyn Fn(crate::ops::tiles::Tile) -> Result<()>>,
+}
+
+impl TileCase {
+    /// The case with one tiling forced, for [`measure`].
+    pub fn with(&self, tile: crate::ops::tiles::Tile) -> Case {
+        let run = self.run.clone();
+        Case::new(self.kernel, format!("{} {tile}", self.shape), self.flops, self.bytes, move || run(tile))
+    }
+}
+
+/// The UNet's GEMM shapes at the sizes of the sweep (latent 8², 16², 40×72 at 2–24
+/// frames: M from a GEMV's 2 rows to 5,760), f16 weights, for choosing tiles by measurement.
+pub fn tile_cases(gpu: &Arc<Gpu>) -> Result<Vec<TileCase>> {
+    let mut v = Vec::new();
+    // (label, M, K, N): the deep levels' 1280-wide projections at few rows, level 1's 640 at a
+    // few hundred, level 0's 320 at thousands, and a feed-forward up-projection.
+    for (label, m, k, n) in [
+        ("L3 proj", 2, 1280, 1280),
+        ("L3 proj", 8, 1280, 1280),
+        ("L2 proj", 32, 1280, 1280),
+        ("L2 ff out", 128, 5120, 1280),
+        ("L1 proj", 512, 640, 640),
+        ("L0 proj", 2048, 320, 320),
+        ("L0 ff up", 2048, 320, 2560),
+        ("L0 proj", 5760, 320, 320),
+    ] {
+        let x = rand_tensor(gpu, &[m, k], DType::F32, 1)?;
+        let w = rand_tensor(gpu, &[n, k], DType::F16, 2)?;
+        let out = Tensor::empty(gpu, &[m, n], DType::F32)?;
+        v.push(TileCase {
+            kernel: "linear",
+            shape: format!("{label} M={m} K={k} N={n}"),
+            mnk: [m, n, k],
+            flops: 2.0 * (m * k * n) as f64,
+            bytes: ((m * k + m * n) * 4 + n * k * 2) as f64,
+            run: std::rc::Rc::new(move |t| crate::ops::matmul::linear_tiled(&x, &w, None, &out, Some(t))),
+        });
+    }
+    v.extend(crate::ops::tile_cases(gpu)?);
+    Ok(v)
+}
+
 /// Wan 2.1's per-step kernels at `tokens` patch tokens (32,760 at 832×480×81: 21 latent frames ×
 /// 30 × 52 patches) with `heads` of 128 channels in self-attention (the 1.3B model: 12 heads,
 /// dim 1536, FFN 8960; 512 text rows). One pass of the transformer (guidance runs two).

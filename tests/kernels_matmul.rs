@@ -96,6 +96,38 @@ fn linear_input_larger_than_a_binding() {
 }
 
 #[test]
+fn linear_every_tiling() {
+    // Whatever the adapter's table picks, both tilings and every candidate tile must be right:
+    // tiles across M, N and K edges, a GEMV (M = 1, 3), a scalar-K path (K = 37), f16 weights.
+    use t2v::ops::tiles::{candidates, Tile};
+    let g = gpu();
+    for (i, &(m, n, k, f16w)) in [(1, 70, 64, true), (3, 33, 37, false), (19, 65, 40, true), (45, 9, 128, false), (130, 47, 12, true)]
+        .iter()
+        .enumerate()
+    {
+        let mut r = Rng::new(500 + i as u64);
+        let x = r.normals(m * k, 1.0);
+        let mut w = r.normals(n * k, 1.0 / (k as f32).sqrt());
+        let b = r.normals(n, 0.5);
+        let wt = if f16w {
+            w = round_f16(&w);
+            Tensor::from_f32_as_f16(&g, &[n, k], &w).unwrap()
+        } else {
+            Tensor::from_f32(&g, &[n, k], &w).unwrap()
+        };
+        let want = cpu_linear(&x, &w, Some(&b), m, n, k);
+        let mut tiles = candidates(m);
+        tiles.push(Tile::Cols { wg: 4, tm: 3, tn: 5 });
+        tiles.push(Tile::Rows { wg: 8, tm: 3, tn: 5 });
+        for t in tiles {
+            let out = Tensor::empty(&g, &[m, n], DType::F32).unwrap();
+            t2v::ops::matmul::linear_tiled(&upload(&[m, k], &x), &wt, Some(&upload(&[n], &b)), &out, Some(t)).unwrap();
+            assert_close(&format!("linear {m}x{n}x{k} f16w={f16w} {t}"), &out.to_f32().unwrap(), &want, 1e-5);
+        }
+    }
+}
+
+#[test]
 fn linear_rejects_wrong_shapes() {
     let x = upload(&[4, 8], &[0.0; 32]);
     let w = upload(&[3, 7], &[0.0; 21]);

@@ -29,6 +29,10 @@ pub enum What {
         /// wan: self-attention heads (12 in the 1.3B model; cost is linear in heads).
         #[arg(long, default_value_t = 12)]
         heads: usize,
+        /// Instead: time the GEMM-shaped FMA kernels at the UNet's shapes under every candidate
+        /// tiling, and print each beside the one this adapter's tile table picks.
+        #[arg(long)]
+        tiles: bool,
     },
     /// Time UNet steps and a whole generation of a full-size (or any) model at a chosen size.
     Pipeline {
@@ -86,7 +90,11 @@ pub fn run(sel: &AdapterSelector, what: What) -> t2v::Result<()> {
             println!("{}", r.table());
             Ok(())
         }
-        What::Kernels { filter, frames, budget, path, shapes, tokens, heads } => {
+        What::Kernels { filter, budget, tiles: true, .. } => {
+            let gpu = Gpu::new(&with_path(sel, "fma")?)?;
+            tile_table(&gpu, filter.as_deref(), budget)
+        }
+        What::Kernels { filter, frames, budget, path, shapes, tokens, heads, .. } => {
             let sel = &with_path(sel, &path)?;
             let gpu = Gpu::new(sel)?;
             let cases = match shapes.as_str() {
@@ -128,6 +136,45 @@ pub fn run(sel: &AdapterSelector, what: What) -> t2v::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `bench kernels --tiles`: every candidate tiling per GEMM shape, the table's pick marked.
+fn tile_table(gpu: &std::sync::Arc<Gpu>, filter: Option<&str>, budget: f64) -> t2v::Result<()> {
+    use t2v::ops::tiles::{candidates, gemm_tile};
+    println!("adapter: {} ({:?}, {}), class {:?}", gpu.info.name, gpu.info.backend, gpu.info.driver_info, t2v::ops::tiles::class(gpu));
+    println!("| kernel | shape | best tile | ms | GFLOP/s | table's tile | ms | GFLOP/s | best / table |");
+    println!("|---|---|---|---:|---:|---|---:|---:|---:|");
+    for case in t2v::bench::tile_cases(gpu)? {
+        if filter.is_some_and(|f| !case.kernel.contains(f) && !case.shape.contains(f)) {
+            continue;
+        }
+        let [m, n, k] = case.mnk;
+        let pick = gemm_tile(gpu, m, n, k);
+        let mut tiles = candidates(m);
+        if !tiles.contains(&pick) {
+            tiles.push(pick);
+        }
+        let mut times = Vec::new();
+        for t in tiles {
+            let r = t2v::bench::measure(gpu, &case.with(t), budget)?;
+            eprintln!("  {} {}: {:.3} ms, {:.2} GFLOP/s", case.kernel, r.shape, r.seconds * 1e3, r.gflops);
+            times.push((t, r.seconds));
+        }
+        let (best, tb) = times.iter().copied().fold((pick, f64::INFINITY), |a, b| if b.1 < a.1 { b } else { a });
+        let tp = times.iter().find(|(t, _)| *t == pick).map_or(f64::NAN, |x| x.1);
+        let gf = |s: f64| case.flops / s * 1e-9;
+        println!(
+            "| {} | {} | {best} | {:.3} | {:.2} | {pick} | {:.3} | {:.2} | {:.2} |",
+            case.kernel,
+            case.shape,
+            tb * 1e3,
+            gf(tb),
+            tp * 1e3,
+            gf(tp),
+            tb / tp
+        );
+    }
+    Ok(())
 }
 
 /// The selector with `--path` applied.

@@ -1,16 +1,12 @@
 //! Linear layer `x · Wᵀ + b` (shaders/matmul.wgsl): x [.., K] f32, W [N, K] f32 or f16,
 //! bias [N] f32. Rows of x are split into chunks when x or the output exceeds one binding.
 
-use super::{chunk_ranges, groups, row_tile, units_per_binding};
+use super::tiles::{gemm_tile, Tile};
+use super::{chunk_ranges, groups, units_per_binding};
 use crate::error::{shape_err, Result};
 use crate::tensor::{DType, Tensor};
 
 const SRC: &str = include_str!("../../shaders/matmul.wgsl");
-
-/// Columns per invocation; rows per invocation come from `row_tile` (8 for big M). Register
-/// tiles measured on lavapipe at 1024³ (rows×cols, f32 GFLOP/s): 8×8 21.7, 6×8 19.1, 4×16 18.7,
-/// 8×4 13.9, 16×4 13.8, 8×16 13.6, 4×32 10.7, 12×8 7.8 — bigger tiles spill; BENCHMARKS.md.
-pub const TILE_N: usize = 8;
 
 pub fn linear(x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
     let op = "linear";
@@ -37,6 +33,12 @@ pub fn linear(x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
 /// [`linear`] writing into `out` (any tensor with M·N elements, e.g. a row range of a bigger
 /// one): lets callers assemble a result from chunks without a copy.
 pub fn linear_into(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, out: &Tensor) -> Result<()> {
+    linear_tiled(x, w, bias, out, None)
+}
+
+/// [`linear_into`] with the FMA path's tiling forced (`None`: the adapter's table picks it by
+/// shape): for tests of every tiling and for `bench kernels --tiles`.
+pub fn linear_tiled(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, out: &Tensor, tile: Option<Tile>) -> Result<()> {
     let op = "linear";
     let k = *x.shape().last().unwrap_or(&0);
     let n = w.dim(0);
@@ -78,15 +80,10 @@ pub fn linear_into(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, out: &Tensor) 
             dispatch(gpu, s, g)?;
             continue;
         }
-        let (wg, tm) = row_tile(rows);
-        let defines = [
-            ("WG", wg.to_string()),
-            ("TM", tm.to_string()),
-            ("TN", TILE_N.to_string()),
-            ("VEC4", (vec4 as u32).to_string()),
-            ("W_F16", ((w.dtype() == DType::F16) as u32).to_string()),
-        ];
-        let kern = gpu.kernel("matmul", SRC, "matmul", &defines)?;
+        let t = tile.unwrap_or_else(|| gemm_tile(gpu, rows, n, k));
+        let [d0, d1, d2] = t.defines();
+        let defines = [d0, d1, d2, ("VEC4", (vec4 as u32).to_string()), ("W_F16", ((w.dtype() == DType::F16) as u32).to_string())];
+        let kern = gpu.kernel("matmul", SRC, &t.entry("matmul"), &defines)?;
         let params = [
             rows as u32,
             n as u32,
@@ -97,7 +94,7 @@ pub fn linear_into(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, out: &Tensor) 
             cw.shift,
             bias.is_some() as u32,
         ];
-        let tiles = n.div_ceil(TILE_N) * rows.div_ceil(wg * tm);
+        let tiles = t.workgroups(rows, n);
         gpu.flops_hint(2.0 * rows as f64 * n as f64 * k as f64);
         gpu.dispatch(
             &kern,

@@ -21,6 +21,7 @@ pub mod modulate;
 pub mod rms_norm;
 pub mod rope;
 pub mod shuffle;
+pub mod tiles;
 pub mod warp;
 
 use crate::gpu::Gpu;
@@ -58,6 +59,11 @@ pub(crate) fn row_tile(rows: usize) -> (usize, usize) {
 /// The f32 bits of a value, for params blocks that mix u32 and f32 fields.
 pub(crate) fn f(x: f32) -> u32 {
     x.to_bits()
+}
+
+/// Tile-choice benchmark cases of the convolutions (see crate::bench::tile_cases).
+pub(crate) fn tile_cases(_gpu: &std::sync::Arc<Gpu>) -> crate::error::Result<Vec<crate::bench::TileCase>> {
+    Ok(Vec::new())
 }
 
 /// Benchmark cases of the non-matmul kernels (see crate::bench).

@@ -1,0 +1,115 @@
+//! GEMM tile choice by shape, per adapter class. The GEMM-shaped FMA kernels (matmul, conv2d,
+//! conv_temporal) each have two tilings, and the tile sizes are template constants; which one
+//! runs is looked up here by (M, N, K) in a small table per adapter class, filled from
+//! `t2v bench kernels --tiles` (every candidate timed at the models' shapes; BENCHMARKS.md
+//! "GEMM tiles by shape"). The cooperative-matrix path has its own tiles (gemm_coop).
+
+use crate::gpu::Gpu;
+
+/// How the invocations of one workgroup split a block of C = A·Wᵀ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tile {
+    /// Each invocation owns TM rows × TN columns and the workgroup shares the columns, so W's
+    /// loads are workgroup-uniform and rows of A are read per lane: right for wide GPUs, whose
+    /// threads are cheap and whose uniform loads come from a scalar cache.
+    Rows { wg: usize, tm: usize, tn: usize },
+    /// Each invocation owns TN columns and the workgroup shares TM rows, so A's loads are
+    /// uniform and each lane walks its own rows of W along K: right for CPU-SIMD drivers, where
+    /// a workgroup is one SIMD loop and a uniform load is one scalar load broadcast to the vector.
+    Cols { wg: usize, tm: usize, tn: usize },
+}
+
+impl Tile {
+    /// The kernel entry point's suffix and template constants.
+    pub fn entry(&self, base: &str) -> String {
+        match self {
+            Tile::Rows { .. } => base.to_string(),
+            Tile::Cols { .. } => format!("{base}_cols"),
+        }
+    }
+
+    pub fn defines(&self) -> [(&'static str, String); 3] {
+        let (Tile::Rows { wg, tm, tn } | Tile::Cols { wg, tm, tn }) = *self;
+        [("WG", wg.to_string()), ("TM", tm.to_string()), ("TN", tn.to_string())]
+    }
+
+    /// Workgroups covering an M × N output.
+    pub fn workgroups(&self, m: usize, n: usize) -> usize {
+        match *self {
+            Tile::Rows { wg, tm, tn } => m.div_ceil(wg * tm) * n.div_ceil(tn),
+            Tile::Cols { wg, tm, tn } => m.div_ceil(tm) * n.div_ceil(wg * tn),
+        }
+    }
+}
+
+impl std::fmt::Display for Tile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Tile::Rows { wg, tm, tn } => write!(f, "rows WG={wg} TM={tm} TN={tn}"),
+            Tile::Cols { wg, tm, tn } => write!(f, "cols WG={wg} TM={tm} TN={tn}"),
+        }
+    }
+}
+
+/// Adapters whose tile choices differ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AdapterClass {
+    /// A CPU running SIMD lanes (lavapipe/llvmpipe, SwiftShader, WARP).
+    CpuSimd,
+    Gpu,
+}
+
+pub fn class(gpu: &Gpu) -> AdapterClass {
+    if gpu.info.device_type == wgpu::DeviceType::Cpu {
+        AdapterClass::CpuSimd
+    } else {
+        AdapterClass::Gpu
+    }
+}
+
+/// The tile a GEMM of M rows, N columns and depth K runs with on this adapter.
+pub fn gemm_tile(gpu: &Gpu, m: usize, n: usize, k: usize) -> Tile {
+    tile_for(class(gpu), m, n, k)
+}
+
+pub fn tile_for(class: AdapterClass, m: usize, _n: usize, _k: usize) -> Tile {
+    match class {
+        AdapterClass::Gpu => {
+            // The row tiling, rows per invocation growing with M (the choice before tables).
+            let (wg, tm) = super::row_tile(m);
+            Tile::Rows { wg, tm, tn: 8 }
+        }
+        AdapterClass::CpuSimd => cpu_tile(m),
+    }
+}
+
+/// CPU-SIMD drivers (lavapipe 26.1, 256-bit: 8 lanes), from `bench kernels --tiles`: the
+/// column tiling up to ~1k rows — a GEMV-shaped product (M ≤ 8) keeps all its rows in one tile
+/// so W is read once, 2–5× the row tiling whose 8-row tiles left lanes idle; a few hundred rows
+/// take 16 rows × 4 columns per lane (64 accumulators) — and the row tiling's 64×8 beyond, where
+/// the two are within noise of each other.
+fn cpu_tile(m: usize) -> Tile {
+    match m {
+        0..=8 => Tile::Cols { wg: 8, tm: m.max(1), tn: 4 },
+        9..=1024 => Tile::Cols { wg: 16, tm: 16, tn: 4 },
+        _ => Tile::Rows { wg: 64, tm: 8, tn: 8 },
+    }
+}
+
+/// Every tiling `t2v bench kernels --tiles` times for a GEMM of `m` rows.
+pub fn candidates(m: usize) -> Vec<Tile> {
+    let mut v = Vec::new();
+    for (wg, tm) in [(8, 1), (32, 1), (64, 1), (64, 2), (64, 4), (64, 8)] {
+        if tm == 1 || m >= wg * tm / 2 {
+            v.push(Tile::Rows { wg, tm, tn: 8 });
+        }
+    }
+    for (wg, tm, tn) in [(8, 1, 8), (8, 4, 8), (8, 8, 4), (8, 8, 8), (8, 16, 4), (16, 16, 4), (8, 24, 2), (8, 32, 2)] {
+        let tm = tm.min(m.max(1));
+        let t = Tile::Cols { wg, tm, tn };
+        if !v.contains(&t) {
+            v.push(t);
+        }
+    }
+    v
+}
