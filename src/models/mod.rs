@@ -8,6 +8,8 @@ pub mod aesthetic;
 pub mod clip;
 /// DINO's ViT (timm layout, `vit_base_patch16_224.dino`): VBench's subject-consistency features.
 pub mod dino;
+/// RAFT-large optical flow (`raft-things.pth` layout): VBench's dynamic degree and static filter.
+pub mod raft;
 /// CLIPTextModel: prompt tokens → embeddings (transformers' layout).
 pub mod text_encoder;
 /// UNet3DConditionModel (ModelScope, Zeroscope): the video denoiser.

@@ -239,6 +239,17 @@ impl Weights {
         self.files.iter().flat_map(|f| f.tensors().iter())
     }
 
+    /// The stored shape of `key` (None for synthetic weights or a missing key): for models whose
+    /// widths are read from the checkpoint (RAFT).
+    pub fn stored_shape(&self, key: &str) -> Option<Vec<usize>> {
+        self.lookup(key).map(|(_, _, info)| info.shape.clone())
+    }
+
+    /// Whether the weights are synthetic (made up per key, nothing stored).
+    pub fn is_synthetic(&self) -> bool {
+        self.synthetic.is_some()
+    }
+
     /// Whether `key` can be provided (always, for synthetic weights).
     pub fn contains(&self, key: &str) -> bool {
         self.synthetic.is_some() || self.lookup(key).is_some()

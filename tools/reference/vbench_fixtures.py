@@ -436,11 +436,10 @@ def raft(out: Path) -> dict:
             return r
 
     raft_mod.CorrBlock = RecordingCorrBlock
-    tensors, values = OrderedDict(), {}
+    tensors = OrderedDict()
     videos = []
     for name, t, h, w, fps, seed, pan in RAFT_VIDEOS:
         fr = raft_frames(t, h, w, seed, pan)
-        values[f"sum_{name}"] = int(fr.astype(np.int64).sum())
         # cv2 decode → RGB → (1, 3, H, W) float, as DynamicDegree.get_frames / StaticFilter.get_frames.
         frames = [torch.from_numpy(f.astype(np.uint8)).permute(2, 0, 1).float()[None] for f in fr]
         flows = {}
@@ -478,7 +477,7 @@ def raft(out: Path) -> dict:
         st_scores = [vbench_flow_score(*flow(i, j), 0.02) for i, j in pairs]
         static = vbench_check_static(st_scores, sparams)
         nan = lambda xs: [None if math.isnan(x) else x for x in xs]  # JSON has no NaN
-        videos.append({"name": name, "frames": t, "height": h, "width": w, "fps": fps, "seed": seed, "pan": pan,
+        videos.append({"name": name, "sum": int(fr.astype(np.int64).sum()), "frames": t, "height": h, "width": w, "fps": fps, "seed": seed, "pan": pan,
                        "interval": interval, "dynamic_scores": nan(dyn_scores), "dynamic_params": params,
                        "dynamic": int(dynamic), "static_scores": nan(st_scores), "static_params": sparams,
                        "static": bool(static)})
