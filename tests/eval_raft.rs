@@ -98,3 +98,104 @@ fn raft_matches_princeton_vl() {
         assert!(e <= tol, "{name}: rel-L2 {e:.3e} > {tol:e}");
     }
 }
+
+#[test]
+fn dynamic_degree_and_static_filter_match_vbench() {
+    use t2v::eval::motion::{dynamic_params, frame_interval, motion, static_params};
+    let c = cases();
+    let m = model();
+    for v in c["raft_videos"].as_array().unwrap() {
+        let name = v["name"].as_str().unwrap();
+        let (rgb, t, h, w) = frames(v);
+        assert_eq!(rgb.iter().map(|&b| b as u64).sum::<u64>(), v["sum"].as_u64().unwrap(), "{name}: frames");
+        let fps = v["fps"].as_f64().unwrap();
+        assert_eq!(frame_interval(fps) as u64, v["interval"].as_u64().unwrap(), "{name}: interval");
+        let kept = t.div_ceil(frame_interval(fps));
+        let (thres, count_num) = dynamic_params(h, w, kept);
+        assert_eq!((thres, count_num as u64), (v["dynamic_params"]["thres"].as_f64().unwrap(), v["dynamic_params"]["count_num"].as_u64().unwrap()), "{name}");
+        let (thres, count_num) = static_params(h, w, t);
+        assert_eq!((thres, count_num as u64), (v["static_params"]["thres"].as_f64().unwrap(), v["static_params"]["count_num"].as_u64().unwrap()), "{name}");
+        let t0 = std::time::Instant::now();
+        let r = motion(&m.raft, &rgb, t, h, w, fps, true, true).unwrap();
+        let secs = t0.elapsed().as_secs_f64();
+        for (what, got, want) in [("dynamic", &r.dynamic_scores, &v["dynamic_scores"]), ("static", &r.static_scores, &v["static_scores"])] {
+            let want: Vec<Option<f64>> = want.as_array().unwrap().iter().map(|x| x.as_f64()).collect();
+            assert_eq!(got.len(), want.len(), "{name} {what}: pairs");
+            for (g, w) in got.iter().zip(&want) {
+                match w {
+                    // VBench's NaN flow (a 1-pixel pyramid level): NaN scores.
+                    None => assert!(g.is_nan(), "{name} {what}: {g} vs NaN"),
+                    Some(w) => assert!((g - w).abs() <= 1e-4 * w.abs(), "{name} {what}: score {g} vs VBench {w}"),
+                }
+            }
+        }
+        eprintln!("{name} ({t}×{h}×{w}, {fps} fps): dynamic {:?} scores {:?}; static {:?}; {secs:.2} s", r.dynamic, r.dynamic_scores, r.is_static);
+        assert_eq!(r.dynamic, Some(v["dynamic"].as_u64().unwrap() == 1), "{name}: dynamic degree");
+        assert_eq!(r.is_static, Some(v["static"].as_bool().unwrap()), "{name}: static filter");
+    }
+    // Frames padded below 64 px: no pyramid (torch refuses; VBench fails) → no decision.
+    let r = motion(&m.raft, &[0u8; 2 * 40 * 56 * 3], 2, 40, 56, 8.0, true, true).unwrap();
+    assert_eq!((r.dynamic, r.is_static), (None, None));
+}
+
+/// The scorer with `dynamic_degree,static_filter` on tiny-random RAFT: the fields filled, the
+/// model in the record.
+#[test]
+fn scorer_runs_raft_dimensions() {
+    use t2v::eval::{MetricSet, Scorer, ScorerSpec};
+    let metrics = MetricSet::parse(&["dynamic_degree,static_filter".into()]).unwrap();
+    let clip = fixtures().join("clip/tiny-clip").display().to_string();
+    let spec = ScorerSpec { clip_model: clip, metrics, dino_model: String::new(), aesthetic_clip: String::new(), aesthetic_head: String::new(), raft_model: "tiny-random".into() };
+    let scorer = Scorer::load_spec(&common::gpu(), &spec, None).unwrap();
+    let v = &cases()["raft_videos"][0];
+    let (rgb, t, h, w) = frames(v);
+    let s = scorer.score(&rgb, t, h, w, 16.0, "a pan").unwrap();
+    assert!(s.dynamic_degree.is_some_and(|d| d == 0.0 || d == 1.0) && s.is_static.is_some(), "{s:?}");
+    let mm = scorer.metric_models();
+    assert!(mm["dynamic_degree"].starts_with("tiny-random ") && mm.contains_key("static_filter"), "{mm:?}");
+    let q = t2v::eval::vbench::measured_dimensions(&s);
+    assert!(q.iter().any(|(d, _)| *d == "dynamic_degree"));
+    assert_eq!(q.iter().any(|(d, _)| *d == "temporal_flickering"), s.is_static == Some(true), "flickering only where the filter keeps the video");
+}
+
+/// Seconds per video of RAFT-large (published widths, synthetic weights) on this adapter
+/// (BENCHMARKS.md): a 16-frame 256×256 video at 8 fps — ModelScope's VBench sampling — i.e. 15
+/// pairs of 20 iterations for dynamic degree, plus the static filter's 2 extra pairs (first↔last;
+/// its consecutive pairs are dynamic degree's at 8 fps).
+/// `cargo test --release --test eval_raft -- --ignored --nocapture bench_raft_seconds`.
+#[test]
+#[ignore]
+fn bench_raft_seconds() {
+    use std::time::Instant;
+    use t2v::models::raft::{Raft, RaftConfig};
+    use t2v::weights::{Placement, Weights};
+    let gpu = common::gpu();
+    let wts = Weights::synthetic(&gpu, "raft", Placement { matrices: t2v::DType::F32 });
+    let raft = Raft::load(&wts.at(""), RaftConfig::default()).unwrap();
+    let (t, h, w) = (16, 256, 256);
+    let mut rng = common::Rng::new(7);
+    let base = image(h, w + 2 * t, 900);
+    let mut rgb = Vec::with_capacity(t * h * w * 3);
+    for k in 0..t {
+        for y in 0..h {
+            rgb.extend_from_slice(&base[(y * (w + 2 * t) + 2 * k) * 3..(y * (w + 2 * t) + 2 * k + w) * 3]);
+        }
+    }
+    let _ = rng.next_u64();
+    let (a, hp, wp) = prepare_frame(&rgb[..h * w * 3], h, w);
+    let (b, _, _) = prepare_frame(&rgb[h * w * 3..2 * h * w * 3], h, w);
+    raft.forward(&a, &b, hp, wp, ITERS, None).unwrap().to_f32().unwrap();
+    let t0 = Instant::now();
+    raft.forward(&a, &b, hp, wp, ITERS, None).unwrap().to_f32().unwrap();
+    let pair = t0.elapsed().as_secs_f64();
+    eprintln!("RAFT-large, one {w}×{h} pair, {ITERS} iterations: {pair:.2} s");
+    let t0 = Instant::now();
+    let r = t2v::eval::motion::motion(&raft, &rgb, t, h, w, 8.0, true, true).unwrap();
+    eprintln!(
+        "dynamic degree + static filter, {t}-frame {w}×{h} video at 8 fps ({} + 2 pairs): {:.1} s per video (dynamic {:?}, static {:?})",
+        r.dynamic_scores.len(),
+        t0.elapsed().as_secs_f64(),
+        r.dynamic,
+        r.is_static
+    );
+}

@@ -78,7 +78,7 @@ fn background_consistency_matches_vbench() {
     let c = cases();
     let r = raw("background.safetensors");
     let dir = fixtures().join("clip/tiny-clip");
-    let spec = ScorerSpec { clip_model: dir.display().to_string(), metrics: MetricSet::default(), dino_model: String::new(), aesthetic_clip: String::new(), aesthetic_head: String::new() };
+    let spec = ScorerSpec { clip_model: dir.display().to_string(), metrics: MetricSet::default(), dino_model: String::new(), aesthetic_clip: String::new(), aesthetic_head: String::new(), raft_model: String::new() };
     let scorer = Scorer::load_spec(&common::gpu(), &spec, None).unwrap();
     for (name, t, h, w) in video_cases() {
         let rgb = &get(&r, &format!("frames_{name}")).3;
@@ -87,7 +87,7 @@ fn background_consistency_matches_vbench() {
         let want = f32s(get(&r, &format!("features_{name}")));
         let want64: Vec<f64> = want.iter().map(|&x| x as f64).collect();
         let e = common::rel_l2(&got.concat(), &want64);
-        let value = scorer.score(rgb, t, h, w, "a prompt").unwrap().background_consistency.unwrap();
+        let value = scorer.score(rgb, t, h, w, 8.0, "a prompt").unwrap().background_consistency.unwrap();
         let reference = c["background"][&name].as_f64().unwrap();
         eprintln!("{name} ({t}×{h}×{w}): CLIP features rel-L2 {e:.2e}; background_consistency {value:.8} vs VBench {reference:.8} ({:.1e})", (value - reference).abs());
         assert!(e <= 1e-4, "{name}: features rel-L2 {e:.3e}");
@@ -153,15 +153,15 @@ fn aesthetic_quality_matches_vbench() {
     let c = cases();
     let frames_r = raw("background.safetensors");
     let clip = fixtures().join("clip/tiny-clip").display().to_string();
-    let metrics = MetricSet { background_consistency: false, subject_consistency: false, aesthetic_quality: true };
+    let metrics = MetricSet { aesthetic_quality: true, ..MetricSet::none() };
     let head = fixtures().join("vbench").join(c["aesthetic_head"].as_str().unwrap()).display().to_string();
     // The LAION head as torch.save wrote it (.pth, keys weight/bias), on the scorer's own CLIP.
-    let spec = ScorerSpec { clip_model: clip.clone(), metrics, dino_model: String::new(), aesthetic_clip: clip, aesthetic_head: head };
+    let spec = ScorerSpec { clip_model: clip.clone(), metrics, dino_model: String::new(), aesthetic_clip: clip, aesthetic_head: head, raft_model: String::new() };
     let scorer = Scorer::load_spec(&common::gpu(), &spec, None).unwrap();
     assert!(scorer.aesthetic.as_ref().unwrap().clip.is_none(), "the same CLIP is loaded once");
     for (name, t, h, w) in video_cases() {
         let rgb = &get(&frames_r, &format!("frames_{name}")).3;
-        let s = scorer.score(rgb, t, h, w, "a prompt").unwrap();
+        let s = scorer.score(rgb, t, h, w, 8.0, "a prompt").unwrap();
         let (value, reference) = (s.aesthetic_quality.unwrap(), c["aesthetic"][&name].as_f64().unwrap());
         eprintln!("{name}: aesthetic_quality {value:.8} vs VBench {reference:.8} ({:.1e})", (value - reference).abs());
         assert!((value - reference).abs() <= 1e-5, "{name}: {value} vs {reference}");

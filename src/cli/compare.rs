@@ -284,7 +284,7 @@ pub fn run(sel: &AdapterSelector, args: CompareArgs) -> t2v::Result<()> {
                 scorer = Some(sc);
             }
             let sc = scorer.as_ref().ok_or_else(|| Error::Other("scorer not loaded".into()))?;
-            let q = sc.score(&rgb, frames.frames, frames.height, frames.width, &p.prompt)?;
+            let q = sc.score(&rgb, frames.frames, frames.height, frames.width, fps as f64, &p.prompt)?;
             let r = store::Record {
                 key,
                 video_key,
@@ -313,6 +313,8 @@ pub fn run(sel: &AdapterSelector, args: CompareArgs) -> t2v::Result<()> {
                 background_consistency: q.background_consistency,
                 subject_consistency: q.subject_consistency,
                 aesthetic_quality: q.aesthetic_quality,
+                dynamic_degree: q.dynamic_degree,
+                is_static: q.is_static,
                 metric_models: sc.metric_models(),
                 load_s: l.load_s,
                 encode_s,

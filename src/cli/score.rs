@@ -12,7 +12,9 @@ use t2v::Gpu;
 pub struct MetricArgs {
     /// Metrics (comma-separated): clipsim, fetv_clipscore, clip_temp and flicker come with the CLIP
     /// scorer; VBench's background_consistency (the CLIP scorer on VBench's preprocessing),
-    /// subject_consistency (DINO ViT-B/16) and aesthetic_quality (CLIP ViT-L/14 + LAION head); all.
+    /// subject_consistency (DINO ViT-B/16), aesthetic_quality (CLIP ViT-L/14 + LAION head),
+    /// dynamic_degree and static_filter (RAFT; the filter decides which videos' flicker VBench
+    /// keeps); all.
     #[arg(long, value_delimiter = ',', default_value = t2v::eval::vbench::DEFAULT_METRICS)]
     pub metrics: Vec<String>,
     /// DINO for subject_consistency: a hub repo id in timm's layout, a local folder
@@ -27,6 +29,10 @@ pub struct MetricArgs {
     /// predictor.weight/bias, or tiny-random.
     #[arg(long, default_value = t2v::models::aesthetic::DEFAULT_HEAD)]
     pub aesthetic_head: String,
+    /// RAFT for dynamic_degree and static_filter: raft-things.pth (princeton-vl/RAFT, BSD-3) or a
+    /// safetensors copy, a folder holding one, owner/repo[:file] on the hub, or tiny-random.
+    #[arg(long, default_value = t2v::models::raft::DEFAULT_MODEL)]
+    pub raft_model: String,
 }
 
 impl MetricArgs {
@@ -37,6 +43,7 @@ impl MetricArgs {
             dino_model: self.dino_model.clone(),
             aesthetic_clip: self.aesthetic_clip_model.clone(),
             aesthetic_head: self.aesthetic_head.clone(),
+            raft_model: self.raft_model.clone(),
         })
     }
 }
@@ -54,6 +61,10 @@ pub struct ScoreArgs {
     pub clip_model: String,
     #[command(flatten)]
     pub scoring: MetricArgs,
+    /// The video's frame rate, for dynamic_degree's frame interval (VBench: max(1, round(fps/8)),
+    /// fps from the container; t2v's reader does not read it, so give it here).
+    #[arg(long, default_value_t = 8.0)]
+    pub fps: f64,
     /// Print the numbers as JSON.
     #[arg(long)]
     pub json: bool,
@@ -64,7 +75,7 @@ pub fn run(sel: &AdapterSelector, args: ScoreArgs) -> t2v::Result<()> {
     let v = t2v::video::read_video(&args.video)?;
     let gpu = Gpu::new(sel)?;
     let scorer = t2v::eval::Scorer::load_spec(&gpu, &spec, None)?;
-    let s = scorer.score(&v.rgb, v.frames, v.height, v.width, &args.prompt)?;
+    let s = scorer.score(&v.rgb, v.frames, v.height, v.width, args.fps, &args.prompt)?;
     let quality = t2v::eval::vbench::quality_score(&t2v::eval::vbench::measured_dimensions(&s))?;
     if args.json {
         let j = serde_json::json!({
@@ -73,9 +84,12 @@ pub fn run(sel: &AdapterSelector, args: ScoreArgs) -> t2v::Result<()> {
             "metric_models": scorer.metric_models(), "clipsim": s.clipsim,
             "fetv_clipscore": s.fetv_clipscore, "clip_temp": s.clip_temp, "flicker": s.flicker,
             "background_consistency": s.background_consistency, "subject_consistency": s.subject_consistency,
-            "aesthetic_quality": s.aesthetic_quality,
+            "aesthetic_quality": s.aesthetic_quality, "dynamic_degree": s.dynamic_degree, "fps": args.fps,
+            // VBench's static filter: true = kept for temporal flickering; null = not run
+            // (flicker unfiltered).
+            "static": s.is_static, "flicker_filter": if s.is_static.is_some() { "vbench static filter" } else { "unfiltered" },
             // VBench's Quality Score over the dimensions measured (temporal_flickering = flicker,
-            // without VBench's static filter); partial unless all seven went in.
+            // left out when the static filter drops the video); partial unless all seven went in.
             "vbench_quality_score": quality,
         });
         println!("{}", serde_json::to_string_pretty(&j).unwrap_or_default());
@@ -86,7 +100,12 @@ pub fn run(sel: &AdapterSelector, args: ScoreArgs) -> t2v::Result<()> {
     println!("  CLIPSIM         {:.2}   (mean frame–prompt cosine ×100)", s.clipsim);
     println!("  FETV CLIPScore  {:.4} (pooled frames vs prompt)", s.fetv_clipscore);
     println!("  CLIP-Temp       {}  (consecutive frames)", opt(s.clip_temp));
-    println!("  flicker         {}  (VBench temporal flickering, no static filter; 1 = still)", opt(s.flicker));
+    let filter = match s.is_static {
+        None => "unfiltered: no static filter",
+        Some(true) => "VBench's static filter keeps this video",
+        Some(false) => "VBench's static filter drops this video: not in the Quality Score",
+    };
+    println!("  flicker         {}  (VBench temporal flickering, {filter}; 1 = still)", opt(s.flicker));
     let m = spec.metrics;
     if m.background_consistency {
         println!("  background consistency {}  (VBench, CLIP features)", opt(s.background_consistency));
@@ -97,12 +116,17 @@ pub fn run(sel: &AdapterSelector, args: ScoreArgs) -> t2v::Result<()> {
     if m.aesthetic_quality {
         println!("  aesthetic quality      {}  (VBench, LAION V1 head on CLIP ViT-L/14)", opt(s.aesthetic_quality));
     }
+    if m.dynamic_degree {
+        let d = s.dynamic_degree.map(|d| format!("{d:.0}")).unwrap_or_else(|| "n/a (frames too small for RAFT)".into());
+        println!("  dynamic degree         {d}  (VBench, RAFT; 1 = moving, at {} fps)", args.fps);
+    }
     if let Some(q) = quality {
         println!(
-            "  VBench Quality Score   {:.2}% ({}: {}; flicker without VBench's static filter)",
+            "  VBench Quality Score   {:.2}% ({}: {}; flicker {})",
             100.0 * q.value,
             if q.partial { "partial" } else { "all seven dimensions" },
-            q.dimensions.join(", ")
+            q.dimensions.join(", "),
+            if s.is_static.is_some() { "with VBench's static filter" } else { "unfiltered" }
         );
     }
     Ok(())

@@ -75,6 +75,11 @@ pub struct VideoScores {
     pub background_consistency: Option<f64>,
     pub subject_consistency: Option<f64>,
     pub aesthetic_quality: Option<f64>,
+    /// VBench's dynamic degree of the video: 1.0 (moving) or 0.0 (RAFT, `eval::motion`).
+    pub dynamic_degree: Option<f64>,
+    /// VBench's static filter: whether VBench would keep the video for temporal flickering
+    /// (None: the filter was not run, flicker is unfiltered).
+    pub is_static: Option<bool>,
 }
 
 pub fn scores(frames: &[Vec<f32>], text: &[f32], rgb: &[u8], f: usize, h: usize, w: usize) -> VideoScores {
@@ -86,5 +91,7 @@ pub fn scores(frames: &[Vec<f32>], text: &[f32], rgb: &[u8], f: usize, h: usize,
         background_consistency: None,
         subject_consistency: None,
         aesthetic_quality: None,
+        dynamic_degree: None,
+        is_static: None,
     }
 }

@@ -1,9 +1,11 @@
 //! Measuring videos: CLIP-based and pixel metrics ([`metrics`]), VBench's quality dimensions
-//! ([`vbench`], on VBench's own preprocessing [`vbench_preprocess`]), the scorer ([`Scorer`]:
+//! ([`vbench`], on VBench's own preprocessing [`vbench_preprocess`]; the RAFT ones, dynamic
+//! degree and the static filter, in [`motion`]), the scorer ([`Scorer`]:
 //! the CLIP model and the networks the chosen dimensions need), prompt files ([`prompts`]), the
 //! keyed result store of `t2v compare` ([`store`]) and its report ([`report`]).
 
 pub mod metrics;
+pub mod motion;
 pub mod prompts;
 pub mod report;
 pub mod store;
@@ -13,6 +15,7 @@ pub mod vbench_preprocess;
 use crate::models::clip::ClipModel;
 use crate::models::aesthetic::AestheticHead;
 use crate::models::dino::DinoModel;
+use crate::models::raft::RaftModel;
 use crate::error::Result;
 use crate::weights::Placement;
 use crate::{DType, Gpu};
@@ -34,6 +37,9 @@ pub struct ScorerSpec {
     /// head (file, folder, hub id, `tiny-random`).
     pub aesthetic_clip: String,
     pub aesthetic_head: String,
+    /// RAFT for dynamic degree and the static filter: a .pth / .safetensors file or folder,
+    /// `owner/repo[:file]` on the hub, or `tiny-random`.
+    pub raft_model: String,
 }
 
 /// A weight file's or folder's content hash.
@@ -66,6 +72,9 @@ impl ScorerSpec {
             m["aesthetic_clip_hash"] = store::folder_hash(&clip, hash_cache)?.into();
             m["aesthetic_head_hash"] = path_hash(&crate::models::aesthetic::resolve_with(&self.aesthetic_head, dim)?, hash_cache)?.into();
         }
+        if self.metrics.needs_raft() {
+            m["raft_hash"] = path_hash(&crate::models::raft::resolve_with(&self.raft_model, gpu)?, hash_cache)?.into();
+        }
         Ok(Some(m))
     }
 }
@@ -83,6 +92,8 @@ pub struct Scorer {
     /// DINO (subject consistency): the model, its name and folder hash.
     pub dino: Option<(DinoModel, String, String)>,
     pub aesthetic: Option<Aesthetic>,
+    /// RAFT (dynamic degree, static filter): the model, its name and file hash.
+    pub raft: Option<(RaftModel, String, String)>,
 }
 
 /// Aesthetic quality's networks: its CLIP (None: the scorer's own, when both are the same
@@ -104,6 +115,7 @@ impl Scorer {
             dino_model: String::new(),
             aesthetic_clip: String::new(),
             aesthetic_head: String::new(),
+            raft_model: String::new(),
         };
         Scorer::load_spec(gpu, &spec, hash_cache)
     }
@@ -133,7 +145,14 @@ impl Scorer {
         } else {
             None
         };
-        Ok(Scorer { clip, name: spec.clip_model.clone(), hash, metrics: spec.metrics, dino, aesthetic })
+        let raft = if spec.metrics.needs_raft() {
+            let p = crate::models::raft::resolve_with(&spec.raft_model, gpu)?;
+            let h = path_hash(&p, hash_cache)?;
+            Some((RaftModel::load(gpu, &p)?, spec.raft_model.clone(), h))
+        } else {
+            None
+        };
+        Ok(Scorer { clip, name: spec.clip_model.clone(), hash, metrics: spec.metrics, dino, aesthetic, raft })
     }
 
     /// Which network computed each chosen VBench dimension ("name hash"), for the record.
@@ -148,11 +167,19 @@ impl Scorer {
         if let Some(a) = &self.aesthetic {
             m.insert("aesthetic_quality".into(), a.models.clone());
         }
+        if let Some((_, name, hash)) = &self.raft {
+            for (on, k) in [(self.metrics.dynamic_degree, "dynamic_degree"), (self.metrics.static_filter, "static_filter")] {
+                if on {
+                    m.insert(k.into(), format!("{name} {hash}"));
+                }
+            }
+        }
         m
     }
 
-    /// The metrics of 8-bit RGB frames (F, H, W, 3) for `prompt`.
-    pub fn score(&self, rgb: &[u8], f: usize, h: usize, w: usize, prompt: &str) -> Result<VideoScores> {
+    /// The metrics of 8-bit RGB frames (F, H, W, 3) for `prompt`; `fps` sets dynamic degree's
+    /// frame interval (VBench: max(1, round(fps/8))).
+    pub fn score(&self, rgb: &[u8], f: usize, h: usize, w: usize, fps: f64, prompt: &str) -> Result<VideoScores> {
         let frames = self.clip.image_features(rgb, f, h, w)?;
         let text = self.clip.text_features(prompt)?;
         let mut s = metrics::scores(&frames, &text, rgb, f, h, w);
@@ -169,6 +196,11 @@ impl Scorer {
         if let Some(a) = &self.aesthetic {
             let feats = vbench_clip_features(a.clip.as_ref().unwrap_or(&self.clip), &x, f, h, w)?;
             s.aesthetic_quality = vbench::aesthetic(&feats, &a.head.weight, a.head.bias);
+        }
+        if let Some((raft, _, _)) = &self.raft {
+            let m = motion::motion(&raft.raft, rgb, f, h, w, fps, self.metrics.dynamic_degree, self.metrics.static_filter)?;
+            s.dynamic_degree = m.dynamic.map(|d| if d { 1.0 } else { 0.0 });
+            s.is_static = m.is_static;
         }
         Ok(s)
     }

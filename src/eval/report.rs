@@ -48,7 +48,7 @@ struct Metric {
     timing: bool,
 }
 
-const METRICS: [Metric; 12] = [
+const METRICS: [Metric; 13] = [
     Metric { name: "CLIPSIM", get: |r| Some(r.clipsim), digits: 2, better: "higher", timing: false },
     Metric { name: "FETV CLIPScore", get: |r| Some(r.fetv_clipscore), digits: 4, better: "higher", timing: false },
     Metric { name: "CLIP-Temp", get: |r| r.clip_temp, digits: 4, better: "higher", timing: false },
@@ -61,6 +61,7 @@ const METRICS: [Metric; 12] = [
     Metric { name: "Background consistency (VBench)", get: |r| r.background_consistency, digits: 4, better: "higher", timing: false },
     Metric { name: "Subject consistency (VBench)", get: |r| r.subject_consistency, digits: 4, better: "higher", timing: false },
     Metric { name: "Aesthetic quality (VBench)", get: |r| r.aesthetic_quality, digits: 4, better: "higher", timing: false },
+    Metric { name: "Dynamic degree (VBench)", get: |r| r.dynamic_degree, digits: 2, better: "higher", timing: false },
 ];
 
 /// The quality metrics (not costs) some record has a value of, in table order.
@@ -269,10 +270,16 @@ fn tradeoff_plot(title: &str, x_label: &str, xs: &[Option<Interval>], ys: &[Opti
 
 /// The VBench dimensions a video has, for its caption ("" when none).
 fn vbench_line(r: &Record) -> String {
-    let parts: Vec<String> = [("background", r.background_consistency), ("subject", r.subject_consistency), ("aesthetic", r.aesthetic_quality)]
+    let mut parts: Vec<String> = [("background", r.background_consistency), ("subject", r.subject_consistency), ("aesthetic", r.aesthetic_quality)]
         .into_iter()
         .filter_map(|(n, v)| Some(format!("{n} {:.4}", v?)))
         .collect();
+    if let Some(d) = r.dynamic_degree {
+        parts.push(format!("{} (dynamic degree {d:.0})", if d > 0.5 { "moving" } else { "static" }));
+    }
+    if let Some(s) = r.is_static {
+        parts.push(if s { "static filter: kept for flickering".into() } else { "static filter: dropped for flickering".into() });
+    }
     if parts.is_empty() {
         String::new()
     } else {
@@ -280,12 +287,14 @@ fn vbench_line(r: &Record) -> String {
     }
 }
 
-/// A video's VBench quality dimensions (raw 0..1), as VBench names them.
+/// A video's VBench quality dimensions (raw 0..1), as VBench names them. With the static filter
+/// run, temporal flickering only where VBench's filter keeps the video.
 fn record_dimensions(r: &Record) -> Vec<(&'static str, f64)> {
     [
         ("subject_consistency", r.subject_consistency),
         ("background_consistency", r.background_consistency),
-        ("temporal_flickering", r.flicker),
+        ("temporal_flickering", r.flicker.filter(|_| r.is_static != Some(false))),
+        ("dynamic_degree", r.dynamic_degree),
         ("aesthetic_quality", r.aesthetic_quality),
     ]
     .into_iter()
@@ -293,29 +302,53 @@ fn record_dimensions(r: &Record) -> Vec<(&'static str, f64)> {
     .collect()
 }
 
-/// Per model: the dimensions every one of its videos has, and the Quality Score over them per
-/// video (mean and 95% interval over videos; the mean equals the score of the dimension means,
-/// the score being linear in each dimension).
+/// Per model: the dimensions every one of its videos has (temporal flickering: every video the
+/// static filter keeps, when it ran), and the Quality Score over them per video (mean and 95%
+/// interval over videos; the mean equals the score of the dimension means, the score being
+/// linear in each dimension). A video the static filter drops enters with the model's filtered
+/// flickering mean, so the mean stays the score of the dimension means.
 fn quality_by_model(records: &[Record], names: &[String]) -> Vec<(Vec<&'static str>, Option<Interval>)> {
     names
         .iter()
         .map(|n| {
             let rs: Vec<&Record> = records.iter().filter(|r| &r.model == n).collect();
+            let has = |r: &Record, d: &str| {
+                record_dimensions(r).iter().any(|(k, _)| *k == d) || (d == "temporal_flickering" && r.is_static == Some(false) && r.flicker.is_some())
+            };
+            let kept: Vec<f64> = rs.iter().filter_map(|r| r.flicker.filter(|_| r.is_static != Some(false))).collect();
+            let kept_mean = (!kept.is_empty()).then(|| kept.iter().sum::<f64>() / kept.len() as f64);
             let dims: Vec<&'static str> = super::vbench::QUALITY_DIMENSIONS
                 .iter()
                 .map(|d| d.name)
-                .filter(|d| rs.iter().all(|r| record_dimensions(r).iter().any(|(k, _)| k == d)))
+                .filter(|d| rs.iter().all(|r| has(r, d)) && (*d != "temporal_flickering" || kept_mean.is_some()))
                 .collect();
             let per_video: Vec<f64> = rs
                 .iter()
                 .filter_map(|r| {
-                    let v: Vec<(&str, f64)> = record_dimensions(r).into_iter().filter(|(k, _)| dims.contains(k)).collect();
+                    let mut v: Vec<(&str, f64)> = record_dimensions(r).into_iter().filter(|(k, _)| dims.contains(k)).collect();
+                    if r.is_static == Some(false) && dims.contains(&"temporal_flickering") {
+                        v.push(("temporal_flickering", kept_mean?));
+                    }
                     super::vbench::quality_score(&v).ok().flatten().map(|q| q.value * 100.0)
                 })
                 .collect();
             (dims, interval(&per_video))
         })
         .collect()
+}
+
+/// How temporal flickering was measured: VBench's static filter on every video, or unfiltered.
+fn flicker_note(records: &[Record]) -> String {
+    let filtered = records.iter().filter(|r| r.is_static.is_some()).count();
+    let kept = records.iter().filter(|r| r.is_static == Some(true)).count();
+    if filtered == 0 {
+        "Temporal flickering is <b>unfiltered</b>: computed on every video, without VBench's static filter (add static_filter to --metrics).".into()
+    } else {
+        format!(
+            "Temporal flickering with VBench's static filter (RAFT): only the {kept} of {filtered} filtered videos VBench would keep enter it{}.",
+            if filtered < records.len() { format!("; {} videos were not filtered and enter unfiltered", records.len() - filtered) } else { String::new() }
+        )
+    }
 }
 
 /// Grouped bars: per VBench dimension (x), each model's mean in % (t2v's models in their
@@ -390,7 +423,8 @@ fn vbench_section(records: &[Record], names: &[String]) -> Result<String> {
         return Ok(String::new());
     }
     let mut h = String::from("<h2>VBench quality dimensions and Quality Score (partial)</h2>");
-    h += "<p class=muted>VBench's own formulas and preprocessing (Huang et al., CVPR 2024), each dimension min/max-normalised and weighted as VBench's           <code>cal_final_score</code> does, renormalised by the weights of the dimensions measured — <b>not</b> the leaderboard's Quality Score,           which needs all seven (motion smoothness, dynamic degree and imaging quality are not implemented in t2v). Temporal flickering is           computed without VBench's static filter. The published rows are VBench's own runs (VBench++ Table II): other prompts           (VBench's suite, 5 videos each), resolutions and decoders — protocols differ, compare with care.</p>";
+    h += "<p class=muted>VBench's own formulas and preprocessing (Huang et al., CVPR 2024), each dimension min/max-normalised and weighted as VBench's           <code>cal_final_score</code> does, renormalised by the weights of the dimensions measured — <b>not</b> the leaderboard's Quality Score,           which needs all seven (motion smoothness and imaging quality are not implemented in t2v). {FLICKER} The published rows are VBench's own runs (VBench++ Table II): other prompts           (VBench's suite, 5 videos each), resolutions and decoders — protocols differ, compare with care.</p>";
+    h = h.replace("{FLICKER}", &flicker_note(records));
     h += &dimension_bars(&dims, names, records)?;
     let mut items: Vec<(String, RGBColor)> = names.iter().enumerate().map(|(i, n)| (format!("{}. {}", i + 1, label(n)), COLORS[i % COLORS.len()])).collect();
     items.push((format!("VBench's published {} ({})", PUBLISHED[0].model, PUBLISHED[0].sampling), RGBColor(170, 170, 170)));
@@ -427,12 +461,12 @@ fn vbench_section(records: &[Record], names: &[String]) -> Result<String> {
     Ok(h)
 }
 
-const CSV_COLUMNS: [&str; 36] = [
+const CSV_COLUMNS: [&str; 38] = [
     "key", "video_key", "video", "model", "model_hash", "prompt_id", "prompt", "category", "negative_prompt", "seed", "num_frames",
     "height", "width", "num_inference_steps", "guidance_scale", "scheduler", "fps", "weights_dtype", "scorer", "scorer_hash",
     "clipsim", "fetv_clipscore", "clip_temp", "flicker", "load_s", "encode_s", "denoise_s", "decode_s", "s_per_step",
     "generate_s", "planned_peak_bytes", "measured_peak_bytes", "planned_peak_gib", "background_consistency",
-    "subject_consistency", "aesthetic_quality",
+    "subject_consistency", "aesthetic_quality", "dynamic_degree", "static",
 ];
 
 fn csv_field(s: &str) -> String {
@@ -456,7 +490,7 @@ pub fn csv(records: &[Record]) -> String {
             r.load_s.to_string(), r.encode_s.to_string(), r.denoise_s.to_string(), r.decode_s.to_string(), r.s_per_step.to_string(),
             r.generate_s().to_string(), r.planned_peak_bytes.to_string(), r.measured_peak_bytes.to_string(),
             gib(r.planned_peak_bytes).to_string(), opt(r.background_consistency), opt(r.subject_consistency),
-            opt(r.aesthetic_quality),
+            opt(r.aesthetic_quality), opt(r.dynamic_degree), r.is_static.map(|s| s.to_string()).unwrap_or_default(),
         ];
         s += &row.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(",");
         s.push('\n');

@@ -134,6 +134,12 @@ pub struct Record {
     pub subject_consistency: Option<f64>,
     #[serde(default)]
     pub aesthetic_quality: Option<f64>,
+    /// VBench's dynamic degree (0/1) and static filter (whether VBench keeps the video for
+    /// temporal flickering; None: not run, flicker unfiltered).
+    #[serde(default)]
+    pub dynamic_degree: Option<f64>,
+    #[serde(default)]
+    pub is_static: Option<bool>,
     #[serde(default)]
     pub metric_models: BTreeMap<String, String>,
     /// Seconds: loading the pipeline (in the process that made this video), prompt encoding,

@@ -44,7 +44,7 @@ pub fn aesthetic(features: &[Vec<f32>], weight: &[f32], bias: f32) -> Option<f64
 /// The metrics `t2v compare` / `t2v score` can report. The CLIP scorer's four (CLIPSIM, FETV
 /// CLIPScore, CLIP-Temp, flicker) come with every run; the VBench dimensions are chosen.
 pub const BASE_METRICS: [&str; 4] = ["clipsim", "fetv_clipscore", "clip_temp", "flicker"];
-pub const VBENCH_METRICS: [&str; 3] = ["background_consistency", "subject_consistency", "aesthetic_quality"];
+pub const VBENCH_METRICS: [&str; 5] = ["background_consistency", "subject_consistency", "aesthetic_quality", "dynamic_degree", "static_filter"];
 
 /// Which VBench dimensions a run computes (`--metrics`, a comma list of names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,12 +55,15 @@ pub struct MetricSet {
     pub subject_consistency: bool,
     /// CLIP ViT-L/14 + the LAION head (`--aesthetic-clip-model`, `--aesthetic-head`).
     pub aesthetic_quality: bool,
+    /// RAFT (`--raft-model`): dynamic degree, and VBench's static filter for temporal flickering.
+    pub dynamic_degree: bool,
+    pub static_filter: bool,
 }
 
 impl Default for MetricSet {
     /// The base metrics and every dimension that needs no download beyond the CLIP scorer.
     fn default() -> Self {
-        MetricSet { background_consistency: true, subject_consistency: false, aesthetic_quality: false }
+        MetricSet { background_consistency: true, ..MetricSet::none() }
     }
 }
 
@@ -69,14 +72,26 @@ pub const DEFAULT_METRICS: &str = "clipsim,fetv_clipscore,clip_temp,flicker,back
 
 impl MetricSet {
     /// From `--metrics` names (`all` = every one; the base metrics are accepted and always on).
+    /// Only the base metrics.
+    pub fn none() -> MetricSet {
+        MetricSet { background_consistency: false, subject_consistency: false, aesthetic_quality: false, dynamic_degree: false, static_filter: false }
+    }
+
+    /// Every VBench dimension t2v has.
+    pub fn all() -> MetricSet {
+        MetricSet { background_consistency: true, subject_consistency: true, aesthetic_quality: true, dynamic_degree: true, static_filter: true }
+    }
+
     pub fn parse(names: &[String]) -> Result<MetricSet> {
-        let mut m = MetricSet { background_consistency: false, subject_consistency: false, aesthetic_quality: false };
+        let mut m = MetricSet::none();
         for n in names.iter().flat_map(|n| n.split(',')).map(str::trim).filter(|n| !n.is_empty()) {
             match n {
                 "background_consistency" => m.background_consistency = true,
                 "subject_consistency" => m.subject_consistency = true,
                 "aesthetic_quality" => m.aesthetic_quality = true,
-                "all" => m = MetricSet { background_consistency: true, subject_consistency: true, aesthetic_quality: true },
+                "dynamic_degree" => m.dynamic_degree = true,
+                "static_filter" => m.static_filter = true,
+                "all" => m = MetricSet::all(),
                 n if BASE_METRICS.contains(&n) => {}
                 _ => {
                     return Err(Error::Other(format!(
@@ -91,13 +106,18 @@ impl MetricSet {
     }
 
     pub fn names(&self) -> Vec<&'static str> {
-        let on = [self.background_consistency, self.subject_consistency, self.aesthetic_quality];
+        let on = [self.background_consistency, self.subject_consistency, self.aesthetic_quality, self.dynamic_degree, self.static_filter];
         BASE_METRICS.iter().copied().chain(VBENCH_METRICS.iter().zip(on).filter(|(_, o)| *o).map(|(n, _)| *n)).collect()
     }
 
     /// Nothing beyond the CLIP scorer's base metrics (results keyed as before issue 20).
     pub fn is_base(&self) -> bool {
-        !(self.background_consistency || self.subject_consistency || self.aesthetic_quality)
+        !(self.background_consistency || self.subject_consistency || self.aesthetic_quality || self.needs_raft())
+    }
+
+    /// Whether RAFT runs (dynamic degree or the static filter).
+    pub fn needs_raft(&self) -> bool {
+        self.dynamic_degree || self.static_filter
     }
 }
 
@@ -152,13 +172,15 @@ pub fn quality_score(scores: &[(&str, f64)]) -> Result<Option<QualityScore>> {
     Ok((!dims.is_empty()).then(|| QualityScore { value: sum / weights, partial: dims.len() < QUALITY_DIMENSIONS.len(), dimensions: dims }))
 }
 
-/// The quality dimensions t2v measured for one video, as VBench names them (flicker is
-/// VBench's temporal flickering formula, without its static filter).
+/// The quality dimensions t2v measured for one video, as VBench names them. Flicker is VBench's
+/// temporal flickering formula; with the static filter run, a video VBench's filter drops has
+/// no temporal flickering (VBench only scores the videos it keeps).
 pub fn measured_dimensions(s: &crate::eval::VideoScores) -> Vec<(&'static str, f64)> {
     [
         ("subject_consistency", s.subject_consistency),
         ("background_consistency", s.background_consistency),
-        ("temporal_flickering", s.flicker),
+        ("temporal_flickering", s.flicker.filter(|_| s.is_static != Some(false))),
+        ("dynamic_degree", s.dynamic_degree),
         ("aesthetic_quality", s.aesthetic_quality),
     ]
     .into_iter()
@@ -251,7 +273,9 @@ mod tests {
         assert_eq!(d, MetricSet::default());
         assert!(MetricSet::parse(&["clipsim,flicker".into()]).unwrap().is_base());
         let all = MetricSet::parse(&["all".into()]).unwrap();
-        assert_eq!(all.names().len(), 7);
-        assert!(MetricSet::parse(&["dynamic_degree".into()]).is_err());
+        assert_eq!(all.names().len(), 9);
+        let d = MetricSet::parse(&["dynamic_degree".into()]).unwrap();
+        assert!(d.dynamic_degree && !d.static_filter && d.needs_raft() && !d.is_base());
+        assert!(MetricSet::parse(&["motion_smoothness".into()]).is_err());
     }
 }
