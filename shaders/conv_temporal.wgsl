@@ -160,3 +160,73 @@ fn conv_temporal_rows(@builtin(local_invocation_index) lid: u32, @builtin(workgr
         }
     }
 }
+
+// The across-frames GEMM in the transposed tiling (see matmul.wgsl's matmul_cols): a lane owns
+// TN output channels and the workgroup shares TM (batch, frame, pixel) rows, so the input loads
+// and the frame-edge tests are workgroup-uniform and each lane walks its own weight row.
+@compute @workgroup_size({{WG}})
+fn conv_temporal_rows_cols(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let rows = p.b * p.f * p.s;
+    let m_tiles = (rows + TM - 1u) / TM;
+    let n_tiles = (p.cout + WG * TN - 1u) / (WG * TN);
+    let g = wg_linear(wid, nwg);
+    if (g >= m_tiles * n_tiles) {
+        return;
+    }
+    let co0 = (g % n_tiles) * WG * TN + lid * TN;
+    let r0 = (g / n_tiles) * TM;
+    var bi: array<u32, TM>;
+    var fi: array<u32, TM>;
+    var si: array<u32, TM>;
+    for (var i = 0u; i < TM; i++) {
+        let r = min(r0 + i, rows - 1u);
+        si[i] = r % p.s;
+        let bf = r / p.s;
+        fi[i] = bf % p.f;
+        bi[i] = bf / p.f;
+    }
+    var wrow: array<u32, TN>;
+    for (var j = 0u; j < TN; j++) {
+        wrow[j] = min(co0 + j, p.cout - 1u) * p.cin * 3u;
+    }
+    var acc: array<f32, TM * TN>;
+    for (var t = 0u; t < TM * TN; t++) {
+        acc[t] = 0.0;
+    }
+    for (var dt = 0u; dt < 3u; dt++) {
+        var base: array<u32, TM>;
+        var inside: array<bool, TM>;
+        for (var i = 0u; i < TM; i++) {
+            let ff = i32(fi[i]) + i32(dt) - 1;
+            inside[i] = ff >= 0 && ff < i32(p.f);
+            base[i] = p.x_off + bi[i] * p.xs_b + u32(clamp(ff, 0, i32(p.f) - 1)) * p.xs_f + si[i];
+        }
+        for (var ci = 0u; ci < p.cin; ci++) {
+            var xv: array<f32, TM>;
+            for (var i = 0u; i < TM; i++) {
+                xv[i] = select(0.0, x[base[i] + ci * p.xs_c], inside[i]);
+            }
+            for (var j = 0u; j < TN; j++) {
+                let wv = load_w(wrow[j] + ci * 3u + dt);
+                for (var i = 0u; i < TM; i++) {
+                    acc[i * TN + j] = fma(xv[i], wv, acc[i * TN + j]);
+                }
+            }
+        }
+    }
+    for (var j = 0u; j < TN; j++) {
+        let co = co0 + j;
+        if (co >= p.cout) {
+            break;
+        }
+        var b = 0.0;
+        if (p.has_bias != 0u) {
+            b = bias[p.b_off + co];
+        }
+        for (var i = 0u; i < TM; i++) {
+            if (r0 + i < rows) {
+                y[p.y_off + bi[i] * p.ys_b + fi[i] * p.ys_f + co * p.ys_c + si[i]] = acc[i * TN + j] + b;
+            }
+        }
+    }
+}

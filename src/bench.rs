@@ -82,11 +82,12 @@ pub fn cases(gpu: &Arc<Gpu>, frames: usize) -> Result<Vec<Case>> {
 pub struct TileCase {
     pub kernel: &'static str,
     pub shape: String,
-    /// GEMM rows, columns and depth, as the tile table sees them.
+    /// The op's tile table, and its GEMM rows, columns and depth as the table sees them.
+    pub op: crate::ops::tiles::Op,
     pub mnk: [usize; 3],
     pub flops: f64,
     pub bytes: f64,
-    run: std::rc::Rc<dyn Fn(crate::ops::tiles::Tile) -> Result<()>>,
+    pub(crate) run: std::rc::Rc<dyn Fn(crate::ops::tiles::Tile) -> Result<()>>,
 }
 
 impl TileCase {
@@ -119,6 +120,7 @@ pub fn tile_cases(gpu: &Arc<Gpu>) -> Result<Vec<TileCase>> {
         v.push(TileCase {
             kernel: "linear",
             shape: format!("{label} M={m} K={k} N={n}"),
+            op: crate::ops::tiles::Op::Linear,
             mnk: [m, n, k],
             flops: 2.0 * (m * k * n) as f64,
             bytes: ((m * k + m * n) * 4 + n * k * 2) as f64,
@@ -461,6 +463,43 @@ fn time_transformer_step(
 
 /// Times `step` (a denoiser step): one warm-up, then the mean wall time of `n` with a device
 /// sync around them, and with `profile` one more with every dispatch timed alone.
+/// The issue-22 sweep's shapes: (latent frames, height, width) — 2/8/24 frames at 64² and
+/// 128², and 576×320 at 2 frames. Video frames = latent frames here (the UNet3D has no
+/// temporal compression).
+pub const SWEEP: [(usize, usize, usize); 7] = [(2, 64, 64), (8, 64, 64), (24, 64, 64), (2, 128, 128), (8, 128, 128), (24, 128, 128), (2, 320, 576)];
+
+/// One guided UNet step (2 passes of batch 1, as the denoising loop runs it) at each of
+/// `shapes`, one model load for all: `t2v bench pipeline --sweep`, beside
+/// `tools/reference/bench_diffusers.py --sweep` in one sitting (tools/bench_sweep.sh).
+pub fn sweep(gpu: &Arc<Gpu>, model: Option<&std::path::Path>, shapes: &[(usize, usize, usize)], unet_steps: usize) -> Result<Vec<(String, f64)>> {
+    use crate::pipelines::{modelscope_configs, GenerateParams, TextToVideo};
+    use crate::weights::Placement;
+    let placement = Placement { matrices: DType::F16 };
+    let pipe = match model {
+        Some(dir) => TextToVideo::from_dir(gpu, dir, placement)?,
+        None => TextToVideo::synthetic(gpu, &modelscope_configs()?, placement)?,
+    };
+    let mut out = Vec::new();
+    for &(frames, height, width) in shapes {
+        let p = GenerateParams { prompt: "x".into(), num_frames: frames, height, width, num_inference_steps: 1, guidance_scale: 9.0, ..Default::default() };
+        pipe.check(&p)?;
+        gpu.trim();
+        let [_, c, _, h, w] = pipe.latent_shape(&p);
+        let sample = Tensor::from_f32(gpu, &[1, c, frames, h, w], &vec![0.1; c * frames * h * w])?;
+        let d = pipe.unet.config.cross_attention_dim;
+        let ctx = Tensor::from_f32(gpu, &[1, 77, d], &vec![0.01; 77 * d])?;
+        let (temb, ctx) = (pipe.unet.frame_time_embedding(981.0, 1, frames)?, pipe.unet.frame_context(&ctx, frames)?);
+        let (seconds, _) = time_step(gpu, unet_steps, false, &|| {
+            for _ in 0..2 {
+                pipe.unet.forward_prepared(&sample, &temb, &ctx)?;
+            }
+            Ok(())
+        })?;
+        out.push((format!("{frames} × {height}×{width} (latent {h}×{w})"), seconds));
+    }
+    Ok(out)
+}
+
 fn time_step(gpu: &Arc<Gpu>, n: usize, profile: bool, step: &dyn Fn() -> Result<()>) -> Result<(f64, Vec<crate::gpu::KernelProfile>)> {
     step()?;
     gpu.sync()?;

@@ -5,7 +5,26 @@ use common::reference::{cpu_conv2d, cpu_conv_temporal, fold};
 use common::*;
 use t2v::ops::conv2d::conv2d;
 use t2v::ops::conv_temporal::{conv_temporal, FrameLayout};
+use t2v::ops::tiles::Tile;
 use t2v::Tensor;
+
+/// The adapter's own pick (None) and tilings of both kinds, some off every power of two: each
+/// kernel is checked under all of them whatever the tile table would choose.
+fn tilings() -> Vec<Option<Tile>> {
+    let mut v = vec![None];
+    v.extend(
+        [
+            Tile::Rows { wg: 8, tm: 1, tn: 8 },
+            Tile::Rows { wg: 64, tm: 8, tn: 8 },
+            Tile::Rows { wg: 8, tm: 3, tn: 5 },
+            Tile::Cols { wg: 8, tm: 1, tn: 8 },
+            Tile::Cols { wg: 16, tm: 16, tn: 4 },
+            Tile::Cols { wg: 4, tm: 3, tn: 5 },
+        ]
+        .map(Some),
+    );
+    v
+}
 
 #[allow(clippy::too_many_arguments)]
 fn check_conv2d(n: usize, cin: usize, h: usize, wd: usize, cout: usize, k: usize, s: usize, f16w: bool, seed: u64) {
@@ -21,11 +40,16 @@ fn check_conv2d(n: usize, cin: usize, h: usize, wd: usize, cout: usize, k: usize
     } else {
         Tensor::from_f32(&g, &[cout, cin, k, k], &w).unwrap()
     };
-    let y = conv2d(&upload(&[n, cin, h, wd], &x), &wt, Some(&upload(&[cout], &b)), s, pad).unwrap();
     let (want, oh, ow) = cpu_conv2d(&x, &w, Some(&b), n, cin, h, wd, cout, k, s, pad);
-    assert_eq!(y.shape(), &[n, cout, oh, ow]);
-    // f32 accumulation over Cin·k² ≤ 2304 terms: error ~sqrt(K)·2^-24 relative, far under 1e-5.
-    assert_close(&format!("conv2d n{n} {cin}->{cout} {h}x{wd} k{k} s{s} f16w={f16w}"), &y.to_f32().unwrap(), &want, 1e-5);
+    let (xt, bt) = (upload(&[n, cin, h, wd], &x), upload(&[cout], &b));
+    for t in tilings() {
+        let y = t2v::ops::conv2d::conv2d_tiled(&xt, &wt, Some(&bt), s, pad, t).unwrap();
+        assert_eq!(y.shape(), &[n, cout, oh, ow]);
+        // f32 accumulation over Cin·k² ≤ 2304 terms: error ~sqrt(K)·2^-24 relative, far under 1e-5.
+        assert_close(&format!("conv2d n{n} {cin}->{cout} {h}x{wd} k{k} s{s} f16w={f16w} {t:?}"), &y.to_f32().unwrap(), &want, 1e-5);
+    }
+    let y = conv2d(&xt, &wt, Some(&bt), s, pad).unwrap();
+    assert_close("conv2d", &y.to_f32().unwrap(), &want, 1e-5);
 }
 
 #[test]
@@ -92,14 +116,20 @@ fn conv_temporal_both_layouts() {
         let want = cpu_conv_temporal(&x, &wv, &b, bs, cin, f, s, cout);
         let name = format!("conv_temporal b{bs} {cin}->{cout} f{f} {h}x{w}");
 
-        let y = conv_temporal(&upload(&[bs, cin, f, h, w], &x), f, FrameLayout::ChannelsFirst, &wt, Some(&bt)).unwrap();
-        assert_eq!(y.shape(), &[bs, cout, f, h, w]);
-        assert_close(&format!("{name} (B,C,F,H,W)"), &y.to_f32().unwrap(), &want, 1e-5);
+        let (xc, xf) = (upload(&[bs, cin, f, h, w], &x), upload(&[bs * f, cin, h, w], &fold(&x, bs, cin, f, s)));
+        let want_folded = fold(&want, bs, cout, f, s);
+        for t in tilings() {
+            use t2v::ops::conv_temporal::conv_temporal_tiled;
+            let y = conv_temporal_tiled(&xc, f, FrameLayout::ChannelsFirst, &wt, Some(&bt), t).unwrap();
+            assert_eq!(y.shape(), &[bs, cout, f, h, w]);
+            assert_close(&format!("{name} (B,C,F,H,W) {t:?}"), &y.to_f32().unwrap(), &want, 1e-5);
 
-        let xf = fold(&x, bs, cin, f, s);
-        let y = conv_temporal(&upload(&[bs * f, cin, h, w], &xf), f, FrameLayout::Folded, &wt, Some(&bt)).unwrap();
-        assert_eq!(y.shape(), &[bs * f, cout, h, w]);
-        assert_close(&format!("{name} (B·F,C,H,W)"), &y.to_f32().unwrap(), &fold(&want, bs, cout, f, s), 1e-5);
+            let y = conv_temporal_tiled(&xf, f, FrameLayout::Folded, &wt, Some(&bt), t).unwrap();
+            assert_eq!(y.shape(), &[bs * f, cout, h, w]);
+            assert_close(&format!("{name} (B·F,C,H,W) {t:?}"), &y.to_f32().unwrap(), &want_folded, 1e-5);
+        }
+        let y = conv_temporal(&xf, f, FrameLayout::Folded, &wt, Some(&bt)).unwrap();
+        assert_close(&format!("{name} (B·F,C,H,W)"), &y.to_f32().unwrap(), &want_folded, 1e-5);
     }
 }
 

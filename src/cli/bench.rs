@@ -59,12 +59,26 @@ pub enum What {
         /// coop, fma or auto (see `bench kernels --path`).
         #[arg(long, default_value = "auto")]
         path: String,
+        /// Instead: one guided UNet step at each shape of the kernel-choice sweep (2/8/24 frames
+        /// at 64² and 128², 576×320 at 2 frames) with one model load; tools/bench_sweep.sh puts
+        /// it beside diffusers in one sitting.
+        #[arg(long)]
+        sweep: bool,
     },
 }
 
 pub fn run(sel: &AdapterSelector, what: What) -> t2v::Result<()> {
     match what {
-        What::Pipeline { model, frames, height, width, steps, unet_steps, profile, path } => {
+        What::Pipeline { model, unet_steps, path, sweep: true, .. } => {
+            let gpu = Gpu::new(&with_path(sel, &path)?)?;
+            println!("adapter: {} ({}), GEMM path: {}", gpu.info.name, gpu.info.driver_info, path_name(&gpu));
+            println!("| latent frames × size | t2v UNet step s (guidance: 2 passes of batch 1) |\n|---|---:|");
+            for (shape, s) in t2v::bench::sweep(&gpu, model.as_deref(), &t2v::bench::SWEEP, unet_steps)? {
+                println!("| {shape} | {s:.3} |");
+            }
+            Ok(())
+        }
+        What::Pipeline { model, frames, height, width, steps, unet_steps, profile, path, .. } => {
             let sel = &with_path(sel, &path)?;
             let gpu = Gpu::new(sel)?;
             println!("adapter: {} ({}), GEMM path: {}", gpu.info.name, gpu.info.driver_info, path_name(&gpu));
@@ -149,7 +163,7 @@ fn tile_table(gpu: &std::sync::Arc<Gpu>, filter: Option<&str>, budget: f64) -> t
             continue;
         }
         let [m, n, k] = case.mnk;
-        let pick = gemm_tile(gpu, m, n, k);
+        let pick = gemm_tile(gpu, case.op, m, n, k);
         let mut tiles = candidates(m);
         if !tiles.contains(&pick) {
             tiles.push(pick);

@@ -3,13 +3,12 @@
 //! padding. Images are split into chunks when the
 //! input or output exceeds one storage binding.
 
-use super::{chunk_ranges, groups, row_tile, units_per_binding};
+use super::tiles::{gemm_tile, Op, Tile};
+use super::{chunk_ranges, groups, units_per_binding};
 use crate::error::{shape_err, Result};
 use crate::tensor::{DType, Tensor, Window};
 
 const SRC: &str = concat!(include_str!("../../shaders/conv2d.wgsl"), "\n", include_str!("../../shaders/conv_weights.wgsl"));
-/// Output channels per invocation (pixels per invocation come from `row_tile`).
-pub const TILE_N: usize = 8;
 
 pub fn conv2d(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, stride: usize, pad: usize) -> Result<Tensor> {
     conv2d_padded(x, w, bias, stride, pad, pad)
@@ -22,16 +21,22 @@ pub fn conv2d_padded(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, stride: usiz
     if ws.len() != 4 || ws[2] != ws[3] {
         return shape_err("conv2d", format!("weight [Cout, Cin, k, k] expected, got {ws:?}"));
     }
-    conv2d_general(x, w, bias, stride, [pad, pad], [pad_end, pad_end])
+    conv2d_general(x, w, bias, stride, [pad, pad], [pad_end, pad_end], None)
 }
 
 /// A conv with a rectangular kernel [Cout, Cin, KH, KW] and `pad` = (rows, columns) of zeros on
 /// both sides of each axis — torch's `nn.Conv2d(…, (1, 5), padding=(0, 2))`.
 pub fn conv2d_rect(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, stride: usize, pad: [usize; 2]) -> Result<Tensor> {
-    conv2d_general(x, w, bias, stride, pad, pad)
+    conv2d_general(x, w, bias, stride, pad, pad, None)
 }
 
-fn conv2d_general(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, stride: usize, pad2: [usize; 2], end2: [usize; 2]) -> Result<Tensor> {
+/// [`conv2d`] with the FMA path's tiling forced (`None`: the adapter's table picks it by
+/// shape): for tests of every tiling and for `bench kernels --tiles`.
+pub fn conv2d_tiled(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, stride: usize, pad: usize, tile: Option<Tile>) -> Result<Tensor> {
+    conv2d_general(x, w, bias, stride, [pad, pad], [pad, pad], tile)
+}
+
+fn conv2d_general(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, stride: usize, pad2: [usize; 2], end2: [usize; 2], tile: Option<Tile>) -> Result<Tensor> {
     let op = "conv2d";
     let (xs, ws) = (x.shape(), w.shape());
     if xs.len() != 4 || ws.len() != 4 || ws[1] != xs[1] {
@@ -107,16 +112,10 @@ fn conv2d_general(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, stride: usize, 
             dispatch(gpu, s, g)?;
             continue;
         }
-        let (wg, tm) = row_tile(imgs * oh * ow);
-        let defines = [
-            ("WG", wg.to_string()),
-            ("TM", tm.to_string()),
-            ("TN", TILE_N.to_string()),
-            ("KH", kh.to_string()),
-            ("KW", kw.to_string()),
-            ("W_F16", ((w.dtype() == DType::F16) as u32).to_string()),
-        ];
-        let kern = gpu.kernel("conv2d", SRC, "conv2d", &defines)?;
+        let t = tile.unwrap_or_else(|| gemm_tile(gpu, Op::Conv2d, imgs * oh * ow, c1 - c0, (k1 - k0) * kh * kw));
+        let [d0, d1, d2] = t.defines();
+        let defines = [d0, d1, d2, ("KH", kh.to_string()), ("KW", kw.to_string()), ("W_F16", ((w.dtype() == DType::F16) as u32).to_string())];
+        let kern = gpu.kernel("conv2d", SRC, &t.entry("conv2d"), &defines)?;
         let params = [
             imgs as u32,
             (k1 - k0) as u32,
@@ -137,7 +136,7 @@ fn conv2d_general(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, stride: usize, 
             (k0 > 0) as u32,
             pad_x as u32,
         ];
-        let tiles = (imgs * oh * ow).div_ceil(wg * tm) * (c1 - c0).div_ceil(TILE_N);
+        let tiles = t.workgroups(imgs * oh * ow, c1 - c0);
         gpu.flops_hint(2.0 * (imgs * oh * ow) as f64 * (c1 - c0) as f64 * ((k1 - k0) * kh * kw) as f64);
         gpu.dispatch(
             &kern,

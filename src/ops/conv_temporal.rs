@@ -1,12 +1,12 @@
 //! Temporal convolution (shaders/conv_temporal.wgsl): ModelScope's Conv3d (3,1,1) over frames
 //! with zero padding in time, in either frame layout.
 
-use super::{chunk_ranges, groups, row_tile, units_per_binding};
+use super::tiles::{gemm_tile, Op, Tile};
+use super::{chunk_ranges, groups, units_per_binding};
 use crate::error::{shape_err, Result};
 use crate::tensor::{DType, Tensor, Window};
 
 const SRC: &str = concat!(include_str!("../../shaders/conv_temporal.wgsl"), "\n", include_str!("../../shaders/conv_weights.wgsl"));
-const TILE_N: usize = 8;
 
 /// Frames with fewer pixels than this run as one GEMM over (batch, frame, pixel) rows: a
 /// per-frame tile of ≤ 256 rows takes the small-row variants of `row_tile` (at 5×9 pixels,
@@ -27,6 +27,12 @@ pub enum FrameLayout {
 /// `x`: (B·F, Cin, H, W) for `Folded` or (B, Cin, F, H, W) for `ChannelsFirst`; weight
 /// [Cout, Cin, 3, 1, 1]; returns the same layout with Cout channels.
 pub fn conv_temporal(x: &Tensor, frames: usize, layout: FrameLayout, w: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+    conv_temporal_tiled(x, frames, layout, w, bias, None)
+}
+
+/// [`conv_temporal`] with the FMA path's tiling forced (`None`: the adapter's table picks it
+/// by shape): for tests of every tiling and for `bench kernels --tiles`.
+pub fn conv_temporal_tiled(x: &Tensor, frames: usize, layout: FrameLayout, w: &Tensor, bias: Option<&Tensor>, tile: Option<Tile>) -> Result<Tensor> {
     let op = "conv_temporal";
     let xs = x.shape();
     let (b, cin, s) = match layout {
@@ -60,15 +66,10 @@ pub fn conv_temporal(x: &Tensor, frames: usize, layout: FrameLayout, w: &Tensor,
     };
     let (xst, yst) = (strides(cin), strides(cout));
     let gpu = x.gpu();
-    let kernel = |rows: usize, entry: &str| {
-        let (wg, tm) = row_tile(rows);
-        let defines = [
-            ("WG", wg.to_string()),
-            ("TM", tm.to_string()),
-            ("TN", TILE_N.to_string()),
-            ("W_F16", ((w.dtype() == DType::F16) as u32).to_string()),
-        ];
-        gpu.kernel("conv_temporal", SRC, entry, &defines).map(|k| (k, wg * tm))
+    let kernel = |t: Tile, entry: &str| {
+        let [d0, d1, d2] = t.defines();
+        let defines = [d0, d1, d2, ("W_F16", ((w.dtype() == DType::F16) as u32).to_string())];
+        gpu.kernel("conv_temporal", SRC, &t.entry(entry), &defines)
     };
     let ww = w.whole(op)?;
     let bw = match bias {
@@ -119,13 +120,18 @@ pub fn conv_temporal(x: &Tensor, frames: usize, layout: FrameLayout, w: &Tensor,
         // Frames of few pixels: one GEMM over (batch, frame, pixel) rows instead of a tile per
         // frame (see `ROWS_ACROSS_FRAMES_BELOW`).
         let rows = nb * f * s;
-        let (kern, tiles) = if s < ROWS_ACROSS_FRAMES_BELOW {
-            let (k, tile) = kernel(rows, "conv_temporal_rows")?;
-            (k, rows.div_ceil(tile) * cout.div_ceil(TILE_N))
+        let (k3, across) = (cin * 3, tile.unwrap_or_else(|| gemm_tile(gpu, Op::ConvTemporal, rows, cout, cin * 3)));
+        let per_frame = tile.unwrap_or_else(|| gemm_tile(gpu, Op::ConvTemporal, s, cout, k3));
+        // The column tiling always runs across frames (its rows are workgroup-uniform, frame
+        // edges included); the row tiling across frames only for frames of few pixels.
+        let (t, entry, tiles) = if s < ROWS_ACROSS_FRAMES_BELOW || matches!(across, Tile::Cols { .. }) {
+            (across, "conv_temporal_rows", across.workgroups(rows, cout))
+        } else if matches!(per_frame, Tile::Cols { .. }) {
+            (per_frame, "conv_temporal_rows", per_frame.workgroups(rows, cout))
         } else {
-            let (k, tile) = kernel(s, "conv_temporal")?;
-            (k, nb * f * s.div_ceil(tile) * cout.div_ceil(TILE_N))
+            (per_frame, "conv_temporal", nb * f * per_frame.workgroups(s, cout))
         };
+        let kern = kernel(t, entry)?;
         gpu.flops_hint(2.0 * rows as f64 * cout as f64 * (cin * 3) as f64);
         gpu.dispatch(
             &kern,

@@ -61,9 +61,43 @@ pub(crate) fn f(x: f32) -> u32 {
     x.to_bits()
 }
 
-/// Tile-choice benchmark cases of the convolutions (see crate::bench::tile_cases).
-pub(crate) fn tile_cases(_gpu: &std::sync::Arc<Gpu>) -> crate::error::Result<Vec<crate::bench::TileCase>> {
-    Ok(Vec::new())
+/// Tile-choice benchmark cases of the convolutions (see crate::bench::tile_cases): the UNet's
+/// 3×3 and temporal convs at latent 8² / 16² and 40×72 levels, f16 weights.
+pub(crate) fn tile_cases(gpu: &std::sync::Arc<Gpu>) -> crate::error::Result<Vec<crate::bench::TileCase>> {
+    use crate::bench::{rand_tensor, TileCase};
+    use crate::tensor::DType;
+    use std::rc::Rc;
+    let mut v = Vec::new();
+    // (label, images, channels, h, w): rows = images·h·w from 2 to 5,760.
+    for (label, n, c, h, w) in [("L3", 2, 1280, 1, 1), ("L2", 8, 1280, 2, 2), ("L1", 8, 640, 8, 8), ("L0", 2, 320, 40, 72)] {
+        let x = rand_tensor(gpu, &[n, c, h, w], DType::F32, 1)?;
+        let wt = rand_tensor(gpu, &[c, c, 3, 3], DType::F16, 2)?;
+        let (m, k) = (n * h * w, c * 9);
+        v.push(TileCase {
+            kernel: "conv2d",
+            op: tiles::Op::Conv2d,
+            shape: format!("{label} 3×3 {n}x{c}x{h}x{w} M={m} K={k} N={c}"),
+            mnk: [m, c, k],
+            flops: 2.0 * (m * c * k) as f64,
+            bytes: (8 * m * c + 2 * c * k) as f64,
+            run: Rc::new(move |t| conv2d::conv2d_tiled(&x, &wt, None, 1, 1, Some(t)).map(drop)),
+        });
+    }
+    for (label, f, c, h, w) in [("L3", 8, 1280, 1, 1), ("L2", 8, 1280, 4, 4), ("L3", 24, 1280, 5, 9), ("L0", 8, 320, 16, 16)] {
+        let x = rand_tensor(gpu, &[f, c, h, w], DType::F32, 3)?;
+        let wt = rand_tensor(gpu, &[c, c, 3, 1, 1], DType::F16, 4)?;
+        let (m, k) = (f * h * w, c * 3);
+        v.push(TileCase {
+            kernel: "conv_temporal",
+            op: tiles::Op::ConvTemporal,
+            shape: format!("{label} {f} frames x{c}x{h}x{w} M={m} K={k} N={c}"),
+            mnk: [m, c, k],
+            flops: 2.0 * (m * c * k) as f64,
+            bytes: (8 * m * c + 2 * c * k) as f64,
+            run: Rc::new(move |t| conv_temporal::conv_temporal_tiled(&x, f, conv_temporal::FrameLayout::Folded, &wt, None, Some(t)).map(drop)),
+        });
+    }
+    Ok(v)
 }
 
 /// Benchmark cases of the non-matmul kernels (see crate::bench).

@@ -67,32 +67,42 @@ pub fn class(gpu: &Gpu) -> AdapterClass {
     }
 }
 
+/// The GEMM-shaped FMA kernels: each has its own table, because their inner loops differ (a
+/// convolution's uniform input taps carry padding tests; the temporal conv's rows carry frames).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    Linear,
+    Conv2d,
+    ConvTemporal,
+}
+
 /// The tile a GEMM of M rows, N columns and depth K runs with on this adapter.
-pub fn gemm_tile(gpu: &Gpu, m: usize, n: usize, k: usize) -> Tile {
-    tile_for(class(gpu), m, n, k)
+pub fn gemm_tile(gpu: &Gpu, op: Op, m: usize, n: usize, k: usize) -> Tile {
+    tile_for(class(gpu), op, m, n, k)
 }
 
-pub fn tile_for(class: AdapterClass, m: usize, _n: usize, _k: usize) -> Tile {
-    match class {
-        AdapterClass::Gpu => {
-            // The row tiling, rows per invocation growing with M (the choice before tables).
-            let (wg, tm) = super::row_tile(m);
-            Tile::Rows { wg, tm, tn: 8 }
-        }
-        AdapterClass::CpuSimd => cpu_tile(m),
+pub fn tile_for(class: AdapterClass, op: Op, m: usize, _n: usize, _k: usize) -> Tile {
+    // The row tiling, rows per invocation growing with M: GPUs' choice (unchanged from before
+    // the tables), and the CPU's beyond the sizes where the column tiling wins.
+    let rows = || {
+        let (wg, tm) = super::row_tile(m);
+        Tile::Rows { wg, tm, tn: 8 }
+    };
+    if class == AdapterClass::Gpu {
+        return rows();
     }
-}
-
-/// CPU-SIMD drivers (lavapipe 26.1, 256-bit: 8 lanes), from `bench kernels --tiles`: the
-/// column tiling up to ~1k rows — a GEMV-shaped product (M ≤ 8) keeps all its rows in one tile
-/// so W is read once, 2–5× the row tiling whose 8-row tiles left lanes idle; a few hundred rows
-/// take 16 rows × 4 columns per lane (64 accumulators) — and the row tiling's 64×8 beyond, where
-/// the two are within noise of each other.
-fn cpu_tile(m: usize) -> Tile {
-    match m {
-        0..=8 => Tile::Cols { wg: 8, tm: m.max(1), tn: 4 },
-        9..=1024 => Tile::Cols { wg: 16, tm: 16, tn: 4 },
-        _ => Tile::Rows { wg: 64, tm: 8, tn: 8 },
+    // CPU-SIMD drivers (lavapipe 26.1, 256-bit: 8 lanes), from `bench kernels --tiles`: a
+    // GEMV-shaped product (M ≤ 8) keeps all its rows in one column tile, so W is read once —
+    // 2–10× the row tiling, whose 8-row tiles left lanes idle; a few dozen to hundreds of rows
+    // take 8–16 rows per workgroup; beyond, the row tiling, as fast or faster.
+    let gemv = m <= 8;
+    match op {
+        Op::Linear if gemv => Tile::Cols { wg: 8, tm: m.max(1), tn: 4 },
+        Op::Linear if m <= 1024 => Tile::Cols { wg: 16, tm: 16, tn: 4 },
+        Op::Conv2d | Op::ConvTemporal if gemv => Tile::Cols { wg: 8, tm: m.max(1), tn: 8 },
+        Op::Conv2d if m <= 64 => Tile::Cols { wg: 8, tm: 8, tn: 8 },
+        Op::ConvTemporal if m <= 256 => Tile::Cols { wg: 8, tm: 16, tn: 4 },
+        _ => rows(),
     }
 }
 
@@ -112,4 +122,30 @@ pub fn candidates(m: usize) -> Vec<Tile> {
         }
     }
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gpus_keep_the_row_tiling() {
+        for op in [Op::Linear, Op::Conv2d, Op::ConvTemporal] {
+            for m in [1, 2, 7, 8, 9, 64, 127, 128, 255, 256, 511, 512, 100_000] {
+                let (wg, tm) = super::super::row_tile(m);
+                assert_eq!(tile_for(AdapterClass::Gpu, op, m, 320, 2880), Tile::Rows { wg, tm, tn: 8 });
+            }
+        }
+    }
+
+    #[test]
+    fn a_gemv_is_one_column_tile_on_cpus() {
+        for op in [Op::Linear, Op::Conv2d, Op::ConvTemporal] {
+            for m in 1..=8 {
+                let t = tile_for(AdapterClass::CpuSimd, op, m, 1280, 11520);
+                assert!(matches!(t, Tile::Cols { tm, .. } if tm == m), "{op:?} M={m}: {t}");
+                assert_eq!(t.workgroups(m, 1280), 1280usize.div_ceil(match t { Tile::Cols { wg, tn, .. } => wg * tn, _ => 1 }));
+            }
+        }
+    }
 }
