@@ -173,7 +173,6 @@ fn bench_raft_seconds() {
     let wts = Weights::synthetic(&gpu, "raft", Placement { matrices: t2v::DType::F32 });
     let raft = Raft::load(&wts.at(""), RaftConfig::default()).unwrap();
     let (t, h, w) = (16, 256, 256);
-    let mut rng = common::Rng::new(7);
     let base = image(h, w + 2 * t, 900);
     let mut rgb = Vec::with_capacity(t * h * w * 3);
     for k in 0..t {
@@ -181,7 +180,6 @@ fn bench_raft_seconds() {
             rgb.extend_from_slice(&base[(y * (w + 2 * t) + 2 * k) * 3..(y * (w + 2 * t) + 2 * k + w) * 3]);
         }
     }
-    let _ = rng.next_u64();
     let (a, hp, wp) = prepare_frame(&rgb[..h * w * 3], h, w);
     let (b, _, _) = prepare_frame(&rgb[h * w * 3..2 * h * w * 3], h, w);
     raft.forward(&a, &b, hp, wp, ITERS, None).unwrap().to_f32().unwrap();
