@@ -66,6 +66,12 @@ fn variants(p: &Profile) -> BTreeMap<String, String> {
             t2v::pipelines::plan_wan(&g, &configs, &wan, Placement { matrices }).expect("plan wan");
         }
     }
+    // RAFT-large (VBench's dynamic degree and static filter): every RAFT kernel at the published
+    // widths (rectangular GRU convs, correlation pool and lookup, the gates, convex upsampling).
+    let w = t2v::weights::Weights::synthetic(&g, "raft", Placement { matrices: DType::F32 });
+    let raft = t2v::models::raft::Raft::load(&w.at(""), Default::default()).expect("raft");
+    let img = vec![0f32; 3 * 128 * 136];
+    raft.forward(&img, &img, 128, 136, 2, None).expect("raft forward");
     g.planned_kernels().into_iter().collect()
 }
 
