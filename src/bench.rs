@@ -495,7 +495,9 @@ pub fn sweep(gpu: &Arc<Gpu>, model: Option<&std::path::Path>, shapes: &[(usize, 
             }
             Ok(())
         })?;
-        out.push((format!("{frames} × {height}×{width} (latent {h}×{w})"), seconds));
+        let shape = format!("{frames} × {height}×{width} (latent {h}×{w})");
+        eprintln!("sweep: {shape}: {seconds:.3} s");
+        out.push((shape, seconds));
     }
     Ok(out)
 }
