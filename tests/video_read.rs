@@ -35,6 +35,7 @@ fn png_folder_round_trips() {
     let r = read_video(&d.join("frames")).unwrap();
     assert_eq!((r.frames, r.height, r.width), (f, h, w));
     assert_eq!(r.rgb, to_u8_round(&v));
+    assert_eq!(r.fps, None, "PNG frames carry no rate");
 }
 
 #[test]
@@ -47,14 +48,19 @@ fn gif_reads_back() {
     let want = to_u8_round(&v);
     let max = r.rgb.iter().zip(&want).map(|(a, b)| a.abs_diff(*b)).max().unwrap();
     assert!(max <= 24, "GIF colours off by {max}");
+    // Delays are whole centiseconds (13, 12, 13, …): the mean rate is 8 up to that rounding.
+    let fps = r.fps.expect("a GIF's rate from its delays");
+    assert!((fps - 8.0).abs() < 0.35, "GIF rate {fps}");
 }
 
 #[test]
 fn t2v_mp4_reads_back() {
     let d = scratch("mp4");
     let (v, f, h, w) = frames();
-    write_mp4(&d.join("a.mp4"), &v, f, h, w, 8).unwrap();
+    write_mp4(&d.join("a.mp4"), &v, f, h, w, 24).unwrap();
     let r = read_video(&d.join("a.mp4")).unwrap();
     assert_eq!((r.frames, r.height, r.width), (f, h, w));
+    // The rate `score` hands dynamic_degree, from the track's timescale and sample times.
+    assert!((r.fps.expect("an MP4's rate") - 24.0).abs() < 1e-9, "{:?}", r.fps);
     assert!(read_video(&d.join("missing.gif")).is_err());
 }

@@ -61,10 +61,10 @@ pub struct ScoreArgs {
     pub clip_model: String,
     #[command(flatten)]
     pub scoring: MetricArgs,
-    /// The video's frame rate, for dynamic_degree's frame interval (VBench: max(1, round(fps/8)),
-    /// fps from the container; t2v's reader does not read it, so give it here).
-    #[arg(long, default_value_t = 8.0)]
-    pub fps: f64,
+    /// The video's frame rate, for dynamic_degree's frame interval (VBench: max(1, round(fps/8))).
+    /// Default: the file's own (an MP4's track timing, a GIF's frame delays), else 8 (PNG frames).
+    #[arg(long)]
+    pub fps: Option<f64>,
     /// Print the numbers as JSON.
     #[arg(long)]
     pub json: bool,
@@ -73,9 +73,14 @@ pub struct ScoreArgs {
 pub fn run(sel: &AdapterSelector, args: ScoreArgs) -> t2v::Result<()> {
     let spec = args.scoring.spec(&args.clip_model)?;
     let v = t2v::video::read_video(&args.video)?;
+    let fps = match args.fps.or(v.fps) {
+        Some(f) if f.is_finite() && f > 0.0 => f,
+        Some(f) => return Err(t2v::Error::Other(format!("--fps {f}: the frame rate must be a positive number"))),
+        None => 8.0,
+    };
     let gpu = Gpu::new(sel)?;
     let scorer = t2v::eval::Scorer::load_spec(&gpu, &spec, None)?;
-    let s = scorer.score(&v.rgb, v.frames, v.height, v.width, args.fps, &args.prompt)?;
+    let s = scorer.score(&v.rgb, v.frames, v.height, v.width, fps, &args.prompt)?;
     let quality = t2v::eval::vbench::quality_score(&t2v::eval::vbench::measured_dimensions(&s))?;
     if args.json {
         let j = serde_json::json!({
@@ -84,7 +89,7 @@ pub fn run(sel: &AdapterSelector, args: ScoreArgs) -> t2v::Result<()> {
             "metric_models": scorer.metric_models(), "clipsim": s.clipsim,
             "fetv_clipscore": s.fetv_clipscore, "clip_temp": s.clip_temp, "flicker": s.flicker,
             "background_consistency": s.background_consistency, "subject_consistency": s.subject_consistency,
-            "aesthetic_quality": s.aesthetic_quality, "dynamic_degree": s.dynamic_degree, "fps": args.fps,
+            "aesthetic_quality": s.aesthetic_quality, "dynamic_degree": s.dynamic_degree, "fps": fps,
             // VBench's static filter: true = kept for temporal flickering; null = not run
             // (flicker unfiltered).
             "static": s.is_static, "flicker_filter": if s.is_static.is_some() { "vbench static filter" } else { "unfiltered" },
@@ -118,7 +123,7 @@ pub fn run(sel: &AdapterSelector, args: ScoreArgs) -> t2v::Result<()> {
     }
     if m.dynamic_degree {
         let d = s.dynamic_degree.map(|d| format!("{d:.0}")).unwrap_or_else(|| "n/a (frames too small for RAFT)".into());
-        println!("  dynamic degree         {d}  (VBench, RAFT; 1 = moving, at {} fps)", args.fps);
+        println!("  dynamic degree         {d}  (VBench, RAFT; 1 = moving, at {fps} fps)");
     }
     if let Some(q) = quality {
         println!(

@@ -363,7 +363,7 @@ pub fn placeholder_run_video(
     (height, width): (usize, usize),
     stage: &mut dyn FnMut(&'static str),
 ) -> Result<()> {
-    let video = crate::video::InputVideo { rgb: vec![0; p.num_frames * height * width * 3], frames: p.num_frames, height, width };
+    let video = crate::video::InputVideo { rgb: vec![0; p.num_frames * height * width * 3], frames: p.num_frames, height, width, fps: None };
     pipe.check_video(p, strength, &video)?;
     let embeds = pipe.prompt.placeholder(p.guidance_scale > 1.0, p.clip_skip)?;
     stage("prompt encoding");

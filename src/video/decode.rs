@@ -84,7 +84,13 @@ impl Yuv420 {
 
 /// Decodes every picture of an MP4's H.264 track, in display order.
 pub fn decode_mp4(data: &[u8]) -> Result<Vec<Yuv420>, String> {
+    decode_mp4_with_rate(data).map(|(pics, _)| pics)
+}
+
+/// [`decode_mp4`] and the track's frame rate (see [`demux::AvcTrack::fps`]).
+pub fn decode_mp4_with_rate(data: &[u8]) -> Result<(Vec<Yuv420>, Option<f64>), String> {
     let track = demux::read_avc(data)?;
+    let fps = track.fps();
     if track.samples.is_empty() {
         return Err("the video track has no frames".into());
     }
@@ -141,5 +147,5 @@ pub fn decode_mp4(data: &[u8]) -> Result<Vec<Yuv420>, String> {
     if let Some(f) = frames.iter().find(|f| (f.width, f.height) != (frames[0].width, frames[0].height)) {
         return Err(format!("the picture size changes within the video ({}x{} then {}x{}); {CONVERT_HINT}", frames[0].width, frames[0].height, f.width, f.height));
     }
-    Ok(frames)
+    Ok((frames, fps))
 }

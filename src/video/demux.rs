@@ -28,6 +28,18 @@ pub struct AvcTrack {
     pub presentation: Vec<i64>,
     /// `avcC`'s profile_idc (66 Baseline, 77 Main, 100 High, …), for error messages.
     pub profile: u8,
+    /// Ticks per second of `presentation` (`mdhd`), 0 if the file does not say.
+    pub timescale: u32,
+}
+
+impl AvcTrack {
+    /// Frames per second as a player reports it for a constant-rate track: (samples − 1) over
+    /// the span of their presentation times (None for one frame or no timescale).
+    pub fn fps(&self) -> Option<f64> {
+        let (lo, hi) = (self.presentation.iter().min()?, self.presentation.iter().max()?);
+        let n = self.presentation.len();
+        (n > 1 && hi > lo && self.timescale > 0).then(|| (n - 1) as f64 * self.timescale as f64 / (hi - lo) as f64)
+    }
 }
 
 /// A box: type, body range in the file.
@@ -139,6 +151,16 @@ pub fn read_avc(data: &[u8]) -> Result<AvcTrack, String> {
         let Some(mdia) = find(&tb, b"mdia") else { continue };
         let mb = children(data, mdia.start, mdia.end)?;
         let Some(hdlr) = find(&mb, b"hdlr") else { continue };
+        // mdhd: version/flags, then creation and modification times (32 or 64 bits), timescale.
+        let timescale = match find(&mb, b"mdhd") {
+            Some(m) => {
+                let mut r = Rd::new(data, m, "mdhd");
+                let v = r.u8()?;
+                r.bytes(3 + if v == 1 { 16 } else { 8 })?;
+                r.u32()?
+            }
+            None => 0,
+        };
         let mut r = Rd::new(data, hdlr, "hdlr");
         r.bytes(8)?; // version/flags, pre_defined
         if r.bytes(4)? != b"vide" {
@@ -160,7 +182,7 @@ pub fn read_avc(data: &[u8]) -> Result<AvcTrack, String> {
         let (length_size, profile, sps, pps) = parse_avcc(data, avcc)?;
         let samples = samples(data, &sb)?;
         let presentation = presentation_times(data, &sb, samples.len())?;
-        return Ok(AvcTrack { length_size, sps, pps, samples, presentation, profile });
+        return Ok(AvcTrack { length_size, sps, pps, samples, presentation, profile, timescale });
     }
     if codecs.is_empty() {
         Err("no video track".into())

@@ -12,6 +12,8 @@ pub struct InputVideo {
     pub frames: usize,
     pub height: usize,
     pub width: usize,
+    /// Frames per second where the file says (an MP4's track, a GIF's mean frame delay).
+    pub fps: Option<f64>,
 }
 
 impl InputVideo {
@@ -27,7 +29,7 @@ impl InputVideo {
             }
             rgb.extend_from_slice(px);
         }
-        Ok(InputVideo { rgb, frames: frames.len(), height: h, width: w })
+        Ok(InputVideo { rgb, frames: frames.len(), height: h, width: w, fps: None })
     }
 
     /// Every frame resized to (h, w) with PIL's bicubic `Image.resize` (unchanged if it is the
@@ -38,7 +40,7 @@ impl InputVideo {
         }
         let n = self.height * self.width * 3;
         let rgb = self.rgb.chunks_exact(n).flat_map(|f| resize::resize_bicubic(f, self.height, self.width, h, w)).collect();
-        InputVideo { rgb, frames: self.frames, height: h, width: w }
+        InputVideo { rgb, frames: self.frames, height: h, width: w, fps: self.fps }
     }
 
     /// The first `n` frames (all of them if there are fewer).
@@ -67,7 +69,7 @@ impl InputVideo {
     /// Frames from the pipeline's float output ((F, H, W, 3) in [0, 1]) as diffusers'
     /// `output_type="pil"` gives them (`numpy_to_pil`: ×255, round half to even).
     pub fn from_pipeline_frames(data: &[f32], frames: usize, height: usize, width: usize) -> InputVideo {
-        InputVideo { rgb: super::to_u8_round(data), frames, height, width }
+        InputVideo { rgb: super::to_u8_round(data), frames, height, width, fps: None }
     }
 }
 
@@ -83,10 +85,14 @@ pub fn read_video(path: &Path) -> Result<InputVideo> {
     let data = std::fs::read(path).map_err(|e| err(format!("could not read: {e}")))?;
     match ext.as_str() {
         "mp4" | "m4v" | "mov" => {
-            let pics = decode::decode_mp4(&data).map_err(err)?;
-            InputVideo::from_frames(&what, pics.iter().map(|p| (p.height, p.width, p.to_rgb())).collect())
+            let (pics, fps) = decode::decode_mp4_with_rate(&data).map_err(err)?;
+            let v = InputVideo::from_frames(&what, pics.iter().map(|p| (p.height, p.width, p.to_rgb())).collect())?;
+            Ok(InputVideo { fps, ..v })
         }
-        "gif" => read_gif(&data).map_err(err).and_then(|f| InputVideo::from_frames(&what, f)),
+        "gif" => {
+            let fps = gif_rate(&data);
+            read_gif(&data).map_err(err).and_then(|f| InputVideo::from_frames(&what, f)).map(|v| InputVideo { fps, ..v })
+        }
         "png" => {
             let f = read_png(&data).map_err(err)?;
             InputVideo::from_frames(&what, vec![f])
@@ -148,6 +154,17 @@ pub fn read_png(data: &[u8]) -> std::result::Result<(usize, usize, Vec<u8>), Str
         }
     }
     Ok((h, w, rgb))
+}
+
+/// A GIF's frame rate: 100 over its mean frame delay in centiseconds (None without delays).
+fn gif_rate(data: &[u8]) -> Option<f64> {
+    let mut dec = ::gif::DecodeOptions::new().read_info(std::io::Cursor::new(data)).ok()?;
+    let (mut sum, mut n) = (0u64, 0u64);
+    while let Ok(Some(f)) = dec.next_frame_info() {
+        sum += f.delay as u64;
+        n += 1;
+    }
+    (n > 0 && sum > 0).then(|| 100.0 * n as f64 / sum as f64)
 }
 
 /// An animated GIF → full frames: each frame drawn over the canvas at its position (transparent
