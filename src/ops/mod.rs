@@ -69,7 +69,15 @@ pub(crate) fn tile_cases(gpu: &std::sync::Arc<Gpu>) -> crate::error::Result<Vec<
     use std::rc::Rc;
     let mut v = Vec::new();
     // (label, images, channels, h, w): rows = images·h·w from 2 to 5,760.
-    for (label, n, c, h, w) in [("L3", 2, 1280, 1, 1), ("L2", 8, 1280, 2, 2), ("L1", 8, 640, 8, 8), ("L0", 2, 320, 40, 72)] {
+    for (label, n, c, h, w) in [
+        ("L3", 2, 1280, 1, 1),
+        ("L2", 8, 1280, 2, 2),
+        ("L2", 24, 1280, 2, 2),
+        ("L1", 24, 640, 4, 4),
+        ("L1", 8, 640, 8, 8),
+        ("L0", 24, 320, 8, 8),
+        ("L0", 2, 320, 40, 72),
+    ] {
         let x = rand_tensor(gpu, &[n, c, h, w], DType::F32, 1)?;
         let wt = rand_tensor(gpu, &[c, c, 3, 3], DType::F16, 2)?;
         let (m, k) = (n * h * w, c * 9);
@@ -83,7 +91,15 @@ pub(crate) fn tile_cases(gpu: &std::sync::Arc<Gpu>) -> crate::error::Result<Vec<
             run: Rc::new(move |t| conv2d::conv2d_tiled(&x, &wt, None, 1, 1, Some(t)).map(drop)),
         });
     }
-    for (label, f, c, h, w) in [("L3", 8, 1280, 1, 1), ("L2", 8, 1280, 4, 4), ("L3", 24, 1280, 5, 9), ("L0", 8, 320, 16, 16)] {
+    for (label, f, c, h, w) in [
+        ("L3", 8, 1280, 1, 1),
+        ("L2", 24, 1280, 2, 2),
+        ("L2", 8, 1280, 4, 4),
+        ("L1", 24, 640, 4, 4),
+        ("L3", 24, 1280, 5, 9),
+        ("L0", 24, 320, 8, 8),
+        ("L0", 8, 320, 16, 16),
+    ] {
         let x = rand_tensor(gpu, &[f, c, h, w], DType::F32, 3)?;
         let wt = rand_tensor(gpu, &[c, c, 3, 1, 1], DType::F16, 4)?;
         let (m, k) = (f * h * w, c * 3);

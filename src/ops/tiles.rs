@@ -91,17 +91,22 @@ pub fn tile_for(class: AdapterClass, op: Op, m: usize, _n: usize, _k: usize) -> 
     if class == AdapterClass::Gpu {
         return rows();
     }
-    // CPU-SIMD drivers (lavapipe 26.1, 256-bit: 8 lanes), from `bench kernels --tiles`: a
-    // GEMV-shaped product (M ≤ 8) keeps all its rows in one column tile, so W is read once —
-    // 2–10× the row tiling, whose 8-row tiles left lanes idle; a few dozen to hundreds of rows
-    // take 8–16 rows per workgroup; beyond, the row tiling, as fast or faster.
+    // CPU-SIMD drivers (lavapipe 26.1, 256-bit: 8 lanes), from `bench kernels --tiles` on a quiet
+    // 2-core EPYC (BENCHMARKS.md "GEMM tiles by shape"): a GEMV-shaped product (M ≤ 8) keeps all
+    // its rows in one column tile, so W is read once — 2–10× the row tiling, whose 8-row tiles
+    // left lanes idle; up to ~1k rows the column tiling still wins (the 3×3 conv's only to ~100,
+    // its uniform taps carry padding tests); beyond, the row tiling is as fast or faster, the 3×3 conv's best at 2–4 rows
+    // per lane rather than 8.
     let gemv = m <= 8;
+    let (wg, tm) = super::row_tile(m);
     match op {
         Op::Linear if gemv => Tile::Cols { wg: 8, tm: m.max(1), tn: 4 },
-        Op::Linear if m <= 1024 => Tile::Cols { wg: 16, tm: 16, tn: 4 },
-        Op::Conv2d | Op::ConvTemporal if gemv => Tile::Cols { wg: 8, tm: m.max(1), tn: 8 },
-        Op::Conv2d if m <= 64 => Tile::Cols { wg: 8, tm: 8, tn: 8 },
-        Op::ConvTemporal if m <= 256 => Tile::Cols { wg: 8, tm: 16, tn: 4 },
+        Op::Linear if m <= 1024 => Tile::Cols { wg: 8, tm: 16, tn: 4 },
+        Op::Conv2d if gemv => Tile::Cols { wg: 8, tm: m.max(1), tn: 4 },
+        Op::Conv2d if m <= 128 => Tile::Cols { wg: 8, tm: 8, tn: 4 },
+        Op::Conv2d => Tile::Rows { wg, tm: tm.min(if m < 512 { 2 } else { 4 }), tn: 8 },
+        Op::ConvTemporal if gemv => Tile::Cols { wg: 8, tm: m.max(1), tn: 8 },
+        Op::ConvTemporal if m <= 1100 => Tile::Cols { wg: 8, tm: 16, tn: 4 },
         _ => rows(),
     }
 }
