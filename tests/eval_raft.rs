@@ -162,7 +162,8 @@ fn scorer_runs_raft_dimensions() {
 /// (BENCHMARKS.md): a 16-frame 256×256 video at 8 fps — ModelScope's VBench sampling — i.e. 15
 /// pairs of 20 iterations for dynamic degree, plus the static filter's 2 extra pairs (first↔last;
 /// its consecutive pairs are dynamic degree's at 8 fps).
-/// `cargo test --release --test eval_raft -- --ignored --nocapture bench_raft_seconds`.
+/// `cargo test --release --test eval_raft -- --ignored --nocapture bench_raft_seconds`;
+/// `T2V_BENCH_RAFT=24,320,576` times a 576w video's frame size (frames, height, width) instead.
 #[test]
 #[ignore]
 fn bench_raft_seconds() {
@@ -172,7 +173,8 @@ fn bench_raft_seconds() {
     let gpu = common::gpu();
     let wts = Weights::synthetic(&gpu, "raft", Placement { matrices: t2v::DType::F32 });
     let raft = Raft::load(&wts.at(""), RaftConfig::default()).unwrap();
-    let (t, h, w) = (16, 256, 256);
+    let size: Vec<usize> = std::env::var("T2V_BENCH_RAFT").unwrap_or_else(|_| "16,256,256".into()).split(',').map(|v| v.trim().parse().expect("T2V_BENCH_RAFT: frames,height,width")).collect();
+    let (t, h, w) = (size[0], size[1], size[2]);
     let base = image(h, w + 2 * t, 900);
     let mut rgb = Vec::with_capacity(t * h * w * 3);
     for k in 0..t {
@@ -187,6 +189,12 @@ fn bench_raft_seconds() {
     raft.forward(&a, &b, hp, wp, ITERS, None).unwrap().to_f32().unwrap();
     let pair = t0.elapsed().as_secs_f64();
     eprintln!("RAFT-large, one {w}×{h} pair, {ITERS} iterations: {pair:.2} s");
+    if std::env::var("T2V_BENCH_RAFT").is_ok() {
+        // At 8 fps every consecutive pair is dynamic degree's and the static filter's, plus
+        // first↔last both ways: the per-video time is that many pairs.
+        eprintln!("{t} frames at 8 fps: {} pairs ≈ {:.0} s per video", t + 1, (t + 1) as f64 * pair);
+        return;
+    }
     let t0 = Instant::now();
     let r = t2v::eval::motion::motion(&raft, &rgb, t, h, w, 8.0, true, true).unwrap();
     eprintln!(
