@@ -97,18 +97,10 @@ fn conv_temporal(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_i
 // pixels (the UNet's deep levels: 5×9 at 576×320), where a tile per frame would leave most of a
 // workgroup idle. Each row has its own frame, so the frame-edge test is a per-row mask (an
 // out-of-clip frame contributes fma(0, w, acc) = acc); the sum runs in the same order (frame
-// offset, then channel) as the per-frame kernel.
-@compute @workgroup_size({{WG}})
-fn conv_temporal_rows(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let rows = p.b * p.f * p.s;
-    let m_tiles = (rows + WG * TM - 1u) / (WG * TM);
-    let n_tiles = (p.cout + TN - 1u) / TN;
-    let g = wg_linear(wid, nwg);
-    if (g >= m_tiles * n_tiles) {
-        return;
-    }
-    let co0 = (g % n_tiles) * TN;
-    let r0 = (g / n_tiles) * WG * TM + lid * TM;
+// offset, then channel) as the per-frame kernel. One tile: rows r0..r0+TM × output channels
+// co0..co0+TN, whichever tiling placed it (the two entry points differ only in where a lane's
+// tile starts).
+fn across_frames_tile(r0: u32, co0: u32, rows: u32) {
     var bi: array<u32, TM>;
     var fi: array<u32, TM>;
     var si: array<u32, TM>;
@@ -161,6 +153,20 @@ fn conv_temporal_rows(@builtin(local_invocation_index) lid: u32, @builtin(workgr
     }
 }
 
+@compute @workgroup_size({{WG}})
+fn conv_temporal_rows(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let rows = p.b * p.f * p.s;
+    let m_tiles = (rows + WG * TM - 1u) / (WG * TM);
+    let n_tiles = (p.cout + TN - 1u) / TN;
+    let g = wg_linear(wid, nwg);
+    if (g >= m_tiles * n_tiles) {
+        return;
+    }
+    let co0 = (g % n_tiles) * TN;
+    let r0 = (g / n_tiles) * WG * TM + lid * TM;
+    across_frames_tile(r0, co0, rows);
+}
+
 // The across-frames GEMM in the transposed tiling (see matmul.wgsl's matmul_cols): a lane owns
 // TN output channels and the workgroup shares TM (batch, frame, pixel) rows, so the input loads
 // and the frame-edge tests are workgroup-uniform and each lane walks its own weight row.
@@ -175,58 +181,5 @@ fn conv_temporal_rows_cols(@builtin(local_invocation_index) lid: u32, @builtin(w
     }
     let co0 = (g % n_tiles) * WG * TN + lid * TN;
     let r0 = (g / n_tiles) * TM;
-    var bi: array<u32, TM>;
-    var fi: array<u32, TM>;
-    var si: array<u32, TM>;
-    for (var i = 0u; i < TM; i++) {
-        let r = min(r0 + i, rows - 1u);
-        si[i] = r % p.s;
-        let bf = r / p.s;
-        fi[i] = bf % p.f;
-        bi[i] = bf / p.f;
-    }
-    var wrow: array<u32, TN>;
-    for (var j = 0u; j < TN; j++) {
-        wrow[j] = min(co0 + j, p.cout - 1u) * p.cin * 3u;
-    }
-    var acc: array<f32, TM * TN>;
-    for (var t = 0u; t < TM * TN; t++) {
-        acc[t] = 0.0;
-    }
-    for (var dt = 0u; dt < 3u; dt++) {
-        var base: array<u32, TM>;
-        var inside: array<bool, TM>;
-        for (var i = 0u; i < TM; i++) {
-            let ff = i32(fi[i]) + i32(dt) - 1;
-            inside[i] = ff >= 0 && ff < i32(p.f);
-            base[i] = p.x_off + bi[i] * p.xs_b + u32(clamp(ff, 0, i32(p.f) - 1)) * p.xs_f + si[i];
-        }
-        for (var ci = 0u; ci < p.cin; ci++) {
-            var xv: array<f32, TM>;
-            for (var i = 0u; i < TM; i++) {
-                xv[i] = select(0.0, x[base[i] + ci * p.xs_c], inside[i]);
-            }
-            for (var j = 0u; j < TN; j++) {
-                let wv = load_w(wrow[j] + ci * 3u + dt);
-                for (var i = 0u; i < TM; i++) {
-                    acc[i * TN + j] = fma(xv[i], wv, acc[i * TN + j]);
-                }
-            }
-        }
-    }
-    for (var j = 0u; j < TN; j++) {
-        let co = co0 + j;
-        if (co >= p.cout) {
-            break;
-        }
-        var b = 0.0;
-        if (p.has_bias != 0u) {
-            b = bias[p.b_off + co];
-        }
-        for (var i = 0u; i < TM; i++) {
-            if (r0 + i < rows) {
-                y[p.y_off + bi[i] * p.ys_b + fi[i] * p.ys_f + co * p.ys_c + si[i]] = acc[i * TN + j] + b;
-            }
-        }
-    }
+    across_frames_tile(r0, co0, rows);
 }

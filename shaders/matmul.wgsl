@@ -82,17 +82,9 @@ fn load_w(i: u32) -> f32 {
 }
 #endif
 
-@compute @workgroup_size({{WG}})
-fn matmul(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let n_tiles = (p.n + TN - 1u) / TN;
-    let m_tiles = (p.m + WG * TM - 1u) / (WG * TM);
-    let g = wg_linear(wid, nwg);
-    if (g >= n_tiles * m_tiles) {
-        return;
-    }
-    // Consecutive workgroups walk N first so they reuse the same rows of A from cache.
-    let n0 = (g % n_tiles) * TN;
-    let m0 = (g / n_tiles) * WG * TM + lid * TM;
+// One tile of C: rows m0..m0+TM × columns n0..n0+TN, whichever tiling placed it (the two entry
+// points differ only in where a lane's tile starts).
+fn matmul_tile(m0: u32, n0: u32) {
     var acc: array<f32, TM * TN>;
     for (var t = 0u; t < TM * TN; t++) {
         acc[t] = 0.0;
@@ -152,6 +144,20 @@ fn matmul(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid:
     }
 }
 
+@compute @workgroup_size({{WG}})
+fn matmul(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let n_tiles = (p.n + TN - 1u) / TN;
+    let m_tiles = (p.m + WG * TM - 1u) / (WG * TM);
+    let g = wg_linear(wid, nwg);
+    if (g >= n_tiles * m_tiles) {
+        return;
+    }
+    // Consecutive workgroups walk N first so they reuse the same rows of A from cache.
+    let n0 = (g % n_tiles) * TN;
+    let m0 = (g / n_tiles) * WG * TM + lid * TM;
+    matmul_tile(m0, n0);
+}
+
 // The transposed tiling, for CPU-SIMD drivers (lavapipe): an invocation owns TN consecutive
 // columns of C and the whole workgroup shares TM rows, so it is A whose loads are
 // workgroup-uniform (one broadcast per row) while each lane walks its own W rows along K.
@@ -168,61 +174,5 @@ fn matmul_cols(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id)
     }
     let n0 = (g % n_tiles) * WG * TN + lid * TN;
     let m0 = (g / n_tiles) * TM;
-    var acc: array<f32, TM * TN>;
-    for (var t = 0u; t < TM * TN; t++) {
-        acc[t] = 0.0;
-    }
-#if VEC4
-    let k4 = p.k / 4u;
-    var wrow: array<u32, TN>;
-    for (var j = 0u; j < TN; j++) {
-        // Columns past N read column N-1 (kept in range, never stored).
-        wrow[j] = min(n0 + j, p.n - 1u) * k4;
-    }
-    for (var kk = 0u; kk < k4; kk++) {
-        var av: array<vec4<f32>, TM>;
-        for (var i = 0u; i < TM; i++) {
-            av[i] = a[p.a_off / 4u + min(m0 + i, p.m - 1u) * k4 + kk];
-        }
-        for (var j = 0u; j < TN; j++) {
-            let wv = load_w(wrow[j] + kk);
-            for (var i = 0u; i < TM; i++) {
-                acc[i * TN + j] = fma(av[i].x, wv.x, fma(av[i].y, wv.y, fma(av[i].z, wv.z, fma(av[i].w, wv.w, acc[i * TN + j]))));
-            }
-        }
-    }
-#else
-    var wrow: array<u32, TN>;
-    for (var j = 0u; j < TN; j++) {
-        wrow[j] = min(n0 + j, p.n - 1u) * p.k;
-    }
-    for (var kk = 0u; kk < p.k; kk++) {
-        var av: array<f32, TM>;
-        for (var i = 0u; i < TM; i++) {
-            av[i] = a[p.a_off + min(m0 + i, p.m - 1u) * p.k + kk];
-        }
-        for (var j = 0u; j < TN; j++) {
-            let wv = load_w(wrow[j] + kk);
-            for (var i = 0u; i < TM; i++) {
-                acc[i * TN + j] = fma(av[i], wv, acc[i * TN + j]);
-            }
-        }
-    }
-#endif
-    for (var i = 0u; i < TM; i++) {
-        let row = m0 + i;
-        if (row >= p.m) {
-            break;
-        }
-        for (var j = 0u; j < TN; j++) {
-            let col = n0 + j;
-            if (col < p.n) {
-                var v = acc[i * TN + j];
-                if (p.has_bias != 0u) {
-                    v += bias[p.bias_off + col];
-                }
-                c[p.c_off + row * p.n + col] = v;
-            }
-        }
-    }
+    matmul_tile(m0, n0);
 }
