@@ -5,7 +5,7 @@
 //! NumPy's computation on the same embeddings and frames.
 
 mod common;
-use common::fixtures::{dump_at, fixtures, read_raw};
+use common::fixtures::{dump_at, fixtures, image, read_raw};
 use common::{gpu, rel_l2};
 use t2v::models::clip::preprocess::{preprocess, resize_and_crop};
 use t2v::models::clip::{ClipModel, PreprocessConfig};
@@ -13,24 +13,6 @@ use t2v::eval::metrics;
 use t2v::weights::Placement;
 use t2v::DType;
 
-/// The procedural test image of clip_fixtures.py's `image(h, w, seed)`, same integer recipe.
-fn image(h: usize, w: usize, seed: u64) -> Vec<u8> {
-    let mut out = Vec::with_capacity(h * w * 3);
-    for y in 0..h as u64 {
-        for x in 0..w as u64 {
-            for c in 0..3u64 {
-                let mut z = ((y * w as u64 + x) * 3 + c).wrapping_add(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-                z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-                z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-                z ^= z >> 31;
-                let noise = (z >> 56) as i64;
-                let block = (((x / 5 + y / 7 + c) % 2) * 255) as i64;
-                out.push(((3 * block + noise) / 4) as u8);
-            }
-        }
-    }
-    out
-}
 
 /// `features.safetensors` without its u8 `frames` (read by [`frames`]).
 fn features() -> common::fixtures::Dump {

@@ -5,7 +5,7 @@
 //! iterations at a looser bound (below); every dynamic/static decision equal to VBench's.
 
 mod common;
-use common::fixtures::{fixtures, read_raw, Raw};
+use common::fixtures::{fixtures, image, read_raw, Raw};
 use t2v::models::raft::{prepare_frame, RaftModel, RaftTrace, ITERS};
 
 fn cases() -> serde_json::Value {
@@ -20,24 +20,6 @@ fn f64s(r: &Raw) -> Vec<f64> {
     bytemuck::pod_collect_to_vec::<u8, f32>(&r.3).iter().map(|&x| x as f64).collect()
 }
 
-/// clip_fixtures.py's `image(h, w, seed)`: the same integer recipe (as tests/eval_clip.rs).
-fn image(h: usize, w: usize, seed: u64) -> Vec<u8> {
-    let mut out = Vec::with_capacity(h * w * 3);
-    for y in 0..h as u64 {
-        for x in 0..w as u64 {
-            for c in 0..3u64 {
-                let mut z = ((y * w as u64 + x) * 3 + c).wrapping_add(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-                z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-                z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-                z ^= z >> 31;
-                let noise = (z >> 56) as i64;
-                let block = (((x / 5 + y / 7 + c) % 2) * 255) as i64;
-                out.push(((3 * block + noise) / 4) as u8);
-            }
-        }
-    }
-    out
-}
 
 /// vbench_fixtures.py's `raft_frames`: frame k is the image at column offset pan·k, (t, h, w, 3).
 fn frames(v: &serde_json::Value) -> (Vec<u8>, usize, usize, usize) {
