@@ -179,7 +179,7 @@ fn upscale_chain_stages_match_diffusers() {
     let worst = ours.rgb.iter().zip(&want).map(|(a, b)| a.abs_diff(*b)).max().unwrap();
     eprintln!("chain stage 1: {flipped} of {} u8 values differ (max {worst})", want.len());
     assert!(worst <= 1, "stage 1 frames differ from diffusers' by {worst} levels");
-    let theirs = t2v::video::InputVideo { rgb: want, frames: 2, height: 32, width: 48 }.resized(64, 96);
+    let theirs = t2v::video::InputVideo { rgb: want, frames: 2, height: 32, width: 48, fps: None }.resized(64, 96);
     let p2 = GenerateParams { height: 64, width: 96, ..p };
     let up = pipe.video_to_video(&p2, 0.7, &theirs, &mut NoProgress).unwrap();
     let e = up.data.iter().zip(d.want("frames")).map(|(&a, &b)| (a as f64 - b).abs()).fold(0.0, f64::max);
