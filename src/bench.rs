@@ -87,10 +87,15 @@ pub struct TileCase {
     pub mnk: [usize; 3],
     pub flops: f64,
     pub bytes: f64,
-    pub(crate) run: std::rc::Rc<dyn Fn(crate::ops::tiles::Tile) -> Result<()>>,
+    run: std::rc::Rc<dyn Fn(crate::ops::tiles::Tile) -> Result<()>>,
 }
 
 impl TileCase {
+    /// A GEMM of M rows, N columns and depth K (2·M·N·K FLOPs) moving `bytes`.
+    pub(crate) fn gemm(kernel: &'static str, op: crate::ops::tiles::Op, shape: String, [m, n, k]: [usize; 3], bytes: usize, run: impl Fn(crate::ops::tiles::Tile) -> Result<()> + 'static) -> TileCase {
+        TileCase { kernel, shape, op, mnk: [m, n, k], flops: 2.0 * (m * n * k) as f64, bytes: bytes as f64, run: std::rc::Rc::new(run) }
+    }
+
     /// The case with one tiling forced, for [`measure`].
     pub fn with(&self, tile: crate::ops::tiles::Tile) -> Case {
         let run = self.run.clone();
@@ -117,15 +122,8 @@ pub fn tile_cases(gpu: &Arc<Gpu>) -> Result<Vec<TileCase>> {
         let x = rand_tensor(gpu, &[m, k], DType::F32, 1)?;
         let w = rand_tensor(gpu, &[n, k], DType::F16, 2)?;
         let out = Tensor::empty(gpu, &[m, n], DType::F32)?;
-        v.push(TileCase {
-            kernel: "linear",
-            shape: format!("{label} M={m} K={k} N={n}"),
-            op: crate::ops::tiles::Op::Linear,
-            mnk: [m, n, k],
-            flops: 2.0 * (m * k * n) as f64,
-            bytes: ((m * k + m * n) * 4 + n * k * 2) as f64,
-            run: std::rc::Rc::new(move |t| crate::ops::matmul::linear_tiled(&x, &w, None, &out, Some(t))),
-        });
+        let run = move |t| crate::ops::matmul::linear_tiled(&x, &w, None, &out, Some(t));
+        v.push(TileCase::gemm("linear", crate::ops::tiles::Op::Linear, format!("{label} M={m} K={k} N={n}"), [m, n, k], (m * k + m * n) * 4 + n * k * 2, run));
     }
     v.extend(crate::ops::tile_cases(gpu)?);
     Ok(v)

@@ -120,8 +120,8 @@ pub fn conv_temporal_tiled(x: &Tensor, frames: usize, layout: FrameLayout, w: &T
         // Frames of few pixels: one GEMM over (batch, frame, pixel) rows instead of a tile per
         // frame (see `ROWS_ACROSS_FRAMES_BELOW`).
         let rows = nb * f * s;
-        let (k3, across) = (cin * 3, tile.unwrap_or_else(|| gemm_tile(gpu, Op::ConvTemporal, rows, cout, cin * 3)));
-        let per_frame = tile.unwrap_or_else(|| gemm_tile(gpu, Op::ConvTemporal, s, cout, k3));
+        let across = tile.unwrap_or_else(|| gemm_tile(gpu, Op::ConvTemporal, rows, cout, cin * 3));
+        let per_frame = tile.unwrap_or_else(|| gemm_tile(gpu, Op::ConvTemporal, s, cout, cin * 3));
         // The column tiling always runs across frames (its rows are workgroup-uniform, frame
         // edges included); the row tiling across frames only for frames of few pixels.
         let (t, entry, tiles) = if s < ROWS_ACROSS_FRAMES_BELOW || matches!(across, Tile::Cols { .. }) {

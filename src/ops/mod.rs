@@ -66,7 +66,6 @@ pub(crate) fn f(x: f32) -> u32 {
 pub(crate) fn tile_cases(gpu: &std::sync::Arc<Gpu>) -> crate::error::Result<Vec<crate::bench::TileCase>> {
     use crate::bench::{rand_tensor, TileCase};
     use crate::tensor::DType;
-    use std::rc::Rc;
     let mut v = Vec::new();
     // (label, images, channels, h, w): rows = images·h·w from 2 to 5,760.
     for (label, n, c, h, w) in [
@@ -81,15 +80,8 @@ pub(crate) fn tile_cases(gpu: &std::sync::Arc<Gpu>) -> crate::error::Result<Vec<
         let x = rand_tensor(gpu, &[n, c, h, w], DType::F32, 1)?;
         let wt = rand_tensor(gpu, &[c, c, 3, 3], DType::F16, 2)?;
         let (m, k) = (n * h * w, c * 9);
-        v.push(TileCase {
-            kernel: "conv2d",
-            op: tiles::Op::Conv2d,
-            shape: format!("{label} 3×3 {n}x{c}x{h}x{w} M={m} K={k} N={c}"),
-            mnk: [m, c, k],
-            flops: 2.0 * (m * c * k) as f64,
-            bytes: (8 * m * c + 2 * c * k) as f64,
-            run: Rc::new(move |t| conv2d::conv2d_tiled(&x, &wt, None, 1, 1, Some(t)).map(drop)),
-        });
+        let run = move |t| conv2d::conv2d_tiled(&x, &wt, None, 1, 1, Some(t)).map(drop);
+        v.push(TileCase::gemm("conv2d", tiles::Op::Conv2d, format!("{label} 3×3 {n}x{c}x{h}x{w} M={m} K={k} N={c}"), [m, c, k], 8 * m * c + 2 * c * k, run));
     }
     for (label, f, c, h, w) in [
         ("L3", 8, 1280, 1, 1),
@@ -103,15 +95,8 @@ pub(crate) fn tile_cases(gpu: &std::sync::Arc<Gpu>) -> crate::error::Result<Vec<
         let x = rand_tensor(gpu, &[f, c, h, w], DType::F32, 3)?;
         let wt = rand_tensor(gpu, &[c, c, 3, 1, 1], DType::F16, 4)?;
         let (m, k) = (f * h * w, c * 3);
-        v.push(TileCase {
-            kernel: "conv_temporal",
-            op: tiles::Op::ConvTemporal,
-            shape: format!("{label} {f} frames x{c}x{h}x{w} M={m} K={k} N={c}"),
-            mnk: [m, c, k],
-            flops: 2.0 * (m * c * k) as f64,
-            bytes: (8 * m * c + 2 * c * k) as f64,
-            run: Rc::new(move |t| conv_temporal::conv_temporal_tiled(&x, f, conv_temporal::FrameLayout::Folded, &wt, None, Some(t)).map(drop)),
-        });
+        let run = move |t| conv_temporal::conv_temporal_tiled(&x, f, conv_temporal::FrameLayout::Folded, &wt, None, Some(t)).map(drop);
+        v.push(TileCase::gemm("conv_temporal", tiles::Op::ConvTemporal, format!("{label} {f} frames x{c}x{h}x{w} M={m} K={k} N={c}"), [m, c, k], 8 * m * c + 2 * c * k, run));
     }
     Ok(v)
 }
