@@ -85,6 +85,10 @@ fn conv_tile(r0: u32, co0: u32, rows: u32, pixels: u32) {
             }
         }
     }
+    store_tile(r0, co0, rows, pixels, &acc);
+}
+
+fn store_tile(r0: u32, co0: u32, rows: u32, pixels: u32, acc: ptr<function, array<f32, TM * TN>>) {
     for (var j = 0u; j < TN; j++) {
         let co = co0 + j;
         if (co >= p.cout) {
@@ -103,7 +107,7 @@ fn conv_tile(r0: u32, co0: u32, rows: u32, pixels: u32) {
                 if (p.accumulate != 0u) {
                     prev = y[at];
                 }
-                y[at] = prev + acc[i * TN + j] + b;
+                y[at] = prev + (*acc)[i * TN + j] + b;
             }
         }
     }
@@ -141,5 +145,108 @@ fn conv2d_cols(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id)
     }
     let co0 = (g % n_tiles) * WG * TN + lid * TN;
     let r0 = (g / n_tiles) * TM;
+#if CH_PAIRS
+    conv_cols_tile(r0, co0, rows, pixels);
+#else
     conv_tile(r0, co0, rows, pixels);
+#endif
 }
+
+#if CH_PAIRS
+// The column tiling's own inner loop for f16 weights, shaped for how lavapipe compiles it (see
+// matmul_cols_tile): input channels go in pairs, so a lane's KH·KW taps of two channels are KH·KW
+// consecutive u32s of its weight row — natively gathered 32-bit loads, each reused by all TM
+// pixels — and each uniform tap position and padding test serves both channels. CH_PAIRS: f16
+// weights read as u32s, an even cin, ci0 and cin_total (the wrapper checks; others take
+// conv_tile).
+const KK = KH * KW;
+
+// Tap t = (ky, kx) of input channels c0/plane and the next, for every owned pixel and channel.
+// Pixel i's tap reads base[i] + ky·w + kx where bit t of inside[i] is set, else zero.
+fn pair_tap(ky: u32, kx: u32, c0: u32, base: ptr<function, array<i32, TM>>, inside: ptr<function, array<u32, TM>>, wv: ptr<function, array<array<u32, KK>, TN>>, s: ptr<function, array<f32, TM * TN>>) {
+    let plane = p.h * p.w;
+    let t = ky * KW + kx;
+    let t1 = KK + t;
+    let off = i32(ky * p.w + kx);
+    var w0: array<f32, TN>;
+    var w1: array<f32, TN>;
+    for (var j = 0u; j < TN; j++) {
+        w0[j] = unpack2x16float((*wv)[j][t / 2u])[t % 2u];
+        w1[j] = unpack2x16float((*wv)[j][t1 / 2u])[t1 % 2u];
+    }
+    for (var i = 0u; i < TM; i++) {
+        let ok = ((*inside)[i] & (1u << t)) != 0u;
+        let a = select(0u, u32((*base)[i] + off), ok) + c0;
+        let x0 = select(0.0, x[a], ok);
+        let x1 = select(0.0, x[a + plane], ok);
+        for (var j = 0u; j < TN; j++) {
+            (*s)[i * TN + j] = fma(x1, w1[j], fma(x0, w0[j], (*s)[i * TN + j]));
+        }
+    }
+}
+
+fn conv_cols_tile(r0: u32, co0: u32, rows: u32, pixels: u32) {
+    let plane = p.h * p.w;
+    // Per owned pixel, once for all channels: its top-left tap's input offset and a bit per tap
+    // that lies inside the image.
+    var base: array<i32, TM>;
+    var inside: array<u32, TM>;
+    for (var i = 0u; i < TM; i++) {
+        let r = min(r0 + i, rows - 1u);
+        let px = r % pixels;
+        let iy0 = i32((px / p.ow) * p.stride) - i32(p.pad);
+        let ix0 = i32((px % p.ow) * p.stride) - i32(p.pad_x);
+        base[i] = i32(p.x_off + (r / pixels) * p.cin * plane) + iy0 * i32(p.w) + ix0;
+        var cols = 0u;
+        for (var kx = 0u; kx < KW; kx++) {
+            let ix = ix0 + i32(kx);
+            cols |= select(0u, 1u << kx, ix >= 0 && ix < i32(p.w));
+        }
+        var bits = 0u;
+        for (var ky = 0u; ky < KH; ky++) {
+            let iy = iy0 + i32(ky);
+            bits |= select(0u, cols << (ky * KW), iy >= 0 && iy < i32(p.h));
+        }
+        inside[i] = bits;
+    }
+    var acc: array<f32, TM * TN>;
+    for (var t = 0u; t < TM * TN; t++) {
+        acc[t] = 0.0;
+    }
+    // Each lane's weight rows in u32 units, at input channel ci0 (even, so a pair starts on a u32).
+    var wrow: array<u32, TN>;
+    for (var j = 0u; j < TN; j++) {
+        wrow[j] = (p.w_off + min(co0 + j, p.cout - 1u) * p.cin_total * KK + p.ci0 * KK) / 2u;
+    }
+    for (var ci = 0u; ci < p.cin; ci += 2u) {
+        // Taps of channels ci and ci+1 for each owned output channel: halves 0..KK are ci's.
+        var wv: array<array<u32, KK>, TN>;
+        for (var j = 0u; j < TN; j++) {
+            for (var t = 0u; t < KK; t++) {
+                wv[j][t] = wt[wrow[j] + ci / 2u * KK + t];
+            }
+        }
+        let c0 = ci * plane;
+        // The taps are written out (KH×KW is 3×3 or 1×1 here): as a loop, lavapipe keeps it
+        // rolled and indexes wv at run time, through memory. They add into a copy of the
+        // accumulators local to the iteration, so only its final copy-back is a loop-carried
+        // write (lavapipe blends each such write with the loop's lane mask).
+        var s = acc;
+#if K3
+        pair_tap(0u, 0u, c0, &base, &inside, &wv, &s);
+        pair_tap(0u, 1u, c0, &base, &inside, &wv, &s);
+        pair_tap(0u, 2u, c0, &base, &inside, &wv, &s);
+        pair_tap(1u, 0u, c0, &base, &inside, &wv, &s);
+        pair_tap(1u, 1u, c0, &base, &inside, &wv, &s);
+        pair_tap(1u, 2u, c0, &base, &inside, &wv, &s);
+        pair_tap(2u, 0u, c0, &base, &inside, &wv, &s);
+        pair_tap(2u, 1u, c0, &base, &inside, &wv, &s);
+        pair_tap(2u, 2u, c0, &base, &inside, &wv, &s);
+#else
+        pair_tap(0u, 0u, c0, &base, &inside, &wv, &s);
+#endif
+        acc = s;
+    }
+    store_tile(r0, co0, rows, pixels, &acc);
+}
+#endif

@@ -181,5 +181,91 @@ fn conv_temporal_rows_cols(@builtin(local_invocation_index) lid: u32, @builtin(w
     }
     let co0 = (g % n_tiles) * WG * TN + lid * TN;
     let r0 = (g / n_tiles) * TM;
+#if CH_PAIRS
+    across_frames_cols_tile(r0, co0, rows);
+#else
     across_frames_tile(r0, co0, rows);
+#endif
 }
+
+#if CH_PAIRS
+// The column tiling's own inner loop for f16 weights, as conv2d.wgsl's conv_cols_tile: input
+// channels in pairs, so a lane's 3 frame taps of two channels are 3 consecutive u32s of its
+// weight row (natively gathered, reused by all TM rows), and each row's tap position and
+// frame-edge test serves both channels. CH_PAIRS: f16 weights read as u32s and an even cin
+// and weight offset (the wrapper checks; others take across_frames_tile).
+fn frame_tap(dt: u32, c0: u32, base: ptr<function, array<i32, TM>>, inside: ptr<function, array<u32, TM>>, wv: ptr<function, array<array<u32, 3>, TN>>, s: ptr<function, array<f32, TM * TN>>) {
+    let t1 = 3u + dt;
+    let off = i32(dt * p.xs_f + c0);
+    var w0: array<f32, TN>;
+    var w1: array<f32, TN>;
+    for (var j = 0u; j < TN; j++) {
+        w0[j] = unpack2x16float((*wv)[j][dt / 2u])[dt % 2u];
+        w1[j] = unpack2x16float((*wv)[j][t1 / 2u])[t1 % 2u];
+    }
+    for (var i = 0u; i < TM; i++) {
+        let ok = ((*inside)[i] & (1u << dt)) != 0u;
+        let a = select(0u, u32((*base)[i] + off), ok);
+        let x0 = select(0.0, x[a], ok);
+        let x1 = select(0.0, x[a + p.xs_c], ok);
+        for (var j = 0u; j < TN; j++) {
+            (*s)[i * TN + j] = fma(x1, w1[j], fma(x0, w0[j], (*s)[i * TN + j]));
+        }
+    }
+}
+
+fn across_frames_cols_tile(r0: u32, co0: u32, rows: u32) {
+    // Per row, once for all channels: its frame f-1's input offset and a bit per frame tap
+    // inside the clip.
+    var base: array<i32, TM>;
+    var inside: array<u32, TM>;
+    for (var i = 0u; i < TM; i++) {
+        let r = min(r0 + i, rows - 1u);
+        let bf = r / p.s;
+        let fi = bf % p.f;
+        base[i] = i32(p.x_off + (bf / p.f) * p.xs_b + fi * p.xs_f + r % p.s) - i32(p.xs_f);
+        inside[i] = select(0u, 1u, fi > 0u) | 2u | select(0u, 4u, fi + 1u < p.f);
+    }
+    var acc: array<f32, TM * TN>;
+    for (var t = 0u; t < TM * TN; t++) {
+        acc[t] = 0.0;
+    }
+    var wrow: array<u32, TN>;
+    for (var j = 0u; j < TN; j++) {
+        wrow[j] = (p.w_off + min(co0 + j, p.cout - 1u) * p.cin * 3u) / 2u;
+    }
+    for (var ci = 0u; ci < p.cin; ci += 2u) {
+        var wv: array<array<u32, 3>, TN>;
+        for (var j = 0u; j < TN; j++) {
+            for (var t = 0u; t < 3u; t++) {
+                wv[j][t] = wt[wrow[j] + ci / 2u * 3u + t];
+            }
+        }
+        // Taps written out and summed into an iteration-local copy, as in conv2d's
+        // conv_cols_tile (a rolled tap loop indexes wv through memory; every loop-carried
+        // write costs a lane-mask blend).
+        var s = acc;
+        frame_tap(0u, ci * p.xs_c, &base, &inside, &wv, &s);
+        frame_tap(1u, ci * p.xs_c, &base, &inside, &wv, &s);
+        frame_tap(2u, ci * p.xs_c, &base, &inside, &wv, &s);
+        acc = s;
+    }
+    for (var j = 0u; j < TN; j++) {
+        let co = co0 + j;
+        if (co >= p.cout) {
+            break;
+        }
+        var b = 0.0;
+        if (p.has_bias != 0u) {
+            b = bias[p.b_off + co];
+        }
+        for (var i = 0u; i < TM; i++) {
+            let r = r0 + i;
+            if (r < rows) {
+                let bf = r / p.s;
+                y[p.y_off + (bf / p.f) * p.ys_b + (bf % p.f) * p.ys_f + co * p.ys_c + r % p.s] = acc[i * TN + j] + b;
+            }
+        }
+    }
+}
+#endif

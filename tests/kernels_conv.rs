@@ -58,6 +58,7 @@ fn conv2d_3x3_stride1() {
     check_conv2d(2, 16, 5, 9, 24, 3, 1, false, 2); // non-square, 9×5 like level 3
     check_conv2d(3, 7, 1, 1, 5, 3, 1, false, 3); // 1×1 image: only the centre tap
     check_conv2d(1, 32, 10, 18, 13, 3, 1, true, 4); // f16 weights, Cout off the tile
+    check_conv2d(2, 5, 6, 7, 9, 3, 1, true, 10); // f16 weights, odd Cin: no channel pairs
 }
 
 #[test]
@@ -163,11 +164,19 @@ fn conv2d_single_image_larger_than_a_binding() {
     let mut r = Rng::new(78);
     let x = r.normals(c * h * w, 1.0);
     let xt = upload(&[1, c, h, w], &x);
-    for (cout, k, pad) in [(c, 1, 0), (2, 3, 1)] {
-        let wt = r.normals(cout * c * k * k, 0.3);
+    // f16 weights too: on CPU drivers those take the column tiling's channel-pair loop, which
+    // must start each input-channel chunk on a whole pair.
+    for (cout, k, pad, f16w) in [(c, 1, 0, false), (2, 3, 1, false), (3, 3, 1, true)] {
+        let mut wt = r.normals(cout * c * k * k, 0.3);
         let b = r.normals(cout, 0.5);
-        let y = conv2d(&xt, &upload(&[cout, c, k, k], &wt), Some(&upload(&[cout], &b)), 1, pad).unwrap().to_f32().unwrap();
+        let wd = if f16w {
+            wt = round_f16(&wt);
+            Tensor::from_f32_as_f16(&gpu(), &[cout, c, k, k], &wt).unwrap()
+        } else {
+            upload(&[cout, c, k, k], &wt)
+        };
+        let y = conv2d(&xt, &wd, Some(&upload(&[cout], &b)), 1, pad).unwrap().to_f32().unwrap();
         let (want, _, _) = cpu_conv2d(&x, &wt, Some(&b), 1, c, h, w, cout, k, 1, pad);
-        assert_close(&format!("conv2d {k}×{k} → {cout} channels, one image > binding"), &y, &want, 1e-5);
+        assert_close(&format!("conv2d {k}×{k} → {cout} channels, one image > binding, f16w={f16w}"), &y, &want, 1e-5);
     }
 }

@@ -76,7 +76,12 @@ fn conv2d_general(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, stride: usize, 
             parts.push((lo, hi, 0, cout, 0, cin));
         }
     } else {
-        let cin_per = units_per_binding(gpu, 4 * (h * wd) as u64);
+        // Input chunks of whole channel pairs where possible: the column tiling's f16 loop reads
+        // two channels' taps at a time.
+        let cin_per = match units_per_binding(gpu, 4 * (h * wd) as u64) {
+            c if c > 1 => c & !1,
+            c => c,
+        };
         let cout_per = units_per_binding(gpu, 4 * (oh * ow) as u64);
         for i in 0..n {
             for (c0, c1) in chunk_ranges(cout, cout_per) {
@@ -114,7 +119,11 @@ fn conv2d_general(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, stride: usize, 
         }
         let t = tile.unwrap_or_else(|| gemm_tile(gpu, Op::Conv2d, imgs * oh * ow, c1 - c0, (k1 - k0) * kh * kw));
         let [d0, d1, d2] = t.defines();
-        let defines = [d0, d1, d2, ("KH", kh.to_string()), ("KW", kw.to_string()), ("W_F16", ((w.dtype() == DType::F16) as u32).to_string())];
+        let [w0, w1] = super::tiles::weight_defines(gpu, t.is_cols(), w.dtype());
+        // The column tiling's channel-pair loop reads two channels' taps as whole u32s.
+        let pairs = t.is_cols() && w.dtype() == DType::F16 && (k1 - k0) % 2 == 0 && k0 % 2 == 0 && cin % 2 == 0 && ww.shift % 2 == 0
+            && kh == kw && (kh == 3 || kh == 1);
+        let defines = [d0, d1, d2, w0, w1, ("KH", kh.to_string()), ("KW", kw.to_string()), ("CH_PAIRS", (pairs as u32).to_string()), ("K3", ((kh == 3) as u32).to_string())];
         let kern = gpu.kernel("conv2d", SRC, &t.entry("conv2d"), &defines)?;
         let params = [
             imgs as u32,

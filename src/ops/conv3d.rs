@@ -64,6 +64,7 @@ pub fn conv3d_causal(x: &Tensor, prev: &[&Tensor], w: &Tensor, bias: Option<&Ten
     let cout_per = if fits(cout) { cout } else { units_per_binding(gpu, 4 * plane as u64) };
     let (wg, tm) = row_tile(plane);
     // Cached frames may be f16 (taps 0 and 1 only: tap 2 is always a new frame).
+    let w_defines = super::tiles::weight_defines(gpu, false, w.dtype());
     let kernel = |f16_taps: [bool; 2]| {
         let defines = [
             ("WG", wg.to_string()),
@@ -71,7 +72,8 @@ pub fn conv3d_causal(x: &Tensor, prev: &[&Tensor], w: &Tensor, bias: Option<&Ten
             ("TN", TILE_N.to_string()),
             ("KS", ks.to_string()),
             ("KT", kt.to_string()),
-            ("W_F16", ((w.dtype() == DType::F16) as u32).to_string()),
+            w_defines[0].clone(),
+            w_defines[1].clone(),
             ("T0_F16", (f16_taps[0] as u32).to_string()),
             ("T1_F16", (f16_taps[1] as u32).to_string()),
         ];

@@ -66,12 +66,15 @@ pub fn conv_temporal_tiled(x: &Tensor, frames: usize, layout: FrameLayout, w: &T
     };
     let (xst, yst) = (strides(cin), strides(cout));
     let gpu = x.gpu();
+    let ww = w.whole(op)?;
     let kernel = |t: Tile, entry: &str| {
         let [d0, d1, d2] = t.defines();
-        let defines = [d0, d1, d2, ("W_F16", ((w.dtype() == DType::F16) as u32).to_string())];
+        let [w0, w1] = super::tiles::weight_defines(gpu, t.is_cols(), w.dtype());
+        // The column tiling's channel-pair loop reads two channels' taps as whole u32s.
+        let pairs = t.is_cols() && w.dtype() == DType::F16 && cin % 2 == 0 && ww.shift % 2 == 0;
+        let defines = [d0, d1, d2, w0, w1, ("CH_PAIRS", (pairs as u32).to_string())];
         gpu.kernel("conv_temporal", SRC, &t.entry(entry), &defines)
     };
-    let ww = w.whole(op)?;
     let bw = match bias {
         Some(bt) => bt.whole(op)?,
         None => Window { binding: gpu.unused_binding(), shift: 0 },

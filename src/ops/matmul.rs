@@ -1,7 +1,7 @@
 //! Linear layer `x · Wᵀ + b` (shaders/matmul.wgsl): x [.., K] f32, W [N, K] f32 or f16,
 //! bias [N] f32. Rows of x are split into chunks when x or the output exceeds one binding.
 
-use super::tiles::{gemm_tile, Op, Tile};
+use super::tiles::{gemm_tile, weight_defines, Op, Tile};
 use super::{chunk_ranges, groups, units_per_binding};
 use crate::error::{shape_err, Result};
 use crate::tensor::{DType, Tensor};
@@ -82,7 +82,8 @@ pub fn linear_tiled(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, out: &Tensor,
         }
         let t = tile.unwrap_or_else(|| gemm_tile(gpu, Op::Linear, rows, n, k));
         let [d0, d1, d2] = t.defines();
-        let defines = [d0, d1, d2, ("VEC4", (vec4 as u32).to_string()), ("W_F16", ((w.dtype() == DType::F16) as u32).to_string())];
+        let [w0, w1] = weight_defines(gpu, t.is_cols(), w.dtype());
+        let defines = [d0, d1, d2, w0, w1, ("VEC4", (vec4 as u32).to_string())];
         let kern = gpu.kernel("matmul", SRC, &t.entry("matmul"), &defines)?;
         let params = [
             rows as u32,

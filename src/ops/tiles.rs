@@ -5,6 +5,7 @@
 //! "GEMM tiles by shape"). The cooperative-matrix path has its own tiles (gemm_coop).
 
 use crate::gpu::Gpu;
+use crate::tensor::DType;
 
 /// How the invocations of one workgroup split a block of C = A·Wᵀ.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,6 +21,10 @@ pub enum Tile {
 }
 
 impl Tile {
+    pub fn is_cols(&self) -> bool {
+        matches!(self, Tile::Cols { .. })
+    }
+
     /// The kernel entry point's suffix and template constants.
     pub fn entry(&self, base: &str) -> String {
         match self {
@@ -49,6 +54,16 @@ impl std::fmt::Display for Tile {
             Tile::Cols { wg, tm, tn } => write!(f, "cols WG={wg} TM={tm} TN={tn}"),
         }
     }
+}
+
+/// The weight defines of a GEMM-shaped FMA kernel: `W_F16` for f16 weights, and `W_U32` where
+/// those are read as u32 pairs through `unpack2x16float` — on adapters without shader-f16, and in
+/// the column tiling, whose per-lane 16-bit loads a CPU driver splits into one scalar load per
+/// lane where a 32-bit one is a single native gather.
+pub fn weight_defines(gpu: &Gpu, cols: bool, w: DType) -> [(&'static str, String); 2] {
+    let f16 = w == DType::F16;
+    let u32_pairs = f16 && (!gpu.caps.shader_f16 || cols);
+    [("W_F16", (f16 as u32).to_string()), ("W_U32", (u32_pairs as u32).to_string())]
 }
 
 /// Adapters whose tile choices differ.
@@ -92,22 +107,14 @@ pub fn tile_for(class: AdapterClass, op: Op, m: usize, _n: usize, _k: usize) -> 
         return rows();
     }
     // CPU-SIMD drivers (lavapipe 26.1, 256-bit: 8 lanes), from `bench kernels --tiles` on a quiet
-    // 2-core EPYC (BENCHMARKS.md "GEMM tiles by shape"): a GEMV-shaped product (M ≤ 8) keeps all
-    // its rows in one column tile, so W is read once — 2–10× the row tiling, whose 8-row tiles
-    // left lanes idle; up to ~1k rows the column tiling still wins (the 3×3 conv's only to ~100,
-    // its uniform taps carry padding tests); beyond, the row tiling is as fast or faster, the 3×3 conv's best at 2–4 rows
-    // per lane rather than 8.
-    let gemv = m <= 8;
-    let (wg, tm) = super::row_tile(m);
+    // 2-core EPYC (BENCHMARKS.md "A GEMM for CPU drivers"): the column tiling everywhere, with
+    // its own inner loops (per-lane f16 weights gathered as u32 pairs, each reused by all TM rows
+    // of uniform activations) — 1.3–2× the row tiling from M = 32 to 5760. A GEMV-shaped product
+    // (M ≤ 8) keeps all its rows in one tile, so W is read once.
+    let _ = rows;
     match op {
-        Op::Linear if gemv => Tile::Cols { wg: 8, tm: m.max(1), tn: 4 },
-        Op::Linear if m <= 1024 => Tile::Cols { wg: 8, tm: 16, tn: 4 },
-        Op::Conv2d if gemv => Tile::Cols { wg: 8, tm: m.max(1), tn: 4 },
-        Op::Conv2d if m <= 128 => Tile::Cols { wg: 8, tm: 8, tn: 4 },
-        Op::Conv2d => Tile::Rows { wg, tm: tm.min(if m < 512 { 2 } else { 4 }), tn: 8 },
-        Op::ConvTemporal if gemv => Tile::Cols { wg: 8, tm: m.max(1), tn: 8 },
-        Op::ConvTemporal if m <= 1100 => Tile::Cols { wg: 8, tm: 16, tn: 4 },
-        _ => rows(),
+        _ if m <= 8 => Tile::Cols { wg: 8, tm: m.max(1), tn: 8 },
+        _ => Tile::Cols { wg: 8, tm: 16, tn: 4 },
     }
 }
 
