@@ -250,3 +250,129 @@ fn conv_cols_tile(r0: u32, co0: u32, rows: u32, pixels: u32) {
     store_tile(r0, co0, rows, pixels, &acc);
 }
 #endif
+
+#if BLOCKS
+// The column tiling over 2-D blocks of BY×BX output pixels of one image (stride 1, 3×3, f16
+// weights in channel pairs): the block's (BY+2)×(BX+2) input patch is loaded once per channel
+// and every tap reads it from registers, where conv_cols_tile loads each tap of each pixel —
+// 9 uniform loads per pixel, each a bounds-checked scalar load on lavapipe, become
+// (BY+2)(BX+2)/(BY·BX). The wrapper picks BY, BX for the image (ops::conv2d::block_shape).
+const BY: u32 = {{BY}}u;
+const BX: u32 = {{BX}}u;
+const PY: u32 = BY + 2u;
+const PX: u32 = BX + 2u;
+
+// Tap (ky, kx) of both channels for every pixel of the block, from the patches.
+fn block_tap(ky: u32, kx: u32, x0: ptr<function, array<f32, PY * PX>>, x1: ptr<function, array<f32, PY * PX>>, wv: ptr<function, array<array<u32, KK>, TN>>, s: ptr<function, array<f32, TM * TN>>) {
+    let t = ky * 3u + kx;
+    let t1 = KK + t;
+    var w0: array<f32, TN>;
+    var w1: array<f32, TN>;
+    for (var j = 0u; j < TN; j++) {
+        w0[j] = unpack2x16float((*wv)[j][t / 2u])[t % 2u];
+        w1[j] = unpack2x16float((*wv)[j][t1 / 2u])[t1 % 2u];
+    }
+    for (var qy = 0u; qy < BY; qy++) {
+        for (var qx = 0u; qx < BX; qx++) {
+            let e = (qy + ky) * PX + qx + kx;
+            let i = qy * BX + qx;
+            for (var j = 0u; j < TN; j++) {
+                (*s)[i * TN + j] = fma((*x1)[e], w1[j], fma((*x0)[e], w0[j], (*s)[i * TN + j]));
+            }
+        }
+    }
+}
+
+@compute @workgroup_size({{WG}})
+fn conv2d_blocks(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let bys = (p.oh + BY - 1u) / BY;
+    let bxs = (p.ow + BX - 1u) / BX;
+    let m_tiles = p.n * bys * bxs;
+    let n_tiles = (p.cout + WG * TN - 1u) / (WG * TN);
+    let g = wg_linear(wid, nwg);
+    if (g >= m_tiles * n_tiles) {
+        return;
+    }
+    let co0 = (g % n_tiles) * WG * TN + lid * TN;
+    let tile = g / n_tiles;
+    let img = tile / (bys * bxs);
+    let oy0 = (tile % (bys * bxs)) / bxs * BY;
+    let ox0 = (tile % bxs) * BX;
+    let plane = p.h * p.w;
+    let xb = p.x_off + img * p.cin * plane;
+    let iy0 = i32(oy0) - i32(p.pad);
+    let ix0 = i32(ox0) - i32(p.pad_x);
+    // Patch rows and columns inside the image, one bit each, and each patch element's offset.
+    var rows_in = 0u;
+    for (var py = 0u; py < PY; py++) {
+        rows_in |= select(0u, 1u << py, iy0 + i32(py) >= 0 && iy0 + i32(py) < i32(p.h));
+    }
+    var cols_in = 0u;
+    for (var px = 0u; px < PX; px++) {
+        cols_in |= select(0u, 1u << px, ix0 + i32(px) >= 0 && ix0 + i32(px) < i32(p.w));
+    }
+    let corner = i32(xb) + iy0 * i32(p.w) + ix0;
+    var acc: array<f32, TM * TN>;
+    for (var t = 0u; t < TM * TN; t++) {
+        acc[t] = 0.0;
+    }
+    var wrow: array<u32, TN>;
+    for (var j = 0u; j < TN; j++) {
+        wrow[j] = (p.w_off + min(co0 + j, p.cout - 1u) * p.cin_total * KK + p.ci0 * KK) / 2u;
+    }
+    for (var ci = 0u; ci < p.cin; ci += 2u) {
+        var wv: array<array<u32, KK>, TN>;
+        for (var j = 0u; j < TN; j++) {
+            for (var t = 0u; t < KK; t++) {
+                wv[j][t] = wt[wrow[j] + ci / 2u * KK + t];
+            }
+        }
+        var x0: array<f32, PY * PX>;
+        var x1: array<f32, PY * PX>;
+        for (var py = 0u; py < PY; py++) {
+            for (var px = 0u; px < PX; px++) {
+                let ok = (rows_in & (1u << py)) != 0u && (cols_in & (1u << px)) != 0u;
+                let a = select(0u, u32(corner + i32(py * p.w + px + ci * plane)), ok);
+                x0[py * PX + px] = select(0.0, x[a], ok);
+                x1[py * PX + px] = select(0.0, x[a + plane], ok);
+            }
+        }
+        var s = acc;
+        block_tap(0u, 0u, &x0, &x1, &wv, &s);
+        block_tap(0u, 1u, &x0, &x1, &wv, &s);
+        block_tap(0u, 2u, &x0, &x1, &wv, &s);
+        block_tap(1u, 0u, &x0, &x1, &wv, &s);
+        block_tap(1u, 1u, &x0, &x1, &wv, &s);
+        block_tap(1u, 2u, &x0, &x1, &wv, &s);
+        block_tap(2u, 0u, &x0, &x1, &wv, &s);
+        block_tap(2u, 1u, &x0, &x1, &wv, &s);
+        block_tap(2u, 2u, &x0, &x1, &wv, &s);
+        acc = s;
+    }
+    let pixels = p.oh * p.ow;
+    for (var j = 0u; j < TN; j++) {
+        let co = co0 + j;
+        if (co >= p.cout) {
+            break;
+        }
+        var b = 0.0;
+        if (p.has_bias != 0u) {
+            b = bias[p.b_off + co];
+        }
+        for (var qy = 0u; qy < BY; qy++) {
+            for (var qx = 0u; qx < BX; qx++) {
+                let oy = oy0 + qy;
+                let ox = ox0 + qx;
+                if (oy < p.oh && ox < p.ow) {
+                    let at = p.y_off + (img * p.cout + co) * pixels + oy * p.ow + ox;
+                    var prev = 0.0;
+                    if (p.accumulate != 0u) {
+                        prev = y[at];
+                    }
+                    y[at] = prev + acc[(qy * BX + qx) * TN + j] + b;
+                }
+            }
+        }
+    }
+}
+#endif

@@ -57,7 +57,9 @@ pub(super) fn coop_tile(adapter: &wgpu::Adapter, info: &wgpu::AdapterInfo, sel: 
         CoopChoice::Auto => info.device_type != wgpu::DeviceType::Cpu,
     };
     let needs = wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX | wgpu::Features::SHADER_F16 | wgpu::Features::SUBGROUP;
-    if !allowed || sel.disable_f16 || sel.disable_subgroup || !adapter.features().contains(needs) {
+    // lavapipe 26.1 at 512-bit vectors offers 8×8 tiles but crashes in any shader using them.
+    let wide_lavapipe = info.device_type == wgpu::DeviceType::Cpu && info.name.contains("512 bits");
+    if !allowed || wide_lavapipe || sel.disable_f16 || sel.disable_subgroup || !adapter.features().contains(needs) {
         return None;
     }
     use wgpu::CooperativeScalarType::{F16, F32};
@@ -109,10 +111,28 @@ impl AdapterSelector {
     }
 }
 
-fn instance() -> wgpu::Instance {
+fn instance(coop: CoopChoice) -> wgpu::Instance {
+    prefer_wide_cpu_vectors(coop);
     let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
     desc.backends = wgpu::Backends::all();
     wgpu::Instance::new(desc)
+}
+
+/// lavapipe (llvmpipe) runs a workgroup as SIMD loops of `LP_NATIVE_VECTOR_WIDTH` bits, 256 by
+/// default. On a CPU with AVX-512 its FMA kernels run 1.2–2× faster at 512 (16 lanes; the CPU
+/// tile tables size workgroups to the lanes: BENCHMARKS.md "A GEMM for CPU drivers"), so t2v asks
+/// for that before the first Vulkan instance loads the driver — unless the variable is set, or
+/// the process asked for cooperative matrices (lavapipe 26.1 offers them at 512 bits but crashes
+/// running them; see [`coop_tile`]). Other drivers ignore it.
+fn prefer_wide_cpu_vectors(coop: CoopChoice) {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        #[cfg(target_arch = "x86_64")]
+        if coop != CoopChoice::On && std::env::var_os("LP_NATIVE_VECTOR_WIDTH").is_none() && std::arch::is_x86_feature_detected!("avx512f") {
+            // Before any driver is loaded, so no other thread reads the environment in C.
+            std::env::set_var("LP_NATIVE_VECTOR_WIDTH", "512");
+        }
+    });
 }
 
 fn rank(t: wgpu::DeviceType) -> u8 {
@@ -127,7 +147,7 @@ fn rank(t: wgpu::DeviceType) -> u8 {
 
 /// Every adapter wgpu can see, best first.
 pub fn list_adapters() -> Vec<wgpu::AdapterInfo> {
-    let mut infos: Vec<_> = pollster::block_on(instance().enumerate_adapters(wgpu::Backends::all()))
+    let mut infos: Vec<_> = pollster::block_on(instance(AdapterSelector::from_env().coop).enumerate_adapters(wgpu::Backends::all()))
         .iter()
         .map(|a| a.get_info())
         .collect();
@@ -137,7 +157,7 @@ pub fn list_adapters() -> Vec<wgpu::AdapterInfo> {
 
 pub(super) fn pick(sel: &AdapterSelector) -> Result<(wgpu::Adapter, wgpu::AdapterInfo)> {
     let backends = sel.backends()?;
-    let mut adapters: Vec<_> = pollster::block_on(instance().enumerate_adapters(backends))
+    let mut adapters: Vec<_> = pollster::block_on(instance(sel.coop).enumerate_adapters(backends))
         .into_iter()
         // GL compute lacks what the kernels need (storage limits, f16); use it only when asked.
         .filter(|a| sel.backend.is_some() || a.get_info().backend != wgpu::Backend::Gl)

@@ -123,8 +123,21 @@ fn conv2d_general(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, stride: usize, 
         // The column tiling's channel-pair loop reads two channels' taps as whole u32s.
         let pairs = t.is_cols() && w.dtype() == DType::F16 && (k1 - k0) % 2 == 0 && k0 % 2 == 0 && cin % 2 == 0 && ww.shift % 2 == 0
             && kh == kw && (kh == 3 || kh == 1);
-        let defines = [d0, d1, d2, w0, w1, ("KH", kh.to_string()), ("KW", kw.to_string()), ("CH_PAIRS", (pairs as u32).to_string()), ("K3", ((kh == 3) as u32).to_string())];
-        let kern = gpu.kernel("conv2d", SRC, &t.entry("conv2d"), &defines)?;
+        // Stride-1 3×3 column tiles over 2-D blocks of one image where that saves input loads.
+        let blocks = match t {
+            Tile::Cols { wg, tm, tn } if pairs && kh == 3 && stride == 1 => block_shape(oh, ow, tm, tn).map(|b| (wg, tn, b)),
+            _ => None,
+        };
+        let mut defines = vec![d0, d1, d2, w0, w1, ("KH", kh.to_string()), ("KW", kw.to_string()), ("CH_PAIRS", (pairs as u32).to_string()), ("K3", ((kh == 3) as u32).to_string())];
+        let (entry, tiles) = match blocks {
+            Some((wg, tn, (by, bx))) => {
+                defines[1] = ("TM", (by * bx).to_string());
+                defines.extend([("BLOCKS", "1".into()), ("BY", by.to_string()), ("BX", bx.to_string())]);
+                ("conv2d_blocks".to_string(), imgs * oh.div_ceil(by) * ow.div_ceil(bx) * (c1 - c0).div_ceil(wg * tn))
+            }
+            None => (t.entry("conv2d"), t.workgroups(imgs * oh * ow, c1 - c0)),
+        };
+        let kern = gpu.kernel("conv2d", SRC, &entry, &defines)?;
         let params = [
             imgs as u32,
             (k1 - k0) as u32,
@@ -145,7 +158,6 @@ fn conv2d_general(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, stride: usize, 
             (k0 > 0) as u32,
             pad_x as u32,
         ];
-        let tiles = t.workgroups(imgs * oh * ow, c1 - c0);
         gpu.flops_hint(2.0 * (imgs * oh * ow) as f64 * (c1 - c0) as f64 * ((k1 - k0) * kh * kw) as f64);
         gpu.dispatch(
             &kern,
@@ -186,4 +198,29 @@ pub(crate) fn bench_cases(gpu: &std::sync::Arc<crate::gpu::Gpu>, frames: usize) 
         ));
     }
     Ok(v)
+}
+
+/// The output block (rows, columns) a stride-1 3×3 column tile of about `tm` pixels covers, or
+/// None where one-pixel-row tiles (`conv_cols_tile`) cost less. A block loads its (by+2)×(bx+2)
+/// input patch once per channel instead of 9 taps per pixel, but an image that is not a whole
+/// number of blocks wastes the rest; the cost per output pixel and channel pair, in lavapipe
+/// instructions: 36·tn for the FMAs (multiply and add apart, 9 taps, 2 channels) and ~28 per
+/// input element loaded (two bounds-checked scalar loads).
+pub fn block_shape(oh: usize, ow: usize, tm: usize, tn: usize) -> Option<(usize, usize)> {
+    const LOAD: usize = 28;
+    let fma = 36 * tn;
+    let rows_cost = (oh * ow) * (fma + 9 * LOAD);
+    let mut best: Option<(usize, (usize, usize))> = None;
+    for by in 1..=tm {
+        for bx in 1..=tm {
+            if by * bx > tm + tm / 4 || by * bx < tm / 2 {
+                continue;
+            }
+            let cost = oh.div_ceil(by) * ow.div_ceil(bx) * (by * bx * fma + (by + 2) * (bx + 2) * LOAD);
+            if best.is_none_or(|(c, _)| cost < c) {
+                best = Some((cost, (by, bx)));
+            }
+        }
+    }
+    best.filter(|&(c, _)| 10 * c < 9 * rows_cost).map(|(_, b)| b)
 }
